@@ -1,0 +1,60 @@
+import { z } from 'zod';
+
+/**
+ * Process configuration: one schema, parsed once at the composition root (`loadConfig(env)`).
+ * Nothing else reads process.env.
+ */
+export const ConfigSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  /** Public base URL used in SCIM `Location` and `meta.location`; derived from PORT if unset. */
+  PUBLIC_URL: z.string().url().optional(),
+  /** The owner connection: runs migrations and the operator CLI. */
+  DATABASE_URL: z.string().default('postgres://postgres@127.0.0.1:5432/roster'),
+  /** The app role's connection (owns nothing, cannot bypass RLS). Derived from DATABASE_URL if unset. */
+  APP_DATABASE_URL: z.string().optional(),
+  /** Password set on the app role at migration time (production); trust auth needs none. */
+  APP_DATABASE_PASSWORD: z.string().optional(),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  TEMPORAL_ADDRESS: z.string().optional(),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('roster-lifecycle'),
+  /** Where `npm start` keeps the Temporal SQLite file and the embedded PostgreSQL. */
+  DATA_DIR: z.string().default('.data'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long a rotated SCIM token keeps working beside its replacement. */
+  SCIM_TOKEN_ROTATION_OVERLAP_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
+  SCIM_MAX_FILTER_LENGTH: z.coerce.number().int().min(64).default(4096),
+  SCIM_MAX_FILTER_DEPTH: z.coerce.number().int().min(2).default(32),
+  SCIM_MAX_PATCH_OPERATIONS: z.coerce.number().int().min(1).default(1000),
+  SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
+  SCIM_DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(100),
+  /** Outbox relay: poll interval when idle and batch size. */
+  RELAY_POLL_MS: z.coerce.number().int().min(5).default(100),
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${issues}`);
+  }
+  return parsed.data;
+}
+
+/** The app role's URL: APP_DATABASE_URL, or DATABASE_URL with the user swapped for roster_app. */
+export function appDatabaseUrl(config: Pick<Config, 'DATABASE_URL' | 'APP_DATABASE_URL' | 'APP_DATABASE_PASSWORD'>): string {
+  if (config.APP_DATABASE_URL) return config.APP_DATABASE_URL;
+  const url = new URL(config.DATABASE_URL);
+  url.username = 'roster_app';
+  url.password = config.APP_DATABASE_PASSWORD ?? '';
+  return url.toString();
+}
+
+export function publicUrl(config: Pick<Config, 'PUBLIC_URL' | 'PORT'>, port = config.PORT): string {
+  return (config.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/$/, '');
+}
