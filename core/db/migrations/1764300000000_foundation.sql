@@ -228,15 +228,22 @@ GRANT EXECUTE ON FUNCTION app_tenant_id() TO roster_app;
 
 -- Bearer-token authentication: the caller only knows the token's hash.
 CREATE FUNCTION scim_authenticate(p_hash bytea)
-RETURNS TABLE (tenant_id uuid, connection_id uuid, token_id uuid)
-LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
-  UPDATE scim_tokens t SET last_used_at = now()
-    FROM scim_connections c
-   WHERE t.token_hash = p_hash AND c.id = t.connection_id
-     AND t.revoked_at IS NULL AND c.revoked_at IS NULL
-     AND (t.expires_at IS NULL OR t.expires_at > now())
-  RETURNING t.tenant_id, t.connection_id, t.id
-$$;
+RETURNS TABLE (tenant_id uuid, connection_id uuid, token_id uuid, token_hash bytea)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  RETURN QUERY
+    SELECT t.tenant_id, t.connection_id, t.id, t.token_hash
+      FROM scim_tokens t JOIN scim_connections c ON c.id = t.connection_id
+     WHERE t.token_hash = p_hash
+       AND t.revoked_at IS NULL AND c.revoked_at IS NULL
+       AND (t.expires_at IS NULL OR t.expires_at > now());
+  -- last_used_at at minute resolution: a write per request would cost more than the lookup.
+  IF FOUND THEN
+    UPDATE scim_tokens SET last_used_at = now()
+     WHERE scim_tokens.token_hash = p_hash
+       AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute');
+  END IF;
+END $$;
 
 -- The outbox relay: claims undelivered rows (locked until the caller's transaction ends).
 CREATE FUNCTION outbox_claim(p_limit integer)

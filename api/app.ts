@@ -1,0 +1,97 @@
+import { randomUUID } from 'node:crypto';
+import type { Connection } from '@temporalio/client';
+import express, { type Express } from 'express';
+import { pinoHttp } from 'pino-http';
+import type { Logger } from 'pino';
+import { sql } from 'slonik';
+import { type Config, publicUrl } from '../core/config.js';
+import type { Db } from '../core/db/pool.js';
+import type { ScimLimits } from '../core/scim/discovery.js';
+import { buildOpenApiDocument } from './openapi.js';
+import { createScimRouter } from './scim-router.js';
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  /** Used for readiness only; the API never starts workflows itself (the outbox relay does). */
+  temporal?: Connection | undefined;
+  /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
+  publicUrl?: string;
+}
+
+export function scimLimits(config: Config): ScimLimits {
+  return {
+    maxBodyBytes: config.SCIM_MAX_BODY_BYTES,
+    maxFilterLength: config.SCIM_MAX_FILTER_LENGTH,
+    maxFilterDepth: config.SCIM_MAX_FILTER_DEPTH,
+    maxPatchOperations: config.SCIM_MAX_PATCH_OPERATIONS,
+    maxPageSize: config.SCIM_MAX_PAGE_SIZE,
+    defaultPageSize: config.SCIM_DEFAULT_PAGE_SIZE,
+  };
+}
+
+/** Builds the HTTP application; never listens (server.ts does). */
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('trust proxy', false);
+  const base = deps.publicUrl ?? publicUrl(deps.config);
+
+  app.use(
+    pinoHttp({
+      logger: deps.logger,
+      genReqId: (req, res) => {
+        const incoming = req.headers['x-request-id'];
+        const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
+        res.setHeader('X-Request-Id', id);
+        return id;
+      },
+      // Bodies and credentials never reach the logs.
+      serializers: {
+        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
+        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+    }),
+  );
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/readyz', async (_req, res) => {
+    const checks: Record<string, 'ok' | string> = {};
+    try {
+      await deps.db.oneFirst(sql.unsafe`SELECT 1`);
+      checks.database = 'ok';
+    } catch (err) {
+      checks.database = err instanceof Error ? err.name : 'error';
+    }
+    if (deps.temporal) {
+      try {
+        await deps.temporal.withDeadline(Date.now() + 2000, () => deps.temporal!.workflowService.getSystemInfo({}));
+        checks.temporal = 'ok';
+      } catch (err) {
+        checks.temporal = err instanceof Error ? err.name : 'error';
+      }
+    } else {
+      checks.temporal = 'not configured';
+    }
+    const ready = Object.values(checks).every((v) => v === 'ok');
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  const openapi = buildOpenApiDocument(base);
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+
+  app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
+
+  app.use((_req, res) => {
+    res.status(404).json({ error: 'not_found' });
+  });
+  return app;
+}

@@ -1,0 +1,50 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import { ScimError } from '../core/errors.js';
+import { URN } from '../core/scim/schema.js';
+
+export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
+
+/** RFC 7644 §3.12 error body; `status` is a string there. */
+export function sendScimError(res: Response, status: number, detail: string, scimType?: string): void {
+  res
+    .status(status)
+    .type(SCIM_CONTENT_TYPE)
+    .json({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
+}
+
+interface BodyParserError {
+  type?: string;
+  status?: number;
+  expose?: boolean;
+}
+
+/**
+ * The one place SCIM errors become responses. Known client errors keep their detail; anything
+ * else is logged and becomes a 500 that reveals nothing of the internals.
+ */
+export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+  if (err instanceof ScimError) {
+    sendScimError(res, err.status, err.detail, err.scimType);
+    return;
+  }
+  const bp = err as BodyParserError;
+  if (bp.type === 'entity.too.large') {
+    sendScimError(res, 413, 'request body is larger than this server accepts (see ServiceProviderConfig)');
+    return;
+  }
+  if (bp.type === 'entity.parse.failed' || err instanceof SyntaxError) {
+    sendScimError(res, 400, 'request body is not valid JSON', 'invalidSyntax');
+    return;
+  }
+  if (bp.type === 'encoding.unsupported' || bp.type === 'charset.unsupported') {
+    sendScimError(res, 415, 'unsupported content encoding or charset');
+    return;
+  }
+  if (err instanceof RangeError) {
+    // JSON nested deeper than the engine's stack: a client error, not a crash.
+    sendScimError(res, 400, 'request body is nested too deeply', 'invalidSyntax');
+    return;
+  }
+  req.log?.error({ err }, 'unhandled SCIM error');
+  sendScimError(res, 500, 'internal error');
+};

@@ -1,0 +1,199 @@
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { Db } from '../core/db/pool.js';
+import { ScimError } from '../core/errors.js';
+import { authenticateScimToken } from '../core/repositories/scim-tokens.js';
+import { resourceTypeResource, type ScimLimits, schemaById, schemaResource, serviceProviderConfig } from '../core/scim/discovery.js';
+import { allSchemas, URN } from '../core/scim/schema.js';
+import * as scim from '../core/scim/service.js';
+import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
+
+export interface ScimRouterDeps {
+  db: Db;
+  limits: ScimLimits;
+  /** Absolute URL of the API root, e.g. http://localhost:3000 */
+  publicUrl: string;
+}
+
+type Handler = (req: Request, res: Response) => Promise<scim.ScimResult> | scim.ScimResult;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Query string and `.search` bodies share one shape (RFC 7644 §3.4.3). */
+function listParams(source: Record<string, unknown>): scim.ListParams {
+  const get = (name: string) => {
+    const key = Object.keys(source).find((k) => k.toLowerCase() === name.toLowerCase());
+    return key === undefined ? undefined : source[key];
+  };
+  const filter = get('filter');
+  if (filter !== undefined && typeof filter !== 'string') throw ScimError.badRequest('invalidFilter', 'filter must be a string');
+  const sortBy = get('sortBy');
+  const sortOrder = get('sortOrder');
+  return {
+    filter,
+    startIndex: get('startIndex'),
+    count: get('count'),
+    sortBy: str(sortBy),
+    sortOrder: str(sortOrder),
+    attributes: get('attributes'),
+    excludedAttributes: get('excludedAttributes'),
+  };
+}
+
+function preconditions(req: Request): scim.Preconditions {
+  return { ifMatch: req.get('if-match'), ifNoneMatch: req.get('if-none-match') };
+}
+
+function isJsonish(req: { headers: Record<string, string | string[] | undefined> }): boolean {
+  const raw = req.headers['content-type'];
+  const type = Array.isArray(raw) ? raw[0] : raw;
+  // Accept application/scim+json and application/json (Entra, Google, Okta's tests); a missing
+  // type is tried as JSON too, since some IdPs omit it.
+  return !type || /^application\/([\w.+-]*\+)?json\b/i.test(type) || /^text\/plain\b/i.test(type);
+}
+
+export function createScimRouter(deps: ScimRouterDeps): Router {
+  const router = Router({ caseSensitive: false });
+  const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}/scim/v2`;
+
+  router.use(express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true }));
+
+  // Authentication (RFC 7644 §2): a bearer token per SCIM connection.
+  router.use(async (req: Request, res: Response, next: NextFunction) => {
+    const header = req.get('authorization') ?? '';
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    const principal = match ? await authenticateScimToken(deps.db, match[1]!) : null;
+    if (!principal) {
+      res.set('WWW-Authenticate', 'Bearer realm="scim"');
+      sendScimError(res, 401, 'missing, invalid, expired or revoked bearer token');
+      return;
+    }
+    res.locals.scim = {
+      db: deps.db,
+      tenantId: principal.tenantId,
+      connectionId: principal.connectionId,
+      requestId: String(req.id ?? ''),
+      baseUrl,
+      limits: deps.limits,
+    } satisfies scim.ScimContext;
+    next();
+  });
+
+  const ctx = (res: Response) => res.locals.scim as scim.ScimContext;
+  const body = (req: Request): unknown => {
+    if (req.body === undefined) throw ScimError.badRequest('invalidSyntax', 'a JSON request body is required');
+    return req.body;
+  };
+  const route =
+    (handler: Handler) =>
+    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+      try {
+        const result = await handler(req, res);
+        for (const [k, v] of Object.entries(result.headers ?? {})) res.set(k, v);
+        res.status(result.status);
+        if (result.body === undefined) res.end();
+        else res.type(SCIM_CONTENT_TYPE).send(JSON.stringify(result.body));
+      } catch (err) {
+        next(err);
+      }
+    };
+  const id = (req: Request) => String(req.params.id);
+
+  router.get('/Users', route((req, res) => scim.listUsersOp(ctx(res), listParams(req.query))));
+  router.post('/Users/.search', route((req, res) => scim.listUsersOp(ctx(res), listParams(searchBody(req)))));
+  router.post('/Users', route((req, res) => scim.createUserOp(ctx(res), body(req))));
+  router.get('/Users/:id', route((req, res) => scim.getUserOp(ctx(res), id(req), listParams(req.query), preconditions(req))));
+  router.put('/Users/:id', route((req, res) => scim.replaceUserOp(ctx(res), id(req), body(req), preconditions(req))));
+  router.patch('/Users/:id', route((req, res) => scim.patchUserOp(ctx(res), id(req), body(req), preconditions(req), listParams(req.query))));
+  router.delete('/Users/:id', route((req, res) => scim.deleteUserOp(ctx(res), id(req), preconditions(req))));
+
+  router.get('/Groups', route((req, res) => scim.listGroupsOp(ctx(res), listParams(req.query))));
+  router.post('/Groups/.search', route((req, res) => scim.listGroupsOp(ctx(res), listParams(searchBody(req)))));
+  router.post('/Groups', route((req, res) => scim.createGroupOp(ctx(res), body(req))));
+  router.get('/Groups/:id', route((req, res) => scim.getGroupOp(ctx(res), id(req), listParams(req.query), preconditions(req))));
+  router.put('/Groups/:id', route((req, res) => scim.replaceGroupOp(ctx(res), id(req), body(req), preconditions(req))));
+  router.patch('/Groups/:id', route((req, res) => scim.patchGroupOp(ctx(res), id(req), body(req), preconditions(req), listParams(req.query))));
+  router.delete('/Groups/:id', route((req, res) => scim.deleteGroupOp(ctx(res), id(req), preconditions(req))));
+
+  // Root-level search (RFC 7644 §3.4.3) over Users then Groups.
+  router.post('/.search', route((req, res) => searchAll(ctx(res), listParams(searchBody(req)))));
+
+  // Discovery (RFC 7644 §4): read-only.
+  router.get('/ServiceProviderConfig', route(() => ({ status: 200, body: serviceProviderConfig(baseUrl, deps.limits) })));
+  router.get('/ResourceTypes', route(() => listOf([resourceTypeResource('User', baseUrl), resourceTypeResource('Group', baseUrl)])));
+  router.get(
+    '/ResourceTypes/:name',
+    route((req) => {
+      const name = ['User', 'Group'].find((n) => n.toLowerCase() === String(req.params.name).toLowerCase());
+      if (!name) throw ScimError.notFound(`ResourceType ${String(req.params.name)} not found`);
+      return { status: 200, body: resourceTypeResource(name as 'User' | 'Group', baseUrl) };
+    }),
+  );
+  router.get('/Schemas', route(() => listOf(allSchemas.map((s) => schemaResource(s, baseUrl)))));
+  router.get(
+    '/Schemas/:urn',
+    route((req) => {
+      const schema = schemaById(String(req.params.urn));
+      if (!schema) throw ScimError.notFound(`Schema ${String(req.params.urn)} not found`);
+      return { status: 200, body: schemaResource(schema, baseUrl) };
+    }),
+  );
+  for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/ResourceTypes/:name', '/Schemas', '/Schemas/:urn']) {
+    router.all(path, (_req, res) => {
+      res.set('Allow', 'GET');
+      sendScimError(res, 405, 'discovery endpoints are read-only');
+    });
+  }
+  for (const path of ['/Users', '/Groups', '/Users/.search', '/Groups/.search', '/.search', '/Users/:id', '/Groups/:id']) {
+    router.all(path, (_req, res) => sendScimError(res, 405, 'method not allowed on this endpoint'));
+  }
+  router.all(['/Me', '/Me/*rest'], (_req, res) => sendScimError(res, 501, '/Me is not supported: tokens belong to connections, not users'));
+  router.all(['/Bulk', '/Bulk/*rest'], (_req, res) => sendScimError(res, 501, 'Bulk is not supported (see ServiceProviderConfig)'));
+  router.use((_req, res) => sendScimError(res, 404, 'no such SCIM endpoint'));
+  router.use(scimErrorHandler);
+  return router;
+}
+
+function searchBody(req: Request): Record<string, unknown> {
+  const b = req.body as unknown;
+  if (!b || typeof b !== 'object' || Array.isArray(b)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
+  return b as Record<string, unknown>;
+}
+
+function listOf(resources: unknown[]): scim.ScimResult {
+  return {
+    status: 200,
+    body: { schemas: [URN.listResponse], totalResults: resources.length, itemsPerPage: resources.length, startIndex: 1, Resources: resources },
+  };
+}
+
+interface ListBody {
+  totalResults: number;
+  Resources: unknown[];
+}
+
+/**
+ * Users first, then Groups, paged as one list. A filter naming an attribute one type lacks
+ * simply matches nothing of that type.
+ */
+async function searchAll(ctx: scim.ScimContext, params: scim.ListParams): Promise<scim.ScimResult> {
+  const count = params.count === undefined ? ctx.limits.defaultPageSize : Math.max(0, Number(params.count));
+  const startIndex = Math.max(1, Number(params.startIndex ?? 1) || 1);
+  const tolerant = async (fn: () => Promise<scim.ScimResult>) => {
+    try {
+      return (await fn()).body as ListBody;
+    } catch (err) {
+      if (err instanceof ScimError && err.scimType === 'invalidFilter' && /attribute/i.test(err.detail)) return { totalResults: 0, Resources: [] };
+      throw err;
+    }
+  };
+  const users = await tolerant(() => scim.listUsersOp(ctx, { ...params, startIndex, count }));
+  const userTotal = users.totalResults;
+  const groupStart = Math.max(1, startIndex - userTotal);
+  const remaining = Math.max(0, count - users.Resources.length);
+  const groups = await tolerant(() => scim.listGroupsOp(ctx, { ...params, startIndex: groupStart, count: remaining }));
+  const resources = [...users.Resources, ...groups.Resources];
+  return {
+    status: 200,
+    body: { schemas: [URN.listResponse], totalResults: userTotal + groups.totalResults, itemsPerPage: resources.length, startIndex, Resources: resources },
+  };
+}

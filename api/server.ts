@@ -1,0 +1,25 @@
+import { Connection } from '@temporalio/client';
+import pino from 'pino';
+import { appDatabaseUrl, loadConfig } from '../core/config.js';
+import { createDatabasePool } from '../core/db/pool.js';
+import { startHttpServer } from './http-server.js';
+
+/** The API process entry point (stateless; run any number of replicas). */
+const config = loadConfig();
+const logger = pino({ level: config.LOG_LEVEL, base: { service: 'roster-api' } });
+const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
+const temporal = await Connection.connect({ address: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }).catch((err: unknown) => {
+  logger.warn({ err }, 'Temporal unreachable at start; /readyz will say so');
+  return undefined;
+});
+const http = await startHttpServer({ config, db, logger, temporal });
+logger.info({ url: http.url }, 'api listening');
+const stop = () => {
+  void http.close().then(async () => {
+    await db.end();
+    await temporal?.close();
+    process.exit(0);
+  });
+};
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);

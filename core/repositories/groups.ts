@@ -1,0 +1,184 @@
+import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { z } from 'zod';
+import type { Tx } from '../db/pool.js';
+import { ScimError } from '../errors.js';
+import { foldKey } from '../scim/fold.js';
+import type { MemberChange } from '../scim/patch.js';
+import type { ScimGroup } from '../scim/resource.js';
+import { isUuid, type ListQuery } from './users.js';
+
+export const GroupRow = z.object({
+  tenant_id: z.string().uuid(),
+  id: z.string().uuid(),
+  display_name: z.string(),
+  external_id: z.string().nullable(),
+  attributes: z.record(z.unknown()),
+  version: z.number().int(),
+  event_seq: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type GroupRow = z.infer<typeof GroupRow>;
+
+const GROUP_COLUMNS = sql.fragment`g.tenant_id, g.id, g.display_name, g.external_id, g.attributes, g.version,
+  g.event_seq, g.created_at, g.updated_at`;
+
+function columnsOf(group: ScimGroup) {
+  const { displayName, externalId, members: _members, ...rest } = group as Record<string, unknown> & ScimGroup;
+  return {
+    displayName,
+    key: foldKey(displayName),
+    externalId: (externalId as string | null | undefined) ?? null,
+    attributes: JSON.stringify(rest),
+  };
+}
+
+export function groupFromRow(row: GroupRow): ScimGroup {
+  const group: Record<string, unknown> = { ...row.attributes, displayName: row.display_name };
+  if (row.external_id !== null) group.externalId = row.external_id;
+  return group as ScimGroup;
+}
+
+function uniquenessError(err: unknown, displayName: string): never {
+  if (err instanceof UniqueIntegrityConstraintViolationError) {
+    throw ScimError.conflict(`displayName "${displayName}" is already taken in this tenant`);
+  }
+  throw err;
+}
+
+export async function insertGroup(tx: Tx, tenantId: string, group: ScimGroup): Promise<GroupRow> {
+  const c = columnsOf(group);
+  try {
+    return await tx.one(sql.type(GroupRow)`
+      INSERT INTO groups AS g (tenant_id, display_name, display_name_key, external_id, attributes, event_seq)
+      VALUES (${tenantId}, ${c.displayName}, ${c.key}, ${c.externalId}, ${c.attributes}::jsonb, 1)
+      RETURNING ${GROUP_COLUMNS}`);
+  } catch (err) {
+    uniquenessError(err, group.displayName);
+  }
+}
+
+export async function findGroup(tx: Tx, id: string, options: { forUpdate?: boolean } = {}): Promise<GroupRow | null> {
+  if (!isUuid(id)) return null;
+  return tx.maybeOne(sql.type(GroupRow)`
+    SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.id = ${id}
+    ${options.forUpdate ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+}
+
+/** Writes the group's attributes (bumping version and stream seq even if only members changed). */
+export async function updateGroup(tx: Tx, current: GroupRow, next: ScimGroup): Promise<GroupRow> {
+  const c = columnsOf(next);
+  try {
+    return await tx.one(sql.type(GroupRow)`
+      UPDATE groups AS g SET display_name = ${c.displayName}, display_name_key = ${c.key}, external_id = ${c.externalId},
+             attributes = ${c.attributes}::jsonb, version = version + 1, event_seq = event_seq + 1, updated_at = now()
+       WHERE g.id = ${current.id}
+       RETURNING ${GROUP_COLUMNS}`);
+  } catch (err) {
+    uniquenessError(err, next.displayName);
+  }
+}
+
+export async function deleteGroup(tx: Tx, id: string): Promise<void> {
+  await tx.query(sql.unsafe`DELETE FROM groups WHERE id = ${id}`);
+}
+
+const GroupRowWithTotal = GroupRow.extend({ total: z.number() });
+
+export async function listGroups(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly GroupRow[] }> {
+  const countQuery = sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM groups g WHERE (${q.where})`;
+  if (q.limit === 0) return { total: await tx.oneFirst(countQuery), rows: [] };
+  const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
+  const rows = await tx.any(sql.type(GroupRowWithTotal)`
+    SELECT ${GROUP_COLUMNS}, count(*) OVER ()::int AS total FROM groups g WHERE (${q.where})
+     ORDER BY ${q.orderBy} ${dir} NULLS LAST, g.created_at ${dir}, g.id ${dir}
+     OFFSET ${q.offset} LIMIT ${q.limit}`);
+  if (rows.length === 0 && q.offset > 0) return { total: await tx.oneFirst(countQuery), rows };
+  return { total: rows[0]?.total ?? 0, rows };
+}
+
+const MemberRow = z.object({ group_id: z.string().uuid(), user_id: z.string().uuid(), user_name: z.string(), display_name: z.string().nullable() });
+
+/** Group.members for a set of groups in one query (live users only). */
+export async function membersOfGroups(tx: Tx, groupIds: readonly string[]) {
+  const map = new Map<string, { id: string; display: string }[]>();
+  if (groupIds.length === 0) return map;
+  const rows = await tx.any(sql.type(MemberRow)`
+    SELECT gm.group_id, u.id AS user_id, u.user_name, u.display_name
+      FROM group_members gm JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id
+     WHERE gm.group_id = ANY(${sql.array(groupIds as string[], 'uuid')}) AND u.scim_deleted_at IS NULL
+     ORDER BY gm.created_at, u.id`);
+  for (const r of rows) {
+    const list = map.get(r.group_id) ?? [];
+    list.push({ id: r.user_id, display: r.display_name ?? r.user_name });
+    map.set(r.group_id, list);
+  }
+  return map;
+}
+
+export interface MemberDelta {
+  added: string[];
+  removed: string[];
+  /** Member references that matched no live user of the tenant: kept for review, never dropped. */
+  unresolved: string[];
+}
+
+const IdRow = z.object({ id: z.string().uuid() });
+
+/**
+ * Applies a member change to a group the caller has locked (`findGroup(..., { forUpdate })`), so
+ * concurrent PATCHes to one group serialise instead of losing members. Set-based: one statement
+ * per kind of change, whatever the member count.
+ */
+export async function applyMemberChange(tx: Tx, tenantId: string, groupId: string, change: MemberChange): Promise<MemberDelta> {
+  const delta: MemberDelta = { added: [], removed: [], unresolved: [] };
+  const wanted = [...(change.replaceAll ?? []), ...change.add].map((m) => m.value);
+  const candidateIds = [...new Set(wanted.filter(isUuid).map((v) => v.toLowerCase()))];
+  const live = new Set(
+    candidateIds.length
+      ? await tx.anyFirst(sql.type(IdRow)`
+          SELECT id FROM users WHERE id = ANY(${sql.array(candidateIds, 'uuid')}) AND scim_deleted_at IS NULL`)
+      : [],
+  );
+  delta.unresolved = [...new Set(wanted.filter((v) => !live.has(v.toLowerCase())))];
+
+  if (change.replaceAll || change.removeAll) {
+    const keep = change.replaceAll && !change.removeAll ? change.replaceAll.map((m) => m.value.toLowerCase()).filter((v) => live.has(v)) : [];
+    const removed = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+      DELETE FROM group_members WHERE group_id = ${groupId}
+         AND NOT (user_id = ANY(${sql.array(keep, 'uuid')})) RETURNING user_id`);
+    delta.removed.push(...removed);
+  }
+  const removeIds = change.remove.map((v) => v.toLowerCase()).filter(isUuid);
+  if (removeIds.length) {
+    const removed = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+      DELETE FROM group_members WHERE group_id = ${groupId} AND user_id = ANY(${sql.array(removeIds, 'uuid')})
+      RETURNING user_id`);
+    delta.removed.push(...removed);
+  }
+  const addIds = [...live];
+  if (addIds.length) {
+    const added = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+      INSERT INTO group_members (tenant_id, group_id, user_id)
+      SELECT ${tenantId}, ${groupId}, u FROM unnest(${sql.array(addIds, 'uuid')}::uuid[]) AS u
+      ON CONFLICT DO NOTHING RETURNING user_id`);
+    delta.added.push(...added);
+  }
+  // A member removed and re-added in one request did not really change.
+  const addedSet = new Set(delta.added);
+  delta.removed = [...new Set(delta.removed)].filter((id) => !addedSet.has(id));
+  if (delta.unresolved.length) {
+    await tx.query(sql.unsafe`
+      INSERT INTO unresolved_members (tenant_id, group_id, member_value)
+      SELECT ${tenantId}, ${groupId}, v FROM unnest(${sql.array(delta.unresolved, 'text')}::text[]) AS v`);
+  }
+  return delta;
+}
+
+/** Removes a user from every group (SCIM DELETE of the user); returns the affected group ids. */
+export async function removeUserFromAllGroups(tx: Tx, userId: string): Promise<string[]> {
+  return [
+    ...(await tx.anyFirst(sql.type(z.object({ group_id: z.string().uuid() }))`
+      DELETE FROM group_members WHERE user_id = ${userId} RETURNING group_id`)),
+  ];
+}

@@ -1,0 +1,68 @@
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { Tx } from '../db/pool.js';
+
+export const StreamType = z.enum(['user', 'group']);
+export type StreamType = z.infer<typeof StreamType>;
+
+/** What the relay hands to a workflow: ids and facts, never PII or secrets. */
+export const OutboxEventType = z.enum([
+  'user.created',
+  'user.updated',
+  'user.activated',
+  'user.deactivated',
+  'user.deleted',
+  'user.restored',
+  'membership.added',
+  'membership.removed',
+  'group.created',
+  'group.updated',
+  'group.deleted',
+]);
+export type OutboxEventType = z.infer<typeof OutboxEventType>;
+
+export const OutboxRow = z.object({
+  id: z.number(),
+  tenant_id: z.string().uuid(),
+  stream_type: StreamType,
+  stream_id: z.string().uuid(),
+  seq: z.number(),
+  event_type: OutboxEventType,
+  payload: z.record(z.unknown()),
+  created_at: z.string(),
+  delivered_at: z.string().nullable(),
+  attempts: z.number(),
+  last_error: z.string().nullable(),
+});
+export type OutboxRow = z.infer<typeof OutboxRow>;
+
+export interface OutboxEvent {
+  streamType: StreamType;
+  streamId: string;
+  /** The stream's seq, assigned by the caller under the stream row's lock. */
+  seq: number;
+  type: OutboxEventType;
+  payload?: Record<string, unknown>;
+}
+
+export async function appendOutbox(tx: Tx, tenantId: string, events: OutboxEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  const rows = events.map((e) => [tenantId, e.streamType, e.streamId, e.seq, e.type, JSON.stringify(e.payload ?? {})]);
+  await tx.query(sql.unsafe`
+    INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
+    SELECT t, st, si, s, et, p::jsonb
+      FROM ${sql.unnest(rows, ['uuid', 'text', 'uuid', 'int8', 'text', 'text'])} AS x(t, st, si, s, et, p)`);
+}
+
+/** Claims undelivered rows across tenants, locked until the caller's transaction ends. */
+export async function claimOutbox(tx: Tx, limit: number): Promise<readonly OutboxRow[]> {
+  return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim(${limit})`);
+}
+
+export async function markDelivered(tx: Tx, ids: number[]): Promise<void> {
+  if (ids.length) await tx.query(sql.unsafe`SELECT outbox_mark_delivered(${sql.array(ids, 'int8')})`);
+}
+
+export async function markFailed(tx: Tx, ids: number[], error: string): Promise<void> {
+  if (ids.length) await tx.query(sql.unsafe`SELECT outbox_mark_failed(${sql.array(ids, 'int8')}, ${error})`);
+}

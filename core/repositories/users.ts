@@ -1,0 +1,207 @@
+import { type FragmentSqlToken, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { z } from 'zod';
+import type { Tx } from '../db/pool.js';
+import { ScimError } from '../errors.js';
+import { foldKey } from '../scim/fold.js';
+import type { ScimUser } from '../scim/resource.js';
+import { URN } from '../scim/schema.js';
+
+export const LifecycleState = z.enum(['provisioned', 'active', 'suspended', 'deleted']);
+export type LifecycleState = z.infer<typeof LifecycleState>;
+
+const Json = z.record(z.unknown());
+
+export const UserRow = z.object({
+  tenant_id: z.string().uuid(),
+  id: z.string().uuid(),
+  user_name: z.string(),
+  external_id: z.string().nullable(),
+  active: z.boolean(),
+  lifecycle_state: LifecycleState,
+  provisioned_at: z.string(),
+  activated_at: z.string().nullable(),
+  suspended_at: z.string().nullable(),
+  deleted_at: z.string().nullable(),
+  scim_deleted_at: z.string().nullable(),
+  display_name: z.string().nullable(),
+  name: Json.nullable(),
+  emails: z.array(Json),
+  phone_numbers: z.array(Json),
+  enterprise: Json.nullable(),
+  attributes: Json,
+  version: z.number().int(),
+  event_seq: z.number().int(),
+  applied_seq: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type UserRow = z.infer<typeof UserRow>;
+
+const USER_COLUMNS = sql.fragment`u.tenant_id, u.id, u.user_name, u.external_id, u.active, u.lifecycle_state,
+  u.provisioned_at, u.activated_at, u.suspended_at, u.deleted_at, u.scim_deleted_at, u.display_name, u.name,
+  u.emails, u.phone_numbers, u.enterprise, u.attributes, u.version, u.event_seq, u.applied_seq, u.created_at,
+  u.updated_at`;
+
+/** Keys that live in their own columns; everything else goes to `attributes` verbatim. */
+const COLUMN_KEYS = new Set(['userName', 'externalId', 'active', 'displayName', 'name', 'emails', 'phoneNumbers', URN.enterprise]);
+
+function columnsOf(user: ScimUser) {
+  const attributes: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(user)) {
+    if (!COLUMN_KEYS.has(key) && value !== undefined) attributes[key] = value;
+  }
+  const u = user as Record<string, unknown>;
+  return {
+    userName: user.userName,
+    userNameKey: foldKey(user.userName),
+    externalId: (u.externalId as string | null | undefined) ?? null,
+    active: user.active !== false,
+    displayName: (u.displayName as string | undefined) ?? null,
+    name: u.name === undefined ? null : JSON.stringify(u.name),
+    emails: JSON.stringify(u.emails ?? []),
+    phoneNumbers: JSON.stringify(u.phoneNumbers ?? []),
+    enterprise: u[URN.enterprise] === undefined ? null : JSON.stringify(u[URN.enterprise]),
+    attributes: JSON.stringify(attributes),
+  };
+}
+
+/** The stored SCIM representation (no id, meta, schemas or groups: those are rendered). */
+export function userFromRow(row: UserRow): ScimUser {
+  const user: Record<string, unknown> = { ...row.attributes, userName: row.user_name, active: row.active };
+  if (row.external_id !== null) user.externalId = row.external_id;
+  if (row.display_name !== null) user.displayName = row.display_name;
+  if (row.name !== null) user.name = row.name;
+  if (row.emails.length) user.emails = row.emails;
+  if (row.phone_numbers.length) user.phoneNumbers = row.phone_numbers;
+  if (row.enterprise !== null) user[URN.enterprise] = row.enterprise;
+  return user as ScimUser;
+}
+
+function uniquenessError(err: unknown, userName: string): never {
+  if (err instanceof UniqueIntegrityConstraintViolationError) {
+    throw ScimError.conflict(`userName "${userName}" is already taken in this tenant`);
+  }
+  throw err;
+}
+
+export async function insertUser(tx: Tx, tenantId: string, user: ScimUser): Promise<UserRow> {
+  const c = columnsOf(user);
+  try {
+    return await tx.one(sql.type(UserRow)`
+      INSERT INTO users AS u (tenant_id, user_name, user_name_key, external_id, active, lifecycle_state,
+                        display_name, name, emails, phone_numbers, enterprise, attributes, event_seq)
+      VALUES (${tenantId}, ${c.userName}, ${c.userNameKey}, ${c.externalId}, ${c.active}, 'provisioned',
+              ${c.displayName}, ${c.name}::jsonb, ${c.emails}::jsonb, ${c.phoneNumbers}::jsonb, ${c.enterprise}::jsonb,
+              ${c.attributes}::jsonb, 1)
+      RETURNING ${USER_COLUMNS}`);
+  } catch (err) {
+    uniquenessError(err, user.userName);
+  }
+}
+
+/** Reads a live (not SCIM-deleted) user, optionally locking it for the rest of the transaction. */
+export async function findUser(tx: Tx, id: string, options: { forUpdate?: boolean } = {}): Promise<UserRow | null> {
+  if (!isUuid(id)) return null;
+  return tx.maybeOne(sql.type(UserRow)`
+    SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ${id} AND u.scim_deleted_at IS NULL
+    ${options.forUpdate ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+}
+
+/** Applies a new stored representation and the lifecycle consequences of `active` changing. */
+export async function updateUser(tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
+  const c = columnsOf(next);
+  const suspend = current.active && !c.active;
+  try {
+    return await tx.one(sql.type(UserRow)`
+      UPDATE users AS u SET user_name = ${c.userName}, user_name_key = ${c.userNameKey}, external_id = ${c.externalId},
+             active = ${c.active}, display_name = ${c.displayName}, name = ${c.name}::jsonb, emails = ${c.emails}::jsonb,
+             phone_numbers = ${c.phoneNumbers}::jsonb, enterprise = ${c.enterprise}::jsonb,
+             attributes = ${c.attributes}::jsonb,
+             ${suspend ? sql.fragment`lifecycle_state = 'suspended', suspended_at = now(),` : sql.fragment``}
+             version = version + 1, event_seq = event_seq + 1, updated_at = now()
+       WHERE u.id = ${current.id}
+       RETURNING ${USER_COLUMNS}`);
+  } catch (err) {
+    uniquenessError(err, next.userName);
+  }
+}
+
+/**
+ * SCIM DELETE: the resource is gone for SCIM at once (RFC 7644 §3.6) and the identity is suspended
+ * synchronously; its workflow carries out the rest (grace period, then deletion).
+ */
+export async function markUserScimDeleted(tx: Tx, current: UserRow): Promise<UserRow> {
+  return tx.one(sql.type(UserRow)`
+    UPDATE users AS u SET scim_deleted_at = now(), active = false,
+           lifecycle_state = CASE WHEN lifecycle_state = 'deleted' THEN 'deleted' ELSE 'suspended' END,
+           suspended_at = coalesce(suspended_at, now()),
+           version = version + 1, event_seq = event_seq + 1, updated_at = now()
+     WHERE u.id = ${current.id}
+     RETURNING ${USER_COLUMNS}`);
+}
+
+export interface ListQuery {
+  where: FragmentSqlToken;
+  orderBy: FragmentSqlToken;
+  descending: boolean;
+  offset: number;
+  limit: number;
+}
+
+const UserRowWithTotal = UserRow.extend({ total: z.number() });
+
+/** One page plus the total, in a stable order (sort key, then created_at, id). */
+export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRow[] }> {
+  if (q.limit === 0) {
+    const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
+    return { total, rows: [] };
+  }
+  const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
+  const rows = await tx.any(sql.type(UserRowWithTotal)`
+    SELECT ${USER_COLUMNS}, count(*) OVER ()::int AS total
+      FROM users u
+     WHERE u.scim_deleted_at IS NULL AND (${q.where})
+     ORDER BY ${q.orderBy} ${dir} NULLS LAST, u.created_at ${dir}, u.id ${dir}
+     OFFSET ${q.offset} LIMIT ${q.limit}`);
+  if (rows.length === 0 && q.offset > 0) {
+    const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
+    return { total, rows };
+  }
+  return { total: rows[0]?.total ?? 0, rows };
+}
+
+const UserGroupRow = z.object({ user_id: z.string().uuid(), id: z.string().uuid(), display_name: z.string() });
+
+/** User.groups (read-only, RFC 7643 §4.1.2) for a page of users in one query. */
+export async function groupsOfUsers(tx: Tx, userIds: readonly string[]) {
+  const map = new Map<string, { id: string; displayName: string }[]>();
+  if (userIds.length === 0) return map;
+  const rows = await tx.any(sql.type(UserGroupRow)`
+    SELECT gm.user_id, g.id, g.display_name FROM group_members gm
+      JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+     WHERE gm.user_id = ANY(${sql.array(userIds as string[], 'uuid')})
+     ORDER BY g.display_name_key`);
+  for (const r of rows) {
+    const list = map.get(r.user_id) ?? [];
+    list.push({ id: r.id, displayName: r.display_name });
+    map.set(r.user_id, list);
+  }
+  return map;
+}
+
+/** Lock live users in id order (deadlock-free) and give each the next seq of its event stream. */
+export async function bumpUserStreams(tx: Tx, userIds: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (userIds.length === 0) return out;
+  const ids = sql.array(userIds as string[], 'uuid');
+  await tx.query(sql.unsafe`SELECT id FROM users WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
+  const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), event_seq: z.number() }))`
+    UPDATE users SET event_seq = event_seq + 1 WHERE id = ANY(${ids}) RETURNING id, event_seq`);
+  for (const r of rows) out.set(r.id, r.event_seq);
+  return out;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const isUuid = (value: string): boolean => UUID_RE.test(value);

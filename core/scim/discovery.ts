@@ -1,0 +1,80 @@
+import { type AttributeDef, type SchemaDef, URN, allSchemas, commonAttributes, resourceTypes } from './schema.js';
+
+export interface ScimLimits {
+  maxBodyBytes: number;
+  maxFilterLength: number;
+  maxFilterDepth: number;
+  maxPatchOperations: number;
+  maxPageSize: number;
+  defaultPageSize: number;
+}
+
+/** RFC 7643 §5: advertises exactly what this server does. */
+export function serviceProviderConfig(baseUrl: string, limits: ScimLimits) {
+  return {
+    schemas: [URN.serviceProviderConfig],
+    documentationUri: `${baseUrl.replace(/\/scim\/v2$/, '')}/openapi.json`,
+    patch: { supported: true },
+    bulk: { supported: false, maxOperations: 0, maxPayloadSize: 0 },
+    filter: { supported: true, maxResults: limits.maxPageSize },
+    changePassword: { supported: false },
+    sort: { supported: true },
+    etag: { supported: true },
+    authenticationSchemes: [
+      {
+        type: 'oauthbearertoken',
+        name: 'OAuth Bearer Token',
+        description: 'One bearer token per SCIM connection, issued by Roster.',
+        specUri: 'https://www.rfc-editor.org/info/rfc6750',
+        primary: true,
+      },
+    ],
+    meta: { resourceType: 'ServiceProviderConfig', location: `${baseUrl}/ServiceProviderConfig` },
+  };
+}
+
+export function resourceTypeResource(name: 'User' | 'Group', baseUrl: string) {
+  const rt = resourceTypes[name];
+  return {
+    schemas: [URN.resourceType],
+    id: rt.name,
+    name: rt.name,
+    endpoint: rt.endpoint,
+    description: rt.schema.description,
+    schema: rt.schema.id,
+    schemaExtensions: rt.extensions.map((e) => ({ schema: e.id, required: false })),
+    meta: { resourceType: 'ResourceType', location: `${baseUrl}/ResourceTypes/${rt.name}` },
+  };
+}
+
+function renderAttribute(a: AttributeDef): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    name: a.name,
+    type: a.type,
+    multiValued: a.multiValued,
+    description: a.description ?? a.name,
+    required: a.required,
+    caseExact: a.caseExact,
+    mutability: a.mutability,
+    returned: a.returned,
+    uniqueness: a.uniqueness,
+  };
+  if (a.canonicalValues) out.canonicalValues = a.canonicalValues;
+  if (a.referenceTypes) out.referenceTypes = a.referenceTypes;
+  if (a.subAttributes) out.subAttributes = a.subAttributes.map(renderAttribute);
+  return out;
+}
+
+export function schemaResource(schema: SchemaDef, baseUrl: string) {
+  const attributes = schema.id === URN.enterprise ? schema.attributes : [...commonAttributes.slice(1), ...schema.attributes];
+  return {
+    schemas: [URN.schema],
+    id: schema.id,
+    name: schema.name,
+    description: schema.description,
+    attributes: attributes.map(renderAttribute),
+    meta: { resourceType: 'Schema', location: `${baseUrl}/Schemas/${schema.id}` },
+  };
+}
+
+export const schemaById = (id: string) => allSchemas.find((s) => s.id.toLowerCase() === id.toLowerCase());

@@ -1,0 +1,443 @@
+import { sql } from 'slonik';
+import { type Db, type Tx, withTenant } from '../db/pool.js';
+import { ScimError } from '../errors.js';
+import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
+import {
+  applyMemberChange,
+  deleteGroup,
+  findGroup,
+  groupFromRow,
+  type GroupRow,
+  insertGroup,
+  listGroups,
+  membersOfGroups,
+  updateGroup,
+} from '../repositories/groups.js';
+import { appendOutbox, type OutboxEvent, type OutboxEventType } from '../repositories/outbox.js';
+import {
+  bumpUserStreams,
+  findUser,
+  groupsOfUsers,
+  insertUser,
+  listUsers,
+  markUserScimDeleted,
+  updateUser,
+  userFromRow,
+  type UserRow,
+} from '../repositories/users.js';
+import { removeUserFromAllGroups } from '../repositories/groups.js';
+import type { ScimLimits } from './discovery.js';
+import { compileFilter, compileSortBy } from './filter-sql.js';
+import { parseFilter } from './filter.js';
+import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
+import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
+import { normalizeGroupInput, normalizeUserInput, type ScimGroup, type ScimUser } from './resource.js';
+import { resourceTypes, URN } from './schema.js';
+
+/** Everything one SCIM request needs; built per request, never shared. */
+export interface ScimContext {
+  db: Db;
+  tenantId: string;
+  connectionId: string;
+  requestId: string;
+  /** Absolute base of this tenant's SCIM API, e.g. https://roster.example.com/scim/v2 */
+  baseUrl: string;
+  limits: ScimLimits;
+}
+
+export interface ScimResult {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type Preconditions = { ifMatch?: string | undefined; ifNoneMatch?: string | undefined };
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+
+const etagOf = (version: number) => `W/"${version}"`;
+
+function renderUser(ctx: ScimContext, row: UserRow, groups: { id: string; displayName: string }[]): Record<string, unknown> {
+  const stored = userFromRow(row) as Record<string, unknown>;
+  const { userName, externalId, [URN.enterprise]: enterprise, ...rest } = stored;
+  const extensionUrns = Object.keys(rest).filter((k) => k.toLowerCase().startsWith('urn:'));
+  const resource: Record<string, unknown> = {
+    schemas: [URN.user, ...(enterprise ? [URN.enterprise] : []), ...extensionUrns],
+    id: row.id,
+    ...(externalId !== undefined ? { externalId } : {}),
+    userName,
+    ...rest,
+    ...(enterprise ? { [URN.enterprise]: enterprise } : {}),
+    groups: groups.map((g) => ({ value: g.id, display: g.displayName, $ref: `${ctx.baseUrl}/Groups/${g.id}`, type: 'direct' })),
+    meta: {
+      resourceType: 'User',
+      created: row.created_at,
+      lastModified: row.updated_at,
+      location: `${ctx.baseUrl}/Users/${row.id}`,
+      version: etagOf(row.version),
+    },
+  };
+  return resource;
+}
+
+function renderGroup(ctx: ScimContext, row: GroupRow, members: { id: string; display: string }[] | undefined) {
+  const { displayName, externalId, ...rest } = groupFromRow(row) as Record<string, unknown>;
+  return {
+    schemas: [URN.group],
+    id: row.id,
+    ...(externalId !== undefined ? { externalId } : {}),
+    displayName,
+    ...rest,
+    ...(members ? { members: members.map((m) => ({ value: m.id, display: m.display, $ref: `${ctx.baseUrl}/Users/${m.id}`, type: 'User' })) } : {}),
+    meta: {
+      resourceType: 'Group',
+      created: row.created_at,
+      lastModified: row.updated_at,
+      location: `${ctx.baseUrl}/Groups/${row.id}`,
+      version: etagOf(row.version),
+    },
+  };
+}
+
+function resourceResult(status: number, resource: Record<string, unknown>, version: number): ScimResult {
+  const meta = resource.meta as { location: string };
+  return {
+    status,
+    body: resource,
+    headers: { ETag: etagOf(version), ...(status === 201 ? { Location: meta.location } : {}) },
+  };
+}
+
+/** RFC 7644 §3.14: `*` or a list of entity tags; weak comparison. */
+function checkIfMatch(pre: Preconditions, version: number): void {
+  if (!pre.ifMatch) return;
+  const tags = pre.ifMatch.split(',').map((t) => t.trim());
+  if (tags.includes('*')) return;
+  const mine = `"${version}"`;
+  if (!tags.some((t) => t.replace(/^W\//, '') === mine)) {
+    throw new ScimError(412, undefined, `resource version is ${etagOf(version)}; If-Match did not match`);
+  }
+}
+
+function notModified(pre: Preconditions, version: number): boolean {
+  if (!pre.ifNoneMatch) return false;
+  const mine = `"${version}"`;
+  return pre.ifNoneMatch.split(',').some((t) => t.trim() === '*' || t.trim().replace(/^W\//, '') === mine);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query parameters (RFC 7644 §3.4.2)
+
+export interface ListParams {
+  filter?: string | undefined;
+  startIndex?: unknown;
+  count?: unknown;
+  sortBy?: string | undefined;
+  sortOrder?: string | undefined;
+  attributes?: unknown;
+  excludedAttributes?: unknown;
+}
+
+function intParam(name: string, value: unknown): number | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = typeof value === 'number' ? value : Number(String(value));
+  if (!Number.isFinite(n) || !Number.isInteger(n)) throw ScimError.badRequest('invalidValue', `${name} must be an integer`);
+  return n;
+}
+
+function projectionOf(params: { attributes?: unknown; excludedAttributes?: unknown }): Projection {
+  return { attributes: parseAttributeList(params.attributes), excludedAttributes: parseAttributeList(params.excludedAttributes) };
+}
+
+function listEnvelope(total: number, startIndex: number, resources: unknown[]) {
+  return {
+    schemas: [URN.listResponse],
+    totalResults: total,
+    itemsPerPage: resources.length,
+    startIndex,
+    Resources: resources,
+  };
+}
+
+function pageOf(ctx: ScimContext, params: ListParams) {
+  const startIndex = Math.max(1, intParam('startIndex', params.startIndex) ?? 1);
+  const count = Math.min(ctx.limits.maxPageSize, Math.max(0, intParam('count', params.count) ?? ctx.limits.defaultPageSize));
+  const order = params.sortOrder?.toLowerCase();
+  if (order !== undefined && order !== 'ascending' && order !== 'descending') {
+    throw ScimError.badRequest('invalidValue', 'sortOrder must be "ascending" or "descending"');
+  }
+  return { startIndex, count, descending: order === 'descending' };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Users
+
+const tenantScope = (ctx: ScimContext, alias: 'u' | 'g') =>
+  alias === 'u' ? sql.fragment`u.tenant_id = ${ctx.tenantId}` : sql.fragment`g.tenant_id = ${ctx.tenantId}`;
+
+export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
+  const { startIndex, count, descending } = pageOf(ctx, params);
+  const projection = projectionOf(params);
+  const where = params.filter
+    ? sql.fragment`${tenantScope(ctx, 'u')} AND (${compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), 'User')})`
+    : tenantScope(ctx, 'u');
+  const orderBy = params.sortBy ? compileSortBy(params.sortBy, 'User') : sql.fragment`u.created_at`;
+  const rt = resourceTypes.User;
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const { total, rows } = await listUsers(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
+    const groups = wantsAttribute(rt, projection, 'groups') ? await groupsOfUsers(tx, rows.map((r) => r.id)) : new Map();
+    const resources = rows.map((r) => project(rt, renderUser(ctx, r, groups.get(r.id) ?? []), projection));
+    return { status: 200, body: listEnvelope(total, startIndex, resources) };
+  });
+}
+
+async function renderOneUser(ctx: ScimContext, tx: Tx, row: UserRow, projection: Projection = {}) {
+  const rt = resourceTypes.User;
+  const groups = wantsAttribute(rt, projection, 'groups') ? await groupsOfUsers(tx, [row.id]) : new Map();
+  return project(rt, renderUser(ctx, row, groups.get(row.id) ?? []), projection);
+}
+
+export async function getUserOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
+  const projection = projectionOf(params);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const row = await findUser(tx, id);
+    if (!row) throw ScimError.notFound(`User ${id} not found`);
+    if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
+    return resourceResult(200, await renderOneUser(ctx, tx, row, projection), row.version);
+  });
+}
+
+const scimActor = (ctx: ScimContext) => ({ type: 'scim' as const, id: ctx.connectionId });
+
+function userAudit(ctx: ScimContext, action: string, userId: string, data: Record<string, unknown>): AuditEventInput {
+  return { actor: scimActor(ctx), action, targetType: 'user', targetId: userId, requestId: ctx.requestId, data };
+}
+
+/** Attribute-level before/after of what changed (the audit trail's "before/after"). */
+function diff(before: Record<string, unknown>, after: Record<string, unknown>) {
+  const changed: string[] = [];
+  const b: Record<string, unknown> = {};
+  const a: Record<string, unknown> = {};
+  for (const key of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (JSON.stringify(before[key]) !== JSON.stringify(after[key])) {
+      changed.push(key);
+      b[key] = before[key] ?? null;
+      a[key] = after[key] ?? null;
+    }
+  }
+  return { changed, before: b, after: a };
+}
+
+export async function createUserOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
+  const user = normalizeUserInput(body);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const row = await insertUser(tx, ctx.tenantId, user);
+    await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.created', row.id, { after: user })]);
+    await appendOutbox(tx, ctx.tenantId, [
+      { streamType: 'user', streamId: row.id, seq: row.event_seq, type: 'user.created', payload: { active: row.active } },
+    ]);
+    return resourceResult(201, await renderOneUser(ctx, tx, row), row.version);
+  });
+}
+
+function userChangeEvent(before: UserRow, after: UserRow, changed: string[]): OutboxEvent {
+  let type: OutboxEventType = 'user.updated';
+  if (before.active && !after.active) type = 'user.deactivated';
+  else if (!before.active && after.active) type = 'user.activated';
+  return { streamType: 'user', streamId: after.id, seq: after.event_seq, type, payload: { changed } };
+}
+
+async function writeUser(ctx: ScimContext, tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
+  const before = userFromRow(current) as Record<string, unknown>;
+  const d = diff(before, next as Record<string, unknown>);
+  if (d.changed.length === 0) return current;
+  const row = await updateUser(tx, current, next);
+  const event = userChangeEvent(current, row, d.changed);
+  await appendAudit(tx, ctx.tenantId, [userAudit(ctx, event.type, row.id, { changed: d.changed, before: d.before, after: d.after })]);
+  await appendOutbox(tx, ctx.tenantId, [event]);
+  return row;
+}
+
+/** PUT (RFC 7644 §3.5.1): replaces the writable attributes; read-only ones in the body are ignored. */
+export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
+  const next = normalizeUserInput(body);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findUser(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`User ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const row = await writeUser(ctx, tx, current, next);
+    return resourceResult(200, await renderOneUser(ctx, tx, row), row.version);
+  });
+}
+
+export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions, params: ListParams = {}): Promise<ScimResult> {
+  const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
+  const projection = projectionOf(params);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findUser(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`User ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const { user, changed } = applyUserPatch(userFromRow(current), ops);
+    const row = changed ? await writeUser(ctx, tx, current, user) : current;
+    return resourceResult(200, await renderOneUser(ctx, tx, row, projection), row.version);
+  });
+}
+
+export async function deleteUserOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findUser(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`User ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const row = await markUserScimDeleted(tx, current);
+    const groups = await removeUserFromAllGroups(tx, id);
+    await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.deleted', id, { removedFromGroups: groups })]);
+    await appendOutbox(tx, ctx.tenantId, [{ streamType: 'user', streamId: id, seq: row.event_seq, type: 'user.deleted', payload: {} }]);
+    return { status: 204 };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Groups
+
+export async function listGroupsOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
+  const { startIndex, count, descending } = pageOf(ctx, params);
+  const projection = projectionOf(params);
+  const where = params.filter
+    ? sql.fragment`${tenantScope(ctx, 'g')} AND (${compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), 'Group')})`
+    : tenantScope(ctx, 'g');
+  const orderBy = params.sortBy ? compileSortBy(params.sortBy, 'Group') : sql.fragment`g.created_at`;
+  const rt = resourceTypes.Group;
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const { total, rows } = await listGroups(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
+    const members = wantsAttribute(rt, projection, 'members') ? await membersOfGroups(tx, rows.map((r) => r.id)) : undefined;
+    const resources = rows.map((r) => project(rt, renderGroup(ctx, r, members ? (members.get(r.id) ?? []) : undefined), projection));
+    return { status: 200, body: listEnvelope(total, startIndex, resources) };
+  });
+}
+
+async function renderOneGroup(ctx: ScimContext, tx: Tx, row: GroupRow, projection: Projection = {}) {
+  const rt = resourceTypes.Group;
+  const members = wantsAttribute(rt, projection, 'members') ? ((await membersOfGroups(tx, [row.id])).get(row.id) ?? []) : undefined;
+  return project(rt, renderGroup(ctx, row, members), projection);
+}
+
+export async function getGroupOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
+  const projection = projectionOf(params);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const row = await findGroup(tx, id);
+    if (!row) throw ScimError.notFound(`Group ${id} not found`);
+    if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
+    return resourceResult(200, await renderOneGroup(ctx, tx, row, projection), row.version);
+  });
+}
+
+function groupAudit(ctx: ScimContext, action: string, groupId: string, data: Record<string, unknown>): AuditEventInput {
+  return { actor: scimActor(ctx), action, targetType: 'group', targetId: groupId, requestId: ctx.requestId, data };
+}
+
+/** Applies a member change and fans it out: one ordered event on each affected user's stream. */
+async function changeMembers(ctx: ScimContext, tx: Tx, groupId: string, change: MemberChange) {
+  const delta = await applyMemberChange(tx, ctx.tenantId, groupId, change);
+  const affected = [...delta.added, ...delta.removed];
+  const seqs = await bumpUserStreams(tx, affected);
+  const events: OutboxEvent[] = [];
+  for (const userId of delta.added) {
+    events.push({ streamType: 'user', streamId: userId, seq: seqs.get(userId)!, type: 'membership.added', payload: { groupId } });
+  }
+  for (const userId of delta.removed) {
+    events.push({ streamType: 'user', streamId: userId, seq: seqs.get(userId)!, type: 'membership.removed', payload: { groupId } });
+  }
+  await appendOutbox(tx, ctx.tenantId, events);
+  return delta;
+}
+
+const noMemberChange = (m: MemberChange) => !m.replaceAll && !m.removeAll && m.add.length === 0 && m.remove.length === 0;
+
+export async function createGroupOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
+  const { group, members } = normalizeGroupInput(body);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    let row = await insertGroup(tx, ctx.tenantId, group);
+    const delta = members?.length ? await changeMembers(ctx, tx, row.id, { add: members, remove: [] }) : undefined;
+    await appendAudit(tx, ctx.tenantId, [
+      groupAudit(ctx, 'group.created', row.id, { after: group, membersAdded: delta?.added ?? [], unresolvedMembers: delta?.unresolved ?? [] }),
+    ]);
+    await appendOutbox(tx, ctx.tenantId, [
+      { streamType: 'group', streamId: row.id, seq: row.event_seq, type: 'group.created', payload: { membersAdded: delta?.added.length ?? 0 } },
+    ]);
+    row = (await findGroup(tx, row.id))!;
+    return resourceResult(201, await renderOneGroup(ctx, tx, row), row.version);
+  });
+}
+
+async function writeGroup(ctx: ScimContext, tx: Tx, current: GroupRow, next: ScimGroup, members: MemberChange | undefined) {
+  const d = diff(groupFromRow(current) as Record<string, unknown>, next as Record<string, unknown>);
+  const delta = members && !noMemberChange(members) ? await changeMembers(ctx, tx, current.id, members) : undefined;
+  const memberChanged = !!delta && (delta.added.length > 0 || delta.removed.length > 0);
+  if (d.changed.length === 0 && !memberChanged && !delta?.unresolved.length) return current;
+  const row = await updateGroup(tx, current, next);
+  await appendAudit(tx, ctx.tenantId, [
+    groupAudit(ctx, 'group.updated', row.id, {
+      changed: d.changed,
+      before: d.before,
+      after: d.after,
+      membersAdded: delta?.added ?? [],
+      membersRemoved: delta?.removed ?? [],
+      unresolvedMembers: delta?.unresolved ?? [],
+    }),
+  ]);
+  await appendOutbox(tx, ctx.tenantId, [
+    {
+      streamType: 'group',
+      streamId: row.id,
+      seq: row.event_seq,
+      type: 'group.updated',
+      payload: { changed: d.changed, membersAdded: delta?.added.length ?? 0, membersRemoved: delta?.removed.length ?? 0 },
+    },
+  ]);
+  return row;
+}
+
+/**
+ * PUT: replaces the group's attributes. `members` replaces the member list only when present:
+ * clients rename groups with PUT bodies that leave members out, and emptying a group on a rename
+ * would be an outage.
+ */
+export async function replaceGroupOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
+  const { group, members } = normalizeGroupInput(body);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findGroup(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`Group ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const row = await writeGroup(ctx, tx, current, group, members ? { replaceAll: members, add: [], remove: [] } : undefined);
+    return resourceResult(200, await renderOneGroup(ctx, tx, row), row.version);
+  });
+}
+
+export async function patchGroupOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions, params: ListParams = {}): Promise<ScimResult> {
+  const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
+  const projection = projectionOf(params);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findGroup(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`Group ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const { group, members } = applyGroupPatch(groupFromRow(current), ops);
+    const row = await writeGroup(ctx, tx, current, group, members);
+    // 204 unless the client asked for attributes back (RFC 7644 §3.5.2; Entra prefers 204).
+    if (!projection.attributes) return { status: 204, headers: { ETag: etagOf(row.version) } };
+    return resourceResult(200, await renderOneGroup(ctx, tx, row, projection), row.version);
+  });
+}
+
+export async function deleteGroupOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const current = await findGroup(tx, id, { forUpdate: true });
+    if (!current) throw ScimError.notFound(`Group ${id} not found`);
+    checkIfMatch(pre, current.version);
+    const delta = await changeMembers(ctx, tx, id, { removeAll: true, add: [], remove: [] });
+    await deleteGroup(tx, id);
+    await appendAudit(tx, ctx.tenantId, [groupAudit(ctx, 'group.deleted', id, { before: groupFromRow(current), membersRemoved: delta.removed })]);
+    await appendOutbox(tx, ctx.tenantId, [{ streamType: 'group', streamId: id, seq: current.event_seq + 1, type: 'group.deleted', payload: {} }]);
+    return { status: 204 };
+  });
+}

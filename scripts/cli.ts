@@ -1,0 +1,169 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { loadConfig, publicUrl } from '../core/config.js';
+import { migrate } from '../core/db/migrate.js';
+import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
+import { DomainError } from '../core/errors.js';
+import { sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
+import {
+  createScimConnection,
+  listScimConnections,
+  listScimTokens,
+  revokeScimConnection,
+  revokeScimToken,
+  rotateScimToken,
+} from '../core/repositories/scim-tokens.js';
+import { createTenant, findTenantBySlug, setDeletionGrace, type TenantRow } from '../core/repositories/tenants.js';
+
+/**
+ * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
+ * act across tenants, tenant admins never get this tool. Secrets are printed once, never stored.
+ */
+const config = loadConfig();
+const scimBaseUrl = `${publicUrl(config)}/scim/v2`;
+
+let pool: Db | undefined;
+async function db(): Promise<Db> {
+  if (!pool) {
+    await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
+    pool = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
+  }
+  return pool;
+}
+
+async function tenantBySlug(slug: string): Promise<TenantRow> {
+  const tenant = await findTenantBySlug(await db(), slug);
+  if (!tenant) throw new DomainError(404, 'not_found', `no tenant "${slug}"`);
+  return tenant;
+}
+
+function print(json: boolean, value: Record<string, unknown> | unknown[], human: () => string): void {
+  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+}
+
+const intArg = (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
+  return n;
+};
+
+const program = new Command('roster').description('Roster operator tool').showHelpAfterError();
+
+const tenant = program.command('tenant').description('tenants');
+tenant
+  .command('create <slug>')
+  .description('create a tenant with a SCIM connection; prints its SCIM base URL and token (shown once)')
+  .option('--name <name>', 'display name')
+  .option('--json', 'machine-readable output')
+  .action(async (slug: string, opts: { name?: string; json?: boolean }) => {
+    const d = await db();
+    const t = await createTenant(d, { slug, ...(opts.name ? { name: opts.name } : {}) });
+    const conn = await withTenant(d, t.id, (tx) => createScimConnection(tx, t.id));
+    print(!!opts.json, { tenantId: t.id, slug: t.slug, scimBaseUrl, scimToken: conn.token, connectionId: conn.connectionId }, () =>
+      [`tenant ${t.slug} (${t.id})`, `SCIM base URL: ${scimBaseUrl}`, `SCIM token (shown once): ${conn.token}`].join('\n'),
+    );
+  });
+tenant
+  .command('set-grace <slug> <seconds>')
+  .description('set the deletion grace period after a SCIM DELETE')
+  .action(async (slug: string, seconds: string) => {
+    const t = await tenantBySlug(slug);
+    await setDeletionGrace(await db(), t.id, intArg(seconds));
+    process.stdout.write(`grace period of ${slug}: ${seconds} s\n`);
+  });
+
+const token = program.command('scim-token').description('SCIM bearer tokens');
+token
+  .command('create')
+  .description('create a new SCIM connection with its token')
+  .requiredOption('--tenant <slug>')
+  .option('--name <name>', 'connection name', 'default')
+  .option('--json')
+  .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const conn = await withTenant(await db(), t.id, (tx) => createScimConnection(tx, t.id, opts.name));
+    print(!!opts.json, { tenantId: t.id, connectionId: conn.connectionId, tokenId: conn.tokenId, scimBaseUrl, scimToken: conn.token }, () =>
+      `connection ${conn.connectionId}\nSCIM token (shown once): ${conn.token}`,
+    );
+  });
+token
+  .command('rotate')
+  .description('issue a new token; older tokens keep working for the overlap')
+  .requiredOption('--tenant <slug>')
+  .option('--connection <id>', 'connection id (default: the only active one)')
+  .option('--overlap <seconds>', 'how long older tokens keep working', intArg)
+  .option('--json')
+  .action(async (opts: { tenant: string; connection?: string; overlap?: number; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const result = await withTenant(await db(), t.id, async (tx) => {
+      const connectionId = opts.connection ?? (await soleConnection(tx));
+      return { connectionId, ...(await rotateScimToken(tx, t.id, connectionId, opts.overlap ?? config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS)) };
+    });
+    print(!!opts.json, { tenantId: t.id, connectionId: result.connectionId, tokenId: result.tokenId, scimToken: result.token, previousValidUntil: result.previousValidUntil }, () =>
+      `SCIM token (shown once): ${result.token}\nprevious tokens valid until ${result.previousValidUntil}`,
+    );
+  });
+token
+  .command('revoke')
+  .description('revoke a token, or a whole connection; effective on the next request')
+  .requiredOption('--tenant <slug>')
+  .option('--connection <id>')
+  .option('--token <id>')
+  .option('--json')
+  .action(async (opts: { tenant: string; connection?: string; token?: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    await withTenant(await db(), t.id, async (tx) => {
+      if (opts.token) await revokeScimToken(tx, opts.token);
+      else await revokeScimConnection(tx, opts.connection ?? (await soleConnection(tx)));
+    });
+    print(!!opts.json, { revoked: opts.token ?? opts.connection ?? 'connection' }, () => 'revoked');
+  });
+token
+  .command('list')
+  .requiredOption('--tenant <slug>')
+  .option('--json')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const rows = await withTenant(await db(), t.id, async (tx) => {
+      const out = [];
+      for (const c of await listScimConnections(tx)) out.push({ ...c, tokens: await listScimTokens(tx, c.id) });
+      return out;
+    });
+    print(!!opts.json, rows, () =>
+      rows.map((c) => `${c.id} ${c.name}${c.revoked_at ? ' (revoked)' : ''}\n${c.tokens.map((k) => `  ${k.id} ${k.token_prefix} last used ${k.last_used_at ?? 'never'}${k.revoked_at ? ' revoked' : k.expires_at ? ` expires ${k.expires_at}` : ''}`).join('\n')}`).join('\n'),
+    );
+  });
+
+async function soleConnection(tx: Parameters<Parameters<typeof withTenant>[2]>[0]): Promise<string> {
+  const live = (await listScimConnections(tx)).filter((c) => !c.revoked_at);
+  if (live.length !== 1) throw new DomainError(400, 'ambiguous', `tenant has ${live.length} active SCIM connections; pass --connection`);
+  return live[0]!.id;
+}
+
+program
+  .command('audit-verify')
+  .description("seal pending audit events and verify a tenant's hash chain")
+  .requiredOption('--tenant <slug>')
+  .option('--json')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    await sealAuditChains(await db());
+    const v = await verifyAuditChain(await db(), t.id);
+    print(!!opts.json, { sealed: v.sealed, intact: v.first_bad_seq === null, firstBadSeq: v.first_bad_seq }, () =>
+      v.first_bad_seq === null ? `chain intact: ${v.sealed} events` : `chain BROKEN at seq ${v.first_bad_seq}`,
+    );
+    if (v.first_bad_seq !== null) process.exitCode = 3;
+  });
+
+program.command('migrate').description('apply pending migrations').action(async () => {
+  await db();
+  process.stdout.write('migrations applied\n');
+});
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.stderr.write(`roster: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = err instanceof DomainError ? 2 : 1;
+} finally {
+  await pool?.end();
+}

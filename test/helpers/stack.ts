@@ -1,0 +1,184 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type Worker } from '@temporalio/worker';
+import pg from 'pg';
+import pino from 'pino';
+import { inject } from 'vitest';
+import { createApp } from '../../api/app.js';
+import { appDatabaseUrl, type Config, loadConfig } from '../../core/config.js';
+import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
+import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
+import { createLifecycleWorker } from '../../worker/create-worker.js';
+import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
+
+/** Clones the migrated template into a fresh database for one test file. */
+export async function cloneDatabase(): Promise<string> {
+  const admin = inject('pgAdminUrl');
+  const template = inject('templateDatabase');
+  const name = `${template}_c_${randomBytes(4).toString('hex')}`;
+  for (let attempt = 0; ; attempt++) {
+    const client = new pg.Client({ connectionString: admin });
+    await client.connect();
+    try {
+      await client.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+      break;
+    } catch (err) {
+      // Another file cloning at the same moment holds the template ("being accessed by other users").
+      if ((err as { code?: string }).code !== '55006' || attempt > 50) throw err;
+      await new Promise((r) => setTimeout(r, 100 + Math.random() * 200));
+    } finally {
+      await client.end();
+    }
+  }
+  const url = new URL(admin);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export interface TestTenant {
+  id: string;
+  slug: string;
+  token: string;
+  connectionId: string;
+}
+
+export interface TestStack {
+  config: Config;
+  url: string;
+  scimUrl: string;
+  owner: Db;
+  app: Db;
+  databaseUrl: string;
+  client?: Client;
+  taskQueue: string;
+  createTenant(options?: { graceSeconds?: number }): Promise<TestTenant>;
+  /** fetch against the SCIM API with the tenant's bearer token. */
+  scim(tenant: TestTenant | string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ScimResponse>;
+  close(): Promise<void>;
+}
+
+export interface ScimResponse {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export async function scimFetch(url: string, token: string, method: string, body?: unknown, headers: Record<string, string> = {}): Promise<ScimResponse> {
+  const res = await fetch(url, {
+    method,
+    headers: {
+      authorization: `Bearer ${token}`,
+      ...(body !== undefined ? { 'content-type': 'application/scim+json' } : {}),
+      ...headers,
+    },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = text ? JSON.parse(text) : undefined;
+  } catch {
+    parsed = text;
+  }
+  return { status: res.status, headers: res.headers, body: parsed };
+}
+
+/**
+ * A real stack for one test file: its own database (cloned from the migrated template), the real
+ * express app on an ephemeral port, and optionally a Temporal worker + outbox relay on a unique
+ * task queue against the run's shared dev server.
+ */
+export async function startStack(options: { worker?: boolean; env?: Record<string, string>; temporalAddress?: string } = {}): Promise<TestStack> {
+  const databaseUrl = await cloneDatabase();
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', RELAY_POLL_MS: '20', ...options.env });
+  const owner = await createDatabasePool(databaseUrl, { maximumPoolSize: 4 });
+  const appDb = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: 10 });
+  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const taskQueue = `test-${randomBytes(6).toString('hex')}`;
+  const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
+
+  let client: Client | undefined;
+  let worker: Worker | undefined;
+  let workerRun: Promise<void> | undefined;
+  let loops: BackgroundLoop | undefined;
+  let nativeConnection: NativeConnection | undefined;
+  let connection: Connection | undefined;
+  if (options.worker) {
+    connection = await Connection.connect({ address: temporalAddress });
+    client = new Client({ connection });
+    nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+    worker = await createLifecycleWorker({
+      connection: nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      db: appDb,
+      workflowBundle: { code: inject('workflowCode') },
+    });
+    workerRun = worker.run();
+    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: 20, batchSize: 200 });
+  }
+
+  // Listen first: the app needs its real URL for Location and meta.location.
+  const server: Server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server.on('request', createApp({ config, db: appDb, logger, temporal: connection, publicUrl: url }));
+  const scimUrl = `${url}/scim/v2`;
+
+  const tenants: TestTenant[] = [];
+  return {
+    config,
+    url,
+    scimUrl,
+    owner,
+    app: appDb,
+    databaseUrl,
+    client,
+    taskQueue,
+    async createTenant(opts = {}) {
+      const slug = `t-${randomBytes(5).toString('hex')}`;
+      const tenant = await createTenant(owner, { slug });
+      if (opts.graceSeconds !== undefined) await setDeletionGrace(owner, tenant.id, opts.graceSeconds);
+      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+      const t = { id: tenant.id, slug, token: conn.token, connectionId: conn.connectionId };
+      tenants.push(t);
+      return t;
+    },
+    scim(tenant, method, path, body, headers) {
+      const token = typeof tenant === 'string' ? tenant : tenant.token;
+      return scimFetch(`${scimUrl}${path}`, token, method, body, headers);
+    },
+    async close() {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections?.();
+      await loops?.stop();
+      if (worker) {
+        worker.shutdown();
+        await workerRun;
+      }
+      await connection?.close();
+      await nativeConnection?.close();
+      await appDb.end();
+      await owner.end();
+    },
+  };
+}
+
+/** Polls `check` until it returns a truthy value or the timeout passes. */
+export async function eventually<T>(check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000, intervalMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,145 @@
+import type { Client } from '@temporalio/client';
+import type { Logger } from 'pino';
+import type { Db } from '../core/db/pool.js';
+import { sealAuditChains } from '../core/repositories/audit.js';
+import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
+import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
+import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
+
+export interface RelayDeps {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  logger: Logger;
+  pollMs: number;
+  batchSize: number;
+}
+
+/** How many streams are signalled at once within one claimed batch. */
+const STREAM_CONCURRENCY = 16;
+
+function toEvent(row: OutboxRow): StreamEvent {
+  return { seq: row.seq, outboxId: row.id, type: row.event_type, payload: row.payload };
+}
+
+async function signal(deps: RelayDeps, row: OutboxRow): Promise<void> {
+  const event = toEvent(row);
+  if (row.stream_type === 'user') {
+    await deps.client.workflow.signalWithStart('identityLifecycle', {
+      workflowId: identityWorkflowId(row.tenant_id, row.stream_id),
+      taskQueue: deps.taskQueue,
+      args: [{ tenantId: row.tenant_id, userId: row.stream_id }],
+      signal: scimChangeSignal,
+      signalArgs: [event],
+    });
+  } else {
+    await deps.client.workflow.signalWithStart('groupLifecycle', {
+      workflowId: groupWorkflowId(row.tenant_id, row.stream_id),
+      taskQueue: deps.taskQueue,
+      args: [{ tenantId: row.tenant_id, groupId: row.stream_id }],
+      signal: scimChangeSignal,
+      signalArgs: [event],
+    });
+  }
+}
+
+/**
+ * Delivers one batch: rows are claimed with FOR UPDATE SKIP LOCKED (several relays never take the
+ * same row), signalled in order per stream, and marked delivered only after Temporal
+ * acknowledged. A failed stream stops at its first failure; its rows wait for the next pass.
+ */
+export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number }> {
+  return deps.db.transaction(async (tx) => {
+    const rows = await claimOutbox(tx, deps.batchSize);
+    if (rows.length === 0) return { delivered: 0, failed: 0 };
+    const streams = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const key = `${row.stream_type}/${row.stream_id}`;
+      const list = streams.get(key) ?? [];
+      list.push(row);
+      streams.set(key, list);
+    }
+    const delivered: number[] = [];
+    const failed: number[] = [];
+    let lastError = '';
+    const queue = [...streams.values()];
+    const runStream = async () => {
+      for (let list = queue.shift(); list; list = queue.shift()) {
+        let broken = false;
+        for (const row of list) {
+          if (broken) {
+            failed.push(row.id);
+            continue;
+          }
+          try {
+            await signal(deps, row);
+            delivered.push(row.id);
+          } catch (err) {
+            broken = true;
+            failed.push(row.id);
+            lastError = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+          }
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(STREAM_CONCURRENCY, queue.length) }, runStream));
+    await markDelivered(tx, delivered);
+    await markFailed(tx, failed, lastError);
+    if (failed.length) deps.logger.warn({ failed: failed.length, error: lastError }, 'outbox delivery failed; will retry');
+    return { delivered: delivered.length, failed: failed.length };
+  });
+}
+
+export interface BackgroundLoop {
+  stop(): Promise<void>;
+}
+
+/** Runs `step` until stopped: again at once while it has work, after `idleMs` when idle, backing off on errors. */
+export function startLoop(name: string, logger: Logger, idleMs: number, step: () => Promise<boolean>): BackgroundLoop {
+  let stopped = false;
+  let wake: (() => void) | undefined;
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const done = (async () => {
+    let backoff = idleMs;
+    while (!stopped) {
+      try {
+        const busy = await step();
+        backoff = idleMs;
+        if (!busy) await pause(idleMs);
+      } catch (err) {
+        logger.warn({ err, loop: name }, 'background loop step failed');
+        backoff = Math.min(backoff * 2, 5_000);
+        await pause(backoff);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      wake?.();
+      await done;
+    },
+  };
+}
+
+/** The outbox relay and the audit chain sealer, as background loops of the worker process. */
+export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
+  const relay = startLoop('outbox-relay', deps.logger, deps.pollMs, async () => {
+    const r = await relayOnce(deps);
+    if (r.failed > 0) throw new Error('outbox delivery failed');
+    return r.delivered > 0;
+  });
+  const sealer = startLoop('audit-sealer', deps.logger, Math.max(deps.pollMs, 200), async () => (await sealAuditChains(deps.db)) > 0);
+  return {
+    async stop() {
+      await Promise.all([relay.stop(), sealer.stop()]);
+    },
+  };
+}

@@ -1,0 +1,40 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Logger } from 'pino';
+import type { Config } from '../core/config.js';
+import type { Db } from '../core/db/pool.js';
+import { createLifecycleWorker } from './create-worker.js';
+import { startBackgroundLoops } from './outbox-relay.js';
+
+export interface WorkerRuntime {
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Temporal worker + outbox relay + audit sealer, sharing one app-role pool. */
+export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string }): Promise<WorkerRuntime> {
+  const { config, db, logger, address } = deps;
+  const nativeConnection = await NativeConnection.connect({ address });
+  const connection = await Connection.connect({ address });
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const worker = await createLifecycleWorker({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, db });
+  const loops = startBackgroundLoops({ db, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger, pollMs: config.RELAY_POLL_MS, batchSize: config.RELAY_BATCH_SIZE });
+  const done = (async () => {
+    try {
+      await worker.run();
+    } finally {
+      await loops.stop();
+      await connection.close();
+      await nativeConnection.close();
+    }
+  })();
+  logger.info({ temporal: address, taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+  return {
+    done,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await done;
+    },
+  };
+}

@@ -1,0 +1,2 @@
+export { identityLifecycle } from './identity-lifecycle.js';
+export { groupLifecycle } from './group-lifecycle.js';
