@@ -1,3 +1,5 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig, publicUrl } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
@@ -18,8 +20,16 @@ import { createTenant, findTenantBySlug, setDeletionGrace, type TenantRow } from
  * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
  * act across tenants, tenant admins never get this tool. Secrets are printed once, never stored.
  */
-const config = loadConfig();
+const config = loadConfig(withRuntimeDefaults(process.env));
 const scimBaseUrl = `${publicUrl(config)}/scim/v2`;
+
+/** Without DATABASE_URL, use what `npm start` recorded (it may be running an embedded server). */
+function withRuntimeDefaults(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  const file = join(env.DATA_DIR ?? '.data', 'runtime.json');
+  if (env.DATABASE_URL || !existsSync(file)) return env;
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as { DATABASE_URL?: string; PORT?: number };
+  return { ...env, DATABASE_URL: recorded.DATABASE_URL, PORT: env.PORT ?? (recorded.PORT ? String(recorded.PORT) : undefined) };
+}
 
 let pool: Db | undefined;
 async function db(): Promise<Db> {

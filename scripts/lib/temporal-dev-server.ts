@@ -16,6 +16,7 @@ export async function freePort(): Promise<number> {
 
 export interface DevServer {
   address: string;
+  uiUrl?: string;
   port: number;
   process: ChildProcess;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -25,13 +26,19 @@ export interface DevServer {
  * Starts `temporal server start-dev` and waits until its frontend answers (the SDK's own wait is
  * only 5 s, too short on a busy 2-core machine). `dbFile` persists state across restarts.
  */
-export async function startDevServer(options: { cli: string; port?: number; dbFile?: string; timeoutMs?: number }): Promise<DevServer> {
+export async function startDevServer(options: {
+  cli: string;
+  port?: number;
+  /** Web UI port; headless when absent. */
+  uiPort?: number;
+  dbFile?: string;
+  timeoutMs?: number;
+}): Promise<DevServer> {
   const port = options.port ?? (await freePort());
-  const args = ['server', 'start-dev', '--headless', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
+  args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));
   args.push('--http-port', String(await freePort()), '--metrics-port', String(await freePort()));
   if (options.dbFile) args.push('--db-filename', options.dbFile);
-  // Faster workflow-task retries and shorter history defaults suit tests and local runs alike.
-  args.push('--dynamic-config-value', 'frontend.enableUpdateWorkflowExecution=true');
   const child = spawn(options.cli, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -56,6 +63,7 @@ export async function startDevServer(options: { cli: string; port?: number; dbFi
   }
   return {
     address,
+    ...(options.uiPort ? { uiUrl: `http://127.0.0.1:${options.uiPort}` } : {}),
     port,
     process: child,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {
