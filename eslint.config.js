@@ -1,0 +1,59 @@
+// ESLint flat config: typed linting for TypeScript, plain rules for the few JavaScript files, and
+// the import boundary that keeps workflow code deterministic (docs: style.md, "Shape of the house").
+import { builtinModules } from 'node:module';
+import js from '@eslint/js';
+import globals from 'globals';
+import tseslint from 'typescript-eslint';
+
+/** Workflow code is bundled into Temporal's deterministic sandbox: no I/O, no Node built-ins. */
+const workflowRestrictedImports = {
+  paths: [
+    ...['pg', 'slonik', '@temporalio/client', '@temporalio/worker', 'express', 'pino'],
+    // Every bare built-in (fs, fs/promises, path, crypto, child_process, ...); `node:` ones below.
+    ...builtinModules.filter((name) => !name.startsWith('node:')),
+  ].map((name) => ({ name, message: 'workflows/ must stay deterministic: do I/O in an activity.' })),
+  patterns: [
+    { group: ['node:*'], message: 'workflows/ must not use Node built-ins: do I/O in an activity.' },
+    {
+      group: ['**/core/db', '**/core/db/**'],
+      allowTypeImports: true,
+      message: 'workflows/ may import only types from core/db; data access belongs in activities.',
+    },
+    {
+      group: ['**/activities', '**/activities/**'],
+      allowTypeImports: true,
+      message: 'workflows/ may import only types from activities/ (for proxyActivities<typeof ...>).',
+    },
+  ],
+};
+
+export default tseslint.config(
+  { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'portal/dist/', 'coverage/'] },
+  js.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.tsx', '**/*.mts', '**/*.cts'],
+    extends: [tseslint.configs.recommendedTypeChecked],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      // Values are parsed with zod at the edges; these fire on every library typed as `any`.
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'warn',
+      '@typescript-eslint/no-unsafe-argument': 'warn',
+      '@typescript-eslint/no-unsafe-return': 'warn',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+    },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    languageOptions: { globals: globals.node },
+  },
+  {
+    files: ['workflows/**'],
+    rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': ['error', workflowRestrictedImports] },
+  },
+);
