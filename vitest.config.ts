@@ -11,5 +11,8 @@ export default defineConfig({
     teardownTimeout: 60_000,
     maxWorkers: 2,
     reporters: ['default'],
+    // Load the Temporal SDK and protobufjs through Node, not Vite's module runner: two copies of
+    // protobufjs's reflection would break history (de)serialisation in replay tests.
+    server: { deps: { external: [/@temporalio\//, /protobufjs/] } },
   },
 });

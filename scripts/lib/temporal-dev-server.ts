@@ -26,14 +26,27 @@ export interface DevServer {
  * Starts `temporal server start-dev` and waits until its frontend answers (the SDK's own wait is
  * only 5 s, too short on a busy 2-core machine). `dbFile` persists state across restarts.
  */
-export async function startDevServer(options: {
+export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
+  // Free ports are only free until someone takes them: retry a start that lost a port race.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDevServerOnce(options);
+    } catch (err) {
+      if (attempt >= 4 || !/address already in use/i.test(String(err))) throw err;
+    }
+  }
+}
+
+export interface DevServerOptions {
   cli: string;
   port?: number;
   /** Web UI port; headless when absent. */
   uiPort?: number;
   dbFile?: string;
   timeoutMs?: number;
-}): Promise<DevServer> {
+}
+
+async function startDevServerOnce(options: DevServerOptions): Promise<DevServer> {
   const port = options.port ?? (await freePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'error'];
   args.push(...(options.uiPort ? ['--ui-port', String(options.uiPort)] : ['--headless']));

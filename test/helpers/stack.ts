@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, type Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
 import { inject } from 'vitest';
@@ -107,6 +107,7 @@ export async function startStack(options: { worker?: boolean; env?: Record<strin
   let nativeConnection: NativeConnection | undefined;
   let connection: Connection | undefined;
   if (options.worker) {
+    quietTemporalRuntime();
     connection = await Connection.connect({ address: temporalAddress });
     client = new Client({ connection });
     nativeConnection = await NativeConnection.connect({ address: temporalAddress });
@@ -165,6 +166,18 @@ export async function startStack(options: { worker?: boolean; env?: Record<strin
       await owner.end();
     },
   };
+}
+
+let runtimeInstalled = false;
+/** The SDK logs every worker state change at INFO; tests only want warnings. Once per process. */
+function quietTemporalRuntime() {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger(process.env.TEST_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN') });
+  } catch {
+    // already installed by another helper in this process
+  }
 }
 
 /** Polls `check` until it returns a truthy value or the timeout passes. */

@@ -1,0 +1,153 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface ApiProcess {
+  url: string;
+  pid: number;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs api/server.ts in its own Node process (so the load generator never shares its event loop).
+ * `node --import tsx` is what `npx tsx` ends up running, minus two wrapper processes: the pid is
+ * the server itself, which keeps signals and CPU accounting exact.
+ */
+export async function startApiProcess(options: { port: number; env: Record<string, string>; timeoutMs?: number }): Promise<ApiProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], {
+    cwd: root,
+    env: { ...process.env, ...options.env, PORT: String(options.port), HOST: '127.0.0.1' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${options.port}`;
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`api exited (${child.exitCode}): ${stderr}`);
+    try {
+      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (res.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`api not healthy on ${url}: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return {
+    url,
+    pid: child.pid!,
+    child,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting (Linux /proc; silently empty elsewhere): who used the 2 cores during a phase.
+
+const CLK_TCK = 100;
+
+function procTicks(pid: number | string): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+}
+
+function postgresTicks(): number {
+  let total = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
+      total += procTicks(pid);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return total;
+}
+
+function machineTicks(): { busy: number; total: number } {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = cpu.reduce((a, b) => a + b, 0);
+  const idle = (cpu[3] ?? 0) + (cpu[4] ?? 0);
+  return { busy: total - idle, total };
+}
+
+export interface CpuSample {
+  at: number;
+  api: number;
+  postgres: number;
+  bench: number;
+  machine: { busy: number; total: number };
+}
+
+/** Cores used (1.0 = one core fully busy) by each party between two samples. */
+export interface CpuUsage {
+  apiCores: number | null;
+  postgresCores: number;
+  benchCores: number;
+  machineBusyPct: number;
+  /** Busy cores nobody above accounts for: other processes on the machine (noise). */
+  otherCores: number;
+}
+
+export function cpuSample(apiPid?: number): CpuSample | null {
+  try {
+    const u = process.cpuUsage();
+    return {
+      at: performance.now(),
+      api: apiPid ? procTicks(apiPid) : 0,
+      postgres: postgresTicks(),
+      bench: (u.user + u.system) / 1e6,
+      machine: machineTicks(),
+    };
+  } catch {
+    return null;
+  }
+}
+
+export function cpuUsage(a: CpuSample | null, b: CpuSample | null, hasApi: boolean): CpuUsage | null {
+  if (!a || !b) return null;
+  const secs = (b.at - a.at) / 1000;
+  const round = (x: number) => Math.round(x * 100) / 100;
+  const api = hasApi ? (b.api - a.api) / CLK_TCK / secs : 0;
+  const postgres = (b.postgres - a.postgres) / CLK_TCK / secs;
+  const bench = (b.bench - a.bench) / secs;
+  const busyShare = (b.machine.busy - a.machine.busy) / Math.max(1, b.machine.total - a.machine.total);
+  return {
+    apiCores: hasApi ? round(api) : null,
+    postgresCores: round(postgres),
+    benchCores: round(bench),
+    machineBusyPct: Math.round(100 * busyShare),
+    otherCores: round(Math.max(0, busyShare * cpus().length - api - postgres - bench)),
+  };
+}
+
+/** Share of the machine busy over `ms` (a quiet machine is a precondition of a fair run). */
+export async function machineBusyPct(ms = 1000): Promise<number | null> {
+  try {
+    const a = machineTicks();
+    await new Promise((r) => setTimeout(r, ms));
+    const b = machineTicks();
+    return Math.round((100 * (b.busy - a.busy)) / Math.max(1, b.total - a.total));
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,150 @@
+import { writeFileSync } from 'node:fs';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupWorkflowId, identityWorkflowId } from '../../workflows/ids.js';
+import { groupStatusQuery, identityStatusQuery } from '../../workflows/messages.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const State = z.object({ lifecycle_state: z.string(), applied_seq: z.number(), event_seq: z.number(), activated_at: z.string().nullable(), suspended_at: z.string().nullable(), deleted_at: z.string().nullable() });
+
+let stack: TestStack;
+let tenant: TestTenant;
+beforeAll(async () => {
+  stack = await startStack({ worker: true });
+  tenant = await stack.createTenant({ graceSeconds: 3 });
+});
+afterAll(async () => stack?.close());
+
+const stateOf = (userId: string) =>
+  stack.owner.one(sql.type(State)`SELECT lifecycle_state, applied_seq, event_seq, activated_at, suspended_at, deleted_at FROM users WHERE id = ${userId}`);
+
+const lifecycleTrail = (userId: string) =>
+  stack.owner.any(sql.type(z.object({ action: z.string(), seq: z.number().nullable(), event: z.string().nullable() }))`
+    SELECT action, (data->>'seq')::int AS seq, data->>'event' AS event FROM audit_events
+     WHERE target_id = ${userId} AND actor_type = 'system' ORDER BY id`);
+
+const patch = (id: string, ops: unknown[]) => stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: ops });
+
+/** Saves the workflow's history as a replay fixture when RECORD_HISTORIES=1. */
+async function maybeRecord(workflowId: string, name: string) {
+  if (process.env.RECORD_HISTORIES !== '1') return;
+  const history = await stack.client!.workflow.getHandle(workflowId).fetchHistory();
+  writeFileSync(`test/fixtures/histories/${name}.json`, historyToJSON(history));
+}
+
+describe('identity lifecycle workflow, through SCIM', () => {
+  it('provisioned → active on create; suspension is synchronous; reactivation; delete after the grace period', async () => {
+    const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'joiner@example.com', active: true });
+    expect(created.status).toBe(201);
+    const id: string = created.body.id;
+    const workflowId = identityWorkflowId(tenant.id, id);
+    expect(workflowId).not.toContain('joiner');
+
+    const active = await eventually(async () => {
+      const s = await stateOf(id);
+      return s.lifecycle_state === 'active' && s;
+    });
+    expect(active.activated_at).not.toBeNull();
+    const handle = stack.client!.workflow.getHandle(workflowId);
+    expect(await handle.query(identityStatusQuery)).toMatchObject({ state: 'active', appliedSeq: 1, pendingSeqs: [] });
+
+    // Okta-style deactivation: the suspension is written before the IdP gets its answer.
+    expect((await patch(id, [{ op: 'replace', value: { active: false } }])).status).toBe(200);
+    const suspended = await stateOf(id);
+    expect(suspended.lifecycle_state).toBe('suspended');
+    expect(suspended.suspended_at).not.toBeNull();
+    await eventually(async () => (await stateOf(id)).applied_seq === 2);
+
+    // Entra-style reactivation with a string boolean.
+    expect((await patch(id, [{ op: 'Replace', path: 'active', value: 'True' }])).status).toBe(200);
+    await eventually(async () => {
+      const s = await stateOf(id);
+      return s.lifecycle_state === 'active' && s.applied_seq === 3;
+    });
+
+    // SCIM DELETE: 404 at once, suspended at once, deleted after the tenant's 3 s grace period.
+    expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
+    expect((await stack.scim(tenant, 'GET', `/Users/${id}`)).status).toBe(404);
+    expect((await stateOf(id)).lifecycle_state).toBe('suspended');
+    await eventually(async () => (await handle.query(identityStatusQuery)).awaitingDeletion);
+    expect((await stateOf(id)).lifecycle_state).toBe('suspended');
+    const deleted = await eventually(async () => {
+      const s = await stateOf(id);
+      return s.lifecycle_state === 'deleted' && s;
+    }, 30_000);
+    expect(deleted.deleted_at).not.toBeNull();
+    await handle.result();
+    await maybeRecord(workflowId, 'identity-lifecycle');
+
+    const trail = await lifecycleTrail(id);
+    expect(trail.map((t) => t.action)).toEqual([
+      'lifecycle.active',
+      'lifecycle.user.deactivated',
+      'lifecycle.active',
+      'lifecycle.user.deleted',
+      'lifecycle.deleted',
+    ]);
+    expect(trail.slice(0, 4).map((t) => t.seq)).toEqual([1, 2, 3, 4]);
+
+    // After deletion the userName is free again and belongs to a new identity.
+    const again = await stack.scim(tenant, 'POST', '/Users', { userName: 'joiner@example.com' });
+    expect(again.status).toBe(201);
+    expect(again.body.id).not.toBe(id);
+  });
+
+  it('a user created inactive stays provisioned until activated', async () => {
+    const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'later@example.com', active: false });
+    const id: string = created.body.id;
+    await eventually(async () => (await stateOf(id)).applied_seq === 1);
+    expect((await stateOf(id)).lifecycle_state).toBe('provisioned');
+    await patch(id, [{ op: 'replace', path: 'active', value: true }]);
+    await eventually(async () => (await stateOf(id)).lifecycle_state === 'active');
+  });
+
+  it('applies a burst of changes in the order they were accepted, each exactly once', async () => {
+    const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'burst@example.com' });
+    const id: string = created.body.id;
+    const flips = 12;
+    for (let i = 0; i < flips; i++) {
+      expect((await patch(id, [{ op: 'replace', path: 'active', value: i % 2 === 1 }])).status).toBe(200);
+    }
+    const final = await eventually(async () => {
+      const s = await stateOf(id);
+      return s.applied_seq === flips + 1 && s;
+    });
+    expect(final.event_seq).toBe(flips + 1);
+    expect(final.lifecycle_state).toBe('active');
+    const trail = await lifecycleTrail(id);
+    expect(trail.map((t) => t.seq)).toEqual(Array.from({ length: flips + 1 }, (_, i) => i + 1));
+    const delivered = await stack.owner.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM outbox WHERE stream_id = ${id} AND delivered_at IS NOT NULL`);
+    expect(delivered).toBe(flips + 1);
+  });
+
+  it("a group's member changes reach each member's workflow, and the group has its own", async () => {
+    const ids: string[] = [];
+    for (const n of ['m1', 'm2', 'm3']) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `${n}@example.com` })).body.id);
+    const group = await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Engineering', members: ids.map((value) => ({ value })) });
+    expect(group.status).toBe(201);
+    const remove = await stack.scim(tenant, 'PATCH', `/Groups/${group.body.id}`, {
+      schemas: [PATCH],
+      Operations: [{ op: 'remove', path: `members[value eq "${ids[0]}"]` }],
+    });
+    expect(remove.status).toBe(204);
+    for (const [i, id] of ids.entries()) {
+      const expected = i === 0 ? 3 : 2; // created, membership.added (+ membership.removed)
+      await eventually(async () => (await stateOf(id)).applied_seq === expected);
+    }
+    const trail = await lifecycleTrail(ids[0]!);
+    expect(trail.map((t) => t.event)).toEqual(['user.created', 'membership.added', 'membership.removed']);
+    const gHandle = stack.client!.workflow.getHandle(groupWorkflowId(tenant.id, group.body.id));
+    await eventually(async () => (await gHandle.query(groupStatusQuery)).appliedSeq === 2);
+    await maybeRecord(identityWorkflowId(tenant.id, ids[0]!), 'identity-membership');
+    expect((await stack.scim(tenant, 'DELETE', `/Groups/${group.body.id}`)).status).toBe(204);
+    await gHandle.result();
+    await maybeRecord(groupWorkflowId(tenant.id, group.body.id), 'group-lifecycle');
+  });
+});
