@@ -22,7 +22,17 @@ function toEvent(row: OutboxRow): StreamEvent {
   return { seq: row.seq, outboxId: row.id, type: row.event_type, payload: row.payload };
 }
 
+/**
+ * Per-call deadline: with Temporal down, the client would otherwise retry one call for a long time
+ * while this batch's rows stay locked. Failing fast lets the loop back off and retry the batch.
+ */
+const SIGNAL_DEADLINE_MS = 5_000;
+
 async function signal(deps: RelayDeps, row: OutboxRow): Promise<void> {
+  await deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
+}
+
+async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
   const event = toEvent(row);
   if (row.stream_type === 'user') {
     await deps.client.workflow.signalWithStart('identityLifecycle', {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino from 'pino';
 import { inject } from 'vitest';
@@ -174,7 +174,12 @@ function quietTemporalRuntime() {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   try {
-    Runtime.install({ logger: new DefaultLogger(process.env.TEST_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN') });
+    const level = process.env.TEST_TEMPORAL_LOG_LEVEL === 'INFO' ? 'INFO' : 'WARN';
+    // Core (Rust) logs go through the same logger; outage tests would otherwise print every retry.
+    Runtime.install({
+      logger: new DefaultLogger(level),
+      telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: level === 'INFO' ? 'INFO' : 'ERROR', other: 'ERROR' }) } },
+    });
   } catch {
     // already installed by another helper in this process
   }
