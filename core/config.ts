@@ -20,6 +20,11 @@ export const ConfigSchema = z.object({
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('roster-lifecycle'),
+  /**
+   * `npm start` only: `auto` starts an embedded PostgreSQL when DATABASE_URL is unset and nothing
+   * answers on the default address; `always` / `never` force the choice.
+   */
+  EMBEDDED_POSTGRES: z.enum(['auto', 'always', 'never']).default('auto'),
   /** Where `npm start` keeps the Temporal SQLite file and the embedded PostgreSQL. */
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -105,7 +105,7 @@ token
   .action(async (opts: { tenant: string; connection?: string; overlap?: number; json?: boolean }) => {
     const t = await tenantBySlug(opts.tenant);
     const result = await withTenant(await db(), t.id, async (tx) => {
-      const connectionId = opts.connection ?? (await soleConnection(tx));
+      const connectionId = opts.connection ?? (await soleConnection(tx, t.id));
       return { connectionId, ...(await rotateScimToken(tx, t.id, connectionId, opts.overlap ?? config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS)) };
     });
     print(!!opts.json, { tenantId: t.id, connectionId: result.connectionId, tokenId: result.tokenId, scimToken: result.token, previousValidUntil: result.previousValidUntil }, () =>
@@ -122,8 +122,8 @@ token
   .action(async (opts: { tenant: string; connection?: string; token?: string; json?: boolean }) => {
     const t = await tenantBySlug(opts.tenant);
     await withTenant(await db(), t.id, async (tx) => {
-      if (opts.token) await revokeScimToken(tx, opts.token);
-      else await revokeScimConnection(tx, opts.connection ?? (await soleConnection(tx)));
+      if (opts.token) await revokeScimToken(tx, t.id, opts.token);
+      else await revokeScimConnection(tx, t.id, opts.connection ?? (await soleConnection(tx, t.id)));
     });
     print(!!opts.json, { revoked: opts.token ?? opts.connection ?? 'connection' }, () => 'revoked');
   });
@@ -135,7 +135,7 @@ token
     const t = await tenantBySlug(opts.tenant);
     const rows = await withTenant(await db(), t.id, async (tx) => {
       const out = [];
-      for (const c of await listScimConnections(tx)) out.push({ ...c, tokens: await listScimTokens(tx, c.id) });
+      for (const c of await listScimConnections(tx, t.id)) out.push({ ...c, tokens: await listScimTokens(tx, t.id, c.id) });
       return out;
     });
     print(!!opts.json, rows, () =>
@@ -143,8 +143,8 @@ token
     );
   });
 
-async function soleConnection(tx: Parameters<Parameters<typeof withTenant>[2]>[0]): Promise<string> {
-  const live = (await listScimConnections(tx)).filter((c) => !c.revoked_at);
+async function soleConnection(tx: Parameters<Parameters<typeof withTenant>[2]>[0], tenantId: string): Promise<string> {
+  const live = (await listScimConnections(tx, tenantId)).filter((c) => !c.revoked_at);
   if (live.length !== 1) throw new DomainError(400, 'ambiguous', `tenant has ${live.length} active SCIM connections; pass --connection`);
   return live[0]!.id;
 }

@@ -40,15 +40,16 @@ process.on('SIGTERM', () => void shutdown());
 
 try {
   let embedded: EmbeddedPostgres | undefined;
-  if (!process.env.DATABASE_URL) {
-    const server = new URL(config.DATABASE_URL);
-    server.pathname = '/postgres';
-    if (!(await isPostgresReachable(server.toString(), 1500))) {
-      say('no PostgreSQL on 127.0.0.1:5432 and no DATABASE_URL: starting an embedded PostgreSQL');
-      embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
-      cleanups.push(() => embedded!.stop());
-      config.DATABASE_URL = embedded.url;
-    }
+  const probe = new URL(config.DATABASE_URL);
+  probe.pathname = '/postgres';
+  const useEmbedded =
+    config.EMBEDDED_POSTGRES === 'always' ||
+    (config.EMBEDDED_POSTGRES === 'auto' && !process.env.DATABASE_URL && !(await isPostgresReachable(probe.toString(), 1500)));
+  if (useEmbedded) {
+    say('starting an embedded PostgreSQL (no DATABASE_URL and nothing answering on the default address)');
+    embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
+    cleanups.push(() => embedded!.stop());
+    config.DATABASE_URL = embedded.url;
   }
   await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
   // The CLI reads this when DATABASE_URL is unset, so `roster` finds an embedded database too.

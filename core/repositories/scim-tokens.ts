@@ -65,18 +65,22 @@ export async function createScimConnection(
   return { connectionId: connection.id, token, tokenId: row.id };
 }
 
-export async function listScimConnections(tx: Tx) {
-  return tx.any(sql.type(ScimConnectionRow)`SELECT * FROM scim_connections ORDER BY created_at`);
+// Every query names its tenant explicitly as well as relying on RLS: the operator CLI connects as
+// the owner, which row-level security does not restrict.
+
+export async function listScimConnections(tx: Tx, tenantId: string) {
+  return tx.any(sql.type(ScimConnectionRow)`SELECT * FROM scim_connections WHERE tenant_id = ${tenantId} ORDER BY created_at`);
 }
 
-export async function listScimTokens(tx: Tx, connectionId: string) {
+export async function listScimTokens(tx: Tx, tenantId: string, connectionId: string) {
   return tx.any(sql.type(ScimTokenRow)`
     SELECT id, connection_id, token_prefix, created_at, last_used_at, expires_at, revoked_at
-      FROM scim_tokens WHERE connection_id = ${connectionId} ORDER BY created_at`);
+      FROM scim_tokens WHERE tenant_id = ${tenantId} AND connection_id = ${connectionId} ORDER BY created_at`);
 }
 
-async function requireConnection(tx: Tx, connectionId: string) {
-  const c = await tx.maybeOne(sql.type(ScimConnectionRow)`SELECT * FROM scim_connections WHERE id = ${connectionId}`);
+async function requireConnection(tx: Tx, tenantId: string, connectionId: string) {
+  const c = await tx.maybeOne(sql.type(ScimConnectionRow)`
+    SELECT * FROM scim_connections WHERE tenant_id = ${tenantId} AND id = ${connectionId}`);
   if (!c || c.revoked_at) throw new DomainError(404, 'not_found', 'no such active SCIM connection');
   return c;
 }
@@ -91,24 +95,26 @@ export async function rotateScimToken(
   connectionId: string,
   overlapSeconds: number,
 ): Promise<{ token: string; tokenId: string; previousValidUntil: string }> {
-  await requireConnection(tx, connectionId);
+  await requireConnection(tx, tenantId, connectionId);
   const until = await tx.oneFirst(sql.type(z.object({ until: z.string() }))`
     SELECT (now() + make_interval(secs => ${overlapSeconds}))::timestamptz AS until`);
   await tx.query(sql.unsafe`
     UPDATE scim_tokens SET expires_at = LEAST(coalesce(expires_at, ${until}::timestamptz), ${until}::timestamptz)
-     WHERE connection_id = ${connectionId} AND revoked_at IS NULL`);
+     WHERE tenant_id = ${tenantId} AND connection_id = ${connectionId} AND revoked_at IS NULL`);
   const { token, row } = await insertToken(tx, tenantId, connectionId);
   return { token, tokenId: row.id, previousValidUntil: until };
 }
 
 /** Revokes every token of the connection (or the connection itself): effective on the next request. */
-export async function revokeScimConnection(tx: Tx, connectionId: string): Promise<void> {
-  await requireConnection(tx, connectionId);
-  await tx.query(sql.unsafe`UPDATE scim_tokens SET revoked_at = now() WHERE connection_id = ${connectionId} AND revoked_at IS NULL`);
-  await tx.query(sql.unsafe`UPDATE scim_connections SET revoked_at = now() WHERE id = ${connectionId}`);
+export async function revokeScimConnection(tx: Tx, tenantId: string, connectionId: string): Promise<void> {
+  await requireConnection(tx, tenantId, connectionId);
+  await tx.query(sql.unsafe`
+    UPDATE scim_tokens SET revoked_at = now() WHERE tenant_id = ${tenantId} AND connection_id = ${connectionId} AND revoked_at IS NULL`);
+  await tx.query(sql.unsafe`UPDATE scim_connections SET revoked_at = now() WHERE tenant_id = ${tenantId} AND id = ${connectionId}`);
 }
 
-export async function revokeScimToken(tx: Tx, tokenId: string): Promise<void> {
-  const res = await tx.query(sql.unsafe`UPDATE scim_tokens SET revoked_at = now() WHERE id = ${tokenId} AND revoked_at IS NULL`);
+export async function revokeScimToken(tx: Tx, tenantId: string, tokenId: string): Promise<void> {
+  const res = await tx.query(sql.unsafe`
+    UPDATE scim_tokens SET revoked_at = now() WHERE tenant_id = ${tenantId} AND id = ${tokenId} AND revoked_at IS NULL`);
   if (res.rowCount === 0) throw new DomainError(404, 'not_found', 'no such live SCIM token');
 }

@@ -1,0 +1,70 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { scimFetch, startStack, type TestStack } from '../helpers/stack.js';
+
+const run = promisify(execFile);
+let stack: TestStack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(async () => stack?.close());
+
+async function roster(...args: string[]): Promise<any> {
+  const { stdout } = await run(process.execPath, ['scripts/roster.mjs', ...args], {
+    env: { ...process.env, DATABASE_URL: stack.databaseUrl, PUBLIC_URL: stack.url, LOG_LEVEL: 'silent' },
+  });
+  return args.includes('--json') ? JSON.parse(stdout) : stdout;
+}
+
+const createUser = (baseUrl: string, token: string, userName: string) => scimFetch(`${baseUrl}/Users`, token, 'POST', { userName });
+
+describe('roster CLI', () => {
+  it('tenant create prints a working SCIM base URL and token, shown once and stored hashed', async () => {
+    const out = await roster('tenant', 'create', 'acme-cli', '--json');
+    expect(out).toMatchObject({ tenantId: expect.any(String), scimBaseUrl: `${stack.url}/scim/v2` });
+    expect(out.scimToken).toMatch(/^roster_scim_[A-Za-z0-9_-]{43}$/);
+    expect((await createUser(out.scimBaseUrl, out.scimToken, 'cli-user@example.com')).status).toBe(201);
+    const stored = await stack.owner.query((await import('slonik')).sql.unsafe`SELECT token_prefix, encode(token_hash, 'hex') AS h FROM scim_tokens`);
+    for (const row of stored.rows) {
+      expect(JSON.stringify(row)).not.toContain(out.scimToken);
+      expect(String(row.token_prefix).length).toBeLessThan(20);
+    }
+    await expect(roster('tenant', 'create', 'acme-cli', '--json')).rejects.toThrow(/already exists/);
+  });
+
+  it('rotation keeps the old token for the overlap only; revocation is effective on the next request', async () => {
+    const t = await roster('tenant', 'create', 'rotate-me', '--json');
+    const rotated = await roster('scim-token', 'rotate', '--tenant', 'rotate-me', '--overlap', '3', '--json');
+    expect(rotated.scimToken).not.toBe(t.scimToken);
+    expect((await createUser(t.scimBaseUrl, t.scimToken, 'old-token-still-ok@example.com')).status).toBe(201);
+    expect((await createUser(t.scimBaseUrl, rotated.scimToken, 'new-token-ok@example.com')).status).toBe(201);
+    await new Promise((r) => setTimeout(r, 3500));
+    const expired = await createUser(t.scimBaseUrl, t.scimToken, 'too-late@example.com');
+    expect(expired.status).toBe(401);
+    expect(expired.body).toMatchObject({ schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '401' });
+    expect((await createUser(t.scimBaseUrl, rotated.scimToken, 'still-new@example.com')).status).toBe(201);
+
+    await roster('scim-token', 'revoke', '--tenant', 'rotate-me', '--token', rotated.tokenId, '--json');
+    expect((await createUser(t.scimBaseUrl, rotated.scimToken, 'after-revoke@example.com')).status).toBe(401);
+  });
+
+  it('scim-token create adds a second connection; revoking a connection kills its tokens only', async () => {
+    const t = await roster('tenant', 'create', 'two-conns', '--json');
+    const second = await roster('scim-token', 'create', '--tenant', 'two-conns', '--name', 'okta', '--json');
+    expect((await createUser(t.scimBaseUrl, second.scimToken, 'via-second@example.com')).status).toBe(201);
+    await roster('scim-token', 'revoke', '--tenant', 'two-conns', '--connection', second.connectionId, '--json');
+    expect((await createUser(t.scimBaseUrl, second.scimToken, 'x@example.com')).status).toBe(401);
+    expect((await createUser(t.scimBaseUrl, t.scimToken, 'first-still-works@example.com')).status).toBe(201);
+    const list = await roster('scim-token', 'list', '--tenant', 'two-conns', '--json');
+    expect(list).toHaveLength(2);
+    expect(list.find((c: { id: string }) => c.id === second.connectionId).revoked_at).not.toBeNull();
+    expect(JSON.stringify(list)).not.toContain(t.scimToken);
+  });
+
+  it('audit-verify seals and verifies the tenant chain', async () => {
+    const out = await roster('audit-verify', '--tenant', 'two-conns', '--json');
+    expect(out.intact).toBe(true);
+    expect(out.sealed).toBeGreaterThanOrEqual(2);
+  });
+});
