@@ -28,8 +28,8 @@ export default async function setup(project: TestProject) {
 
   const cli = ensureTemporalCli({ quiet: true });
   const [server, bundle] = await Promise.all([
-    startDevServer({ cli }) as Promise<DevServer>,
-    bundleWorkflowCode({ workflowsPath, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } as never }),
+    startDevServer({ cli }),
+    bundleWorkflowCode({ workflowsPath, logger: { log() {}, info() {}, warn() {}, error: console.error, debug() {}, trace() {} } }),
     (async () => {
       const admin = new pg.Client({ connectionString: pgAdminUrl });
       await admin.connect();
