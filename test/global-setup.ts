@@ -4,7 +4,7 @@ import type { TestProject } from 'vitest/node';
 import { migrate } from '../core/db/migrate.js';
 import { ensureTemporalCli } from '../scripts/setup-temporal.mjs';
 import { workflowsPath } from '../worker/create-worker.js';
-import { type DevServer, startDevServer } from '../scripts/lib/temporal-dev-server.js';
+import { startDevServer } from '../scripts/lib/temporal-dev-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
