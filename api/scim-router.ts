@@ -3,6 +3,7 @@ import type { Db } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { authenticateScimToken } from '../core/repositories/scim-tokens.js';
 import { resourceTypeResource, type ScimLimits, schemaById, schemaResource, serviceProviderConfig } from '../core/scim/discovery.js';
+import { isForbiddenName } from '../core/scim/resource.js';
 import { allSchemas, URN } from '../core/scim/schema.js';
 import * as scim from '../core/scim/service.js';
 import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
@@ -55,9 +56,8 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   const router = Router({ caseSensitive: false });
   const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}/scim/v2`;
 
-  router.use(express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true }));
-
-  // Authentication (RFC 7644 §2): a bearer token per SCIM connection.
+  // Authentication (RFC 7644 §2): a bearer token per SCIM connection. It runs before the body is
+  // read, so an unauthenticated client can make us neither parse nor answer about its body.
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
@@ -71,16 +71,28 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
       db: deps.db,
       tenantId: principal.tenantId,
       connectionId: principal.connectionId,
-      requestId: String(req.id ?? ''),
+      requestId: typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '',
       baseUrl,
       limits: deps.limits,
     } satisfies scim.ScimContext;
     next();
   });
 
+  router.use(express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true }));
+  router.use((req: Request, _res: Response, next: NextFunction) => {
+    try {
+      if (req.body !== undefined) assertStorableJson(req.body);
+      next();
+    } catch (err) {
+      next(err);
+    }
+  });
+
   const ctx = (res: Response) => res.locals.scim as scim.ScimContext;
   const body = (req: Request): unknown => {
-    if (req.body === undefined) throw ScimError.badRequest('invalidSyntax', 'a JSON request body is required');
+    // body-parser answers {} for an empty body; a write without a body is a syntax error, not a
+    // resource missing its required attributes.
+    if (req.body === undefined || !hasBody(req)) throw ScimError.badRequest('invalidSyntax', 'a JSON request body is required');
     return req.body;
   };
   const route =
@@ -153,6 +165,44 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   return router;
 }
 
+function hasBody(req: Request): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = Number(req.headers['content-length']);
+  return Number.isFinite(length) && length > 0;
+}
+
+// A lone UTF-16 surrogate: PostgreSQL rejects it in jsonb and the driver silently rewrites it to
+// U+FFFD in text, so it can be neither stored nor round-tripped.
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+function assertStorableString(s: string, where: string): void {
+  // NUL cannot be stored in PostgreSQL text or jsonb at all: without this it is a 500.
+  if (s.includes('\u0000')) throw ScimError.badRequest('invalidValue', `${where}: must not contain NUL characters`);
+  if (LONE_SURROGATE.test(s)) throw ScimError.badRequest('invalidValue', `${where}: is not well-formed Unicode`);
+}
+
+/**
+ * Checks every key and string of a parsed body, without recursion (bodies may nest thousands of
+ * levels before the resource validators reject them): no NUL, no lone surrogates, no keys that
+ * reach Object.prototype (`__proto__`, `constructor`, … — also in PATCH envelopes and SearchRequests,
+ * which the resource validators never see whole).
+ */
+function assertStorableJson(root: unknown): void {
+  const stack: unknown[] = [root];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') assertStorableString(value, 'value');
+    else if (Array.isArray(value)) for (const item of value as unknown[]) stack.push(item);
+    else if (value !== null && typeof value === 'object') {
+      for (const [key, v] of Object.entries(value)) {
+        assertStorableString(key, 'attribute name');
+        if (isForbiddenName(key)) throw ScimError.badRequest('invalidValue', `${key}: attribute name not allowed`);
+        stack.push(v);
+      }
+    }
+  }
+}
+
 function searchBody(req: Request): Record<string, unknown> {
   const b = req.body as unknown;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
@@ -176,8 +226,8 @@ interface ListBody {
  * simply matches nothing of that type.
  */
 async function searchAll(ctx: scim.ScimContext, params: scim.ListParams): Promise<scim.ScimResult> {
-  const count = params.count === undefined ? ctx.limits.defaultPageSize : Math.max(0, Number(params.count));
-  const startIndex = Math.max(1, Number(params.startIndex ?? 1) || 1);
+  // Same parsing and caps as /Users and /Groups: the combined page is at most maxPageSize too.
+  const { startIndex, count } = scim.pageOf(ctx, params);
   const tolerant = async (fn: () => Promise<scim.ScimResult>) => {
     try {
       return (await fn()).body as ListBody;

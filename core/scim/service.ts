@@ -141,9 +141,14 @@ export interface ListParams {
 
 function intParam(name: string, value: unknown): number | undefined {
   if (value === undefined || value === null || value === '') return undefined;
-  const n = typeof value === 'number' ? value : Number(String(value));
+  // Query strings: decimal integers only (Number() would also take "0x10", "1e3", " 7 ").
+  if (typeof value !== 'number' && !(typeof value === 'string' && /^\s*[+-]?\d+\s*$/.test(value))) {
+    throw ScimError.badRequest('invalidValue', `${name} must be an integer`);
+  }
+  const n = typeof value === 'number' ? value : Number(value);
   if (!Number.isFinite(n) || !Number.isInteger(n)) throw ScimError.badRequest('invalidValue', `${name} must be an integer`);
-  return n;
+  // Beyond this PostgreSQL's OFFSET (bigint) overflows; no page is that far anyway.
+  return Math.max(-Number.MAX_SAFE_INTEGER, Math.min(Number.MAX_SAFE_INTEGER, n));
 }
 
 function projectionOf(params: { attributes?: unknown; excludedAttributes?: unknown }): Projection {
@@ -160,7 +165,8 @@ function listEnvelope(total: number, startIndex: number, resources: unknown[]) {
   };
 }
 
-function pageOf(ctx: ScimContext, params: ListParams) {
+/** startIndex / count / sortOrder of a list request, parsed, defaulted and capped. */
+export function pageOf(ctx: ScimContext, params: ListParams) {
   const startIndex = Math.max(1, intParam('startIndex', params.startIndex) ?? 1);
   const count = Math.min(ctx.limits.maxPageSize, Math.max(0, intParam('count', params.count) ?? ctx.limits.defaultPageSize));
   const order = params.sortOrder?.toLowerCase();
@@ -250,7 +256,7 @@ function userChangeEvent(before: UserRow, after: UserRow, changed: string[]): Ou
 
 async function writeUser(ctx: ScimContext, tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
   const before = userFromRow(current) as Record<string, unknown>;
-  const d = diff(before, next as Record<string, unknown>);
+  const d = diff(before, next);
   if (d.changed.length === 0) return current;
   const row = await updateUser(tx, current, next);
   const event = userChangeEvent(current, row, d.changed);
@@ -371,7 +377,7 @@ export async function createGroupOp(ctx: ScimContext, body: unknown): Promise<Sc
 }
 
 async function writeGroup(ctx: ScimContext, tx: Tx, current: GroupRow, next: ScimGroup, members: MemberChange | undefined) {
-  const d = diff(groupFromRow(current) as Record<string, unknown>, next as Record<string, unknown>);
+  const d = diff(groupFromRow(current), next);
   const delta = members && !noMemberChange(members) ? await changeMembers(ctx, tx, current.id, members) : undefined;
   const memberChanged = !!delta && (delta.added.length > 0 || delta.removed.length > 0);
   if (d.changed.length === 0 && !memberChanged && !delta?.unresolved.length) return current;
