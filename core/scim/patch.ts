@@ -710,6 +710,10 @@ function applyMulti(op: PatchOpName, container: JsonObject, slot: Slot, value: u
   const filter = slot.filter ?? (slot.sub ? MATCH_ALL : undefined);
 
   if (!filter) {
+    // Same rule as POST/PUT (coerceAttribute): one object may stand for a list, a scalar may not.
+    if (def?.type === 'complex' && value !== undefined && value !== null && !Array.isArray(value) && !isPlainObject(value)) {
+      throw invalidValue(`${label}: must be an array of objects`);
+    }
     if (op === 'replace') {
       // RFC 7644 §3.5.2.3: no filter → the attribute and all values are replaced.
       const coerced = coerce(def, Array.isArray(value) || value === null ? value : [value], label);

@@ -284,7 +284,11 @@ const BOOLEAN_STRING = /^(true|false)$/i;
 export function coerceAttribute(def: AttributeDef, value: unknown, label: string): unknown {
   if (value === null || value === undefined) return undefined;
   if (def.multiValued) {
-    // Entra sometimes sends a single object where an array is expected: accept both.
+    // Entra sometimes sends a single object where an array is expected: accept both. A bare
+    // scalar for a complex attribute (`emails: "a@b"`) is a wrong type, not a one-item list.
+    if (def.type === 'complex' && !Array.isArray(value) && !isPlainObject(value)) {
+      throw invalidValue(`${label}: must be an array of objects`);
+    }
     const items = Array.isArray(value) ? value : [value];
     if (items.length > LIMITS.maxItems) throw invalidValue(`${label}: more than ${LIMITS.maxItems} values`);
     const out: unknown[] = [];
