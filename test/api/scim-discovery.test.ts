@@ -210,6 +210,11 @@ describe('authentication', () => {
     expect(Number(users)).toBe(0);
   });
 
+  it('authentication comes before the body: no token and a broken or huge body is still 401', async () => {
+    await expect401(await scimFetch(`${stack.scimUrl}/Users`, 'bad', 'POST', '{"userName": '));
+    await expect401(await scimFetch(`${stack.scimUrl}/Users`, 'bad', 'POST', JSON.stringify({ userName: 'x', title: 'y'.repeat(2_000_000) })));
+  });
+
   it('revoked and expired tokens', async () => {
     const t = await stack.createTenant();
     expect((await stack.scim(t, 'GET', '/Users')).status).toBe(200);

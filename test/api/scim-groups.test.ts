@@ -157,7 +157,7 @@ describe('PATCH members', () => {
     expect(await memberIds(t, g.id)).toEqual([b, c].sort());
     expect(await outboxTypes(a!)).toEqual(['user.created', 'membership.added', 'membership.removed']);
     expect(await outboxTypes(b!)).toEqual(['user.created', 'membership.added']);
-    const payloads = await stack.owner.anyFirst(sql.unsafe`SELECT payload FROM outbox WHERE stream_id = ${a} AND event_type LIKE 'membership.%'`);
+    const payloads = await stack.owner.anyFirst(sql.unsafe`SELECT payload FROM outbox WHERE stream_id = ${a!} AND event_type LIKE 'membership.%'`);
     expect(payloads).toEqual([{ groupId: g.id }, { groupId: g.id }]);
     await expectGaplessUserStreams(t);
   });

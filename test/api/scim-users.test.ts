@@ -43,7 +43,7 @@ async function writeCounts(t: TestTenant) {
 async function createUser(t: TestTenant, body: Record<string, unknown>) {
   const res = await stack.scim(t, 'POST', '/Users', { schemas: [USER], ...body });
   expect(res.status, JSON.stringify(res.body)).toBe(201);
-  return res.body as { id: string; meta: { version: string } } & Record<string, any>;
+  return res.body as { id: string; meta: { version: string; created: string } } & Record<string, any>;
 }
 
 async function listIds(t: TestTenant, query: string): Promise<string[]> {
