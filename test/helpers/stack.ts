@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import { createApp } from '../../api/app.js';
 import { appDatabaseUrl, type Config, loadConfig } from '../../core/config.js';
@@ -91,12 +91,20 @@ export async function scimFetch(url: string, token: string, method: string, body
  * express app on an ephemeral port, and optionally a Temporal worker + outbox relay on a unique
  * task queue against the run's shared dev server.
  */
-export async function startStack(options: { worker?: boolean; env?: Record<string, string>; temporalAddress?: string } = {}): Promise<TestStack> {
+export interface StackOptions {
+  worker?: boolean;
+  env?: Record<string, string>;
+  temporalAddress?: string;
+  /** Where the app and relay log (default: silent). */
+  logger?: Logger;
+}
+
+export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   const databaseUrl = await cloneDatabase();
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', RELAY_POLL_MS: '20', ...options.env });
   const owner = await createDatabasePool(databaseUrl, { maximumPoolSize: 4 });
   const appDb = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: 10 });
-  const logger = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
+  const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
 
