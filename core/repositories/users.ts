@@ -191,14 +191,20 @@ export async function groupsOfUsers(tx: Tx, userIds: readonly string[]) {
   return map;
 }
 
-/** Lock live users in id order (deadlock-free) and give each the next seq of its event stream. */
+/**
+ * Lock live users in id order (deadlock-free) and give each the next seq of its event stream.
+ * A membership change also changes the user's SCIM representation (`groups`), so its version
+ * (ETag) and lastModified move too: otherwise If-None-Match answers 304 with stale groups and
+ * If-Match accepts a tag taken before the change.
+ */
 export async function bumpUserStreams(tx: Tx, userIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (userIds.length === 0) return out;
   const ids = sql.array(userIds as string[], 'uuid');
   await tx.query(sql.unsafe`SELECT id FROM users WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
   const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), event_seq: z.number() }))`
-    UPDATE users SET event_seq = event_seq + 1 WHERE id = ANY(${ids}) RETURNING id, event_seq`);
+    UPDATE users SET event_seq = event_seq + 1, version = version + 1, updated_at = now()
+     WHERE id = ANY(${ids}) RETURNING id, event_seq`);
   for (const r of rows) out.set(r.id, r.event_seq);
   return out;
 }

@@ -318,6 +318,23 @@ describe('User.groups, filters and DELETE', () => {
     expect(u.body.groups.map((x: { value: string }) => x.value)).toEqual([g2.id]);
   });
 
+  it("a membership change changes the user's ETag and lastModified (groups is part of the user)", async () => {
+    const t = await stack.createTenant();
+    const [a] = await createUsers(t, 1);
+    const before = await stack.scim(t, 'GET', `/Users/${a}`);
+    const tag = before.headers.get('etag')!;
+    expect((await stack.scim(t, 'GET', `/Users/${a}`, undefined, { 'if-none-match': tag })).status).toBe(304);
+    const g = await createGroup(t, { displayName: 'Tagged', members: [{ value: a }] });
+    const after = await stack.scim(t, 'GET', `/Users/${a}`, undefined, { 'if-none-match': tag });
+    expect(after.status).toBe(200);
+    expect(after.body.groups.map((x: { value: string }) => x.value)).toEqual([g.id]);
+    expect(after.headers.get('etag')).not.toBe(tag);
+    expect(Date.parse(after.body.meta.lastModified)).toBeGreaterThanOrEqual(Date.parse(before.body.meta.lastModified));
+    // a write conditioned on the stale tag is refused
+    const stale = await stack.scim(t, 'PATCH', `/Users/${a}`, patchBody({ op: 'replace', path: 'title', value: 'x' }), { 'if-match': tag });
+    expectScimError(stale, 412);
+  });
+
   it('filters: members.value eq, displayName eq (Entra lookup with excludedAttributes=members)', async () => {
     const t = await stack.createTenant();
     const [a, b] = await createUsers(t, 2);
