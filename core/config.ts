@@ -1,5 +1,24 @@
 import { z } from 'zod';
 
+export const AppRole = z.object({
+  name: z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower-case identifiers'),
+  description: z.string().default(''),
+  privileged: z.boolean().default(false),
+});
+export type AppRole = z.infer<typeof AppRole>;
+const AppRoles = z
+  .array(AppRole)
+  .min(1)
+  .refine((roles) => new Set(roles.map((r) => r.name)).size === roles.length, 'role names must be unique');
+
+function safeJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Process configuration: one schema, parsed once at the composition root (`loadConfig(env)`).
  * Nothing else reads process.env.
@@ -36,6 +55,28 @@ export const ConfigSchema = z.object({
   SCIM_MAX_PATCH_OPERATIONS: z.coerce.number().int().min(1).default(1000),
   SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
   SCIM_DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(100),
+  /**
+   * The vendor's app roles catalogue, as JSON: [{ "name", "description", "privileged" }]. Tenants
+   * map their IdP groups onto these names.
+   */
+  APP_ROLES: z
+    .string()
+    .default(
+      JSON.stringify([
+        { name: 'viewer', description: 'Read-only access', privileged: false },
+        { name: 'member', description: 'Standard access', privileged: false },
+        { name: 'admin', description: 'Administers the workspace', privileged: true },
+        { name: 'billing-admin', description: 'Manages billing and invoices', privileged: true },
+      ]),
+    )
+    .transform((text, ctx) => {
+      const parsed = AppRoles.safeParse(safeJson(text));
+      if (!parsed.success) {
+        ctx.addIssue({ code: z.ZodIssueCode.custom, message: `APP_ROLES: ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`).join('; ')}` });
+        return z.NEVER;
+      }
+      return parsed.data;
+    }),
   /** Outbox relay: poll interval when idle and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(100),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),

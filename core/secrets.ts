@@ -24,3 +24,10 @@ export function displayPrefix(secret: string, prefix: string): string {
 }
 
 export const SCIM_TOKEN_PREFIX = 'roster_scim_';
+export const APP_KEY_PREFIX = 'roster_app_';
+/** Credentials Roster issues on behalf of the vendor's app (introspected at /oauth2/introspect). */
+export const CREDENTIAL_PREFIXES = {
+  session: 'roster_ses_',
+  personal_token: 'roster_pat_',
+  service_account_token: 'roster_sat_',
+} as const;

@@ -5,6 +5,7 @@ import { loadConfig, publicUrl } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
+import { createAppKey, revokeAppKey } from '../core/repositories/app-keys.js';
 import { sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
 import {
   createScimConnection,
@@ -148,6 +149,28 @@ async function soleConnection(tx: Parameters<Parameters<typeof withTenant>[2]>[0
   if (live.length !== 1) throw new DomainError(400, 'ambiguous', `tenant has ${live.length} active SCIM connections; pass --connection`);
   return live[0]!.id;
 }
+
+const appKey = program.command('app-key').description("API keys for the vendor's application (app API, introspection)");
+appKey
+  .command('create')
+  .requiredOption('--tenant <slug>')
+  .option('--name <name>', 'key name', 'default')
+  .option('--json')
+  .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const key = await withTenant(await db(), t.id, (tx) => createAppKey(tx, t.id, opts.name));
+    print(!!opts.json, { tenantId: t.id, keyId: key.keyId, appKey: key.appKey }, () => `app key ${key.keyId}
+app key (shown once): ${key.appKey}`);
+  });
+appKey
+  .command('revoke')
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--key <id>')
+  .action(async (opts: { tenant: string; key: string }) => {
+    const t = await tenantBySlug(opts.tenant);
+    await withTenant(await db(), t.id, (tx) => revokeAppKey(tx, t.id, opts.key));
+    process.stdout.write('revoked\n');
+  });
 
 program
   .command('audit-verify')
