@@ -28,7 +28,7 @@ function columnsOf(group: ScimGroup) {
   return {
     displayName,
     key: foldKey(displayName),
-    externalId: (externalId as string | null | undefined) ?? null,
+    externalId: (externalId) ?? null,
     attributes: JSON.stringify(rest),
   };
 }
@@ -181,4 +181,25 @@ export async function removeUserFromAllGroups(tx: Tx, userId: string): Promise<s
     ...(await tx.anyFirst(sql.type(z.object({ group_id: z.string().uuid() }))`
       DELETE FROM group_members WHERE user_id = ${userId} RETURNING group_id`)),
   ];
+}
+
+/** Locks (FOR UPDATE, in id order) the groups a user currently belongs to; returns their ids. */
+export async function lockGroupsOfUser(tx: Tx, userId: string): Promise<string[]> {
+  if (!isUuid(userId)) return [];
+  return [
+    ...(await tx.anyFirst(sql.type(IdRow)`
+      SELECT g.id FROM groups g
+       WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ${userId})
+       ORDER BY g.id FOR UPDATE OF g`)),
+  ];
+}
+
+/**
+ * Moves the version (ETag) and lastModified of groups whose member list changed as a side effect
+ * (a member deleted). Their event streams are untouched: no group event happened.
+ */
+export async function touchGroups(tx: Tx, groupIds: readonly string[]): Promise<void> {
+  if (groupIds.length === 0) return;
+  await tx.query(sql.unsafe`
+    UPDATE groups SET version = version + 1, updated_at = now() WHERE id = ANY(${sql.array(groupIds as string[], 'uuid')})`);
 }

@@ -200,7 +200,7 @@ export async function groupsOfUsers(tx: Tx, userIds: readonly string[]) {
 export async function bumpUserStreams(tx: Tx, userIds: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   if (userIds.length === 0) return out;
-  const ids = sql.array(userIds as string[], 'uuid');
+  const ids = sql.array(userIds, 'uuid');
   await tx.query(sql.unsafe`SELECT id FROM users WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
   const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), event_seq: z.number() }))`
     UPDATE users SET event_seq = event_seq + 1, version = version + 1, updated_at = now()

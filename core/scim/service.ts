@@ -25,7 +25,7 @@ import {
   userFromRow,
   type UserRow,
 } from '../repositories/users.js';
-import { removeUserFromAllGroups } from '../repositories/groups.js';
+import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
 import type { ScimLimits } from './discovery.js';
 import { compileFilter, compileSortBy } from './filter-sql.js';
 import { parseFilter } from './filter.js';
@@ -292,11 +292,16 @@ export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, p
 
 export async function deleteUserOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    // The user's groups lose a member, so their versions (ETags) move too. Lock them before the
+    // user, in id order: group PATCHes lock the group and then its members, so taking the same
+    // order here cannot deadlock.
+    const groupIds = await lockGroupsOfUser(tx, id);
     const current = await findUser(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
     const row = await markUserScimDeleted(tx, current);
     const groups = await removeUserFromAllGroups(tx, id);
+    await touchGroups(tx, groups.filter((g) => groupIds.includes(g)));
     await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.deleted', id, { removedFromGroups: groups })]);
     await appendOutbox(tx, ctx.tenantId, [{ streamType: 'user', streamId: id, seq: row.event_seq, type: 'user.deleted', payload: {} }]);
     return { status: 204 };

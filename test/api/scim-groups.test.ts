@@ -376,12 +376,35 @@ describe('User.groups, filters and DELETE', () => {
     await expectGaplessUserStreams(t);
   });
 
-  it('deleting a user removes it from its groups', async () => {
+  it("deleting a user removes it from its groups and moves those groups' ETags", async () => {
     const t = await stack.createTenant();
     const [a, b] = await createUsers(t, 2);
     const g = await createGroup(t, { displayName: 'Survivors', members: [{ value: a }, { value: b }] });
+    const other = await createGroup(t, { displayName: 'Bystander', members: [{ value: b }] });
+    const tag = (await stack.scim(t, 'GET', `/Groups/${g.id}`)).headers.get('etag')!;
+    const otherTag = (await stack.scim(t, 'GET', `/Groups/${other.id}`)).headers.get('etag')!;
     expect((await stack.scim(t, 'DELETE', `/Users/${a}`)).status).toBe(204);
     expect(await memberIds(t, g.id)).toEqual([b]);
+    const after = await stack.scim(t, 'GET', `/Groups/${g.id}`, undefined, { 'if-none-match': tag });
+    expect(after.status).toBe(200);
+    expect(after.body.members.map((m: { value: string }) => m.value)).toEqual([b]);
+    expect((await stack.scim(t, 'GET', `/Groups/${other.id}`, undefined, { 'if-none-match': otherTag })).status).toBe(304);
+    await expectGaplessUserStreams(t);
+  });
+
+  it('concurrent user DELETEs and group PATCHes on the same group do not deadlock', async () => {
+    const t = await stack.createTenant();
+    const ids = await seedUsers(t, 12);
+    const g = await createGroup(t, { displayName: 'Churn', members: ids.map((value) => ({ value })) });
+    const results = await Promise.all([
+      ...ids.slice(0, 6).map((id) => stack.scim(t, 'DELETE', `/Users/${id}`)),
+      stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'remove', path: 'members', value: ids.slice(3, 9).map((value) => ({ value })) })),
+      stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'replace', path: 'displayName', value: 'Churned' })),
+      stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'add', path: 'members', value: ids.slice(0, 3).map((value) => ({ value })) })),
+    ]);
+    for (const r of results) expect(r.status, JSON.stringify(r.body)).toBeLessThan(300);
+    expect(await memberIds(t, g.id)).toEqual(ids.slice(9).sort());
+    await expectGaplessUserStreams(t);
   });
 
   it('another tenant cannot see or touch my group', async () => {

@@ -416,6 +416,24 @@ describe('filters', () => {
     expect(await filterIds(t, `meta.created lt "${createdBefore}"`)).toEqual([]);
   });
 
+  it('ne and not() count an absent attribute as not equal', async () => {
+    expect(await filterIds(t, 'title ne "Engineer"')).toEqual(ids(bob, carol));
+    expect(await filterIds(t, 'not (title eq "Engineer")')).toEqual(ids(bob, carol));
+    expect(await filterIds(t, 'not (externalId pr)')).toEqual([carol]);
+    expect(await filterIds(t, 'displayName ne "Alice"')).toEqual(ids(bob, carol));
+    expect(await filterIds(t, 'title eq null')).toEqual(ids(bob, carol));
+  });
+
+  it('sub-attribute paths without a value filter, and meta.resourceType', async () => {
+    expect(await filterIds(t, 'emails.type eq "home"')).toEqual(ids(alice, carol));
+    expect(await filterIds(t, 'emails.value ew "@y.org"')).toEqual([bob]);
+    expect(await filterIds(t, 'emails pr')).toEqual(ids(alice, bob, carol));
+    expect(await filterIds(t, 'phoneNumbers pr')).toEqual([]);
+    expect(await filterIds(t, 'meta.resourceType eq "User"')).toEqual(ids(alice, bob, carol));
+    expect(await filterIds(t, `emails[type eq "work" or type eq "home"].value sw "alice"`)).toEqual([alice]);
+    expect(await filterIds(t, `emails[not (type eq "work")]`)).toEqual(ids(alice, carol));
+  });
+
   it('no match is 200 with totalResults 0, never 404', async () => {
     const res = await stack.scim(t, 'GET', `/Users?filter=${enc('userName eq "ghost@nowhere"')}`);
     expect(res.status).toBe(200);
