@@ -19,6 +19,11 @@ function safeJson(text: string): unknown {
   }
 }
 
+function isBase64Key(text: string): boolean {
+  const t = text.trim();
+  return /^[A-Za-z0-9+/_-]+={0,2}$/.test(t) && Buffer.from(t, /[-_]/.test(t) ? 'base64url' : 'base64').length === 32;
+}
+
 /**
  * Process configuration: one schema, parsed once at the composition root (`loadConfig(env)`).
  * Nothing else reads process.env.
@@ -77,6 +82,16 @@ export const ConfigSchema = z.object({
       }
       return parsed.data;
     }),
+  /**
+   * Encrypts secrets Roster must use again (webhook signing keys): base64 of 32 random bytes
+   * (`openssl rand -base64 32`). Required by the api and worker in production; in development and
+   * test a key is generated once into DATA_DIR (core/secret-box.ts, `loadSecretsKey`).
+   */
+  SECRETS_ENCRYPTION_KEY: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v === '' || isBase64Key(v), 'SECRETS_ENCRYPTION_KEY must be the base64 of exactly 32 bytes')
+    .transform((v) => (v === '' ? undefined : v)),
   /** Outbox relay: poll interval when idle and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(100),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),

@@ -1,0 +1,226 @@
+import { randomUUID } from 'node:crypto';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { Tx } from '../db/pool.js';
+import { DomainError } from '../errors.js';
+import { openSecret, sealSecret } from '../secret-box.js';
+import { displayPrefix, generateSecret } from '../secrets.js';
+import { WEBHOOK_SECRET_PREFIX } from '../webhook-signature.js';
+import { EventType } from './events.js';
+
+/** How long a rotated-out signing secret keeps signing beside its replacement, by default. */
+export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
+export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 86_400;
+
+/** What an endpoint looks like to its tenant: never its secret. */
+export const WebhookEndpointView = z.object({
+  id: z.string().uuid(),
+  url: z.string(),
+  eventTypes: z.array(EventType).nullable().describe('null: every event type'),
+  secretPrefix: z.string(),
+  createdAt: z.string(),
+  rotatedAt: z.string().nullable(),
+  previousSecretExpiresAt: z.string().nullable(),
+});
+export type WebhookEndpointView = z.infer<typeof WebhookEndpointView>;
+
+const EndpointRow = z.object({
+  id: z.string().uuid(),
+  tenant_id: z.string().uuid(),
+  url: z.string(),
+  event_types: z.array(EventType).nullable(),
+  secret_prefix: z.string(),
+  created_at: z.string(),
+  rotated_at: z.string().nullable(),
+  previous_expires_at: z.string().nullable(),
+  disabled_at: z.string().nullable(),
+});
+type EndpointRow = z.infer<typeof EndpointRow>;
+const endpointColumns = sql.fragment`id, tenant_id, url, event_types, secret_prefix, created_at, rotated_at, previous_expires_at, disabled_at`;
+
+function toView(row: EndpointRow, now = Date.now()): WebhookEndpointView {
+  const previousLive = row.previous_expires_at !== null && Date.parse(row.previous_expires_at) > now;
+  return {
+    id: row.id,
+    url: row.url,
+    eventTypes: row.event_types,
+    secretPrefix: row.secret_prefix,
+    createdAt: row.created_at,
+    rotatedAt: row.rotated_at,
+    previousSecretExpiresAt: previousLive ? row.previous_expires_at : null,
+  };
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * A receiver URL: https, or plain http to the loopback interface when `allowHttpLoopback` (development
+ * and tests). No credentials in the URL (they would be shown back in listings), no fragment.
+ */
+export function parseWebhookUrl(text: string, options: { allowHttpLoopback: boolean }): string {
+  const invalid = (why: string) => new DomainError(400, 'invalid_request', `url: ${why}`);
+  if (text.length > 2048) throw invalid('too long');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw invalid('not an absolute URL');
+  }
+  if (url.username || url.password) throw invalid('must not carry credentials');
+  if (url.hash) throw invalid('must not have a fragment');
+  if (url.protocol === 'https:') return url.toString();
+  if (url.protocol === 'http:' && options.allowHttpLoopback && LOOPBACK_HOSTS.has(url.hostname)) return url.toString();
+  throw invalid(options.allowHttpLoopback ? 'must be https (or http to localhost)' : 'must be https');
+}
+
+/** The associated data binding a ciphertext to its endpoint row. */
+const secretAad = (tenantId: string, endpointId: string) => `webhook:${tenantId}:${endpointId}`;
+
+export async function createWebhookEndpoint(
+  tx: Tx,
+  tenantId: string,
+  input: { url: string; eventTypes?: readonly EventType[] | null | undefined },
+  key: Buffer,
+): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
+  const id = randomUUID();
+  const secret = generateSecret(WEBHOOK_SECRET_PREFIX);
+  const types = input.eventTypes?.length ? sql.array([...new Set(input.eventTypes)], 'text') : null;
+  const row = await tx.one(sql.type(EndpointRow)`
+    INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret_ciphertext, secret_prefix)
+    VALUES (${id}, ${tenantId}, ${input.url}, ${types}, ${sql.binary(sealSecret(key, secret, secretAad(tenantId, id)))},
+            ${displayPrefix(secret, WEBHOOK_SECRET_PREFIX)})
+    RETURNING ${endpointColumns}`);
+  return { endpoint: toView(row), secret };
+}
+
+export async function listWebhookEndpoints(tx: Tx, tenantId: string): Promise<WebhookEndpointView[]> {
+  const rows = await tx.any(sql.type(EndpointRow)`
+    SELECT ${endpointColumns} FROM webhook_endpoints
+     WHERE tenant_id = ${tenantId} AND disabled_at IS NULL ORDER BY created_at, id`);
+  return rows.map((r) => toView(r));
+}
+
+/**
+ * Issues a new signing secret. The current one keeps signing (as a second v1 value) for
+ * `overlapSeconds`, so receivers can switch without rejecting a delivery; a secret rotated out
+ * earlier stops at once (at most two secrets sign at any time).
+ */
+export async function rotateWebhookSecret(
+  tx: Tx,
+  tenantId: string,
+  endpointId: string,
+  overlapSeconds: number,
+  key: Buffer,
+): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
+  const secret = generateSecret(WEBHOOK_SECRET_PREFIX);
+  const row = await tx.maybeOne(sql.type(EndpointRow)`
+    UPDATE webhook_endpoints
+       SET previous_secret_ciphertext = CASE WHEN ${overlapSeconds} > 0 THEN secret_ciphertext END,
+           previous_expires_at = CASE WHEN ${overlapSeconds} > 0 THEN now() + make_interval(secs => ${overlapSeconds}) END,
+           secret_ciphertext = ${sql.binary(sealSecret(key, secret, secretAad(tenantId, endpointId)))},
+           secret_prefix = ${displayPrefix(secret, WEBHOOK_SECRET_PREFIX)},
+           rotated_at = now()
+     WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND disabled_at IS NULL
+     RETURNING ${endpointColumns}`);
+  if (!row) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
+  return { endpoint: toView(row), secret };
+}
+
+/** Deletes an endpoint for its tenant. The row stays (disabled) so in-flight deliveries learn it is gone. */
+export async function disableWebhookEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<void> {
+  const res = await tx.query(sql.unsafe`
+    UPDATE webhook_endpoints SET disabled_at = now(), previous_secret_ciphertext = NULL, previous_expires_at = NULL
+     WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND disabled_at IS NULL`);
+  if (res.rowCount === 0) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
+}
+
+/** Whether any live endpoint of the tenant takes events of this type (emitters skip the delivery workflow otherwise). */
+export async function hasSubscribers(tx: Tx, tenantId: string, type: EventType): Promise<boolean> {
+  return tx.exists(sql.unsafe`
+    SELECT 1 FROM webhook_endpoints
+     WHERE tenant_id = ${tenantId} AND disabled_at IS NULL AND (event_types IS NULL OR ${type} = ANY(event_types))`);
+}
+
+/**
+ * The live endpoints that take this event: subscribed to its type and created no later than the
+ * event (an endpoint added later starts with the events after it; the feed has the earlier ones).
+ */
+export async function endpointsForEvent(tx: Tx, tenantId: string, eventId: string): Promise<string[]> {
+  const ids = await tx.anyFirst(sql.type(z.object({ id: z.string().uuid() }))`
+    SELECT w.id FROM webhook_endpoints w JOIN events e ON e.tenant_id = w.tenant_id AND e.id = ${eventId}
+     WHERE w.tenant_id = ${tenantId} AND w.disabled_at IS NULL AND w.created_at <= e.created_at
+       AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
+     ORDER BY w.created_at, w.id`);
+  return [...ids];
+}
+
+const SigningRow = z.object({
+  url: z.string(),
+  disabled_at: z.string().nullable(),
+  secret_ciphertext: z.instanceof(Buffer),
+  previous_secret_ciphertext: z.instanceof(Buffer).nullable(),
+  previous_live: z.boolean(),
+});
+
+/** The endpoint's URL and the secrets that sign right now (current first), or null if it does not exist. */
+export async function loadSigningEndpoint(
+  tx: Tx,
+  tenantId: string,
+  endpointId: string,
+  key: Buffer,
+): Promise<{ url: string; disabled: boolean; secrets: string[] } | null> {
+  const row = await tx.maybeOne(sql.type(SigningRow)`
+    SELECT url, disabled_at, secret_ciphertext, previous_secret_ciphertext,
+           coalesce(previous_expires_at > now(), false) AS previous_live
+      FROM webhook_endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId}`);
+  if (!row) return null;
+  const aad = secretAad(tenantId, endpointId);
+  const secrets = [openSecret(key, row.secret_ciphertext, aad)];
+  if (row.previous_live && row.previous_secret_ciphertext) secrets.push(openSecret(key, row.previous_secret_ciphertext, aad));
+  return { url: row.url, disabled: row.disabled_at !== null, secrets };
+}
+
+export const DeliveryRow = z.object({
+  event_id: z.string().uuid(),
+  endpoint_id: z.string().uuid(),
+  attempts: z.number(),
+  last_status: z.number().nullable(),
+  last_error: z.string().nullable(),
+  last_attempt_at: z.string().nullable(),
+  delivered_at: z.string().nullable(),
+});
+export type DeliveryRow = z.infer<typeof DeliveryRow>;
+
+export async function findDelivery(tx: Tx, tenantId: string, eventId: string, endpointId: string): Promise<DeliveryRow | null> {
+  return tx.maybeOne(sql.type(DeliveryRow)`
+    SELECT event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at
+      FROM webhook_deliveries WHERE tenant_id = ${tenantId} AND event_id = ${eventId} AND endpoint_id = ${endpointId}`);
+}
+
+export async function listDeliveries(tx: Tx, tenantId: string, filter: { eventId?: string; endpointId?: string } = {}): Promise<readonly DeliveryRow[]> {
+  return tx.any(sql.type(DeliveryRow)`
+    SELECT event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at
+      FROM webhook_deliveries
+     WHERE tenant_id = ${tenantId}
+       ${filter.eventId ? sql.fragment`AND event_id = ${filter.eventId}` : sql.fragment``}
+       ${filter.endpointId ? sql.fragment`AND endpoint_id = ${filter.endpointId}` : sql.fragment``}
+     ORDER BY last_attempt_at`);
+}
+
+/** Records one delivery attempt; a delivered row stays delivered. */
+export async function recordDeliveryAttempt(
+  tx: Tx,
+  tenantId: string,
+  input: { eventId: string; endpointId: string; status: number | null; error: string | null; delivered: boolean },
+): Promise<void> {
+  const deliveredAt = input.delivered ? sql.fragment`now()` : sql.fragment`NULL`;
+  await tx.query(sql.unsafe`
+    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at)
+    VALUES (${tenantId}, ${input.eventId}, ${input.endpointId}, 1, ${input.status}, ${input.error?.slice(0, 500) ?? null}, now(), ${deliveredAt})
+    ON CONFLICT (event_id, endpoint_id) DO UPDATE
+       SET attempts = webhook_deliveries.attempts + 1,
+           last_status = EXCLUDED.last_status,
+           last_error = EXCLUDED.last_error,
+           last_attempt_at = EXCLUDED.last_attempt_at,
+           delivered_at = coalesce(webhook_deliveries.delivered_at, EXCLUDED.delivered_at)`);
+}
