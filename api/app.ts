@@ -7,6 +7,8 @@ import { sql } from 'slonik';
 import { type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
+import { createAppApiRouter } from './app-api-router.js';
+import { createIntrospectionRouter } from './introspect.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createScimRouter } from './scim-router.js';
 
@@ -89,6 +91,8 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
+  app.use('/api/v1', createAppApiRouter({ db: deps.db }));
+  app.use(createIntrospectionRouter({ db: deps.db }));
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });

@@ -2,6 +2,7 @@ import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV3 } from '@aste
 import { z } from 'zod';
 import { ScimGroupSchema, ScimUserSchema } from '../core/scim/resource.js';
 import { SCIM_TYPES } from '../core/errors.js';
+import { registerAppApiPaths } from './app-api-schemas.js';
 
 extendZodWithOpenApi(z);
 
@@ -87,6 +88,7 @@ export function buildOpenApiDocument(publicUrl: string) {
   for (const path of ['/scim/v2/ServiceProviderConfig', '/scim/v2/ResourceTypes', '/scim/v2/Schemas']) {
     registry.registerPath({ method: 'get', path, tags: ['SCIM discovery'], security: [{ [bearer.name]: [] }], responses: { 200: { description: 'Discovery document', content: scimJson(z.record(z.unknown())) } } });
   }
+  registerAppApiPaths(registry);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({
     method: 'get',

@@ -7,6 +7,8 @@ import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { createAppKey, revokeAppKey } from '../core/repositories/app-keys.js';
 import { sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
+import { findUserIdByUserName, issuePersonalToken } from '../core/repositories/credentials.js';
+import { CreatePersonalTokenBody } from '../api/app-api-schemas.js';
 import {
   createScimConnection,
   listScimConnections,
@@ -170,6 +172,28 @@ appKey
     const t = await tenantBySlug(opts.tenant);
     await withTenant(await db(), t.id, (tx) => revokeAppKey(tx, t.id, opts.key));
     process.stdout.write('revoked\n');
+  });
+
+const credentialToken = program.command('token').description('personal API tokens for scripts (introspected at /oauth2/introspect)');
+credentialToken
+  .command('issue')
+  .description("issue a personal API token for a live user (shown once)")
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--user <userName>')
+  .option('--name <name>', 'token name', 'cli')
+  .option('--scopes <scopes>', 'comma-separated scopes', '')
+  .option('--json')
+  .action(async (opts: { tenant: string; user: string; name: string; scopes: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const body = CreatePersonalTokenBody.parse({ name: opts.name, scopes: opts.scopes.split(',').map((s) => s.trim()).filter(Boolean) });
+    const issued = await withTenant(await db(), t.id, async (tx) => {
+      const userId = await findUserIdByUserName(tx, t.id, opts.user);
+      if (!userId) throw new DomainError(404, 'not_found', `no live user "${opts.user}" in tenant ${opts.tenant}`);
+      return issuePersonalToken(tx, t.id, { userId, ...body }, { type: 'operator', id: 'cli' });
+    });
+    print(!!opts.json, { token: issued.token, credentialId: issued.credential.id, userId: issued.credential.userId }, () =>
+      `token ${issued.credential.id} for user ${issued.credential.userId}\ntoken (shown once): ${issued.token}`,
+    );
   });
 
 program
