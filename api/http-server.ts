@@ -15,7 +15,8 @@ export interface HttpServer {
 
 /** Listens on config.PORT (0 = any free port) and serves the app. */
 export async function startHttpServer(deps: { config: Config; db: Db; logger: Logger; temporal?: Connection | undefined }): Promise<HttpServer> {
-  const server = createServer();
+  // SCIM filters travel in the query string; allow long ones (the filter limit is enforced inside).
+  const server = createServer({ maxHeaderSize: 64 * 1024 });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -170,7 +170,8 @@ export async function applyMemberChange(tx: Tx, tenantId: string, groupId: strin
   if (delta.unresolved.length) {
     await tx.query(sql.unsafe`
       INSERT INTO unresolved_members (tenant_id, group_id, member_value)
-      SELECT ${tenantId}, ${groupId}, v FROM unnest(${sql.array(delta.unresolved, 'text')}::text[]) AS v`);
+      SELECT ${tenantId}, ${groupId}, v FROM unnest(${sql.array(delta.unresolved, 'text')}::text[]) AS v
+      ON CONFLICT DO NOTHING`);
   }
   return delta;
 }

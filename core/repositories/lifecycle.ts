@@ -1,8 +1,24 @@
+import { createHash } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Tx } from '../db/pool.js';
 import { appendAudit } from './audit.js';
+import { revokeAllRoles } from './entitlements.js';
 import { LifecycleState } from './users.js';
+
+/**
+ * Runs `fn` at most once per key: its effects and its (JSON) result commit together, and a retry
+ * (an activity whose completion never reached Temporal) gets the stored result back.
+ */
+export async function runStep<T>(tx: Tx, tenantId: string, key: string, fn: () => Promise<T>): Promise<T> {
+  const done = await tx.maybeOneFirst(sql.type(z.object({ result: z.unknown() }))`
+    SELECT result FROM activity_steps WHERE tenant_id = ${tenantId} AND step_key = ${key}`);
+  if (done !== null) return done as T;
+  const result = await fn();
+  await tx.query(sql.unsafe`
+    INSERT INTO activity_steps (tenant_id, step_key, result) VALUES (${tenantId}, ${key}, ${JSON.stringify(result ?? null)}::jsonb)`);
+  return result;
+}
 
 const IdentityPosition = z.object({
   applied_seq: z.number(),
@@ -15,83 +31,173 @@ const IdentityPosition = z.object({
 export type IdentityPosition = z.infer<typeof IdentityPosition>;
 
 /** Where an identity's workflow stands in the database (any state, SCIM-deleted included). */
-export async function identityPosition(tx: Tx, userId: string): Promise<IdentityPosition | null> {
+export async function identityPosition(tx: Tx, tenantId: string, userId: string): Promise<IdentityPosition | null> {
   return tx.maybeOne(sql.type(IdentityPosition)`
     SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted,
            CASE WHEN u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted' THEN
              greatest(0, ceil(extract(epoch FROM (u.scim_deleted_at + make_interval(secs => t.deletion_grace_seconds) - now())) * 1000))::int8
            END AS deletion_due_in_ms
       FROM users u JOIN tenants t ON t.id = u.tenant_id
-     WHERE u.id = ${userId}`);
+     WHERE u.tenant_id = ${tenantId} AND u.id = ${userId}`);
 }
 
-const Transition = z.object({ lifecycle_state: LifecycleState, changed: z.boolean() });
+const ACTIVATING = new Set(['user.created', 'user.activated', 'user.restored']);
+
+export interface EventStart {
+  /** The event was applied before (a redelivery after the workflow restarted): do nothing. */
+  skip: boolean;
+  state: LifecycleState;
+  /** This event moved the identity to `active` (joiner or reactivation). */
+  becameActive: boolean;
+  /** The SCIM `active` flag and DELETE status right now (later events may already have changed them). */
+  active: boolean;
+  scimDeleted: boolean;
+}
 
 /**
- * Applies the lifecycle consequence of event `seq` exactly once: the UPDATE only matches while
- * applied_seq = seq - 1, so a retried activity or a redelivered signal changes nothing twice. The
- * target state is checked against the row's current truth (`active`), so a stale "activate"
- * never undoes a later suspension that SCIM already wrote.
+ * First step of every event: the state transition. Activation is checked against the row's current
+ * truth (`active`), so a stale "activate" never undoes a suspension that SCIM already wrote.
  */
-export async function applyIdentityEvent(
+export async function beginIdentityEvent(
   tx: Tx,
   input: { tenantId: string; userId: string; seq: number; type: string; workflowId: string },
-): Promise<{ applied: boolean; state: LifecycleState }> {
-  const activate = input.type === 'user.created' || input.type === 'user.activated';
-  const row = await tx.maybeOne(sql.type(Transition)`
-    WITH prev AS (SELECT lifecycle_state FROM users WHERE id = ${input.userId} FOR UPDATE)
-    UPDATE users u SET applied_seq = ${input.seq},
-           lifecycle_state = CASE
-             WHEN ${activate} AND u.active AND u.scim_deleted_at IS NULL AND u.lifecycle_state IN ('provisioned', 'suspended')
-               THEN 'active' ELSE u.lifecycle_state END,
-           activated_at = CASE
-             WHEN ${activate} AND u.active AND u.scim_deleted_at IS NULL AND u.lifecycle_state IN ('provisioned', 'suspended')
-               THEN now() ELSE u.activated_at END
-      FROM prev
-     WHERE u.id = ${input.userId} AND u.applied_seq = ${input.seq - 1}
-     RETURNING u.lifecycle_state, u.lifecycle_state IS DISTINCT FROM prev.lifecycle_state AS changed`);
-  if (!row) {
-    const current = await identityPosition(tx, input.userId);
-    return { applied: false, state: current?.lifecycle_state ?? 'deleted' };
+): Promise<EventStart> {
+  const pos = await tx.maybeOne(sql.type(IdentityPosition)`
+    SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted, NULL::int8 AS deletion_due_in_ms
+      FROM users u WHERE u.tenant_id = ${input.tenantId} AND u.id = ${input.userId} FOR UPDATE`);
+  if (!pos || pos.applied_seq >= input.seq) {
+    return { skip: true, state: pos?.lifecycle_state ?? 'deleted', becameActive: false, active: pos?.active ?? false, scimDeleted: pos?.scim_deleted ?? true };
   }
-  const action = row.changed ? `lifecycle.${row.lifecycle_state}` : `lifecycle.${input.type}`;
+  const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
+  const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
+  if (activate) {
+    await tx.query(sql.unsafe`
+      UPDATE users SET lifecycle_state = 'active', activated_at = now() WHERE tenant_id = ${input.tenantId} AND id = ${input.userId}`);
+  }
   await appendAudit(tx, input.tenantId, [
     {
       actor: { type: 'system', id: input.workflowId },
-      action,
+      action: activate ? 'lifecycle.active' : `lifecycle.${input.type}`,
       targetType: 'user',
       targetId: input.userId,
-      data: { seq: input.seq, event: input.type, state: row.lifecycle_state },
+      data: { seq: input.seq, event: input.type, state },
     },
   ]);
-  return { applied: true, state: row.lifecycle_state };
+  return { skip: false, state, becameActive: activate, active: pos.active, scimDeleted: pos.scim_deleted };
 }
 
-/** The grace period has run out: the identity becomes `deleted` (once). */
+/** Last step of every event: the stream position moves on only when every step has completed. */
+export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; userId: string; seq: number }): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`);
+}
+
+const GuardRow = z.object({
+  open_holds: z.number(),
+  recent_suspensions: z.number(),
+  population: z.number(),
+  max_suspensions: z.number(),
+  max_share: z.number(),
+  window_seconds: z.number(),
+});
+
+/** Below this many recent suspensions the share rule never trips (a 3-person tenant losing 1). */
+const GUARD_SHARE_FLOOR = 5;
+
+/**
+ * The mass-deprovisioning guard: too many suspensions in the window (an IdP misconfiguration) holds
+ * this leaver, and every later one while a hold is open, and alerts the tenant once per trip.
+ */
+export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; userId: string; workflowId: string }): Promise<{ held: boolean }> {
+  // One guard decision at a time per tenant, so a burst of leavers counts consistently.
+  await tx.query(sql.unsafe`SELECT 1 FROM tenants WHERE id = ${input.tenantId} FOR UPDATE`);
+  const g = await tx.one(sql.type(GuardRow)`
+    SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = t.id AND h.released_at IS NULL)::int AS open_holds,
+           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.suspended_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
+           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.scim_deleted_at IS NULL
+               AND (u.lifecycle_state = 'active' OR u.suspended_at > now() - make_interval(secs => t.guard_window_seconds)))::int AS population,
+           t.guard_max_suspensions AS max_suspensions, t.guard_max_share::float8 AS max_share, t.guard_window_seconds AS window_seconds
+      FROM tenants t WHERE t.id = ${input.tenantId}`);
+  const overCount = g.recent_suspensions > g.max_suspensions;
+  const overShare = g.recent_suspensions >= GUARD_SHARE_FLOOR && g.population > 0 && g.recent_suspensions / g.population > g.max_share;
+  if (g.open_holds === 0 && !overCount && !overShare) return { held: false };
+  await tx.query(sql.unsafe`INSERT INTO deprovision_holds (tenant_id, user_id) VALUES (${input.tenantId}, ${input.userId}) ON CONFLICT DO NOTHING`);
+  if (g.open_holds === 0) {
+    await tx.query(sql.unsafe`
+      INSERT INTO tenant_alerts (tenant_id, kind, data)
+      VALUES (${input.tenantId}, 'mass_deprovisioning', ${JSON.stringify({ recentSuspensions: g.recent_suspensions, population: g.population, windowSeconds: g.window_seconds })}::jsonb)`);
+  }
+  await appendAudit(tx, input.tenantId, [
+    { actor: { type: 'system', id: input.workflowId }, action: 'leaver.held', targetType: 'user', targetId: input.userId, data: { recentSuspensions: g.recent_suspensions, population: g.population } },
+  ]);
+  return { held: true };
+}
+
+/** Is this identity's hold released (by an operator), or has the identity been reactivated? */
+export async function holdStatus(tx: Tx, input: { tenantId: string; userId: string }): Promise<{ released: boolean; active: boolean }> {
+  return tx.one(sql.type(z.object({ released: z.boolean(), active: z.boolean() }))`
+    SELECT NOT EXISTS (SELECT 1 FROM deprovision_holds h WHERE h.tenant_id = u.tenant_id AND h.user_id = u.id AND h.released_at IS NULL) AS released,
+           u.active AND u.scim_deleted_at IS NULL AS active
+      FROM users u WHERE u.tenant_id = ${input.tenantId} AND u.id = ${input.userId}`);
+}
+
+/** Releases open holds (all of a tenant's, or one identity's); returns the released identities. */
+export async function releaseHolds(tx: Tx, tenantId: string, options: { userId?: string; by: string; reason?: string }): Promise<string[]> {
+  const ids = await tx.anyFirst(sql.type(z.object({ user_id: z.string() }))`
+    UPDATE deprovision_holds SET released_at = now(), released_by = ${options.by}
+     WHERE tenant_id = ${tenantId} AND released_at IS NULL
+       ${options.userId ? sql.fragment`AND user_id = ${options.userId}` : sql.fragment``}
+    RETURNING user_id::text`);
+  if (ids.length) {
+    await tx.query(sql.unsafe`UPDATE tenant_alerts SET resolved_at = now() WHERE tenant_id = ${tenantId} AND kind = 'mass_deprovisioning' AND resolved_at IS NULL
+       AND NOT EXISTS (SELECT 1 FROM deprovision_holds WHERE tenant_id = ${tenantId} AND released_at IS NULL)`);
+    await appendAudit(
+      tx,
+      tenantId,
+      ids.map((id) => ({ actor: { type: 'operator' as const, id: options.by }, action: 'leaver.released', targetType: 'user', targetId: id, data: { reason: options.reason ?? 'released' } })),
+    );
+  }
+  return [...ids];
+}
+
+/** A stable pseudonym: the audit trail keeps pointing at the same identity without naming it. */
+export function pseudonymFor(tenantId: string, userId: string): string {
+  return `deleted-${createHash('sha256').update(`${tenantId}:${userId}`).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * The grace period has run out: personal data is removed (the row stays, under a pseudonym, so
+ * the audit trail and foreign keys keep their meaning), roles and memberships go, state `deleted`.
+ */
 export async function completeIdentityDeletion(
   tx: Tx,
   input: { tenantId: string; userId: string; workflowId: string },
-): Promise<{ state: LifecycleState }> {
+): Promise<{ state: LifecycleState; deleted: boolean }> {
+  const pseudonym = pseudonymFor(input.tenantId, input.userId);
   const row = await tx.maybeOne(sql.type(z.object({ lifecycle_state: LifecycleState }))`
-    UPDATE users SET lifecycle_state = 'deleted', deleted_at = now(), active = false
-     WHERE id = ${input.userId} AND scim_deleted_at IS NOT NULL AND lifecycle_state <> 'deleted'
+    UPDATE users SET lifecycle_state = 'deleted', deleted_at = now(), active = false, pseudonym = ${pseudonym},
+           user_name = ${pseudonym}, user_name_key = ${pseudonym}, external_id = NULL, display_name = NULL, name = NULL,
+           emails = '[]', phone_numbers = '[]', enterprise = NULL, attributes = '{}'
+     WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND scim_deleted_at IS NOT NULL AND lifecycle_state <> 'deleted'
      RETURNING lifecycle_state`);
-  if (row) {
-    await appendAudit(tx, input.tenantId, [
-      { actor: { type: 'system', id: input.workflowId }, action: 'lifecycle.deleted', targetType: 'user', targetId: input.userId, data: {} },
-    ]);
-  }
-  return { state: 'deleted' };
+  if (!row) return { state: 'deleted', deleted: false };
+  const roles = await revokeAllRoles(tx, input.tenantId, input.userId);
+  await tx.query(sql.unsafe`DELETE FROM direct_role_grants WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}`);
+  await tx.query(sql.unsafe`DELETE FROM group_members WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}`);
+  await appendAudit(tx, input.tenantId, [
+    { actor: { type: 'system', id: input.workflowId }, action: 'lifecycle.deleted', targetType: 'user', targetId: input.userId, data: { pseudonym, rolesRevoked: roles } },
+  ]);
+  return { state: 'deleted', deleted: true };
 }
 
 const GroupPosition = z.object({ applied_seq: z.number() });
 
-export async function groupPosition(tx: Tx, groupId: string): Promise<{ applied_seq: number } | null> {
-  return tx.maybeOne(sql.type(GroupPosition)`SELECT applied_seq FROM groups WHERE id = ${groupId}`);
+export async function groupPosition(tx: Tx, tenantId: string, groupId: string): Promise<{ applied_seq: number } | null> {
+  return tx.maybeOne(sql.type(GroupPosition)`SELECT applied_seq FROM groups WHERE tenant_id = ${tenantId} AND id = ${groupId}`);
 }
 
-export async function applyGroupEvent(tx: Tx, input: { groupId: string; seq: number }): Promise<boolean> {
+export async function applyGroupEvent(tx: Tx, input: { tenantId: string; groupId: string; seq: number }): Promise<boolean> {
   const res = await tx.query(sql.unsafe`
-    UPDATE groups SET applied_seq = ${input.seq} WHERE id = ${input.groupId} AND applied_seq = ${input.seq - 1}`);
+    UPDATE groups SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.groupId} AND applied_seq = ${input.seq - 1}`);
   return res.rowCount > 0;
 }

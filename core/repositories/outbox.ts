@@ -15,6 +15,7 @@ export const OutboxEventType = z.enum([
   'user.restored',
   'membership.added',
   'membership.removed',
+  'entitlements.changed',
   'group.created',
   'group.updated',
   'group.deleted',

@@ -134,10 +134,38 @@ export async function markUserScimDeleted(tx: Tx, current: UserRow): Promise<Use
   return tx.one(sql.type(UserRow)`
     UPDATE users AS u SET scim_deleted_at = now(), active = false,
            lifecycle_state = CASE WHEN lifecycle_state = 'deleted' THEN 'deleted' ELSE 'suspended' END,
-           suspended_at = coalesce(suspended_at, now()),
+           suspended_at = CASE WHEN u.active THEN now() ELSE coalesce(suspended_at, now()) END,
            version = version + 1, event_seq = event_seq + 1, updated_at = now()
      WHERE u.id = ${current.id}
      RETURNING ${USER_COLUMNS}`);
+}
+
+/**
+ * A SCIM-deleted identity still inside its grace period that the IdP re-creates with the same
+ * externalId (a restore): found so the POST can bring it back instead of minting a new identity.
+ */
+export async function findRestorable(tx: Tx, tenantId: string, externalId: string): Promise<UserRow | null> {
+  return tx.maybeOne(sql.type(UserRow)`
+    SELECT ${USER_COLUMNS} FROM users u
+     WHERE u.tenant_id = ${tenantId} AND u.external_id = ${externalId}
+       AND u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted'
+     ORDER BY u.scim_deleted_at DESC LIMIT 1 FOR UPDATE`);
+}
+
+/** Brings a SCIM-deleted identity back with the IdP's new representation (same id, same history). */
+export async function restoreUser(tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
+  const c = columnsOf(next);
+  try {
+    return await tx.one(sql.type(UserRow)`
+      UPDATE users AS u SET scim_deleted_at = NULL, user_name = ${c.userName}, user_name_key = ${c.userNameKey},
+             active = ${c.active}, display_name = ${c.displayName}, name = ${c.name}::jsonb, emails = ${c.emails}::jsonb,
+             phone_numbers = ${c.phoneNumbers}::jsonb, enterprise = ${c.enterprise}::jsonb, attributes = ${c.attributes}::jsonb,
+             version = version + 1, event_seq = event_seq + 1, updated_at = now()
+       WHERE u.id = ${current.id}
+       RETURNING ${USER_COLUMNS}`);
+  } catch (err) {
+    uniquenessError(err, next.userName);
+  }
 }
 
 export interface ListQuery {

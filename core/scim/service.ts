@@ -16,11 +16,13 @@ import {
 import { appendOutbox, type OutboxEvent, type OutboxEventType } from '../repositories/outbox.js';
 import {
   bumpUserStreams,
+  findRestorable,
   findUser,
   groupsOfUsers,
   insertUser,
   listUsers,
   markUserScimDeleted,
+  restoreUser,
   updateUser,
   userFromRow,
   type UserRow,
@@ -238,6 +240,17 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>) {
 export async function createUserOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const user = normalizeUserInput(body);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const externalId = (user as { externalId?: unknown }).externalId;
+    const deleted = typeof externalId === 'string' ? await findRestorable(tx, ctx.tenantId, externalId) : null;
+    if (deleted) {
+      // Re-created inside the grace period: the same identity comes back (its revoked credentials do not).
+      const restored = await restoreUser(tx, deleted, user);
+      await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.restored', restored.id, { after: user })]);
+      await appendOutbox(tx, ctx.tenantId, [
+        { streamType: 'user', streamId: restored.id, seq: restored.event_seq, type: 'user.restored', payload: { active: restored.active } },
+      ]);
+      return resourceResult(201, await renderOneUser(ctx, tx, restored), restored.version);
+    }
     const row = await insertUser(tx, ctx.tenantId, user);
     await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.created', row.id, { after: user })]);
     await appendOutbox(tx, ctx.tenantId, [

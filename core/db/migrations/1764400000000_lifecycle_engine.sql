@@ -91,6 +91,21 @@ CREATE TABLE exposure_reports (
 );
 CREATE INDEX exposure_reports_user ON exposure_reports (tenant_id, user_id);
 
+-- Exactly-once activity steps: a step's effects and its result commit together under a key made
+-- of the workflow id and the step; a retried activity gets the stored result back.
+CREATE TABLE activity_steps (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  step_key text NOT NULL,
+  result jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, step_key)
+);
+
+-- An IdP resending the same unknown member should not pile up review rows.
+DELETE FROM unresolved_members a USING unresolved_members b
+ WHERE a.tenant_id = b.tenant_id AND a.group_id = b.group_id AND a.member_value = b.member_value AND a.id > b.id;
+CREATE UNIQUE INDEX unresolved_members_unique ON unresolved_members (tenant_id, group_id, member_value);
+
 -- Personal data removal keeps the row (and the audit trail) under a pseudonymous id.
 ALTER TABLE users ADD COLUMN pseudonym text;
 
@@ -98,7 +113,7 @@ DO $$
 DECLARE t text;
 BEGIN
   FOREACH t IN ARRAY ARRAY['role_mappings', 'direct_role_grants', 'user_roles', 'app_api_keys', 'deprovision_holds',
-                           'tenant_alerts', 'exposure_reports'] LOOP
+                           'tenant_alerts', 'exposure_reports', 'activity_steps'] LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
     EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant_id()) WITH CHECK (tenant_id = app_tenant_id())', t);
@@ -107,7 +122,7 @@ END $$;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON role_mappings, direct_role_grants, user_roles TO roster_app;
 GRANT SELECT, INSERT, UPDATE ON app_api_keys, deprovision_holds, tenant_alerts TO roster_app;
-GRANT SELECT, INSERT ON exposure_reports TO roster_app;
+GRANT SELECT, INSERT ON exposure_reports, activity_steps TO roster_app;
 GRANT UPDATE (default_role, orphan_policy, guard_max_suspensions, guard_max_share, guard_window_seconds, event_retention_days, deletion_grace_seconds)
   ON tenants TO roster_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO roster_app;
@@ -128,7 +143,7 @@ GRANT EXECUTE ON FUNCTION app_key_authenticate(bytea) TO roster_app;
 
 -- Down Migration
 DROP FUNCTION app_key_authenticate(bytea);
-DROP TABLE exposure_reports, tenant_alerts, deprovision_holds, app_api_keys, user_roles, direct_role_grants, role_mappings;
+DROP TABLE activity_steps, exposure_reports, tenant_alerts, deprovision_holds, app_api_keys, user_roles, direct_role_grants, role_mappings;
 ALTER TABLE users DROP COLUMN pseudonym;
 ALTER TABLE tenants DROP COLUMN default_role, DROP COLUMN orphan_policy, DROP COLUMN guard_max_suspensions,
   DROP COLUMN guard_max_share, DROP COLUMN guard_window_seconds, DROP COLUMN event_retention_days;
