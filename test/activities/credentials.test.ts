@@ -169,9 +169,9 @@ describe('revokeCredentialsForLostRoles', () => {
     expect(await activities.revokeCredentialsForLostRoles(input)).toBe(1);
     expect(await activities.revokeCredentialsForLostRoles(input)).toBe(0);
     expect(await auditCount(a, 'wf-mover')).toBe(1);
-    expect(await introspect(stack, a.appKey, admin!.token)).toEqual({ active: false });
-    expect((await introspect(stack, a.appKey, member!.token)).active).toBe(true);
-    expect((await introspect(stack, a.appKey, plain!.token)).active).toBe(true);
+    expect(await introspect(stack, a.appKey, admin.token)).toEqual({ active: false });
+    expect((await introspect(stack, a.appKey, member.token)).active).toBe(true);
+    expect((await introspect(stack, a.appKey, plain.token)).active).toBe(true);
     expect(await activities.revokeCredentialsForLostRoles({ ...input, lostRoles: [] })).toBe(0);
   });
 });
