@@ -102,7 +102,7 @@ const GuardRow = z.object({
 });
 
 /** Below this many recent suspensions the share rule never trips (a 3-person tenant losing 1). */
-const GUARD_SHARE_FLOOR = 5;
+const GUARD_SHARE_FLOOR = 10;
 
 /**
  * The mass-deprovisioning guard: too many suspensions in the window (an IdP misconfiguration) holds
@@ -113,14 +113,19 @@ export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; u
   await tx.query(sql.unsafe`SELECT 1 FROM tenants WHERE id = ${input.tenantId} FOR UPDATE`);
   const g = await tx.one(sql.type(GuardRow)`
     SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = t.id AND h.released_at IS NULL)::int AS open_holds,
-           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.suspended_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
-           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.scim_deleted_at IS NULL
-               AND (u.lifecycle_state = 'active' OR u.suspended_at > now() - make_interval(secs => t.guard_window_seconds)))::int AS population,
+           (SELECT count(DISTINCT l.user_id) FROM leaver_starts l
+             WHERE l.tenant_id = t.id AND l.started_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
+           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.lifecycle_state IN ('active', 'suspended'))::int AS population,
            t.guard_max_suspensions AS max_suspensions, t.guard_max_share::float8 AS max_share, t.guard_window_seconds AS window_seconds
       FROM tenants t WHERE t.id = ${input.tenantId}`);
-  const overCount = g.recent_suspensions > g.max_suspensions;
-  const overShare = g.recent_suspensions >= GUARD_SHARE_FLOOR && g.population > 0 && g.recent_suspensions / g.population > g.max_share;
-  if (g.open_holds === 0 && !overCount && !overShare) return { held: false };
+  // Would this leaver take the window past the limits?
+  const wouldBe = g.recent_suspensions + 1;
+  const overCount = wouldBe > g.max_suspensions;
+  const overShare = wouldBe >= GUARD_SHARE_FLOOR && g.population > 0 && wouldBe / g.population > g.max_share;
+  if (g.open_holds === 0 && !overCount && !overShare) {
+    await tx.query(sql.unsafe`INSERT INTO leaver_starts (tenant_id, user_id) VALUES (${input.tenantId}, ${input.userId}) ON CONFLICT DO NOTHING`);
+    return { held: false };
+  }
   await tx.query(sql.unsafe`INSERT INTO deprovision_holds (tenant_id, user_id) VALUES (${input.tenantId}, ${input.userId}) ON CONFLICT DO NOTHING`);
   if (g.open_holds === 0) {
     await tx.query(sql.unsafe`
@@ -141,7 +146,10 @@ export async function holdStatus(tx: Tx, input: { tenantId: string; userId: stri
       FROM users u WHERE u.tenant_id = ${input.tenantId} AND u.id = ${input.userId}`);
 }
 
-/** Releases open holds (all of a tenant's, or one identity's); returns the released identities. */
+/**
+ * Releases open holds (all of a tenant's, or one identity's); returns the released identities.
+ * A released leaver then proceeds without asking the guard again.
+ */
 export async function releaseHolds(tx: Tx, tenantId: string, options: { userId?: string; by: string; reason?: string }): Promise<string[]> {
   const ids = await tx.anyFirst(sql.type(z.object({ user_id: z.string() }))`
     UPDATE deprovision_holds SET released_at = now(), released_by = ${options.by}

@@ -24,7 +24,7 @@ const stateOf = (userId: string) =>
 const lifecycleTrail = (userId: string) =>
   stack.owner.any(sql.type(z.object({ action: z.string(), seq: z.number().nullable(), event: z.string().nullable() }))`
     SELECT action, (data->>'seq')::int AS seq, data->>'event' AS event FROM audit_events
-     WHERE target_id = ${userId} AND actor_type = 'system' ORDER BY id`);
+     WHERE target_id = ${userId} AND actor_type = 'system' AND action LIKE 'lifecycle.%' ORDER BY id`);
 
 const patch = (id: string, ops: unknown[]) => stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: ops });
 
@@ -49,7 +49,8 @@ describe('identity lifecycle workflow, through SCIM', () => {
     });
     expect(active.activated_at).not.toBeNull();
     const handle = stack.client!.workflow.getHandle(workflowId);
-    expect(await handle.query(identityStatusQuery)).toMatchObject({ state: 'active', appliedSeq: 1, pendingSeqs: [] });
+    await eventually(async () => (await handle.query(identityStatusQuery)).appliedSeq === 1);
+    expect(await handle.query(identityStatusQuery)).toMatchObject({ state: 'active', appliedSeq: 1, pendingSeqs: [], held: false });
 
     // Okta-style deactivation: the suspension is written before the IdP gets its answer.
     expect((await patch(id, [{ op: 'replace', value: { active: false } }])).status).toBe(200);

@@ -68,6 +68,16 @@ CREATE TABLE deprovision_holds (
 );
 CREATE INDEX deprovision_holds_open ON deprovision_holds (tenant_id) WHERE released_at IS NULL;
 
+-- Leavers that passed the guard: what the guard counts against its window (SCIM writes the
+-- suspension itself synchronously, so suspended_at would count a whole burst before any leaver ran).
+CREATE TABLE leaver_starts (
+  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  user_id uuid NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, user_id, started_at),
+  FOREIGN KEY (tenant_id, user_id) REFERENCES users (tenant_id, id) ON DELETE CASCADE
+);
+
 CREATE TABLE tenant_alerts (
   id bigserial PRIMARY KEY,
   tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
@@ -113,7 +123,7 @@ DO $$
 DECLARE t text;
 BEGIN
   FOREACH t IN ARRAY ARRAY['role_mappings', 'direct_role_grants', 'user_roles', 'app_api_keys', 'deprovision_holds',
-                           'tenant_alerts', 'exposure_reports', 'activity_steps'] LOOP
+                           'tenant_alerts', 'exposure_reports', 'activity_steps', 'leaver_starts'] LOOP
     EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);
     EXECUTE format('ALTER TABLE %I FORCE ROW LEVEL SECURITY', t);
     EXECUTE format('CREATE POLICY tenant_isolation ON %I USING (tenant_id = app_tenant_id()) WITH CHECK (tenant_id = app_tenant_id())', t);
@@ -122,7 +132,7 @@ END $$;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON role_mappings, direct_role_grants, user_roles TO roster_app;
 GRANT SELECT, INSERT, UPDATE ON app_api_keys, deprovision_holds, tenant_alerts TO roster_app;
-GRANT SELECT, INSERT ON exposure_reports, activity_steps TO roster_app;
+GRANT SELECT, INSERT ON exposure_reports, activity_steps, leaver_starts TO roster_app;
 GRANT UPDATE (default_role, orphan_policy, guard_max_suspensions, guard_max_share, guard_window_seconds, event_retention_days, deletion_grace_seconds)
   ON tenants TO roster_app;
 GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO roster_app;
@@ -143,7 +153,7 @@ GRANT EXECUTE ON FUNCTION app_key_authenticate(bytea) TO roster_app;
 
 -- Down Migration
 DROP FUNCTION app_key_authenticate(bytea);
-DROP TABLE activity_steps, exposure_reports, tenant_alerts, deprovision_holds, app_api_keys, user_roles, direct_role_grants, role_mappings;
+DROP TABLE leaver_starts, activity_steps, exposure_reports, tenant_alerts, deprovision_holds, app_api_keys, user_roles, direct_role_grants, role_mappings;
 ALTER TABLE users DROP COLUMN pseudonym;
 ALTER TABLE tenants DROP COLUMN default_role, DROP COLUMN orphan_policy, DROP COLUMN guard_max_suspensions,
   DROP COLUMN guard_max_share, DROP COLUMN guard_window_seconds, DROP COLUMN event_retention_days;
