@@ -7,8 +7,10 @@ import { sql } from 'slonik';
 import { type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
+import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
 import { createIntrospectionRouter } from './introspect.js';
+import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createScimRouter } from './scim-router.js';
 
@@ -91,6 +93,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
+  app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey: loadSecretsKey(deps.config), allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
   app.use('/api/v1', createAppApiRouter({ db: deps.db }));
   app.use(createIntrospectionRouter({ db: deps.db }));
 

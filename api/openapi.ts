@@ -2,6 +2,7 @@ import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV3 } from '@aste
 import { z } from 'zod';
 import { ScimGroupSchema, ScimUserSchema } from '../core/scim/resource.js';
 import { SCIM_TYPES } from '../core/errors.js';
+import { registerEventsApiPaths } from './events-router.js';
 import { registerAppApiPaths } from './app-api-schemas.js';
 
 extendZodWithOpenApi(z);
@@ -89,6 +90,7 @@ export function buildOpenApiDocument(publicUrl: string) {
     registry.registerPath({ method: 'get', path, tags: ['SCIM discovery'], security: [{ [bearer.name]: [] }], responses: { 200: { description: 'Discovery document', content: scimJson(z.record(z.unknown())) } } });
   }
   registerAppApiPaths(registry);
+  registerEventsApiPaths(registry);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({
     method: 'get',

@@ -6,7 +6,7 @@ import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { createAppKey, revokeAppKey } from '../core/repositories/app-keys.js';
-import { sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
+import { appendAudit, sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
 import { findUserIdByUserName, issuePersonalToken } from '../core/repositories/credentials.js';
 import { CreatePersonalTokenBody } from '../api/app-api-schemas.js';
 import {
@@ -18,6 +18,16 @@ import {
   rotateScimToken,
 } from '../core/repositories/scim-tokens.js';
 import { createTenant, findTenantBySlug, setDeletionGrace, type TenantRow } from '../core/repositories/tenants.js';
+import { EventType } from '../core/repositories/events.js';
+import {
+  createWebhookEndpoint,
+  DEFAULT_ROTATION_OVERLAP_SECONDS,
+  disableWebhookEndpoint,
+  listWebhookEndpoints,
+  parseWebhookUrl,
+  rotateWebhookSecret,
+} from '../core/repositories/webhooks.js';
+import { loadSecretsKey } from '../core/secret-box.js';
 
 /**
  * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
@@ -209,6 +219,69 @@ program
       v.first_bad_seq === null ? `chain intact: ${v.sealed} events` : `chain BROKEN at seq ${v.first_bad_seq}`,
     );
     if (v.first_bad_seq !== null) process.exitCode = 3;
+  });
+
+const webhook = program.command('webhook').description("signed webhook endpoints of the vendor's app (secrets shown once)");
+const operator = { type: 'operator' as const, id: 'cli' };
+webhook
+  .command('add')
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--url <url>', 'https URL (http only to localhost outside production)')
+  .option('--events <types>', `comma-separated event types (default: all): ${EventType.options.join(', ')}`)
+  .option('--json')
+  .action(async (opts: { tenant: string; url: string; events?: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const url = parseWebhookUrl(opts.url, { allowHttpLoopback: config.NODE_ENV !== 'production' });
+    const eventTypes = opts.events ? EventType.array().parse(opts.events.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
+    const key = loadSecretsKey(config);
+    const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
+      const created = await createWebhookEndpoint(tx, t.id, { url, eventTypes }, key);
+      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.created', targetType: 'webhook_endpoint', targetId: created.endpoint.id, data: { origin: new URL(url).origin, eventTypes: created.endpoint.eventTypes } }]);
+      return created;
+    });
+    print(!!opts.json, { tenantId: t.id, id: endpoint.id, url: endpoint.url, eventTypes: endpoint.eventTypes, secret }, () =>
+      `webhook ${endpoint.id} -> ${endpoint.url}\nsigning secret (shown once): ${secret}`,
+    );
+  });
+webhook
+  .command('rotate')
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--id <endpointId>')
+  .option('--overlap <seconds>', 'how long the old secret keeps signing', intArg)
+  .option('--json')
+  .action(async (opts: { tenant: string; id: string; overlap?: number; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const overlap = opts.overlap ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
+    const key = loadSecretsKey(config);
+    const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
+      const rotated = await rotateWebhookSecret(tx, t.id, opts.id, overlap, key);
+      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: opts.id, data: { overlapSeconds: overlap } }]);
+      return rotated;
+    });
+    print(!!opts.json, { tenantId: t.id, id: endpoint.id, secret, previousSecretExpiresAt: endpoint.previousSecretExpiresAt }, () =>
+      `signing secret (shown once): ${secret}\nprevious secret signs until ${endpoint.previousSecretExpiresAt ?? 'now (no overlap)'}`,
+    );
+  });
+webhook
+  .command('list')
+  .requiredOption('--tenant <slug>')
+  .option('--json')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const rows = await withTenant(await db(), t.id, (tx) => listWebhookEndpoints(tx, t.id));
+    print(!!opts.json, rows, () => rows.map((w) => `${w.id} ${w.url} ${w.eventTypes?.join(',') ?? '(all events)'} ${w.secretPrefix}`).join('\n'));
+  });
+webhook
+  .command('delete')
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--id <endpointId>')
+  .action(async (opts: { tenant: string; id: string }) => {
+    const t = await tenantBySlug(opts.tenant);
+    await withTenant(await db(), t.id, async (tx) => {
+      await disableWebhookEndpoint(tx, t.id, opts.id);
+      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: opts.id }]);
+    });
+    process.stdout.write('deleted\n');
   });
 
 program.command('migrate').description('apply pending migrations').action(async () => {

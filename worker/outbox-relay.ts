@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
 import { sealAuditChains } from '../core/repositories/audit.js';
+import { purgeExpiredEvents, sealEventFeeds } from '../core/repositories/events.js';
 import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
@@ -139,7 +140,9 @@ export function startLoop(name: string, logger: Logger, idleMs: number, step: ()
   };
 }
 
-/** The outbox relay and the audit chain sealer, as background loops of the worker process. */
+const EVENT_PURGE_INTERVAL_MS = 10 * 60_000;
+
+/** The outbox relay, the audit chain sealer and the events feed sealer, as background loops of the worker process. */
 export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
   const relay = startLoop('outbox-relay', deps.logger, deps.pollMs, async () => {
     const r = await relayOnce(deps);
@@ -147,9 +150,19 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
     return r.delivered > 0;
   });
   const sealer = startLoop('audit-sealer', deps.logger, Math.max(deps.pollMs, 200), async () => (await sealAuditChains(deps.db)) > 0);
+  // The events feed: positions in commit order, and retention (tenants.event_retention_days).
+  let lastPurge = 0;
+  const feedSealer = startLoop('event-feed-sealer', deps.logger, Math.max(deps.pollMs, 200), async () => {
+    const sealed = await sealEventFeeds(deps.db);
+    if (Date.now() - lastPurge > EVENT_PURGE_INTERVAL_MS) {
+      lastPurge = Date.now();
+      await purgeExpiredEvents(deps.db);
+    }
+    return sealed > 0;
+  });
   return {
     async stop() {
-      await Promise.all([relay.stop(), sealer.stop()]);
+      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop()]);
     },
   };
 }

@@ -1,2 +1,3 @@
 export { identityLifecycle } from './identity-lifecycle.js';
 export { groupLifecycle } from './group-lifecycle.js';
+export { eventDelivery } from './event-delivery.js';

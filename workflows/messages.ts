@@ -32,3 +32,31 @@ export interface GroupStatus {
 export const scimChangeSignal = defineSignal<[StreamEvent]>('scimChange');
 export const identityStatusQuery = defineQuery<IdentityStatus>('identityStatus');
 export const groupStatusQuery = defineQuery<GroupStatus>('groupStatus');
+
+/** An outbound event for the vendor's app, handed to its subject's delivery workflow in emission order. */
+export interface DeliverEventInput {
+  eventId: string;
+}
+
+export interface EventDeliveryStatus {
+  tenantId: string;
+  subjectType: string;
+  subjectId: string;
+  /** Received, not yet expanded into per-endpoint deliveries (arrival order). */
+  queuedEventIds: string[];
+  /** Per endpoint: event ids still to deliver, head first (the head may be in flight). */
+  lanes: { endpointId: string; eventIds: string[] }[];
+  delivered: number;
+  givenUp: number;
+}
+
+export const deliverEventSignal = defineSignal<[DeliverEventInput]>('deliverEvent');
+export const eventDeliveryStatusQuery = defineQuery<EventDeliveryStatus>('eventDeliveryStatus');
+
+/**
+ * Non-retryable failure types of webhook delivery (ApplicationFailure.type): the workflow branches
+ * on these, never on messages. EndpointGone: deleted/disabled endpoint or HTTP 410 from it.
+ * EventGone: the event is no longer stored (past retention).
+ */
+export const WEBHOOK_FAILURE_TYPES = ['EndpointGone', 'EventGone'] as const;
+export type WebhookFailureType = (typeof WEBHOOK_FAILURE_TYPES)[number];

@@ -1,0 +1,148 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
+import { type Db, withTenant } from '../core/db/pool.js';
+import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
+import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
+import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
+import { eventDeliveryWorkflowId } from '../workflows/ids.js';
+import { type DeliverEventInput, deliverEventSignal, type WebhookFailureType } from '../workflows/messages.js';
+import type { EventDeliveryInput } from '../workflows/event-delivery.js';
+
+export interface EventActivityDeps {
+  /** The app-role pool: every activity runs under row-level security for its tenant. */
+  db: Db;
+  /** Starts / signals the per-subject delivery workflows. */
+  client: Client;
+  /** The task queue the delivery workflow runs on (the worker's own). */
+  taskQueue: string;
+  /** SECRETS_ENCRYPTION_KEY (core/secret-box.ts `loadSecretsKey`): decrypts signing secrets. */
+  secretKey: Buffer;
+  fetchImpl?: typeof fetch;
+  /** Per POST; the activity's startToCloseTimeout (30 s) stays above it. */
+  requestTimeoutMs?: number;
+}
+
+export interface EmitEventInput {
+  tenantId: string;
+  /** With `step`, the idempotency key: the event id is derived from both. */
+  workflowId: string;
+  step: string;
+  type: EventType;
+  subjectType: EventSubjectType;
+  subjectId: string;
+  /** Ids and facts only: no secrets, no personal data beyond what the receiver needs. */
+  data?: Record<string, unknown>;
+}
+
+export interface DeliverWebhookInput {
+  tenantId: string;
+  eventId: string;
+  endpointId: string;
+}
+
+function gone(type: WebhookFailureType, message: string): ApplicationFailure {
+  return ApplicationFailure.create({ type, message, nonRetryable: true });
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const cause: unknown = err.cause;
+    const code = cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string' ? ` (${cause.code})` : '';
+    return `${err.name}: ${err.message}${code}`;
+  }
+  return String(err);
+}
+
+/** Thin adapters for outbound events: record, hand to the subject's delivery workflow, POST signed webhooks. */
+export function createEventActivities({ db, client, taskQueue, secretKey, fetchImpl = fetch, requestTimeoutMs = 10_000 }: EventActivityDeps) {
+  return {
+    /**
+     * Records the event (id = eventIdFor(workflowId, step), so a retry records nothing twice) and
+     * signals the subject's delivery workflow, starting it if needed. Callers emit one subject's
+     * events one after another, so the workflow receives them in emission order. When no endpoint
+     * of the tenant takes this type the workflow is not involved (the feed still has the event).
+     */
+    async emitEvent(input: EmitEventInput): Promise<{ eventId: string; recorded: boolean; signalled: boolean }> {
+      const eventId = eventIdFor(input.workflowId, input.step);
+      const { inserted, subscribed } = await withTenant(db, input.tenantId, async (tx) => {
+        const r = await recordEvent(tx, input.tenantId, {
+          id: eventId,
+          type: input.type,
+          subjectType: input.subjectType,
+          subjectId: input.subjectId,
+          data: input.data ?? {},
+        });
+        return { inserted: r.inserted, subscribed: await hasSubscribers(tx, input.tenantId, input.type) };
+      });
+      if (!subscribed) return { eventId, recorded: inserted, signalled: false };
+      await client.workflow.signalWithStart<(input: EventDeliveryInput) => Promise<void>, [DeliverEventInput]>('eventDelivery', {
+        workflowId: eventDeliveryWorkflowId(input.tenantId, input.subjectType, input.subjectId),
+        taskQueue,
+        args: [{ tenantId: input.tenantId, subjectType: input.subjectType, subjectId: input.subjectId }],
+        signal: deliverEventSignal,
+        signalArgs: [{ eventId }],
+      });
+      return { eventId, recorded: inserted, signalled: true };
+    },
+
+    /** The live endpoints subscribed to the event, in a stable order. */
+    async listEndpointsForEvent(input: { tenantId: string; eventId: string }): Promise<{ endpointIds: string[] }> {
+      return { endpointIds: await withTenant(db, input.tenantId, (tx) => endpointsForEvent(tx, input.tenantId, input.eventId)) };
+    },
+
+    /**
+     * POSTs the signed event to the endpoint once. 2xx: recorded as delivered. 410, or an endpoint
+     * that was deleted: non-retryable `EndpointGone`. Anything else: the attempt is recorded and the
+     * activity fails (Temporal retries it). An (event, endpoint) already delivered is not posted again.
+     */
+    async deliverWebhook(input: DeliverWebhookInput): Promise<{ delivered: true; alreadyDelivered: boolean; status: number | null }> {
+      const { tenantId, eventId, endpointId } = input;
+      const prepared = await withTenant(db, tenantId, async (tx) => {
+        const delivery = await findDelivery(tx, tenantId, eventId, endpointId);
+        if (delivery?.delivered_at) return { kind: 'delivered' as const, status: delivery.last_status };
+        const event = await findEvent(tx, tenantId, eventId);
+        if (!event) return { kind: 'event-gone' as const };
+        const endpoint = await loadSigningEndpoint(tx, tenantId, endpointId, secretKey);
+        if (!endpoint || endpoint.disabled) return { kind: 'endpoint-gone' as const };
+        return { kind: 'send' as const, event, endpoint };
+      });
+      if (prepared.kind === 'delivered') return { delivered: true, alreadyDelivered: true, status: prepared.status };
+      if (prepared.kind === 'event-gone') throw gone('EventGone', 'the event is no longer stored');
+      if (prepared.kind === 'endpoint-gone') throw gone('EndpointGone', 'the webhook endpoint was deleted');
+
+      const { event, endpoint } = prepared;
+      const body = JSON.stringify(toEventPayload(event));
+      const timestamp = Math.floor(Date.now() / 1000);
+      let status: number | null = null;
+      let error: string | null = null;
+      try {
+        const res = await fetchImpl(endpoint.url, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'user-agent': 'Roster-Webhooks/1',
+            [SIGNATURE_HEADER]: signPayload(body, endpoint.secrets, timestamp),
+            [EVENT_ID_HEADER]: event.id,
+            [EVENT_TYPE_HEADER]: event.type,
+          },
+          body,
+          // A redirect is a misconfiguration to surface, not something to follow with a signed body.
+          redirect: 'manual',
+          signal: AbortSignal.timeout(requestTimeoutMs),
+        });
+        status = res.status;
+        await res.body?.cancel().catch(() => {});
+        if (status < 200 || status >= 300) error = `HTTP ${status}`;
+      } catch (err) {
+        error = describeError(err);
+      }
+      const delivered = status !== null && status >= 200 && status < 300;
+      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered }));
+      if (delivered) return { delivered: true, alreadyDelivered: false, status };
+      if (status === 410) throw gone('EndpointGone', 'the endpoint answered 410 Gone');
+      throw ApplicationFailure.create({ type: 'WebhookDeliveryFailed', message: `webhook delivery failed: ${error ?? 'unknown'}` });
+    },
+  };
+}
+
+export type EventActivities = ReturnType<typeof createEventActivities>;

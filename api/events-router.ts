@@ -1,0 +1,276 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { z, ZodError } from 'zod';
+import { type Db, withTenant } from '../core/db/pool.js';
+import { DomainError } from '../core/errors.js';
+import { appendAudit } from '../core/repositories/audit.js';
+import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
+import {
+  createWebhookEndpoint,
+  DEFAULT_ROTATION_OVERLAP_SECONDS,
+  disableWebhookEndpoint,
+  listWebhookEndpoints,
+  MAX_ROTATION_OVERLAP_SECONDS,
+  parseWebhookUrl,
+  rotateWebhookSecret,
+  WebhookEndpointView,
+} from '../core/repositories/webhooks.js';
+import { requireAppKey } from './app-auth.js';
+
+export interface EventsRouterDeps {
+  /** The app-role pool. */
+  db: Db;
+  /** Encrypts webhook signing secrets (core/secret-box.ts `loadSecretsKey`). */
+  secretKey: Buffer;
+  /** Accept http://localhost receivers (development and tests only). */
+  allowHttpLoopback: boolean;
+}
+
+// Request and response schemas: they validate the requests and generate the OpenAPI paths.
+export const CreateWebhookBody = z
+  .object({
+    url: z.string().min(1).describe('https URL that receives POSTed events'),
+    eventTypes: z.array(EventType).min(1).optional().describe('Only these event types; all when omitted'),
+  })
+  .strict();
+export const RotateWebhookBody = z
+  .object({
+    overlapSeconds: z.number().int().min(0).max(MAX_ROTATION_OVERLAP_SECONDS).optional().describe('How long the old secret keeps signing beside the new one'),
+  })
+  .strict();
+const WebhookWithSecret = WebhookEndpointView.extend({ secret: z.string().describe('Signing secret (whsec_…), shown once') });
+const EventsQuery = z
+  .object({
+    after: z.string().max(64).optional().describe('Cursor from a previous page (nextCursor); the beginning of the retained feed when absent'),
+    limit: z.coerce.number().int().min(1).max(FEED_MAX_LIMIT).default(100),
+    type: z
+      .string()
+      .max(512)
+      .optional()
+      .describe('Comma-separated event types')
+      .transform((v, ctx) => {
+        if (v === undefined || v === '') return undefined;
+        const parsed = z.array(EventType).safeParse(v.split(',').map((s) => s.trim()));
+        if (!parsed.success) {
+          ctx.addIssue({ code: z.ZodIssueCode.custom, message: `type: one or more of ${EventType.options.join(', ')}` });
+          return z.NEVER;
+        }
+        return parsed.data;
+      }),
+  })
+  .strict();
+const EventsPage = z.object({
+  data: z.array(EventPayload.extend({ cursor: z.string().describe('Resume after this event') })),
+  nextCursor: z.string().describe('Pass as `after` to continue or to poll for new events'),
+  hasMore: z.boolean(),
+});
+const ErrorBody = z.object({ error: z.string(), error_description: z.string() });
+const EndpointId = z.string().uuid();
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).catch(next);
+};
+
+function requestId(req: Request): string | undefined {
+  return typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined;
+}
+
+function principal(res: Response) {
+  const app = res.locals.app;
+  if (!app) throw new DomainError(401, 'invalid_token', 'missing app API key');
+  return app;
+}
+
+function endpointId(req: Request): string {
+  const parsed = EndpointId.safeParse(req.params.id);
+  if (!parsed.success) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
+  return parsed.data;
+}
+
+/**
+ * The app-facing events API under /api/v1: webhook endpoint management and the events feed.
+ * Every route authenticates the vendor's app key; data is scoped to that key's tenant.
+ */
+export function createEventsRouter(deps: EventsRouterDeps): Router {
+  const { db, secretKey } = deps;
+  const router = Router();
+  const auth = requireAppKey(db);
+  const json = express.json({ limit: '16kb', type: ['application/json', 'application/*+json'] });
+  const actor = (keyId: string) => ({ type: 'system' as const, id: `app-key:${keyId}` });
+
+  router.post(
+    '/webhooks',
+    auth,
+    json,
+    handle(async (req, res) => {
+      const { tenantId, keyId } = principal(res);
+      const body = CreateWebhookBody.parse(req.body ?? {});
+      const url = parseWebhookUrl(body.url, { allowHttpLoopback: deps.allowHttpLoopback });
+      const created = await withTenant(db, tenantId, async (tx) => {
+        const result = await createWebhookEndpoint(tx, tenantId, { url, eventTypes: body.eventTypes }, secretKey);
+        await appendAudit(tx, tenantId, [
+          {
+            actor: actor(keyId),
+            action: 'webhook.created',
+            targetType: 'webhook_endpoint',
+            targetId: result.endpoint.id,
+            requestId: requestId(req),
+            data: { origin: new URL(url).origin, eventTypes: result.endpoint.eventTypes },
+          },
+        ]);
+        return result;
+      });
+      res.set('Cache-Control', 'no-store');
+      res.status(201).json({ ...created.endpoint, secret: created.secret });
+    }),
+  );
+
+  router.get(
+    '/webhooks',
+    auth,
+    handle(async (_req, res) => {
+      const { tenantId } = principal(res);
+      res.json({ data: await withTenant(db, tenantId, (tx) => listWebhookEndpoints(tx, tenantId)) });
+    }),
+  );
+
+  router.post(
+    '/webhooks/:id/rotate',
+    auth,
+    json,
+    handle(async (req, res) => {
+      const { tenantId, keyId } = principal(res);
+      const id = endpointId(req);
+      const body = RotateWebhookBody.parse(req.body ?? {});
+      const overlap = body.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
+      const rotated = await withTenant(db, tenantId, async (tx) => {
+        const result = await rotateWebhookSecret(tx, tenantId, id, overlap, secretKey);
+        await appendAudit(tx, tenantId, [
+          { actor: actor(keyId), action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: id, requestId: requestId(req), data: { overlapSeconds: overlap } },
+        ]);
+        return result;
+      });
+      res.set('Cache-Control', 'no-store');
+      res.json({ ...rotated.endpoint, secret: rotated.secret });
+    }),
+  );
+
+  router.delete(
+    '/webhooks/:id',
+    auth,
+    handle(async (req, res) => {
+      const { tenantId, keyId } = principal(res);
+      const id = endpointId(req);
+      await withTenant(db, tenantId, async (tx) => {
+        await disableWebhookEndpoint(tx, tenantId, id);
+        await appendAudit(tx, tenantId, [{ actor: actor(keyId), action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: id, requestId: requestId(req) }]);
+      });
+      res.status(204).end();
+    }),
+  );
+
+  router.get(
+    '/events',
+    auth,
+    handle(async (req, res) => {
+      const { tenantId } = principal(res);
+      const query = EventsQuery.parse(req.query);
+      // Give freshly committed events their positions now rather than at the sealer's next pass.
+      await sealEventFeed(db, tenantId);
+      const page = await withTenant(db, tenantId, (tx) => listEvents(tx, tenantId, { after: query.after, limit: query.limit, types: query.type }));
+      res.json({
+        data: page.events.map((e) => ({ ...toEventPayload(e), cursor: encodeCursor(e.position ?? 0) })),
+        nextCursor: page.nextCursor,
+        hasMore: page.hasMore,
+      });
+    }),
+  );
+
+  // One place maps errors of this surface to { error, error_description }.
+  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(err);
+      return;
+    }
+    if (err instanceof ZodError) {
+      const description = err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+      res.status(400).json({ error: 'invalid_request', error_description: description.slice(0, 500) });
+      return;
+    }
+    if (err instanceof DomainError) {
+      res.status(err.status).json({ error: err.code, error_description: err.message });
+      return;
+    }
+    const bodyError = err as { type?: string; status?: number };
+    if (bodyError.type === 'entity.parse.failed') {
+      res.status(400).json({ error: 'invalid_request', error_description: 'the body is not valid JSON' });
+      return;
+    }
+    if (bodyError.type === 'entity.too.large') {
+      res.status(413).json({ error: 'invalid_request', error_description: 'the body is too large' });
+      return;
+    }
+    req.log?.error({ err }, 'events API error');
+    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
+  });
+  return router;
+}
+
+/** Adds this router's paths to the OpenAPI document (called by api/openapi.ts). */
+export function registerEventsApiPaths(registry: OpenAPIRegistry): void {
+  // The same scheme the rest of the app-facing API declares (api/app-api-schemas.ts).
+  const bearer = registry.registerComponent('securitySchemes', 'appApiKey', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'tenant-scoped app API key (`roster app-key create`)',
+  });
+  const security = [{ [bearer.name]: [] }];
+  const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
+  const error = registry.register('EventsApiError', ErrorBody);
+  const endpoint = registry.register('WebhookEndpoint', WebhookEndpointView);
+  const withSecret = registry.register('WebhookEndpointWithSecret', WebhookWithSecret);
+  registry.register('Event', EventPayload);
+  const errors = {
+    400: { description: 'Invalid request', content: json(error) },
+    401: { description: 'Missing or invalid app API key', content: json(error) },
+  };
+  const params = z.object({ id: z.string().uuid() });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/webhooks',
+    tags: ['Events'],
+    summary: 'Add a webhook endpoint',
+    description:
+      'Events are POSTed as JSON (the Event schema) with `Roster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, `Roster-Event-Id` and `Roster-Event-Type`. Failed deliveries are retried for up to three days; deliveries for one subject arrive in order per endpoint.',
+    security,
+    request: { body: { content: json(CreateWebhookBody) } },
+    responses: { 201: { description: 'Created; the secret is shown once', content: json(withSecret) }, ...errors },
+  });
+  registry.registerPath({ method: 'get', path: '/api/v1/webhooks', tags: ['Events'], security, responses: { 200: { description: 'Live endpoints (no secrets)', content: json(z.object({ data: z.array(endpoint) })) }, ...errors } });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/webhooks/{id}/rotate',
+    tags: ['Events'],
+    summary: "Rotate an endpoint's signing secret",
+    description: 'During the overlap every delivery carries two v1 signatures (new and old secret).',
+    security,
+    request: { params, body: { content: json(RotateWebhookBody) } },
+    responses: { 200: { description: 'The new secret, shown once', content: json(withSecret) }, 404: { description: 'No such endpoint', content: json(error) }, ...errors },
+  });
+  registry.registerPath({ method: 'delete', path: '/api/v1/webhooks/{id}', tags: ['Events'], security, request: { params }, responses: { 204: { description: 'Deleted' }, 404: { description: 'No such endpoint', content: json(error) }, ...errors } });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/v1/events',
+    tags: ['Events'],
+    summary: 'The events feed',
+    description: "Events in a stable order, replayable from any cursor within the tenant's retention period. Deduplicate on `id`.",
+    security,
+    request: { query: EventsQuery },
+    responses: {
+      200: { description: 'A page of events', content: json(EventsPage) },
+      410: { description: 'The cursor is older than the retention period', content: json(error) },
+      ...errors,
+    },
+  });
+}
