@@ -222,7 +222,7 @@ program
   });
 
 const webhook = program.command('webhook').description("signed webhook endpoints of the vendor's app (secrets shown once)");
-const operator = { type: 'operator' as const, id: 'cli' };
+const webhookActor = { type: 'operator' as const, id: 'cli' };
 webhook
   .command('add')
   .requiredOption('--tenant <slug>')
@@ -236,7 +236,7 @@ webhook
     const key = loadSecretsKey(config);
     const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
       const created = await createWebhookEndpoint(tx, t.id, { url, eventTypes }, key);
-      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.created', targetType: 'webhook_endpoint', targetId: created.endpoint.id, data: { origin: new URL(url).origin, eventTypes: created.endpoint.eventTypes } }]);
+      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.created', targetType: 'webhook_endpoint', targetId: created.endpoint.id, data: { origin: new URL(url).origin, eventTypes: created.endpoint.eventTypes } }]);
       return created;
     });
     print(!!opts.json, { tenantId: t.id, id: endpoint.id, url: endpoint.url, eventTypes: endpoint.eventTypes, secret }, () =>
@@ -255,7 +255,7 @@ webhook
     const key = loadSecretsKey(config);
     const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
       const rotated = await rotateWebhookSecret(tx, t.id, opts.id, overlap, key);
-      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: opts.id, data: { overlapSeconds: overlap } }]);
+      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: opts.id, data: { overlapSeconds: overlap } }]);
       return rotated;
     });
     print(!!opts.json, { tenantId: t.id, id: endpoint.id, secret, previousSecretExpiresAt: endpoint.previousSecretExpiresAt }, () =>
@@ -279,7 +279,7 @@ webhook
     const t = await tenantBySlug(opts.tenant);
     await withTenant(await db(), t.id, async (tx) => {
       await disableWebhookEndpoint(tx, t.id, opts.id);
-      await appendAudit(tx, t.id, [{ actor: operator, action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: opts.id }]);
+      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: opts.id }]);
     });
     process.stdout.write('deleted\n');
   });
