@@ -12,6 +12,7 @@ import {
   CreateServiceAccountBody,
   CreateServiceAccountTokenBody,
   CreateSessionBody,
+  ListServiceAccountsQuery,
 } from './app-api-schemas.js';
 
 export interface AppApiDeps {
@@ -131,10 +132,11 @@ export function createAppApiRouter(deps: AppApiDeps): Router {
   router.get(
     '/service-accounts',
     ...pre,
-    route(db, async ({ tx, tenantId }) => ({
-      status: 200,
-      body: { serviceAccounts: (await credentials.listServiceAccounts(tx, tenantId)).map(credentials.serviceAccountView) },
-    })),
+    route(db, async ({ req, tx, tenantId }) => {
+      const query = ListServiceAccountsQuery.parse(req.query);
+      const rows = await credentials.listServiceAccounts(tx, tenantId, query.orphaned === undefined ? {} : { orphaned: query.orphaned === 'true' });
+      return { status: 200, body: { serviceAccounts: rows.map(credentials.serviceAccountView) } };
+    }),
   );
 
   router.post(

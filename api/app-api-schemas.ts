@@ -34,6 +34,9 @@ export const CreateServiceAccountBody = z.object({ name: Name, ownerUserId: z.st
 export const CreateServiceAccountTokenBody = z
   .object({ name: Name, scopes: Scopes, expiresInSeconds: z.number().int().min(60).max(YEAR).optional() })
   .strict();
+export const ListServiceAccountsQuery = z.object({
+  orphaned: z.enum(['true', 'false']).optional().describe('true: only accounts queued for a new owner'),
+});
 
 /** RFC 7662 §2.1: `token` is required, `token_hint` optional (and only a hint). */
 export const IntrospectionRequest = z.object({
@@ -132,7 +135,7 @@ export function registerAppApiPaths(registry: OpenAPIRegistry): void {
   registry.registerPath({ method: 'post', path: '/api/v1/users/{userId}/oauth-grants', tags, security, summary: 'Record an OAuth grant the user gave an integration', request: { params: userId, ...body(CreateOAuthGrantBody) }, responses: { 201: { description: 'Recorded', content: json(OAuthGrant) }, ...errors, ...conflict } });
   registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/access', tags, security, summary: 'Everything the user owns: sessions, tokens, grants, service accounts (no secrets)', request: { params: userId }, responses: { 200: { description: 'The user\'s access', content: json(UserAccess) }, ...errors } });
   registry.registerPath({ method: 'post', path: '/api/v1/service-accounts', tags, security, summary: 'Create a service account owned by a user', request: body(CreateServiceAccountBody), responses: { 201: { description: 'Created', content: json(ServiceAccount) }, ...errors, ...conflict } });
-  registry.registerPath({ method: 'get', path: '/api/v1/service-accounts', tags, security, summary: 'List service accounts', responses: { 200: { description: 'Service accounts', content: json(z.object({ serviceAccounts: z.array(ServiceAccount) })) }, 401: errors[401] } });
+  registry.registerPath({ method: 'get', path: '/api/v1/service-accounts', tags, security, summary: 'List service accounts', request: { query: ListServiceAccountsQuery }, responses: { 200: { description: 'Service accounts', content: json(z.object({ serviceAccounts: z.array(ServiceAccount) })) }, 400: errors[400], 401: errors[401] } });
   registry.registerPath({ method: 'post', path: '/api/v1/service-accounts/{id}/tokens', tags, security, summary: 'Issue a token for a service account', request: { params: id, ...body(CreateServiceAccountTokenBody) }, responses: { ...issued, ...errors, ...conflict } });
   registry.registerPath({ method: 'post', path: '/api/v1/service-accounts/{id}/disable', tags, security, summary: 'Disable a service account and revoke its tokens (idempotent)', request: { params: id }, responses: { 200: { description: 'Disabled', content: json(DisableResult) }, ...errors } });
   registry.registerPath({ method: 'delete', path: '/api/v1/credentials/{id}', tags, security, summary: 'Revoke a session or token (idempotent)', request: { params: id }, responses: { 200: { description: 'Revoked', content: json(RevocationResult.extend({ credential: Credential })) }, ...errors } });

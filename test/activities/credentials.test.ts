@@ -5,7 +5,7 @@ import { type CredentialActivities, createCredentialActivities } from '../../act
 import { withTenant } from '../../core/db/pool.js';
 import * as credentials from '../../core/repositories/credentials.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { activeUser, type AppTenant, appTenant, deactivate, introspect, markActivated } from '../api/app-api-fixtures.js';
+import { activeUser, api, type AppTenant, appTenant, deactivate, introspect, markActivated } from '../api/app-api-fixtures.js';
 
 const actor = { type: 'system' as const, id: 'test-setup' };
 const count = z.object({ n: z.number() });
@@ -137,6 +137,10 @@ describe('handleOwnedServiceAccounts', () => {
     }
     const orphans = await inTenant(a, (tx) => credentials.listOrphanedServiceAccounts(tx, a.id));
     expect(orphans.map((o) => o.id)).toEqual(expect.arrayContaining([sa1.id, sa2.id]));
+    const listed = await api(stack, a.appKey, 'GET', '/api/v1/service-accounts?orphaned=true');
+    expect(listed.status).toBe(200);
+    expect(listed.body.serviceAccounts.map((o: { id: string }) => o.id).sort()).toEqual(orphans.map((o) => o.id).sort());
+    expect((await api(stack, a.appKey, 'GET', '/api/v1/service-accounts?orphaned=maybe')).status).toBe(400);
     expect(await activities.handleOwnedServiceAccounts({ tenantId: a.id, userId: leaver, workflowId: 'wf-o1' })).toEqual({ reassigned: [], disabled: [] });
 
     // A new owner takes it off the queue (it stays disabled until someone re-enables it).
