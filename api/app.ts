@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Connection } from '@temporalio/client';
+import { Client, type Connection } from '@temporalio/client';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
@@ -12,6 +12,7 @@ import { createAppApiRouter } from './app-api-router.js';
 import { createIntrospectionRouter } from './introspect.js';
 import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
+import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
 
 export interface AppDeps {
@@ -94,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
 
   app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
   app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey: loadSecretsKey(deps.config), allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
+  app.use('/api/v1', createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }));
   app.use('/api/v1', createAppApiRouter({ db: deps.db }));
   app.use(createIntrospectionRouter({ db: deps.db }));
 

@@ -1,6 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { userInfo } from 'node:os';
+import { Client, Connection } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { signalReleased } from '../api/entitlements-router.js';
+import type { Actor } from '../core/repositories/audit.js';
+import { listRoleMappings, setDefaultRole, setGroupRoles } from '../core/repositories/entitlements.js';
+import { releaseHolds } from '../core/repositories/lifecycle.js';
+import { foldKey } from '../core/scim/fold.js';
 import { loadConfig, publicUrl } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
@@ -40,9 +49,32 @@ const scimBaseUrl = `${publicUrl(config)}/scim/v2`;
 function withRuntimeDefaults(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
   const file = join(env.DATA_DIR ?? '.data', 'runtime.json');
   if (env.DATABASE_URL || !existsSync(file)) return env;
-  const recorded = JSON.parse(readFileSync(file, 'utf8')) as { DATABASE_URL?: string; PORT?: number };
-  return { ...env, DATABASE_URL: recorded.DATABASE_URL, PORT: env.PORT ?? (recorded.PORT ? String(recorded.PORT) : undefined) };
+  const recorded = JSON.parse(readFileSync(file, 'utf8')) as { DATABASE_URL?: string; PORT?: number; TEMPORAL_ADDRESS?: string };
+  return {
+    ...env,
+    DATABASE_URL: recorded.DATABASE_URL,
+    PORT: env.PORT ?? (recorded.PORT ? String(recorded.PORT) : undefined),
+    TEMPORAL_ADDRESS: env.TEMPORAL_ADDRESS ?? recorded.TEMPORAL_ADDRESS,
+  };
 }
+
+const operator: Actor = { type: 'operator', id: `cli:${userInfo().username}` };
+
+async function groupByName(tenantId: string, displayName: string): Promise<string> {
+  const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id::text FROM groups WHERE tenant_id = ${tenantId} AND display_name_key = ${foldKey(displayName)}`);
+  if (!id) throw new DomainError(404, 'not_found', `no group "${displayName}" in this tenant`);
+  return id;
+}
+
+async function userByName(tenantId: string, userName: string): Promise<string> {
+  const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND user_name_key = ${foldKey(userName)} AND scim_deleted_at IS NULL`);
+  if (!id) throw new DomainError(404, 'not_found', `no user "${userName}" in this tenant`);
+  return id;
+}
+
+const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
 let pool: Db | undefined;
 async function db(): Promise<Db> {
@@ -59,7 +91,7 @@ async function tenantBySlug(slug: string): Promise<TenantRow> {
   return tenant;
 }
 
-function print(json: boolean, value: Record<string, unknown> | unknown[], human: () => string): void {
+function print(json: boolean, value: object, human: () => string): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
 }
 
@@ -204,6 +236,87 @@ credentialToken
     print(!!opts.json, { token: issued.token, credentialId: issued.credential.id, userId: issued.credential.userId }, () =>
       `token ${issued.credential.id} for user ${issued.credential.userId}\ntoken (shown once): ${issued.token}`,
     );
+  });
+
+const mapping = program.command('role-mapping').description('IdP group → app role mappings');
+mapping
+  .command('set')
+  .description("set the roles a group grants (applied to every member through their workflows)")
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--group <displayName>')
+  .requiredOption('--roles <roles>', 'comma-separated; empty to remove the mapping', list)
+  .option('--dry-run', 'show who would gain or lose which roles, change nothing')
+  .option('--json')
+  .action(async (opts: { tenant: string; group: string; roles: string[]; dryRun?: boolean; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const groupId = await groupByName(t.id, opts.group);
+    const r = await withTenant(await db(), t.id, (tx) =>
+      setGroupRoles(tx, { tenantId: t.id, groupId, roles: opts.roles, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
+    );
+    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected\n${r.changes.map((c) => `  ${c.userId} +[${c.gains.join(',')}] -[${c.losses.join(',')}]`).join('\n')}`);
+  });
+mapping
+  .command('list')
+  .requiredOption('--tenant <slug>')
+  .option('--json')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const rows = await withTenant(await db(), t.id, (tx) => listRoleMappings(tx, t.id));
+    print(!!opts.json, [...rows], () => rows.map((r) => `${r.display_name}: ${r.roles.join(', ')}`).join('\n'));
+  });
+
+program
+  .command('default-role')
+  .description("set (or clear with 'none') the role every user of the tenant gets")
+  .requiredOption('--tenant <slug>')
+  .requiredOption('--role <role>')
+  .option('--dry-run')
+  .option('--json')
+  .action(async (opts: { tenant: string; role: string; dryRun?: boolean; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const role = opts.role === 'none' ? null : opts.role;
+    const r = await withTenant(await db(), t.id, (tx) =>
+      setDefaultRole(tx, { tenantId: t.id, role, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
+    );
+    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected`);
+  });
+
+const guard = program.command('guard').description('the mass-deprovisioning guard');
+guard
+  .command('release')
+  .description('let held leavers proceed (all of the tenant, or one user)')
+  .requiredOption('--tenant <slug>')
+  .option('--user <userName>')
+  .option('--json')
+  .action(async (opts: { tenant: string; user?: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const userId = opts.user ? await userByName(t.id, opts.user) : undefined;
+    const released = await withTenant(await db(), t.id, (tx) => releaseHolds(tx, t.id, { ...(userId ? { userId } : {}), by: operator.id! }));
+    // The database row is the release; the signal spares the workflows their periodic re-check.
+    if (released.length && config.TEMPORAL_ADDRESS) {
+      const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }).catch(() => undefined);
+      if (connection) {
+        await signalReleased(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), t.id, released, operator.id!);
+        await connection.close();
+      }
+    }
+    print(!!opts.json, { released }, () => `released ${released.length} held leaver(s)`);
+  });
+guard
+  .command('set')
+  .description("the tenant's guard thresholds")
+  .requiredOption('--tenant <slug>')
+  .option('--max-suspensions <n>', 'leavers allowed per window', intArg)
+  .option('--max-share <fraction>', 'share of identities allowed per window (0-1)', Number)
+  .option('--window <seconds>', 'window length', intArg)
+  .action(async (opts: { tenant: string; maxSuspensions?: number; maxShare?: number; window?: number }) => {
+    const t = await tenantBySlug(opts.tenant);
+    await (await db()).query(sql.unsafe`
+      UPDATE tenants SET guard_max_suspensions = coalesce(${opts.maxSuspensions ?? null}::int, guard_max_suspensions),
+             guard_max_share = coalesce(${opts.maxShare ?? null}::numeric, guard_max_share),
+             guard_window_seconds = coalesce(${opts.window ?? null}::int, guard_window_seconds)
+       WHERE id = ${t.id}`);
+    process.stdout.write('guard updated\n');
   });
 
 program

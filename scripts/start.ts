@@ -52,9 +52,6 @@ try {
     config.DATABASE_URL = embedded.url;
   }
   await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
-  // The CLI reads this when DATABASE_URL is unset, so `roster` finds an embedded database too.
-  writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT }, null, 2));
-
   let temporal: DevServer | undefined;
   let address = config.TEMPORAL_ADDRESS;
   if (!address) {
@@ -65,6 +62,9 @@ try {
     cleanups.push(() => temporal!.stop());
     address = temporal.address;
   }
+  // The CLI reads this when DATABASE_URL / TEMPORAL_ADDRESS are unset, so `roster` finds an
+  // embedded database and the dev server too.
+  writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
 
   const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
   cleanups.push(() => owner.end());

@@ -1,26 +1,40 @@
 import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worker';
+import { createCredentialActivities } from '../activities/credentials.js';
+import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
+import type { AppRole } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 export interface WorkerDeps {
   connection: NativeConnection;
+  /** For activities that start or signal workflows (event delivery). */
+  client: Client;
   namespace: string;
   taskQueue: string;
   db: Db;
+  roles: readonly AppRole[];
+  /** Decrypts webhook signing secrets (core/secret-box.ts). */
+  secretKey: Buffer;
   /** A prebuilt bundle (tests bundle once per run); otherwise the worker bundles workflows/. */
   workflowBundle?: WorkflowBundle;
 }
 
+/** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
 export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
   return Worker.create({
     connection: deps.connection,
     namespace: deps.namespace,
     taskQueue: deps.taskQueue,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
-    activities: createLifecycleActivities({ db: deps.db }),
+    activities: {
+      ...createLifecycleActivities({ db: deps.db, roles: deps.roles }),
+      ...createCredentialActivities({ db: deps.db }),
+      ...createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey }),
+    },
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentWorkflowTaskExecutions: 100,
   });

@@ -3,6 +3,7 @@ import { NativeConnection } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
+import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
 import { startBackgroundLoops } from './outbox-relay.js';
 
@@ -18,7 +19,15 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-  const worker = await createLifecycleWorker({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, taskQueue: config.TEMPORAL_TASK_QUEUE, db });
+  const worker = await createLifecycleWorker({
+    connection: nativeConnection,
+    client,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    db,
+    roles: config.APP_ROLES,
+    secretKey: loadSecretsKey(config),
+  });
   const loops = startBackgroundLoops({ db, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger, pollMs: config.RELAY_POLL_MS, batchSize: config.RELAY_BATCH_SIZE });
   const done = (async () => {
     try {

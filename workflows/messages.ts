@@ -19,6 +19,10 @@ export interface IdentityStatus {
   pendingSeqs: number[];
   /** A SCIM DELETE is waiting out the tenant's grace period. */
   awaitingDeletion: boolean;
+  /** The leaver is held by the mass-deprovisioning guard until released. */
+  held: boolean;
+  /** The current suspension's leaver sequence has completed. */
+  leaverDone: boolean;
 }
 
 export interface GroupStatus {
@@ -30,6 +34,8 @@ export interface GroupStatus {
 }
 
 export const scimChangeSignal = defineSignal<[StreamEvent]>('scimChange');
+/** An operator released this identity's held leaver (the database row is the durable record). */
+export const releaseHoldSignal = defineSignal<[{ releasedBy: string }]>('releaseHold');
 export const identityStatusQuery = defineQuery<IdentityStatus>('identityStatus');
 export const groupStatusQuery = defineQuery<GroupStatus>('groupStatus');
 

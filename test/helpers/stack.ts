@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, type Worker } from '@temporalio/worker';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
-import { createApp } from '../../api/app.js';
+import { startHttpServer } from '../../api/http-server.js';
 import { appDatabaseUrl, type Config, loadConfig } from '../../core/config.js';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
 import { createScimConnection } from '../../core/repositories/scim-tokens.js';
 import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
+import { loadSecretsKey } from '../../core/secret-box.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
 
@@ -121,20 +120,20 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     nativeConnection = await NativeConnection.connect({ address: temporalAddress });
     worker = await createLifecycleWorker({
       connection: nativeConnection,
+      client,
       namespace: 'default',
       taskQueue,
       db: appDb,
+      roles: config.APP_ROLES,
+      secretKey: loadSecretsKey(config),
       workflowBundle: { code: inject('workflowCode') },
     });
     workerRun = worker.run();
     loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: 20, batchSize: 200 });
   }
 
-  // Listen first: the app needs its real URL for Location and meta.location.
-  const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  server.on('request', createApp({ config, db: appDb, logger, temporal: connection, publicUrl: url }));
+  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1' }, db: appDb, logger, temporal: connection });
+  const url = http.url;
   const scimUrl = `${url}/scim/v2`;
 
   const tenants: TestTenant[] = [];
@@ -161,8 +160,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       return scimFetch(`${scimUrl}${path}`, token, method, body, headers);
     },
     async close() {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections?.();
+      await http.close();
       await loops?.stop();
       if (worker) {
         worker.shutdown();
