@@ -14,6 +14,11 @@ declare module 'express-serve-static-core' {
  */
 export function requireAppKey(db: Db) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
+    // Several /api/v1 routers share this guard: the key is checked once per request.
+    if (res.locals.app) {
+      next();
+      return;
+    }
     try {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
       const principal = match ? await authenticateAppKey(db, match[1]!) : null;
