@@ -238,6 +238,11 @@ describe('signed webhooks delivered by Temporal', () => {
     expect(again.eventId).toBe(first.eventId);
     expect([first.recorded, again.recorded]).toEqual([true, false]);
     await eventually(async () => receiver.accepted(`/ok/${t.id}`).length === 1, 30_000, 100);
+    // The receiver answered before the activity recorded the delivery: wait for the record.
+    await eventually(async () =>
+      stack.owner.maybeOneFirst(sql.type(z.object({ d: z.string().nullable() }))`
+        SELECT delivered_at AS d FROM webhook_deliveries WHERE event_id = ${first.eventId} AND endpoint_id = ${ep.id}`),
+    );
     const direct = await activities.deliverWebhook({ tenantId: t.id, eventId: first.eventId, endpointId: ep.id });
     expect(direct).toMatchObject({ delivered: true, alreadyDelivered: true });
     await new Promise((r) => setTimeout(r, 1500));
