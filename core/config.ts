@@ -64,7 +64,10 @@ export const ConfigSchema = z.object({
    * The vendor's app roles catalogue, as JSON: [{ "name", "description", "privileged" }]. Tenants
    * map their IdP groups onto these names.
    */
-  APP_ROLES: z
+  APP_ROLES: z.preprocess(
+    // compose passes unset optional settings as empty strings
+    (v) => (v === '' ? undefined : v),
+    z
     .string()
     .default(
       JSON.stringify([
@@ -82,6 +85,7 @@ export const ConfigSchema = z.object({
       }
       return parsed.data;
     }),
+  ),
   /**
    * Encrypts secrets Roster must use again (webhook signing keys): base64 of 32 random bytes
    * (`openssl rand -base64 32`). Required by the api and worker in production; in development and

@@ -13,6 +13,7 @@ const samples: Record<string, string> = {
   APP_DATABASE_PASSWORD: 'app-secret',
   TEMPORAL_DB_PASSWORD: 'temporal-secret',
   PUBLIC_URL: 'https://roster.example.com',
+  SECRETS_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString('base64'),
 };
 
 /** Compose interpolation: ${X}, ${X:-d}, ${X-d}, ${X:?msg}, ${X?msg}, and $$ for a literal $. */

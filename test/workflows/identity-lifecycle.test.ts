@@ -1,10 +1,9 @@
-import { writeFileSync } from 'node:fs';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { groupWorkflowId, identityWorkflowId } from '../../workflows/ids.js';
 import { groupStatusQuery, identityStatusQuery } from '../../workflows/messages.js';
+import { maybeRecordHistory } from '../helpers/histories.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -28,12 +27,7 @@ const lifecycleTrail = (userId: string) =>
 
 const patch = (id: string, ops: unknown[]) => stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: ops });
 
-/** Saves the workflow's history as a replay fixture when RECORD_HISTORIES=1. */
-async function maybeRecord(workflowId: string, name: string) {
-  if (process.env.RECORD_HISTORIES !== '1') return;
-  const history = await stack.client!.workflow.getHandle(workflowId).fetchHistory();
-  writeFileSync(`test/fixtures/histories/${name}.json`, historyToJSON(history));
-}
+const maybeRecord = (workflowId: string, name: string) => maybeRecordHistory(stack.client!, workflowId, name);
 
 describe('identity lifecycle workflow, through SCIM', () => {
   it('provisioned → active on create; suspension is synchronous; reactivation; delete after the grace period', async () => {

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityWorkflowId } from '../../workflows/ids.js';
 import { identityStatusQuery } from '../../workflows/messages.js';
 import { type AppClient, appClient } from '../helpers/app-api.js';
+import { maybeRecordHistory } from '../helpers/histories.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -128,6 +129,7 @@ describe('joiner, mover, leaver', () => {
     expect(await rolesOf(id)).toEqual(['member']);
     for (const t of [session, pat]) expect((await app.introspect(t)).active).toBe(false);
     expect(await eventTypes(id)).toContain('user.reactivated');
+    await maybeRecordHistory(stack.client!, identityWorkflowId(tenant.id, id), 'identity-leaver-reactivation');
   });
 
   it('leaver with tenant policy "disable": owned service accounts are disabled and queued as orphans', async () => {
@@ -216,5 +218,8 @@ describe('mass-deprovisioning guard', () => {
     expect(released.body.released).toHaveLength(3);
     await eventually(async () => (await Promise.all(ids.map(handle))).every((s) => s.leaverDone && !s.held));
     expect(await stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM credentials WHERE tenant_id = ${t.id} AND revoked_at IS NULL`)).toBe(0);
+    const heldOne = await stack.owner.oneFirst(sql.type(z.object({ id: z.string() }))`
+      SELECT user_id::text AS id FROM deprovision_holds WHERE tenant_id = ${t.id} ORDER BY held_at LIMIT 1`);
+    await maybeRecordHistory(stack.client!, identityWorkflowId(t.id, heldOne), 'identity-guard-hold');
   });
 });
