@@ -17,8 +17,14 @@ export interface ApiProcess {
  * `node --import tsx` is what `npx tsx` ends up running, minus two wrapper processes: the pid is
  * the server itself, which keeps signals and CPU accounting exact.
  */
-export async function startApiProcess(options: { port: number; env: Record<string, string>; timeoutMs?: number }): Promise<ApiProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'api/server.ts'], {
+export async function startApiProcess(options: {
+  port: number;
+  env: Record<string, string>;
+  /** Extra Node flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[];
+  timeoutMs?: number;
+}): Promise<ApiProcess> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'api/server.ts'], {
     cwd: root,
     env: { ...process.env, ...options.env, PORT: String(options.port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -63,10 +69,12 @@ export async function startApiProcess(options: { port: number; env: Record<strin
 
 const CLK_TCK = 100;
 
-function procTicks(pid: number | string): number {
+/** utime + stime (fields 14, 15), plus cutime + cstime (16, 17) of reaped children when asked. */
+function procTicks(pid: number | string, withChildren = false): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14, 15)
+  const own = Number(fields[11]) + Number(fields[12]);
+  return withChildren ? own + Number(fields[13]) + Number(fields[14]) : own;
 }
 
 function postgresTicks(): number {
@@ -75,7 +83,9 @@ function postgresTicks(): number {
     if (!/^\d+$/.test(pid)) continue;
     try {
       if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'postgres') continue;
-      total += procTicks(pid);
+      // Backends that exit during a phase (a loop's clients disconnecting) land in the
+      // postmaster's children time; counting it keeps the sum monotonic.
+      total += procTicks(pid, true);
     } catch {
       // exited meanwhile
     }

@@ -1,0 +1,537 @@
+/**
+ * `npm run bench`: SCIM throughput and latency of Roster against the ceiling of the same
+ * PostgreSQL with nothing in between, in one run on one machine. See docs/benchmarks.md.
+ *
+ * What runs where: PostgreSQL (external), the API (api/server.ts, its own Node process), a
+ * Temporal dev server (only so the API starts as in production; no worker runs: the outbox
+ * just accumulates), and this process, which generates the load (autocannon for HTTP, a raw
+ * `pg` loop for the ceilings) and never shares an event loop with the API.
+ *
+ * Environment:
+ *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
+ *                           default postgres://postgres@127.0.0.1:5432/roster_bench
+ *   BENCH_TEMPORAL_ADDRESS  use this Temporal instead of starting a dev server
+ *   BENCH_DURATION          seconds per measurement (default 10), after BENCH_WARMUP (default 2)
+ *   BENCH_CONNECTIONS       HTTP connections / raw-driver clients (default 50)
+ *   BENCH_USERS_SMALL       users in the small tenant (default 1000; also the PATCH targets)
+ *   BENCH_USERS_LARGE       users in the large tenant (default 1000000)
+ *   BENCH_API_POOL_SIZE     DATABASE_POOL_SIZE of the API process (default: the API's own, 20)
+ *   BENCH_QUIET_WAIT        max seconds to wait for an idle machine before each measurement (120)
+ *   BENCH_PROFILE=0         skip the round-trip profile
+ *   BENCH_API_NODE_ARGS     extra Node flags for the measured API process, e.g.
+ *                           "--cpu-prof --cpu-prof-dir=.data/prof" (written when the API stops)
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { appDatabaseUrl, loadConfig } from '../core/config.js';
+import { migrate } from '../core/db/migrate.js';
+import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
+import { createScimConnection } from '../core/repositories/scim-tokens.js';
+import { createTenant } from '../core/repositories/tenants.js';
+import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
+import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
+import { startCountingProxy } from './lib/bench-pgproxy.js';
+import { type ApiProcess, cpuSample, type CpuUsage, cpuUsage, machineBusyPct, startApiProcess } from './lib/bench-proc.js';
+import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
+import { ensureTemporalCli } from './setup-temporal.mjs';
+
+const env = process.env;
+const num = (name: string, fallback: number) => {
+  const v = env[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number`);
+  return n;
+};
+const ownerUrl = env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/roster_bench';
+const DURATION = num('BENCH_DURATION', 10);
+const WARMUP = env.BENCH_WARMUP === '0' ? 0 : num('BENCH_WARMUP', 2);
+const CONNECTIONS = num('BENCH_CONNECTIONS', 50);
+const USERS_SMALL = num('BENCH_USERS_SMALL', 1000);
+const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
+const PROFILE = env.BENCH_PROFILE !== '0';
+const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
+
+const appUrl = appDatabaseUrl(loadConfig({ ...env, DATABASE_URL: ownerUrl }));
+const apiPoolSize = env.BENCH_API_POOL_SIZE ?? env.DATABASE_POOL_SIZE ?? String(loadConfig({}).DATABASE_POOL_SIZE);
+// The API runs with NODE_ENV=production, which requires a secrets key: a throwaway one will do.
+const secretsKey = env.SECRETS_ENCRYPTION_KEY ?? randomBytes(32).toString('base64');
+const apiEnv = (temporalAddress: string, appDatabaseUrl: string): Record<string, string> => ({
+  DATABASE_URL: ownerUrl,
+  APP_DATABASE_URL: appDatabaseUrl,
+  LOG_LEVEL: 'silent',
+  NODE_ENV: 'production',
+  SECRETS_ENCRYPTION_KEY: secretsKey,
+  TEMPORAL_ADDRESS: temporalAddress,
+  DATABASE_POOL_SIZE: apiPoolSize,
+});
+const say = (line = '') => process.stdout.write(`${line}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Cleanup: every child and pool is stopped at the end, on failure and on Ctrl-C.
+
+const cleanups: (() => Promise<unknown>)[] = [];
+let stopping = false;
+async function shutdown(code: number) {
+  if (stopping) return;
+  stopping = true;
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  process.exit(code);
+}
+process.on('SIGINT', () => {
+  say('\ninterrupted: stopping child processes');
+  void shutdown(130);
+});
+process.on('SIGTERM', () => void shutdown(143));
+
+// ---------------------------------------------------------------------------------------------
+
+interface Measured<T> {
+  result: T;
+  cpu: CpuUsage | null;
+}
+
+/**
+ * On a shared machine another job's CPU shows up as lost throughput: before each measurement
+ * wait (up to BENCH_QUIET_WAIT seconds, default 120) for a 2 s window with the machine < 15 % busy.
+ */
+async function waitForQuiet() {
+  const deadline = Date.now() + num('BENCH_QUIET_WAIT', 120) * 1000;
+  let busy = await machineBusyPct(2000);
+  if (busy === null || busy < 15) return;
+  say(`        machine ${busy} % busy with other work: waiting for it to calm down`);
+  while (busy !== null && busy >= 15 && Date.now() < deadline) busy = await machineBusyPct(2000);
+  if (busy !== null && busy >= 15) say(`        still ${busy} % busy: measuring anyway (see "other processes" below)`);
+}
+
+async function measured<T>(api: ApiProcess | undefined, fn: () => Promise<T>): Promise<Measured<T>> {
+  await waitForQuiet();
+  // The CPU window covers warm-up too; both phases run the same load.
+  const a = cpuSample(api?.pid);
+  const result = await fn();
+  return { result, cpu: cpuUsage(a, cpuSample(api?.pid), !!api) };
+}
+
+async function recreateDatabase(url: string) {
+  const u = new URL(url);
+  const name = decodeURIComponent(u.pathname.slice(1));
+  if (!/bench/i.test(name)) throw new Error(`refusing to drop "${name}": the bench database's name must contain "bench"`);
+  u.pathname = '/postgres';
+  const c = new pg.Client({ connectionString: u.toString() });
+  await c.connect();
+  try {
+    await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`);
+  } finally {
+    await c.end();
+  }
+  await migrate({ databaseUrl: url, appPassword: env.APP_DATABASE_PASSWORD });
+}
+
+async function ownerQuery<R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<R[]> {
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  try {
+    return (await c.query<R>(text, values)).rows;
+  } finally {
+    await c.end();
+  }
+}
+
+/** Flushes dirty pages between phases so one phase's checkpoint does not land in the next. */
+const checkpoint = () => ownerQuery('CHECKPOINT').catch(() => undefined);
+
+async function tenantWithToken(owner: Db, slug: string) {
+  const tenant = await createTenant(owner, { slug });
+  const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id, 'bench'));
+  return { id: tenant.id, token: conn.token, connectionId: conn.connectionId };
+}
+
+const rand = (n: number) => 1 + Math.floor(Math.random() * n);
+const lookupPath = (userName: string) => `/scim/v2/Users?filter=${encodeURIComponent(`userName eq "${userName}"`)}`;
+
+function createScenario(prefix: string): Scenario {
+  let n = 0;
+  return {
+    method: 'POST',
+    path: '/scim/v2/Users',
+    next: () => {
+      const userName = `${prefix}${++n}`;
+      return {
+        body: JSON.stringify({
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          userName,
+          name: { givenName: 'Bench', familyName: userName },
+          displayName: `Bench ${userName}`,
+          emails: [{ value: `${userName}@bench.example`, type: 'work', primary: true }],
+          active: true,
+        }),
+      };
+    },
+  };
+}
+
+function patchScenario(ids: string[]): Scenario {
+  let n = 0;
+  return {
+    method: 'PATCH',
+    path: `/scim/v2/Users/${ids[0]}`,
+    next: () => ({
+      path: `/scim/v2/Users/${ids[rand(ids.length) - 1]}`,
+      body: JSON.stringify({
+        schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+        Operations: [{ op: 'replace', path: 'displayName', value: `Patched ${++n}` }],
+      }),
+    }),
+  };
+}
+
+function lookupScenario(prefix: string, users: number): Scenario {
+  return {
+    method: 'GET',
+    path: lookupPath(`${prefix}1`),
+    next: () => ({ path: lookupPath(`${prefix}${rand(users)}`) }),
+    expect: (body) => body.includes('"totalResults":1,'),
+  };
+}
+
+async function http(api: ApiProcess, token: string, scenario: Scenario): Promise<Measured<HttpResult>> {
+  return measured(api, () =>
+    runHttp({ url: api.url, token, connections: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, scenario }),
+  );
+}
+
+async function loop(url: string, op: Parameters<typeof runPgLoop>[0]['op']): Promise<Measured<LoopResult>> {
+  return measured(undefined, () => runPgLoop({ url, concurrency: CONNECTIONS, warmupSec: WARMUP, durationSec: DURATION, op }));
+}
+
+/** One request of each kind, checked, before any load: a broken scenario fails fast. */
+async function sanityCheck(api: ApiProcess, token: string, scenarios: Record<string, Scenario>) {
+  for (const [name, s] of Object.entries(scenarios)) {
+    const { path, body } = s.next();
+    const res = await fetch(`${api.url}${path ?? s.path}`, {
+      method: s.method,
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+      ...(body ? { body } : {}),
+    });
+    const text = await res.text();
+    if (!res.ok || (s.expect && !s.expect(text))) throw new Error(`sanity check "${name}" failed: ${res.status} ${text.slice(0, 300)}`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round-trip profile: a second API process whose app pool goes through a counting proxy; a few
+// hundred sequential requests of each kind give the PostgreSQL round trips (and statements) one
+// request costs, and its unloaded latency.
+
+interface ProfileEntry {
+  roundTripsPerRequest: number;
+  statements: string[];
+  sequentialMsPerRequest: number;
+}
+
+async function profileRoundTrips(temporalAddress: string, tenants: { small: { token: string }; writes: { token: string } }, patchIds: string[]) {
+  const db = new URL(appUrl);
+  const proxy = await startCountingProxy({ host: db.hostname, port: Number(db.port || 5432) });
+  cleanups.push(() => proxy.close());
+  const viaProxy = new URL(appUrl);
+  viaProxy.hostname = '127.0.0.1';
+  viaProxy.port = String(proxy.port);
+  const api = await startApiProcess({
+    port: await freePort(),
+    env: apiEnv(temporalAddress, viaProxy.toString()),
+  });
+  cleanups.push(() => api.stop());
+  const kinds: [string, string, Scenario][] = [
+    ['create', tenants.writes.token, createScenario('profile-')],
+    ['patch', tenants.small.token, patchScenario(patchIds)],
+    ['lookup', tenants.small.token, lookupScenario('small-user-', USERS_SMALL)],
+  ];
+  const out: Record<string, ProfileEntry> = {};
+  for (const [name, token, s] of kinds) {
+    const send = async () => {
+      const { path, body } = s.next();
+      const res = await fetch(`${api.url}${path ?? s.path}`, {
+        method: s.method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+        ...(body ? { body } : {}),
+      });
+      await res.text();
+      if (!res.ok) throw new Error(`profile ${name}: ${res.status}`);
+    };
+    for (let i = 0; i < 20; i++) await send(); // connections opened, plans warm
+    proxy.reset();
+    await send();
+    const statements = proxy.statements.slice();
+    const n = 300;
+    proxy.reset();
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await send();
+    const ms = (performance.now() - t0) / n;
+    out[name] = { roundTripsPerRequest: proxy.roundTrips / n, statements, sequentialMsPerRequest: ms };
+  }
+  await api.stop();
+  await proxy.close();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
+const ms = (n: number) => `${fmt(n, n < 10 ? 1 : 0)} ms`;
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
+  const sep = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
+}
+
+async function main() {
+  const started = new Date();
+  say(`Roster bench: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement`);
+  say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+
+  const idle = await machineBusyPct(2000);
+  say(`machine busy before the run: ${idle ?? '?'} %${idle !== null && idle > 15 ? ' (WARNING: something else is running; results will be low and noisy)' : ''}`);
+  say(`\n[setup] database ${new URL(ownerUrl).pathname.slice(1)}: drop, create, migrate`);
+  await recreateDatabase(ownerUrl);
+  const [pgInfo] = await ownerQuery<{ version: string; settings: Record<string, string> }>(
+    `SELECT current_setting('server_version') AS version,
+            jsonb_object_agg(name, setting || coalesce(unit, '')) AS settings
+       FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','max_connections','work_mem','wal_level','max_wal_size')`,
+  );
+  say(`PostgreSQL ${pgInfo!.version}: ${Object.entries(pgInfo!.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+
+  const owner = await createDatabasePool(ownerUrl, { maximumPoolSize: 2 });
+  cleanups.push(() => owner.end());
+  const tenants = {
+    writes: await tenantWithToken(owner, 'bench-writes'),
+    small: await tenantWithToken(owner, 'bench-small'),
+    large: await tenantWithToken(owner, 'bench-large'),
+  };
+  await owner.end();
+  cleanups.pop();
+
+  const loadSmall = await bulkLoadUsers(ownerUrl, tenants.small.id, 'small-user-', USERS_SMALL);
+  say(`[setup] ${USERS_SMALL} users loaded into tenant bench-small in ${fmt(loadSmall, 1)} s`);
+  const patchIds = await userIds(ownerUrl, tenants.small.id, USERS_SMALL);
+
+  let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
+  let temporal: DevServer | undefined;
+  if (!temporalAddress) {
+    temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
+    cleanups.push(() => temporal!.stop());
+    temporalAddress = temporal.address;
+  }
+  say(`[setup] Temporal at ${temporalAddress}${temporal ? ' (dev server started for this run)' : ''}`);
+
+  const api = await startApiProcess({
+    port: await freePort(),
+    nodeArgs: env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [],
+    env: apiEnv(temporalAddress, appUrl),
+  });
+  cleanups.push(() => api.stop());
+  say(`[setup] API process pid ${api.pid} at ${api.url} (DATABASE_POOL_SIZE=${apiPoolSize}, LOG_LEVEL=silent)`);
+  say('[setup] no worker runs: the SCIM path only writes the outbox, which simply accumulates during the bench');
+
+  const scenarios = {
+    create: createScenario('bench-user-'),
+    patch: patchScenario(patchIds),
+    lookupSmall: lookupScenario('small-user-', USERS_SMALL),
+    lookupLarge: lookupScenario('large-user-', USERS_LARGE),
+  };
+  await sanityCheck(api, tenants.writes.token, { create: scenarios.create });
+  await sanityCheck(api, tenants.small.token, { patch: scenarios.patch, lookup: scenarios.lookupSmall });
+
+  // Lookups at the small size first, before PATCH touches the same rows.
+  say(`\n[run] Roster lookups, ${USERS_SMALL} users`);
+  const rosterLookupSmall = await http(api, tenants.small.token, scenarios.lookupSmall);
+  say(`[run] ceiling lookups (raw pg, owner role), ${USERS_SMALL} users`);
+  const ceilingLookupSmall = await loop(ownerUrl, (c) => ceilingLookup(c, tenants.small.id, `small-user-${rand(USERS_SMALL)}`));
+
+  await checkpoint();
+  say('[run] Roster creates');
+  const rosterCreate = await http(api, tenants.writes.token, scenarios.create);
+  await checkpoint();
+  say('[run] ceiling creates (raw pg transaction as roster_app, RLS on)');
+  let ceilingN = 0;
+  const ceilingCreates = await loop(appUrl, (c) => ceilingCreate(c, tenants.writes.id, tenants.writes.connectionId, `ceiling-user-${++ceilingN}`));
+
+  await checkpoint();
+  say(`[run] Roster PATCH replace displayName on ${patchIds.length} users`);
+  const rosterPatch = await http(api, tenants.small.token, scenarios.patch);
+
+  say(`\n[setup] bulk-loading ${USERS_LARGE} users into tenant bench-large (one INSERT … SELECT generate_series, then ANALYZE)`);
+  const loadLarge = await bulkLoadUsers(ownerUrl, tenants.large.id, 'large-user-', USERS_LARGE);
+  say(`[setup] loaded in ${fmt(loadLarge, 1)} s`);
+  await checkpoint();
+  say(`[run] Roster lookups, ${USERS_LARGE} users`);
+  const rosterLookupLarge = await http(api, tenants.large.token, scenarios.lookupLarge);
+  say(`[run] ceiling lookups (raw pg, owner role), ${USERS_LARGE} users`);
+  const ceilingLookupLarge = await loop(ownerUrl, (c) => ceilingLookup(c, tenants.large.id, `large-user-${rand(USERS_LARGE)}`));
+
+  await api.stop();
+  cleanups.pop();
+
+  let profile: Record<string, ProfileEntry> | undefined;
+  if (PROFILE) {
+    say('\n[profile] PostgreSQL round trips per request (second API process behind a counting proxy, sequential requests)');
+    profile = await profileRoundTrips(temporalAddress, tenants, patchIds);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Report
+
+  const share = (r: number, c: number) => (100 * r) / c;
+  const createShare = share(rosterCreate.result.reqPerSec, ceilingCreates.result.opsPerSec);
+  const lookupShare = share(rosterLookupSmall.result.reqPerSec, ceilingLookupSmall.result.opsPerSec);
+  const lookupShareLarge = share(rosterLookupLarge.result.reqPerSec, ceilingLookupLarge.result.opsPerSec);
+  const verdict = (ok: boolean) => (ok ? 'ok' : 'MISS');
+  const p99ok = (r: HttpResult) => r.p99 <= TARGETS.p99Ms;
+
+  const rows = [
+    ['metric', 'Roster req/s', 'p50', 'p99', 'ceiling/s', 'ceiling p50', 'ceiling p99', 'Roster share', 'target'],
+    [
+      'creates (POST /Users)',
+      fmt(rosterCreate.result.reqPerSec),
+      ms(rosterCreate.result.p50),
+      ms(rosterCreate.result.p99),
+      fmt(ceilingCreates.result.opsPerSec),
+      ms(ceilingCreates.result.p50),
+      ms(ceilingCreates.result.p99),
+      `${fmt(createShare)} %`,
+      `≥${TARGETS.createShare} %: ${verdict(createShare >= TARGETS.createShare)}; p99: ${verdict(p99ok(rosterCreate.result))}`,
+    ],
+    [
+      `userName eq lookups (${USERS_SMALL} users)`,
+      fmt(rosterLookupSmall.result.reqPerSec),
+      ms(rosterLookupSmall.result.p50),
+      ms(rosterLookupSmall.result.p99),
+      fmt(ceilingLookupSmall.result.opsPerSec),
+      ms(ceilingLookupSmall.result.p50),
+      ms(ceilingLookupSmall.result.p99),
+      `${fmt(lookupShare)} %`,
+      `≥${TARGETS.lookupShare} %: ${verdict(lookupShare >= TARGETS.lookupShare)}; p99: ${verdict(p99ok(rosterLookupSmall.result))}`,
+    ],
+    [
+      `userName eq lookups (${USERS_LARGE} users)`,
+      fmt(rosterLookupLarge.result.reqPerSec),
+      ms(rosterLookupLarge.result.p50),
+      ms(rosterLookupLarge.result.p99),
+      fmt(ceilingLookupLarge.result.opsPerSec),
+      ms(ceilingLookupLarge.result.p50),
+      ms(ceilingLookupLarge.result.p99),
+      `${fmt(lookupShareLarge)} %`,
+      `≥${TARGETS.lookupShare} %: ${verdict(lookupShareLarge >= TARGETS.lookupShare)}; p99: ${verdict(p99ok(rosterLookupLarge.result))}`,
+    ],
+    [
+      'PATCH replace displayName',
+      fmt(rosterPatch.result.reqPerSec),
+      ms(rosterPatch.result.p50),
+      ms(rosterPatch.result.p99),
+      '–',
+      '–',
+      '–',
+      '–',
+      `p99: ${verdict(p99ok(rosterPatch.result))}`,
+    ],
+  ];
+
+  const httpRuns = { create: rosterCreate, lookupSmall: rosterLookupSmall, lookupLarge: rosterLookupLarge, patch: rosterPatch };
+  const pgRuns = { create: ceilingCreates, lookupSmall: ceilingLookupSmall, lookupLarge: ceilingLookupLarge };
+
+  say('\nResults');
+  say(table(rows));
+  say(`\nTargets: creates ≥ ${TARGETS.createShare} % of ceiling, lookups ≥ ${TARGETS.lookupShare} % of ceiling, Roster p99 ≤ ${TARGETS.p99Ms} ms.`);
+  say(
+    `Lookup flatness: ${fmt(rosterLookupSmall.result.reqPerSec)} req/s at ${USERS_SMALL} users vs ${fmt(rosterLookupLarge.result.reqPerSec)} at ${USERS_LARGE} ` +
+      `(${fmt(share(rosterLookupLarge.result.reqPerSec, rosterLookupSmall.result.reqPerSec))} %); ceiling ` +
+      `${fmt(ceilingLookupSmall.result.opsPerSec)} vs ${fmt(ceilingLookupLarge.result.opsPerSec)}/s.`,
+  );
+
+  say('\nErrors (all must be 0)');
+  let bad = false;
+  for (const [name, m] of Object.entries(httpRuns)) {
+    const r = m.result;
+    const wrong = r.non2xx + r.errors + r.timeouts + r.wrongBodies;
+    bad ||= wrong > 0;
+    say(`  Roster ${name.padEnd(12)} non-2xx ${r.non2xx}, socket errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.wrongBodies}  (status codes ${JSON.stringify(r.statusCodes)})`);
+  }
+  for (const [name, m] of Object.entries(pgRuns)) {
+    bad ||= m.result.errors > 0;
+    say(`  ceiling ${name.padEnd(11)} errors ${m.result.errors}${m.result.firstError ? ` (first: ${m.result.firstError})` : ''}`);
+  }
+
+  say(`\nCPU during each run (cores: 1.0 = one core busy, machine has ${os.cpus().length}; CPU/op = cores × 1000 / ops per second, the number least disturbed by other load)`);
+  const cpuRows = [['run', 'ops/s', 'API process', 'PostgreSQL', 'load generator', 'other processes', 'machine busy', 'API CPU/op', 'PostgreSQL CPU/op']];
+  const perOp = (cores: number | null | undefined, rate: number) => (cores === null || cores === undefined ? '–' : `${fmt((1000 * cores) / rate, 2)} ms`);
+  const cpuOf = (name: string, c: CpuUsage | null, rate: number) => [
+    name,
+    fmt(rate),
+    fmt(c?.apiCores, 2),
+    fmt(c?.postgresCores, 2),
+    fmt(c?.benchCores, 2),
+    fmt(c?.otherCores, 2),
+    c ? `${c.machineBusyPct} %` : '–',
+    perOp(c?.apiCores, rate),
+    perOp(c?.postgresCores, rate),
+  ];
+  for (const [k, m] of Object.entries(httpRuns)) cpuRows.push(cpuOf(`Roster ${k}`, m.cpu, m.result.reqPerSec));
+  for (const [k, m] of Object.entries(pgRuns)) cpuRows.push(cpuOf(`ceiling ${k}`, m.cpu, m.result.opsPerSec));
+  say(table(cpuRows));
+
+  if (profile) {
+    say('\nRound trips to PostgreSQL per request (sequential, unloaded) vs the ceiling: create 6, lookup 1');
+    for (const [name, p] of Object.entries(profile)) {
+      say(`  ${name.padEnd(7)} ${fmt(p.roundTripsPerRequest, 1)} round trips, ${fmt(p.sequentialMsPerRequest, 2)} ms/request sequential`);
+      for (const s of p.statements) say(`            ${s.length > 110 ? `${s.slice(0, 107)}...` : s}`);
+    }
+  }
+
+  const results = {
+    startedAt: started.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine: {
+      busyPctBeforeRun: idle,
+      cores: os.cpus().length,
+      cpu: os.cpus()[0]?.model,
+      memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+      node: process.version,
+      postgres: pgInfo,
+    },
+    setup: {
+      database: new URL(ownerUrl).pathname.slice(1),
+      connections: CONNECTIONS,
+      warmupSec: WARMUP,
+      durationSec: DURATION,
+      usersSmall: USERS_SMALL,
+      usersLarge: USERS_LARGE,
+      apiPoolSize: Number(apiPoolSize),
+      temporal: temporal ? 'dev server started by the bench' : temporalAddress,
+      worker: 'not running (outbox accumulates)',
+      bulkLoadSeconds: { small: loadSmall, large: loadLarge },
+    },
+    targets: TARGETS,
+    roster: httpRuns,
+    ceiling: pgRuns,
+    shares: { createPct: createShare, lookupPct: lookupShare, lookupLargePct: lookupShareLarge },
+    profile,
+  };
+  const out = resolve('.data/bench-results.json');
+  mkdirSync(resolve('.data'), { recursive: true });
+  writeFileSync(join(out), `${JSON.stringify(results, null, 2)}\n`);
+  say(`\nJSON: ${out}`);
+  if (bad) say('WARNING: some requests failed; the numbers above are not trustworthy');
+  return bad ? 1 : 0;
+}
+
+try {
+  const code = await main();
+  await shutdown(code);
+} catch (err) {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  await shutdown(1);
+}
