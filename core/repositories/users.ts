@@ -176,10 +176,27 @@ export interface ListQuery {
   limit: number;
 }
 
-const UserRowWithTotal = UserRow.extend({ total: z.number() });
+const UserGroupRef = z.object({ id: z.string().uuid(), displayName: z.string() });
+export type UserGroupRef = z.infer<typeof UserGroupRef>;
+const UserRowWithGroups = UserRow.extend({ groups: z.array(UserGroupRef) });
+export type UserRowWithGroups = z.infer<typeof UserRowWithGroups>;
+const UserRowWithTotal = UserRowWithGroups.extend({ total: z.number() });
+
+/** User.groups (RFC 7643 §4.1.2) in the same statement as the user: one round trip, not two. */
+const USER_GROUPS = sql.fragment`coalesce((
+    SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
+      FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+     WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id), '[]'::jsonb) AS groups`;
+
+/** A live user with its groups, for rendering. */
+export async function findUserWithGroups(tx: Tx, id: string): Promise<UserRowWithGroups | null> {
+  if (!isUuid(id)) return null;
+  return tx.maybeOne(sql.type(UserRowWithGroups)`
+    SELECT ${USER_COLUMNS}, ${USER_GROUPS} FROM users u WHERE u.id = ${id} AND u.scim_deleted_at IS NULL`);
+}
 
 /** One page plus the total, in a stable order (sort key, then created_at, id). */
-export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRow[] }> {
+export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRowWithGroups[] }> {
   if (q.limit === 0) {
     const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
@@ -187,7 +204,7 @@ export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; 
   }
   const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
   const rows = await tx.any(sql.type(UserRowWithTotal)`
-    SELECT ${USER_COLUMNS}, count(*) OVER ()::int AS total
+    SELECT ${USER_COLUMNS}, ${USER_GROUPS}, count(*) OVER ()::int AS total
       FROM users u
      WHERE u.scim_deleted_at IS NULL AND (${q.where})
      ORDER BY ${q.orderBy} ${dir} NULLS LAST, u.created_at ${dir}, u.id ${dir}

@@ -18,6 +18,7 @@ import {
   bumpUserStreams,
   findRestorable,
   findUser,
+  findUserWithGroups,
   groupsOfUsers,
   insertUser,
   listUsers,
@@ -25,6 +26,7 @@ import {
   restoreUser,
   updateUser,
   userFromRow,
+  type UserGroupRef,
   type UserRow,
 } from '../repositories/users.js';
 import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
@@ -194,25 +196,25 @@ export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise
   const rt = resourceTypes.User;
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
     const { total, rows } = await listUsers(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
-    const groups = wantsAttribute(rt, projection, 'groups') ? await groupsOfUsers(tx, rows.map((r) => r.id)) : new Map();
-    const resources = rows.map((r) => project(rt, renderUser(ctx, r, groups.get(r.id) ?? []), projection));
+    const resources = rows.map((r) => project(rt, renderUser(ctx, r, r.groups), projection));
     return { status: 200, body: listEnvelope(total, startIndex, resources) };
   });
 }
 
-async function renderOneUser(ctx: ScimContext, tx: Tx, row: UserRow, projection: Projection = {}) {
+/** Renders one user; `knownGroups` skips the lookup when the caller already has them (a new user has none). */
+async function renderOneUser(ctx: ScimContext, tx: Tx, row: UserRow, projection: Projection = {}, knownGroups?: UserGroupRef[]) {
   const rt = resourceTypes.User;
-  const groups = wantsAttribute(rt, projection, 'groups') ? await groupsOfUsers(tx, [row.id]) : new Map();
-  return project(rt, renderUser(ctx, row, groups.get(row.id) ?? []), projection);
+  const groups = knownGroups ?? (wantsAttribute(rt, projection, 'groups') ? ((await groupsOfUsers(tx, [row.id])).get(row.id) ?? []) : []);
+  return project(rt, renderUser(ctx, row, groups), projection);
 }
 
 export async function getUserOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
   const projection = projectionOf(params);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const row = await findUser(tx, id);
+    const row = await findUserWithGroups(tx, id);
     if (!row) throw ScimError.notFound(`User ${id} not found`);
     if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
-    return resourceResult(200, await renderOneUser(ctx, tx, row, projection), row.version);
+    return resourceResult(200, await renderOneUser(ctx, tx, row, projection, row.groups), row.version);
   });
 }
 
@@ -256,7 +258,7 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
     await appendOutbox(tx, ctx.tenantId, [
       { streamType: 'user', streamId: row.id, seq: row.event_seq, type: 'user.created', payload: { active: row.active } },
     ]);
-    return resourceResult(201, await renderOneUser(ctx, tx, row), row.version);
+    return resourceResult(201, await renderOneUser(ctx, tx, row, {}, []), row.version);
   });
 }
 
