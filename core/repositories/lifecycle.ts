@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { Tx } from '../db/pool.js';
 import { appendAudit } from './audit.js';
 import { revokeAllRoles } from './entitlements.js';
+import { erasePersonalData } from './personal-data.js';
 import { LifecycleState } from './users.js';
 
 /**
@@ -190,10 +191,11 @@ export async function completeIdentityDeletion(
      RETURNING lifecycle_state`);
   if (!row) return { state: 'deleted', deleted: false };
   const roles = await revokeAllRoles(tx, input.tenantId, input.userId);
+  const erased = await erasePersonalData(tx, input.tenantId, input.userId);
   await tx.query(sql.unsafe`DELETE FROM direct_role_grants WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}`);
   await tx.query(sql.unsafe`DELETE FROM group_members WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}`);
   await appendAudit(tx, input.tenantId, [
-    { actor: { type: 'system', id: input.workflowId }, action: 'lifecycle.deleted', targetType: 'user', targetId: input.userId, data: { pseudonym, rolesRevoked: roles } },
+    { actor: { type: 'system', id: input.workflowId }, action: 'lifecycle.deleted', targetType: 'user', targetId: input.userId, data: { pseudonym, rolesRevoked: roles, auditValuesErased: erased } },
   ]);
   return { state: 'deleted', deleted: true };
 }

@@ -2,6 +2,7 @@ import { sql } from 'slonik';
 import { type Db, type Tx, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
+import { sealPersonalData } from '../repositories/personal-data.js';
 import {
   applyMemberChange,
   deleteGroup,
@@ -224,6 +225,21 @@ function userAudit(ctx: ScimContext, action: string, userId: string, data: Recor
   return { actor: scimActor(ctx), action, targetType: 'user', targetId: userId, requestId: ctx.requestId, data };
 }
 
+/**
+ * A user write's audit event: which attributes changed stays readable; their values (personal
+ * data) are sealed under the identity's key so erasure can remove them from the append-only log.
+ */
+async function auditUserWrite(
+  ctx: ScimContext,
+  tx: Tx,
+  action: string,
+  userId: string,
+  values: { changed: string[]; before?: unknown; after: unknown },
+): Promise<void> {
+  const personal = await sealPersonalData(tx, ctx.tenantId, userId, { before: values.before ?? null, after: values.after });
+  await appendAudit(tx, ctx.tenantId, [userAudit(ctx, action, userId, { changed: values.changed, personal })]);
+}
+
 /** Attribute-level before/after of what changed (the audit trail's "before/after"). */
 function diff(before: Record<string, unknown>, after: Record<string, unknown>) {
   const changed: string[] = [];
@@ -247,14 +263,14 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
     if (deleted) {
       // Re-created inside the grace period: the same identity comes back (its revoked credentials do not).
       const restored = await restoreUser(tx, deleted, user);
-      await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.restored', restored.id, { after: user })]);
+      await auditUserWrite(ctx, tx, 'user.restored', restored.id, { changed: Object.keys(user), after: user });
       await appendOutbox(tx, ctx.tenantId, [
         { streamType: 'user', streamId: restored.id, seq: restored.event_seq, type: 'user.restored', payload: { active: restored.active } },
       ]);
       return resourceResult(201, await renderOneUser(ctx, tx, restored), restored.version);
     }
     const row = await insertUser(tx, ctx.tenantId, user);
-    await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.created', row.id, { after: user })]);
+    await auditUserWrite(ctx, tx, 'user.created', row.id, { changed: Object.keys(user), after: user });
     await appendOutbox(tx, ctx.tenantId, [
       { streamType: 'user', streamId: row.id, seq: row.event_seq, type: 'user.created', payload: { active: row.active } },
     ]);
@@ -275,7 +291,7 @@ async function writeUser(ctx: ScimContext, tx: Tx, current: UserRow, next: ScimU
   if (d.changed.length === 0) return current;
   const row = await updateUser(tx, current, next);
   const event = userChangeEvent(current, row, d.changed);
-  await appendAudit(tx, ctx.tenantId, [userAudit(ctx, event.type, row.id, { changed: d.changed, before: d.before, after: d.after })]);
+  await auditUserWrite(ctx, tx, event.type, row.id, { changed: d.changed, before: d.before, after: d.after });
   await appendOutbox(tx, ctx.tenantId, [event]);
   return row;
 }

@@ -68,7 +68,7 @@ describe('operations surface', () => {
     const payloads = await stack.owner.anyFirst(sql.type(z.object({ p: z.string() }))`SELECT payload::text AS p FROM outbox`);
     for (const p of payloads) expect(p).not.toMatch(/private|Sup3r|roster_scim_/);
     const audit = await stack.owner.anyFirst(sql.type(z.object({ d: z.string() }))`SELECT data::text AS d FROM audit_events`);
-    for (const d of audit) expect(d).not.toMatch(/Sup3r|roster_scim_/);
+    for (const d of audit) expect(d).not.toMatch(/Sup3r|roster_scim_|private\.person|Private/);
     const ids = await eventually(async () => {
       const found: string[] = [];
       for await (const wf of stack.client!.workflow.list({ query: `TaskQueue = '${stack.taskQueue}'` })) found.push(wf.workflowId);
