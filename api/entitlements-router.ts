@@ -1,17 +1,15 @@
 import type { Client } from '@temporalio/client';
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import express, { type Request, Router } from 'express';
 import { z } from 'zod';
 import type { AppRole } from '../core/config.js';
-import { type Db, type Tx, withTenant } from '../core/db/pool.js';
-import type { AppPrincipal } from '../core/repositories/app-keys.js';
-import type { Actor } from '../core/repositories/audit.js';
+import type { Db } from '../core/db/pool.js';
 import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
 import { identityLifecycle, identityTimeline } from '../core/repositories/identity-views.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
 import { identityWorkflowId } from '../workflows/ids.js';
 import { releaseHoldSignal } from '../workflows/messages.js';
 import { requireAppKey } from './app-auth.js';
-import { appApiErrors } from './app-api-router.js';
+import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
 export const RoleMappingBody = z.object({ roles: z.array(z.string()).max(100), dryRun: z.boolean().default(false) });
 export const DefaultRoleBody = z.object({ role: z.string().nullable(), dryRun: z.boolean().default(false) });
@@ -25,8 +23,6 @@ export interface EntitlementsRouterDeps {
   temporal?: Client | undefined;
 }
 
-type Handler = (ctx: { req: Request; tx: Tx; tenantId: string; actor: Actor }) => Promise<unknown>;
-
 /**
  * Entitlements and lifecycle for the vendor's app (app API key): the roles catalogue, group → role
  * mappings with dry runs, the default role, direct grants, an identity's lifecycle and timeline,
@@ -36,54 +32,45 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   const router = Router();
   router.use(requireAppKey(deps.db));
   router.use(express.json({ limit: '64kb', strict: true }));
-  const route =
-    (status: number, handler: Handler) =>
-    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-      try {
-        const { tenantId, keyId } = res.locals.app as AppPrincipal;
-        const actor: Actor = { type: 'system', id: `app-key:${keyId}` };
-        const body = await withTenant(deps.db, tenantId, (tx) => handler({ req, tx, tenantId, actor }));
-        res.set('Cache-Control', 'no-store').status(status).json(body);
-      } catch (err) {
-        next(err);
-      }
-    };
+  /** Every route answers 200 with the handler's value, in one transaction scoped to the key's tenant. */
+  const route = (handler: (ctx: Parameters<AppHandler>[0]) => Promise<unknown>) =>
+    appRoute(deps.db, async (ctx) => ({ status: 200, body: await handler(ctx) }));
   const param = (req: Request, name: string) => Uuid.parse(req.params[name]);
 
-  router.get('/roles', route(200, async () => ({ data: deps.roles })));
-  router.get('/role-mappings', route(200, async ({ tx, tenantId }) => ({ data: await listRoleMappings(tx, tenantId) })));
+  router.get('/roles', route(async () => ({ data: deps.roles })));
+  router.get('/role-mappings', route(async ({ tx, tenantId }) => ({ data: await listRoleMappings(tx, tenantId) })));
   router.put(
     '/role-mappings/:groupId',
-    route(200, async ({ req, tx, tenantId, actor }) => {
-      const body = RoleMappingBody.parse(req.body ?? {});
+    route(async ({ req, tx, tenantId, actor }) => {
+      const body = parseBody(RoleMappingBody, req);
       return setGroupRoles(tx, { tenantId, groupId: param(req, 'groupId'), roles: body.roles, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
     }),
   );
   router.put(
     '/default-role',
-    route(200, async ({ req, tx, tenantId, actor }) => {
-      const body = DefaultRoleBody.parse(req.body ?? {});
+    route(async ({ req, tx, tenantId, actor }) => {
+      const body = parseBody(DefaultRoleBody, req);
       return setDefaultRole(tx, { tenantId, role: body.role, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
     }),
   );
   router.put(
     '/users/:userId/direct-roles/:role',
-    route(200, async ({ req, tx, tenantId, actor }) =>
+    route(async ({ req, tx, tenantId, actor }) =>
       setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: String(req.params.role), granted: true, catalogue: deps.roles, actor }),
     ),
   );
   router.delete(
     '/users/:userId/direct-roles/:role',
-    route(200, async ({ req, tx, tenantId, actor }) =>
+    route(async ({ req, tx, tenantId, actor }) =>
       setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: String(req.params.role), granted: false, catalogue: deps.roles, actor }),
     ),
   );
-  router.get('/users/:userId/lifecycle', route(200, async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
-  router.get('/users/:userId/timeline', route(200, async ({ req, tx, tenantId }) => ({ data: await identityTimeline(tx, tenantId, param(req, 'userId')) })));
+  router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
+  router.get('/users/:userId/timeline', route(async ({ req, tx, tenantId }) => ({ data: await identityTimeline(tx, tenantId, param(req, 'userId')) })));
   router.post(
     '/guard/release',
-    route(200, async ({ req, tx, tenantId, actor }) => {
-      const body = ReleaseBody.parse(req.body ?? {});
+    route(async ({ req, tx, tenantId, actor }) => {
+      const body = parseBody(ReleaseBody, req);
       const released = await releaseHolds(tx, tenantId, { ...(body.userId ? { userId: body.userId } : {}), by: actor.id ?? 'app' });
       // The database row is the durable release; the signal only saves the held workflow its wait.
       await signalReleased(deps.temporal, tenantId, released, actor.id ?? 'app');

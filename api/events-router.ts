@@ -1,6 +1,6 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { z, ZodError } from 'zod';
+import { z } from 'zod';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { appendAudit } from '../core/repositories/audit.js';
@@ -16,6 +16,7 @@ import {
   WebhookEndpointView,
 } from '../core/repositories/webhooks.js';
 import { requireAppKey } from './app-auth.js';
+import { appApiErrors } from './app-api-support.js';
 
 export interface EventsRouterDeps {
   /** The app-role pool. */
@@ -187,33 +188,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     }),
   );
 
-  // One place maps errors of this surface to { error, error_description }.
-  router.use((err: unknown, req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) {
-      next(err);
-      return;
-    }
-    if (err instanceof ZodError) {
-      const description = err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
-      res.status(400).json({ error: 'invalid_request', error_description: description.slice(0, 500) });
-      return;
-    }
-    if (err instanceof DomainError) {
-      res.status(err.status).json({ error: err.code, error_description: err.message });
-      return;
-    }
-    const bodyError = err as { type?: string; status?: number };
-    if (bodyError.type === 'entity.parse.failed') {
-      res.status(400).json({ error: 'invalid_request', error_description: 'the body is not valid JSON' });
-      return;
-    }
-    if (bodyError.type === 'entity.too.large') {
-      res.status(413).json({ error: 'invalid_request', error_description: 'the body is too large' });
-      return;
-    }
-    req.log?.error({ err }, 'events API error');
-    res.status(500).json({ error: 'server_error', error_description: 'internal error' });
-  });
+  router.use(appApiErrors);
   return router;
 }
 

@@ -4,7 +4,7 @@ import { DomainError } from '../core/errors.js';
 import { introspect } from '../core/repositories/credentials.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import { requireAppKey } from './app-auth.js';
-import { appApiErrors } from './app-api-router.js';
+import { appApiErrors } from './app-api-support.js';
 import { IntrospectionRequest } from './app-api-schemas.js';
 
 /**
