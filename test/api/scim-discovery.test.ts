@@ -1,15 +1,10 @@
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ScimResponse, scimFetch, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { ENT, GROUP, LIST, SCIM_JSON, USER, expectScimError } from '../helpers/scim.js';
 
 /** Discovery endpoints (RFC 7644 §4), unsupported endpoints, routing errors and authentication. */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
-const SCIM_JSON = /^application\/scim\+json/;
 
 let stack: TestStack;
 let tenant: TestTenant;
@@ -19,14 +14,6 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-function expectScimError(res: ScimResponse, status: number, scimType?: string) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(SCIM_JSON);
-  expect(res.body.schemas).toEqual([ERROR]);
-  expect(res.body.status).toBe(String(status));
-  expect(typeof res.body.detail).toBe('string');
-  if (scimType) expect(res.body.scimType).toBe(scimType);
-}
 
 describe('/ServiceProviderConfig', () => {
   it('advertises exactly what the server does', async () => {

@@ -1,15 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ScimResponse, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { GROUP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /** SCIM /Groups conformance: members, fan-out to user streams, concurrency, IdP lookups. */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const SCIM_JSON = /^application\/scim\+json/;
 
 let stack: TestStack;
 beforeAll(async () => {
@@ -17,16 +13,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const enc = encodeURIComponent;
-const patchBody = (...ops: unknown[]) => ({ schemas: [PATCH_OP], Operations: ops });
 
-function expectScimError(res: ScimResponse, status: number, scimType?: string) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(SCIM_JSON);
-  expect(res.body.schemas).toEqual([ERROR]);
-  expect(res.body.status).toBe(String(status));
-  if (scimType) expect(res.body.scimType).toBe(scimType);
-}
 
 async function createUsers(t: TestTenant, n: number, prefix = 'm'): Promise<string[]> {
   const ids: string[] = [];

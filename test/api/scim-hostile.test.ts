@@ -1,18 +1,14 @@
 import { gzipSync } from 'node:zlib';
 import { sql } from 'slonik';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type ScimResponse, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { ENT, PATCH_OP, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /**
  * Hostile input: each request gets the right SCIM error (never a 500), changes nothing in the
  * database, and the process stays healthy afterwards.
  */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const SCIM_JSON = /^application\/scim\+json/;
 
 let stack: TestStack;
 let t: TestTenant;
@@ -32,16 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const enc = encodeURIComponent;
-const patchBody = (...ops: unknown[]) => ({ schemas: [PATCH_OP], Operations: ops });
 
-function expectScimError(res: ScimResponse, status: number, scimType?: string) {
-  expect(res.status, JSON.stringify(res.body)?.slice(0, 500)).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(SCIM_JSON);
-  expect(res.body.schemas).toEqual([ERROR]);
-  expect(res.body.status).toBe(String(status));
-  if (scimType) expect(res.body.scimType).toBe(scimType);
-}
 
 async function snapshot(s: TestStack, tenant: TestTenant) {
   const q = async (table: string) =>

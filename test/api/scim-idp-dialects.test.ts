@@ -2,19 +2,14 @@ import { randomUUID } from 'node:crypto';
 import { request } from 'node:http';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ScimResponse, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { ENT, GROUP, PATCH_OP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /**
  * One test per bullet of docs/scim.md "Microsoft Entra ID", "Okta", "Google Workspace, OneLogin,
  * JumpCloud" and "Across IdPs", each sending the shape of request that IdP really sends.
  */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const GROUP = 'urn:ietf:params:scim:schemas:core:2.0:Group';
-const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const SCIM_JSON = /^application\/scim\+json/;
 
 const ENTRA = { 'user-agent': 'Azure AD SCIM client' } as const;
 const OKTA = { 'user-agent': 'Okta SCIM Client 1.0.0', accept: 'application/scim+json' } as const;
@@ -29,17 +24,8 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const enc = encodeURIComponent;
-const patchBody = (...ops: unknown[]) => ({ schemas: [PATCH_OP], Operations: ops });
 const uniq = (s: string) => `${s}-${randomUUID().slice(0, 8)}`;
 
-function expectScimError(res: ScimResponse, status: number, scimType?: string) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(SCIM_JSON);
-  expect(res.body.schemas).toEqual([ERROR]);
-  expect(res.body.status).toBe(String(status));
-  if (scimType) expect(res.body.scimType).toBe(scimType);
-}
 
 /**
  * Plain node:http, which (unlike fetch) sends no User-Agent unless told to: Entra requests may

@@ -1,18 +1,13 @@
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type ScimResponse, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { ENT, LIST, PATCH_OP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /**
  * SCIM /Users conformance (RFC 7643 / RFC 7644 baseline of docs/scim.md), over real HTTP against
  * the real app and a real database.
  */
 
-const USER = 'urn:ietf:params:scim:schemas:core:2.0:User';
-const ENT = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
-const ERROR = 'urn:ietf:params:scim:api:messages:2.0:Error';
-const LIST = 'urn:ietf:params:scim:api:messages:2.0:ListResponse';
-const PATCH_OP = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
-const SCIM_JSON = /^application\/scim\+json/;
 
 let stack: TestStack;
 let tenant: TestTenant;
@@ -22,17 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const enc = encodeURIComponent;
-const patchBody = (...ops: unknown[]) => ({ schemas: [PATCH_OP], Operations: ops });
 
-function expectScimError(res: ScimResponse, status: number, scimType?: string) {
-  expect(res.status, JSON.stringify(res.body)).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(SCIM_JSON);
-  expect(res.body.schemas).toEqual([ERROR]);
-  expect(res.body.status).toBe(String(status));
-  expect(typeof res.body.detail).toBe('string');
-  if (scimType) expect(res.body.scimType).toBe(scimType);
-}
 
 async function writeCounts(t: TestTenant) {
   const audit = await stack.owner.oneFirst(sql.unsafe`SELECT count(*)::int FROM audit_events WHERE tenant_id = ${t.id}`);
