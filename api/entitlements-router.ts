@@ -6,9 +6,8 @@ import type { Db } from '../core/db/pool.js';
 import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
 import { identityLifecycle, identityTimeline } from '../core/repositories/identity-views.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
-import { identityWorkflowId } from '../workflows/ids.js';
-import { releaseHoldSignal } from '../workflows/messages.js';
 import { requireAppKey } from './app-auth.js';
+import { signalReleased } from './hold-release.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
 export const RoleMappingBody = z.object({ roles: z.array(z.string()).max(100), dryRun: z.boolean().default(false) });
@@ -79,13 +78,4 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   );
   router.use(appApiErrors);
   return router;
-}
-
-export async function signalReleased(client: Client | undefined, tenantId: string, userIds: readonly string[], by: string): Promise<void> {
-  if (!client) return;
-  await Promise.allSettled(
-    userIds.map((userId) =>
-      client.withDeadline(Date.now() + 3_000, () => client.workflow.getHandle(identityWorkflowId(tenantId, userId)).signal(releaseHoldSignal, { releasedBy: by })),
-    ),
-  );
 }

@@ -5,7 +5,7 @@ import { Client, Connection } from '@temporalio/client';
 import { Command, InvalidArgumentError } from 'commander';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { signalReleased } from '../api/entitlements-router.js';
+import { signalReleased } from '../api/hold-release.js';
 import type { Actor } from '../core/repositories/audit.js';
 import { listRoleMappings, setDefaultRole, setGroupRoles } from '../core/repositories/entitlements.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';

@@ -33,25 +33,21 @@ async function signal(deps: RelayDeps, row: OutboxRow): Promise<void> {
   await deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
 }
 
+/** Which workflow each outbox stream feeds, and its first input. */
+const STREAM_WORKFLOWS = {
+  user: { type: 'identityLifecycle', id: identityWorkflowId, args: (row: OutboxRow) => [{ tenantId: row.tenant_id, userId: row.stream_id }] },
+  group: { type: 'groupLifecycle', id: groupWorkflowId, args: (row: OutboxRow) => [{ tenantId: row.tenant_id, groupId: row.stream_id }] },
+} as const;
+
 async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
-  const event = toEvent(row);
-  if (row.stream_type === 'user') {
-    await deps.client.workflow.signalWithStart('identityLifecycle', {
-      workflowId: identityWorkflowId(row.tenant_id, row.stream_id),
-      taskQueue: deps.taskQueue,
-      args: [{ tenantId: row.tenant_id, userId: row.stream_id }],
-      signal: scimChangeSignal,
-      signalArgs: [event],
-    });
-  } else {
-    await deps.client.workflow.signalWithStart('groupLifecycle', {
-      workflowId: groupWorkflowId(row.tenant_id, row.stream_id),
-      taskQueue: deps.taskQueue,
-      args: [{ tenantId: row.tenant_id, groupId: row.stream_id }],
-      signal: scimChangeSignal,
-      signalArgs: [event],
-    });
-  }
+  const target = STREAM_WORKFLOWS[row.stream_type];
+  await deps.client.workflow.signalWithStart(target.type, {
+    workflowId: target.id(row.tenant_id, row.stream_id),
+    taskQueue: deps.taskQueue,
+    args: target.args(row),
+    signal: scimChangeSignal,
+    signalArgs: [toEvent(row)],
+  });
 }
 
 /**
