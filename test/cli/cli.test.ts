@@ -67,4 +67,22 @@ describe('roster CLI', () => {
     expect(out.intact).toBe(true);
     expect(out.sealed).toBeGreaterThanOrEqual(2);
   });
+
+  it('role-mapping set (dry run, then applied), default-role, and guard release act on the tenant', async () => {
+    const t = await roster('tenant', 'create', 'entitled', '--json');
+    const user = await createUser(t.scimBaseUrl, t.scimToken, 'ent-user@example.com');
+    const group = await scimFetch(`${t.scimBaseUrl}/Groups`, t.scimToken, 'POST', { displayName: 'Ops', members: [{ value: user.body.id }] });
+    expect(group.status).toBe(201);
+    const dry = await roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'ops', '--roles', 'admin', '--dry-run', '--json');
+    expect(dry).toMatchObject({ applied: false, affectedUsers: 1, changes: [{ userId: user.body.id, gains: ['admin'], losses: [] }] });
+    expect(await roster('role-mapping', 'list', '--tenant', 'entitled', '--json')).toEqual([]);
+    const applied = await roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'admin', '--json');
+    expect(applied.applied).toBe(true);
+    expect(await roster('role-mapping', 'list', '--tenant', 'entitled', '--json')).toEqual([{ group_id: group.body.id, display_name: 'Ops', roles: ['admin'] }]);
+    await expect(roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'root', '--json')).rejects.toThrow(/catalogue/);
+    const def = await roster('default-role', '--tenant', 'entitled', '--role', 'viewer', '--json');
+    expect(def).toMatchObject({ applied: true, affectedUsers: 1 });
+    // Nothing is held, so a release releases nothing (and says so).
+    expect(await roster('guard', 'release', '--tenant', 'entitled', '--json')).toEqual({ released: [] });
+  });
 });
