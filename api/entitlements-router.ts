@@ -1,10 +1,11 @@
 import type { Client } from '@temporalio/client';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { AppRole } from '../core/config.js';
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { AppRole } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
-import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
-import { identityLifecycle, identityTimeline } from '../core/repositories/identity-views.js';
+import { listRoleMappings, RoleMappingRow, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
+import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
 import { requireAppKey } from './app-auth.js';
 import { signalReleased } from './hold-release.js';
@@ -66,6 +67,7 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   );
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
   router.get('/users/:userId/timeline', route(async ({ req, tx, tenantId }) => ({ data: await identityTimeline(tx, tenantId, param(req, 'userId')) })));
+  router.get('/alerts', route(async ({ req, tx, tenantId }) => ({ data: await tenantAlerts(tx, tenantId, { open: req.query.open === 'true' }) })));
   router.post(
     '/guard/release',
     route(async ({ req, tx, tenantId, actor }) => {
@@ -78,4 +80,31 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   );
   router.use(appApiErrors);
   return router;
+}
+
+const DryRunResult = z.object({
+  applied: z.boolean(),
+  affectedUsers: z.number().int(),
+  changes: z.array(z.object({ userId: z.string().uuid(), gains: z.array(z.string()), losses: z.array(z.string()) })),
+});
+
+/** Adds the entitlements and lifecycle routes to the OpenAPI document (same zod schemas). */
+export function registerEntitlementsApiPaths(registry: OpenAPIRegistry): void {
+  const security = [{ appApiKey: [] }];
+  const tags = ['Entitlements and lifecycle'];
+  const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
+  const ok = (description: string, schema: z.ZodTypeAny) => ({ 200: { description, content: json(schema) } });
+  const err = { 400: { description: 'invalid_request / unknown_role' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' } };
+  const userId = z.object({ userId: z.string().uuid() });
+  const dry = registry.register('RoleChangeResult', DryRunResult);
+  registry.registerPath({ method: 'get', path: '/api/v1/roles', tags, security, summary: "The vendor's app roles catalogue", responses: { ...ok('Roles', z.object({ data: z.array(AppRole) })), 401: err[401] } });
+  registry.registerPath({ method: 'get', path: '/api/v1/role-mappings', tags, security, summary: 'Group → role mappings', responses: { ...ok('Mappings', z.object({ data: z.array(RoleMappingRow) })), 401: err[401] } });
+  registry.registerPath({ method: 'put', path: '/api/v1/role-mappings/{groupId}', tags, security, summary: 'Set the roles a group grants (dryRun: report gains/losses per user, change nothing)', request: { params: z.object({ groupId: z.string().uuid() }), body: { content: json(RoleMappingBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/default-role', tags, security, summary: "Set the tenant's default role", request: { body: { content: json(DefaultRoleBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Grant a role directly (an exception outside the IdP)', request: { params: userId.extend({ role: z.string() }) }, responses: { ...ok('Applied', dry), ...err } });
+  registry.registerPath({ method: 'delete', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Remove a direct grant', request: { params: userId.extend({ role: z.string() }) }, responses: { ...ok('Applied', dry), ...err } });
+  registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/lifecycle', tags, security, summary: "An identity's state, transition times and granted roles", request: { params: userId }, responses: { ...ok('Lifecycle', IdentityLifecycle), ...err } });
+  registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/timeline', tags, security, summary: "An identity's lifecycle timeline (from the audit log)", request: { params: userId }, responses: { ...ok('Timeline', z.object({ data: z.array(TimelineEntry) })), ...err } });
+  registry.registerPath({ method: 'get', path: '/api/v1/alerts', tags, security, summary: "The tenant's alerts (e.g. a tripped mass-deprovisioning guard)", request: { query: z.object({ open: z.enum(['true', 'false']).optional() }) }, responses: { ...ok('Alerts', z.object({ data: z.array(TenantAlert) })), 401: err[401] } });
+  registry.registerPath({ method: 'post', path: '/api/v1/guard/release', tags, security, summary: 'Let held leavers proceed (all, or one user)', request: { body: { content: json(ReleaseBody) } }, responses: { ...ok('Released', z.object({ released: z.array(z.string().uuid()) })), ...err } });
 }

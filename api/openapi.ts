@@ -2,6 +2,7 @@ import { extendZodWithOpenApi, OpenAPIRegistry, OpenApiGeneratorV3 } from '@aste
 import { z } from 'zod';
 import { ScimGroupSchema, ScimUserSchema } from '../core/scim/resource.js';
 import { SCIM_TYPES } from '../core/errors.js';
+import { registerEntitlementsApiPaths } from './entitlements-router.js';
 import { registerEventsApiPaths } from './events-router.js';
 import { registerAppApiPaths } from './app-api-schemas.js';
 
@@ -91,6 +92,7 @@ export function buildOpenApiDocument(publicUrl: string) {
   }
   registerAppApiPaths(registry);
   registerEventsApiPaths(registry);
+  registerEntitlementsApiPaths(registry);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({
     method: 'get',

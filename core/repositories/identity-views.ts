@@ -43,3 +43,19 @@ export async function identityTimeline(tx: Tx, tenantId: string, userId: string,
       FROM audit_events WHERE tenant_id = ${tenantId} AND target_type = 'user' AND target_id = ${userId}
      ORDER BY id LIMIT ${limit}`);
 }
+
+export const TenantAlert = z.object({
+  id: z.number(),
+  kind: z.string(),
+  data: z.record(z.unknown()),
+  created_at: z.string(),
+  resolved_at: z.string().nullable(),
+});
+
+/** The tenant's alerts (e.g. a tripped mass-deprovisioning guard), newest first. */
+export async function tenantAlerts(tx: Tx, tenantId: string, options: { open?: boolean } = {}) {
+  return tx.any(sql.type(TenantAlert)`
+    SELECT id, kind, data, created_at, resolved_at FROM tenant_alerts
+     WHERE tenant_id = ${tenantId} ${options.open ? sql.fragment`AND resolved_at IS NULL` : sql.fragment``}
+     ORDER BY created_at DESC LIMIT 200`);
+}

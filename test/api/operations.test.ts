@@ -3,6 +3,7 @@ import pino from 'pino';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { appClient } from '../helpers/app-api.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const lines: string[] = [];
@@ -37,7 +38,7 @@ describe('operations surface', () => {
   it('/openapi.json is generated from the zod schemas and describes SCIM', async () => {
     const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
     expect(doc.openapi).toBe('3.0.3');
-    for (const path of ['/scim/v2/Users', '/scim/v2/Users/{id}', '/scim/v2/Groups', '/scim/v2/Groups/{id}', '/healthz', '/readyz']) {
+    for (const path of ['/scim/v2/Users', '/scim/v2/Users/{id}', '/scim/v2/Groups', '/scim/v2/Groups/{id}', '/healthz', '/readyz', '/oauth2/introspect', '/api/v1/role-mappings/{groupId}', '/api/v1/users/{userId}/timeline', '/api/v1/events', '/api/v1/guard/release']) {
       expect(doc.paths[path], path).toBeDefined();
     }
     expect(doc.components.schemas.ScimUser.properties.userName.type).toBe('string');
@@ -55,14 +56,20 @@ describe('operations surface', () => {
   it('secrets and personal data never reach the logs, workflow ids or outbox payloads', async () => {
     const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'private.person@example.com', password: 'Sup3r-Secret!', name: { givenName: 'Private' } });
     expect(created.status).toBe(201);
+    const app = await appClient(stack, tenant);
+    const pat = (await app.call('POST', `/api/v1/users/${created.body.id}/tokens`, { name: 'cli', scopes: ['read'] })).body.token as string;
+    expect(pat).toMatch(/^roster_pat_/);
+    const hook = await app.call('POST', '/api/v1/webhooks', { url: 'http://127.0.0.1:9/hooks' });
+    expect(hook.status).toBe(201);
     await stack.scim(tenant, 'PATCH', `/Users/${created.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    expect((await app.introspect(pat)).active).toBe(false); // suspended above
     const wrong = await stack.scim('roster_scim_this-is-a-wrong-token-value-000000000000000', 'GET', '/Users');
     expect(wrong.status).toBe(401);
     await eventually(async () => (await stack.owner.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM outbox WHERE delivered_at IS NULL`)) === 0);
 
     const log = lines.join('');
     expect(log).toContain('request completed');
-    for (const secret of [tenant.token, 'roster_scim_this-is-a-wrong-token', 'Sup3r-Secret!', 'private.person', 'Private']) {
+    for (const secret of [tenant.token, 'roster_scim_this-is-a-wrong-token', 'Sup3r-Secret!', 'private.person', 'Private', app.key, pat, hook.body.secret]) {
       expect(log, secret).not.toContain(secret);
     }
     const payloads = await stack.owner.anyFirst(sql.type(z.object({ p: z.string() }))`SELECT payload::text AS p FROM outbox`);

@@ -154,9 +154,14 @@ describe('joiner, mover, leaver', () => {
     }
   });
 
-  it('Entra-style DELETE: 404 at once, leaver, grace period, then personal data removed; a new user with the same name is new', async () => {
+  it('Entra-style soft delete then DELETE: 404 at once, one leaver, grace period, then personal data removed; a new user with the same name is new', async () => {
     const id = await joiner('entra.delete@example.com', { externalId: 'entra-1', name: { givenName: 'Erin' } });
     const pat = (await app.call('POST', `/api/v1/users/${id}/tokens`, { name: 'pat', scopes: ['read'] })).body.token;
+    // Entra soft-deletes first (active "False" as a string), and sends DELETE only later.
+    expect((await patch(id, [{ op: 'Replace', path: 'active', value: 'False' }])).status).toBe(200);
+    expect((await app.introspect(pat)).active).toBe(false);
+    expect((await settled(id)).leaverDone).toBe(true);
+    expect((await stack.scim(tenant, 'GET', `/Users/${id}`)).body.active).toBe(false);
     expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
     expect((await stack.scim(tenant, 'GET', `/Users/${id}`)).status).toBe(404);
     expect((await app.introspect(pat)).active).toBe(false);
@@ -167,6 +172,7 @@ describe('joiner, mover, leaver', () => {
     expect(row.name).toBeNull();
     expect(row.external_id).toBeNull();
     await eventually(async () => (await eventTypes(id)).includes('user.deleted'));
+    expect((await eventTypes(id)).filter((t) => t === 'user.suspended')).toHaveLength(1);
     // The audit trail keeps every event but its personal values are erased (their key is gone),
     // and the hash chain still verifies.
     const audit = await stack.owner.anyFirst(sql.type(z.object({ d: z.string() }))`SELECT data::text AS d FROM audit_events WHERE target_id = ${id}`);
@@ -223,6 +229,9 @@ describe('mass-deprovisioning guard', () => {
     });
     const alerts = await stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM tenant_alerts WHERE tenant_id = ${t.id} AND kind = 'mass_deprovisioning'`);
     expect(alerts).toBe(1);
+    const open = (await a.call('GET', '/api/v1/alerts?open=true')).body.data;
+    expect(open).toHaveLength(1);
+    expect(open[0]).toMatchObject({ kind: 'mass_deprovisioning', resolved_at: null });
     // Held leavers have not revoked anything yet (the suspension itself already blocks introspection).
     const live = await stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM credentials WHERE tenant_id = ${t.id} AND revoked_at IS NULL`);
     expect(live).toBe(3);
@@ -230,6 +239,7 @@ describe('mass-deprovisioning guard', () => {
     const released = await a.call('POST', '/api/v1/guard/release', {});
     expect(released.body.released).toHaveLength(3);
     await eventually(async () => (await Promise.all(ids.map(handle))).every((s) => s.leaverDone && !s.held));
+    expect((await a.call('GET', '/api/v1/alerts?open=true')).body.data).toHaveLength(0);
     expect(await stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM credentials WHERE tenant_id = ${t.id} AND revoked_at IS NULL`)).toBe(0);
     const heldOne = await stack.owner.oneFirst(sql.type(z.object({ id: z.string() }))`
       SELECT user_id::text AS id FROM deprovision_holds WHERE tenant_id = ${t.id} ORDER BY held_at LIMIT 1`);
