@@ -53,14 +53,25 @@ try {
   }
   await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
   let temporal: DevServer | undefined;
+  let temporalUi: string | undefined;
   let address = config.TEMPORAL_ADDRESS;
   if (!address) {
-    const cli = ensureTemporalCli();
     const port = (await isPortFree(7233)) ? 7233 : await freePort();
     const uiPort = (await isPortFree(8233)) ? 8233 : await freePort();
-    temporal = await startDevServer({ cli, port, uiPort, dbFile: join(dataDir, 'temporal.sqlite') });
-    cleanups.push(() => temporal!.stop());
-    address = temporal.address;
+    const dbFile = join(dataDir, 'temporal.sqlite');
+    const cli = findOrInstallTemporalCli();
+    if (cli) {
+      temporal = await startDevServer({ cli, port, uiPort, dbFile });
+      cleanups.push(() => temporal!.stop());
+      address = temporal.address;
+    } else {
+      // Last resort on a machine with internet and no Python: the SDK downloads the CLI itself.
+      const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+      const env = await TestWorkflowEnvironment.createLocal({ server: { ip: '127.0.0.1', port, ui: true, uiPort, dbFilename: dbFile } });
+      cleanups.push(() => env.teardown());
+      address = env.address;
+      temporalUi = `http://127.0.0.1:${uiPort}`;
+    }
   }
   // The CLI reads this when DATABASE_URL / TEMPORAL_ADDRESS are unset, so `roster` finds an
   // embedded database and the dev server too.
@@ -90,7 +101,7 @@ try {
   say(`  API            ${http.url}   (SCIM: ${http.url}/scim/v2, OpenAPI: ${http.url}/openapi.json)`);
   say(`  health         ${http.url}/healthz  ${http.url}/readyz`);
   say(`  PostgreSQL     ${redact(config.DATABASE_URL)}${embedded ? ' (embedded)' : ''}`);
-  say(`  Temporal       ${address}${temporal?.uiUrl ? `   Web UI: ${temporal.uiUrl}` : ''}`);
+  say(`  Temporal       ${address}${(temporal?.uiUrl ?? temporalUi) ? `   Web UI: ${temporal?.uiUrl ?? temporalUi}` : ''}`);
   if (demo) {
     say('');
     say(`  demo tenant "${demo.slug}" created. SCIM base URL: ${http.url}/scim/v2`);
@@ -102,6 +113,16 @@ try {
 } catch (err) {
   logger.error({ err }, 'start failed');
   await shutdown(1);
+}
+
+/** The CLI from TEMPORAL_CLI_PATH / PATH / the project's virtualenv (installing it there if Python exists). */
+function findOrInstallTemporalCli(): string | undefined {
+  try {
+    return ensureTemporalCli();
+  } catch (err) {
+    say(`no Temporal CLI (${err instanceof Error ? err.message : String(err)}); asking the Temporal SDK to download one`);
+    return undefined;
+  }
 }
 
 function redact(url: string): string {
