@@ -33,8 +33,11 @@ export interface IdentityLifecycleInput {
 
 /** Past this many history events the workflow continues as new (state carried, nothing lost). */
 const HISTORY_LIMIT = 2_000;
-/** While held, the database is re-checked this often in case a release signal was missed. */
-const HOLD_RECHECK = '1 minute';
+/**
+ * While held, the database is re-checked this often in case a release signal was missed. Holds can
+ * last days, so the check is sparse and the workflow continues as new if the history grows.
+ */
+const HOLD_RECHECK = '10 minutes';
 
 const MOVER_EVENTS = new Set(['user.updated', 'membership.added', 'membership.removed', 'entitlements.changed']);
 
@@ -72,6 +75,22 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     }),
   );
 
+  /** Continues as new with everything this run knows (after in-flight handlers finish). */
+  async function carryOn(): Promise<never> {
+    await condition(allHandlersFinished);
+    return continueAsNew<typeof identityLifecycle>({
+      tenantId,
+      userId,
+      carried: {
+        appliedSeq: stream.appliedSeq,
+        state: state === 'unknown' ? 'provisioned' : state,
+        pending: stream.pendingEvents(),
+        awaitingDeletion,
+        leaverDone,
+      },
+    });
+  }
+
   const emit = (seq: number, type: Parameters<EventActivities['emitEvent']>[0]['type'], data: Record<string, unknown>, stepSuffix = '') =>
     events.emitEvent({ tenantId, workflowId, step: `${seq}:${type}${stepSuffix}`, type, subjectType: 'user', subjectId: userId, data });
 
@@ -104,6 +123,9 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
         }
         if (status.released) break;
         releaseSignalled = false;
+        // The held event is still pending (not applied), so the next run takes it up again; its
+        // steps so far are stored per workflow id + seq, so nothing is done twice.
+        if (workflowInfo().historyLength > HISTORY_LIMIT) await carryOn();
       }
       held = false;
     }
@@ -175,19 +197,6 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
       await handle(event);
       stream.markApplied(event.seq);
     }
-    if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) {
-      await condition(allHandlersFinished);
-      await continueAsNew<typeof identityLifecycle>({
-        tenantId,
-        userId,
-        carried: {
-          appliedSeq: stream.appliedSeq,
-          state: state === 'unknown' ? 'provisioned' : state,
-          pending: stream.pendingEvents(),
-          awaitingDeletion,
-          leaverDone,
-        },
-      });
-    }
+    if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) await carryOn();
   }
 }
