@@ -1,13 +1,19 @@
 /**
- * `npm run bench`: SCIM throughput and latency of Roster against the ceiling of the same
- * PostgreSQL with nothing in between, in one run on one machine. See docs/benchmarks.md.
+ * `npm run bench`, in one run on one machine (docs/benchmarks.md):
+ *   SCIM part — SCIM throughput and latency of Roster against the ceiling of the same PostgreSQL
+ *   with nothing in between;
+ *   lifecycle part — joiner latency (SCIM POST → user.provisioned), time to revoke (SCIM PATCH
+ *   active=false → every credential introspects inactive), joiner throughput next to the
+ *   Temporal dev server's ceiling for an empty workflow.
  *
  * What runs where: PostgreSQL (external), the API (api/server.ts, its own Node process), a
- * Temporal dev server (only so the API starts as in production; no worker runs: the outbox
- * just accumulates), and this process, which generates the load (autocannon for HTTP, a raw
- * `pg` loop for the ceilings) and never shares an event loop with the API.
+ * Temporal dev server, in the lifecycle part the worker (worker/main.ts, its own Node process),
+ * and this process, which generates the load (autocannon / fetch for HTTP, a raw `pg` loop for
+ * the ceilings, and the empty workflows' worker) and never shares an event loop with the API.
+ * In the SCIM part no worker runs: the outbox just accumulates.
  *
  * Environment:
+ *   BENCH_ONLY=scim|lifecycle  run one part only (default: both, SCIM first)
  *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
  *                           default postgres://postgres@127.0.0.1:5432/roster_bench
  *   BENCH_TEMPORAL_ADDRESS  use this Temporal instead of starting a dev server
@@ -20,6 +26,10 @@
  *   BENCH_PROFILE=0         skip the round-trip profile
  *   BENCH_API_NODE_ARGS     extra Node flags for the measured API process, e.g.
  *                           "--cpu-prof --cpu-prof-dir=.data/prof" (written when the API stops)
+ *   BENCH_LIFECYCLE_USERS   joiners for the throughput run, and empty workflows for the ceiling (10000)
+ *   BENCH_LIFECYCLE_CONCURRENCY  concurrent SCIM POSTs / workflow starts in those runs (20)
+ *   BENCH_JOINER_USERS, BENCH_JOINER_CONCURRENCY   joiner latency run (200, 10)
+ *   BENCH_REVOKE_USERS, BENCH_REVOKE_CONCURRENCY   time-to-revoke run (200, 10)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -29,12 +39,36 @@ import pg from 'pg';
 import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
+import { createAppKey } from '../core/repositories/app-keys.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
-import { type ApiProcess, cpuSample, type CpuUsage, cpuUsage, machineBusyPct, startApiProcess } from './lib/bench-proc.js';
+import {
+  EventWatcher,
+  installEventNotify,
+  joinerBreakdown,
+  type LatencyStats,
+  latencyStats,
+  measureEmptyWorkflows,
+  measureJoiners,
+  measureRevokes,
+  measureThroughput,
+  prepareRevokes,
+  type RevokeSample,
+  workerPolling,
+} from './lib/bench-lifecycle.js';
+import {
+  type ApiProcess,
+  cpuSample,
+  type CpuUsage,
+  cpuUsage,
+  machineBusyPct,
+  type NodeProcess,
+  startApiProcess,
+  startNodeProcess,
+} from './lib/bench-proc.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -54,6 +88,18 @@ const USERS_SMALL = num('BENCH_USERS_SMALL', 1000);
 const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
+const ONLY = env.BENCH_ONLY ?? '';
+if (!['', 'scim', 'lifecycle'].includes(ONLY)) throw new Error('BENCH_ONLY must be "scim" or "lifecycle"');
+const RUN_SCIM = ONLY !== 'lifecycle';
+const RUN_LIFECYCLE = ONLY !== 'scim';
+const LIFECYCLE_USERS = num('BENCH_LIFECYCLE_USERS', 10_000);
+const LIFECYCLE_CONCURRENCY = num('BENCH_LIFECYCLE_CONCURRENCY', 20);
+const JOINER_USERS = num('BENCH_JOINER_USERS', 200);
+const JOINER_CONCURRENCY = num('BENCH_JOINER_CONCURRENCY', 10);
+const REVOKE_USERS = num('BENCH_REVOKE_USERS', 200);
+const REVOKE_CONCURRENCY = num('BENCH_REVOKE_CONCURRENCY', 10);
+/** Issue 3: SCIM deactivation → every credential introspects inactive, p99 under 100 ms. */
+const REVOKE_TARGET_MS = 100;
 
 const appUrl = appDatabaseUrl(loadConfig({ ...env, DATABASE_URL: ownerUrl }));
 const apiPoolSize = env.BENCH_API_POOL_SIZE ?? env.DATABASE_POOL_SIZE ?? String(loadConfig({}).DATABASE_POOL_SIZE);
@@ -107,12 +153,12 @@ async function waitForQuiet() {
   if (busy !== null && busy >= 15) say(`        still ${busy} % busy: measuring anyway (see "other processes" below)`);
 }
 
-async function measured<T>(api: ApiProcess | undefined, fn: () => Promise<T>): Promise<Measured<T>> {
+async function measured<T>(api: ApiProcess | undefined, fn: () => Promise<T>, extraPids: Record<string, number | undefined> = {}): Promise<Measured<T>> {
   await waitForQuiet();
   // The CPU window covers warm-up too; both phases run the same load.
-  const a = cpuSample(api?.pid);
+  const a = cpuSample(api?.pid, extraPids);
   const result = await fn();
-  return { result, cpu: cpuUsage(a, cpuSample(api?.pid), !!api) };
+  return { result, cpu: cpuUsage(a, cpuSample(api?.pid, extraPids), !!api) };
 }
 
 async function recreateDatabase(url: string) {
@@ -281,6 +327,8 @@ async function profileRoundTrips(temporalAddress: string, tenants: { small: { to
 
 const fmt = (n: number | null | undefined, digits = 0) => (n === null || n === undefined || Number.isNaN(n) ? '–' : n.toFixed(digits));
 const ms = (n: number) => `${fmt(n, n < 10 ? 1 : 0)} ms`;
+const verdict = (ok: boolean) => (ok ? 'ok' : 'MISS');
+const perOp = (cores: number | null | undefined, rate: number) => (cores === null || cores === undefined ? '–' : `${fmt((1000 * cores) / rate, 2)} ms`);
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -288,23 +336,17 @@ function table(rows: string[][]): string {
   const sep = `|${widths.map((w, i) => (i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
   return [line(rows[0]!), sep, ...rows.slice(1).map(line)].join('\n');
 }
+// ---------------------------------------------------------------------------------------------
+// Part 1: SCIM requests against raw-PostgreSQL ceilings (no worker).
 
-async function main() {
-  const started = new Date();
-  say(`Roster bench: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per measurement`);
-  say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+interface PartReport {
+  rows: string[][];
+  /** Prints the part's details; true when something failed. */
+  details(): boolean;
+  json: Record<string, unknown>;
+}
 
-  const idle = await machineBusyPct(2000);
-  say(`machine busy before the run: ${idle ?? '?'} %${idle !== null && idle > 15 ? ' (WARNING: something else is running; results will be low and noisy)' : ''}`);
-  say(`\n[setup] database ${new URL(ownerUrl).pathname.slice(1)}: drop, create, migrate`);
-  await recreateDatabase(ownerUrl);
-  const [pgInfo] = await ownerQuery<{ version: string; settings: Record<string, string> }>(
-    `SELECT current_setting('server_version') AS version,
-            jsonb_object_agg(name, setting || coalesce(unit, '')) AS settings
-       FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','max_connections','work_mem','wal_level','max_wal_size')`,
-  );
-  say(`PostgreSQL ${pgInfo!.version}: ${Object.entries(pgInfo!.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
-
+async function scimPart(temporalAddress: string): Promise<PartReport> {
   const owner = await createDatabasePool(ownerUrl, { maximumPoolSize: 2 });
   cleanups.push(() => owner.end());
   const tenants = {
@@ -319,15 +361,6 @@ async function main() {
   say(`[setup] ${USERS_SMALL} users loaded into tenant bench-small in ${fmt(loadSmall, 1)} s`);
   const patchIds = await userIds(ownerUrl, tenants.small.id, USERS_SMALL);
 
-  let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
-  let temporal: DevServer | undefined;
-  if (!temporalAddress) {
-    temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
-    cleanups.push(() => temporal!.stop());
-    temporalAddress = temporal.address;
-  }
-  say(`[setup] Temporal at ${temporalAddress}${temporal ? ' (dev server started for this run)' : ''}`);
-
   const api = await startApiProcess({
     port: await freePort(),
     nodeArgs: env.BENCH_API_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [],
@@ -335,7 +368,7 @@ async function main() {
   });
   cleanups.push(() => api.stop());
   say(`[setup] API process pid ${api.pid} at ${api.url} (DATABASE_POOL_SIZE=${apiPoolSize}, LOG_LEVEL=silent)`);
-  say('[setup] no worker runs: the SCIM path only writes the outbox, which simply accumulates during the bench');
+  say('[setup] no worker runs: the SCIM path only writes the outbox, which simply accumulates during this part');
 
   const scenarios = {
     create: createScenario('bench-user-'),
@@ -382,18 +415,13 @@ async function main() {
     profile = await profileRoundTrips(temporalAddress, tenants, patchIds);
   }
 
-  // -------------------------------------------------------------------------------------------
-  // Report
-
   const share = (r: number, c: number) => (100 * r) / c;
   const createShare = share(rosterCreate.result.reqPerSec, ceilingCreates.result.opsPerSec);
   const lookupShare = share(rosterLookupSmall.result.reqPerSec, ceilingLookupSmall.result.opsPerSec);
   const lookupShareLarge = share(rosterLookupLarge.result.reqPerSec, ceilingLookupLarge.result.opsPerSec);
-  const verdict = (ok: boolean) => (ok ? 'ok' : 'MISS');
   const p99ok = (r: HttpResult) => r.p99 <= TARGETS.p99Ms;
 
   const rows = [
-    ['metric', 'Roster req/s', 'p50', 'p99', 'ceiling/s', 'ceiling p50', 'ceiling p99', 'Roster share', 'target'],
     [
       'creates (POST /Users)',
       fmt(rosterCreate.result.reqPerSec),
@@ -443,57 +471,380 @@ async function main() {
   const httpRuns = { create: rosterCreate, lookupSmall: rosterLookupSmall, lookupLarge: rosterLookupLarge, patch: rosterPatch };
   const pgRuns = { create: ceilingCreates, lookupSmall: ceilingLookupSmall, lookupLarge: ceilingLookupLarge };
 
+  const details = () => {
+    say(`\nSCIM targets: creates ≥ ${TARGETS.createShare} % of ceiling, lookups ≥ ${TARGETS.lookupShare} % of ceiling, Roster p99 ≤ ${TARGETS.p99Ms} ms.`);
+    say(
+      `Lookup flatness: ${fmt(rosterLookupSmall.result.reqPerSec)} req/s at ${USERS_SMALL} users vs ${fmt(rosterLookupLarge.result.reqPerSec)} at ${USERS_LARGE} ` +
+        `(${fmt(share(rosterLookupLarge.result.reqPerSec, rosterLookupSmall.result.reqPerSec))} %); ceiling ` +
+        `${fmt(ceilingLookupSmall.result.opsPerSec)} vs ${fmt(ceilingLookupLarge.result.opsPerSec)}/s.`,
+    );
+
+    say('\nSCIM errors (all must be 0)');
+    let bad = false;
+    for (const [name, m] of Object.entries(httpRuns)) {
+      const r = m.result;
+      const wrong = r.non2xx + r.errors + r.timeouts + r.wrongBodies;
+      bad ||= wrong > 0;
+      say(`  Roster ${name.padEnd(12)} non-2xx ${r.non2xx}, socket errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.wrongBodies}  (status codes ${JSON.stringify(r.statusCodes)})`);
+    }
+    for (const [name, m] of Object.entries(pgRuns)) {
+      bad ||= m.result.errors > 0;
+      say(`  ceiling ${name.padEnd(11)} errors ${m.result.errors}${m.result.firstError ? ` (first: ${m.result.firstError})` : ''}`);
+    }
+
+    say(`\nCPU during each SCIM run (cores: 1.0 = one core busy, machine has ${os.cpus().length}; CPU/op = cores × 1000 / ops per second, the number least disturbed by other load)`);
+    const cpuRows = [['run', 'ops/s', 'API process', 'PostgreSQL', 'load generator', 'other processes', 'machine busy', 'API CPU/op', 'PostgreSQL CPU/op']];
+    const cpuOf = (name: string, c: CpuUsage | null, rate: number) => [
+      name,
+      fmt(rate),
+      fmt(c?.apiCores, 2),
+      fmt(c?.postgresCores, 2),
+      fmt(c?.benchCores, 2),
+      fmt(c?.otherCores, 2),
+      c ? `${c.machineBusyPct} %` : '–',
+      perOp(c?.apiCores, rate),
+      perOp(c?.postgresCores, rate),
+    ];
+    for (const [k, m] of Object.entries(httpRuns)) cpuRows.push(cpuOf(`Roster ${k}`, m.cpu, m.result.reqPerSec));
+    for (const [k, m] of Object.entries(pgRuns)) cpuRows.push(cpuOf(`ceiling ${k}`, m.cpu, m.result.opsPerSec));
+    say(table(cpuRows));
+
+    if (profile) {
+      say('\nRound trips to PostgreSQL per request (sequential, unloaded) vs the ceiling: create 6, lookup 1');
+      for (const [name, p] of Object.entries(profile)) {
+        say(`  ${name.padEnd(7)} ${fmt(p.roundTripsPerRequest, 1)} round trips, ${fmt(p.sequentialMsPerRequest, 2)} ms/request sequential`);
+        for (const s of p.statements) say(`            ${s.length > 110 ? `${s.slice(0, 107)}...` : s}`);
+      }
+    }
+    return bad;
+  };
+
+  return {
+    rows,
+    details,
+    json: {
+      setup: {
+        connections: CONNECTIONS,
+        warmupSec: WARMUP,
+        durationSec: DURATION,
+        usersSmall: USERS_SMALL,
+        usersLarge: USERS_LARGE,
+        apiPoolSize: Number(apiPoolSize),
+        worker: 'not running (outbox accumulates)',
+        bulkLoadSeconds: { small: loadSmall, large: loadLarge },
+      },
+      targets: TARGETS,
+      roster: httpRuns,
+      ceiling: pgRuns,
+      shares: { createPct: createShare, lookupPct: lookupShare, lookupLargePct: lookupShareLarge },
+      profile,
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part 2: the lifecycle, end to end through a real worker process.
+
+async function lifecyclePart(temporalAddress: string, temporal: DevServer | undefined): Promise<PartReport> {
+  const extraPids = (worker?: NodeProcess): Record<string, number | undefined> => ({ worker: worker?.pid, temporal: temporal?.process.pid });
+
+  say('\n[lifecycle setup] bench-only NOTIFY trigger on events (user.provisioned, user.suspended): the bench takes the commit time from LISTEN');
+  await installEventNotify(ownerUrl);
+  // The SCIM part leaves its outbox undelivered; a worker would now start thousands of workflows
+  // for it in the middle of the measurements. Those rows are marked delivered instead.
+  const [backlog] = await ownerQuery<{ n: string }>(
+    `WITH d AS (UPDATE outbox SET delivered_at = now() WHERE delivered_at IS NULL RETURNING 1) SELECT count(*)::text AS n FROM d`,
+  );
+  if (Number(backlog?.n)) say(`[lifecycle setup] ${backlog!.n} undelivered outbox rows of the SCIM part marked delivered (no workflows for them)`);
+
+  const owner = await createDatabasePool(ownerUrl, { maximumPoolSize: 2 });
+  cleanups.push(() => owner.end());
+  const joiners = await tenantWithToken(owner, 'bench-lifecycle');
+  const bulk = await tenantWithToken(owner, 'bench-throughput');
+  const { appKey } = await withTenant(owner, joiners.id, (tx) => createAppKey(tx, joiners.id));
+  await owner.end();
+  cleanups.pop();
+  // A default role, so the joiner really grants one; the mass-deprovisioning guard out of the way
+  // of 250 deliberate leavers (the guard has its own tests; here it would hold the leavers).
+  await ownerQuery(`UPDATE tenants SET default_role = 'member', guard_max_suspensions = 1000000, guard_max_share = 1 WHERE id = ANY($1::uuid[])`, [
+    [joiners.id, bulk.id],
+  ]);
+
+  const watcher = new EventWatcher(ownerUrl);
+  await watcher.start();
+  cleanups.push(() => watcher.stop());
+
+  const taskQueue = `roster-bench-${randomBytes(4).toString('hex')}`;
+  const api = await startApiProcess({ port: await freePort(), env: { ...apiEnv(temporalAddress, appUrl), TEMPORAL_TASK_QUEUE: taskQueue } });
+  cleanups.push(() => api.stop());
+  say(`[lifecycle setup] API process pid ${api.pid} at ${api.url}; task queue ${taskQueue}`);
+
+  // The dev server's ceiling first, before the Roster worker exists (its idle polling would be noise).
+  say(`\n[run] Temporal ceiling: ${LIFECYCLE_USERS} empty workflows, ${LIFECYCLE_CONCURRENCY} concurrent starts, worker in the bench process`);
+  const empty = await measureEmptyWorkflows({
+    address: temporalAddress,
+    taskQueue: `${taskQueue}-empty`,
+    workflows: LIFECYCLE_USERS,
+    concurrency: LIFECYCLE_CONCURRENCY,
+    progress: say,
+    measure: (fn) => measured(undefined, fn, extraPids()),
+  });
+  say(`        ${empty.result.completed} completed in ${fmt(empty.result.seconds, 1)} s: ${fmt(empty.result.workflowsPerSec)} workflows/s (starts took ${fmt(empty.result.startSeconds, 1)} s)`);
+
+  const worker = await startNodeProcess({
+    script: 'worker/main.ts',
+    name: 'worker',
+    env: { ...apiEnv(temporalAddress, appUrl), TEMPORAL_TASK_QUEUE: taskQueue, RELAY_POLL_MS: '10', LOG_LEVEL: 'warn' },
+    ready: () => workerPolling(temporalAddress, taskQueue),
+    timeoutMs: 180_000,
+    problemPattern: /\[(WARN|ERROR)\]|"level":(40|50|60)\b/,
+  });
+  cleanups.push(() => worker.stop());
+  say(`[lifecycle setup] worker process pid ${worker.pid} (node --import tsx worker/main.ts, RELAY_POLL_MS=10, LOG_LEVEL=warn) polling`);
+
+  const sequential = 30;
+  const warm = await measureJoiners({ apiUrl: api.url, scimToken: joiners.token, watcher, prefix: 'warmup-', users: 20, concurrency: 10 });
+  say(`[lifecycle setup] warm-up: 20 joiners, p50 ${ms(latencyStats(warm.samples.map((s) => s.totalMs)).p50)}`);
+
+  say(`\n[run] joiner latency, 1 at a time (${sequential} users)`);
+  const joinSeq = await measured(api, () => measureJoiners({ apiUrl: api.url, scimToken: joiners.token, watcher, prefix: 'seq-joiner-', users: sequential, concurrency: 1 }), extraPids(worker));
+  say(`[run] joiner latency, ${JOINER_CONCURRENCY} concurrent (${JOINER_USERS} users)`);
+  const join = await measured(
+    api,
+    () => measureJoiners({ apiUrl: api.url, scimToken: joiners.token, watcher, prefix: 'joiner-', users: JOINER_USERS, concurrency: JOINER_CONCURRENCY }),
+    extraPids(worker),
+  );
+  const joinStats = latencyStats(join.result.samples.map((s) => s.totalMs));
+  const joinSeqStats = latencyStats(joinSeq.result.samples.map((s) => s.totalMs));
+  const breakdown = await joinerBreakdown(ownerUrl, join.result.samples);
+  const breakdownSeq = await joinerBreakdown(ownerUrl, joinSeq.result.samples);
+
+  // Revocation: the warm-up and 1-at-a-time joiners (50) one at a time, then REVOKE_USERS more
+  // active users at REVOKE_CONCURRENCY (the measured joiners, topped up when more are asked for).
+  const seqRevokeIds = [...warm.samples, ...joinSeq.result.samples].map((s) => s.userId);
+  let revokeIds = join.result.samples.map((s) => s.userId);
+  if (revokeIds.length < REVOKE_USERS) {
+    const extra = await measureJoiners({ apiUrl: api.url, scimToken: joiners.token, watcher, prefix: 'revoke-', users: REVOKE_USERS - revokeIds.length, concurrency: 10 });
+    revokeIds = revokeIds.concat(extra.samples.map((s) => s.userId));
+  }
+  revokeIds = revokeIds.slice(0, REVOKE_USERS);
+  say(`\n[lifecycle setup] a session and a personal token for each of ${seqRevokeIds.length + revokeIds.length} users (app API), each introspected active`);
+  const seqTokens = await prepareRevokes({ apiUrl: api.url, appKey, userIds: seqRevokeIds, concurrency: 10 });
+  const tokens = await prepareRevokes({ apiUrl: api.url, appKey, userIds: revokeIds, concurrency: 10 });
+
+  say(`[run] time to revoke, 1 at a time (${seqRevokeIds.length} users)`);
+  const revSeq = await measured(
+    api,
+    () => measureRevokes({ apiUrl: api.url, scimToken: joiners.token, appKey, watcher, userIds: seqRevokeIds, tokens: seqTokens, concurrency: 1 }),
+    extraPids(worker),
+  );
+  say(`[run] time to revoke, ${REVOKE_CONCURRENCY} concurrent (${revokeIds.length} users)`);
+  const rev = await measured(
+    api,
+    () => measureRevokes({ apiUrl: api.url, scimToken: joiners.token, appKey, watcher, userIds: revokeIds, tokens, concurrency: REVOKE_CONCURRENCY }),
+    extraPids(worker),
+  );
+  const revStats = latencyStats(rev.result.samples.map((s) => s.totalMs));
+  const revSeqStats = latencyStats(revSeq.result.samples.map((s) => s.totalMs));
+  const leaverStats = latencyStats(rev.result.samples.flatMap((s) => (s.leaverMs === null ? [] : [s.leaverMs])));
+  const leaverSeqStats = latencyStats(revSeq.result.samples.flatMap((s) => (s.leaverMs === null ? [] : [s.leaverMs])));
+
+  say(`\n[run] lifecycle throughput: ${LIFECYCLE_USERS} SCIM POSTs, ${LIFECYCLE_CONCURRENCY} concurrent, until the last user.provisioned`);
+  const thr = await measured(
+    api,
+    () =>
+      measureThroughput({
+        apiUrl: api.url,
+        scimToken: bulk.token,
+        tenantId: bulk.id,
+        watcher,
+        prefix: 'bulk-',
+        users: LIFECYCLE_USERS,
+        concurrency: LIFECYCLE_CONCURRENCY,
+        progress: say,
+      }),
+    extraPids(worker),
+  );
+  say(
+    `        ${thr.result.completed} joiners in ${fmt(thr.result.seconds, 1)} s: ${fmt(thr.result.joinersPerSec, 1)}/s ` +
+      `(the API took the ${LIFECYCLE_USERS} POSTs in ${fmt(thr.result.postSeconds, 1)} s, ${fmt(thr.result.postsPerSec)}/s)`,
+  );
+  const workerOutputLines = worker.outputLines();
+  const workerProblems = worker.problems();
+  await worker.stop();
+  await api.stop();
+  await watcher.stop();
+  cleanups.splice(-3);
+
+  const ratio = thr.result.joinersPerSec / empty.result.workflowsPerSec;
+  const revokeOk = revStats.p99 < REVOKE_TARGET_MS;
+  const rows = [
+    [`joiner latency, POST → user.provisioned (${JOINER_CONCURRENCY} concurrent, ${JOINER_USERS} users)`, fmt(JOINER_USERS / join.result.elapsedSec, 1), ms(joinStats.p50), ms(joinStats.p99), '–', '–', '–', '–', '–'],
+    [`joiner latency, 1 at a time (${sequential} users)`, fmt(sequential / joinSeq.result.elapsedSec, 1), ms(joinSeqStats.p50), ms(joinSeqStats.p99), '–', '–', '–', '–', '–'],
+    [
+      `time to revoke, PATCH active=false → all credentials inactive (${REVOKE_CONCURRENCY} concurrent, ${revokeIds.length} users)`,
+      '–',
+      ms(revStats.p50),
+      ms(revStats.p99),
+      '–',
+      '–',
+      '–',
+      '–',
+      `p99 < ${REVOKE_TARGET_MS} ms: ${verdict(revokeOk)}`,
+    ],
+    [`time to revoke, 1 at a time (${seqRevokeIds.length} users)`, '–', ms(revSeqStats.p50), ms(revSeqStats.p99), '–', '–', '–', '–', `p99 < ${REVOKE_TARGET_MS} ms: ${verdict(revSeqStats.p99 < REVOKE_TARGET_MS)}`],
+    [`leaver done, PATCH → user.suspended (${REVOKE_CONCURRENCY} concurrent)`, '–', ms(leaverStats.p50), ms(leaverStats.p99), '–', '–', '–', '–', '–'],
+    [
+      `lifecycle throughput, joiners/s (${LIFECYCLE_USERS} users) vs empty workflows/s`,
+      fmt(thr.result.joinersPerSec, 1),
+      '–',
+      '–',
+      fmt(empty.result.workflowsPerSec, 1),
+      '–',
+      '–',
+      `${fmt(100 * ratio, 1)} %`,
+      'ratio reported',
+    ],
+  ];
+
+  const details = () => {
+    let bad = false;
+    say('\nLifecycle: where a joiner\'s time goes (medians / p99, from PostgreSQL timestamps on the same clock)');
+    const bRows = [['segment', `p50 (${JOINER_CONCURRENCY} conc.)`, `p99 (${JOINER_CONCURRENCY} conc.)`, 'p50 (1 at a time)', 'p99 (1 at a time)']];
+    for (const [k, v] of Object.entries(breakdown)) bRows.push([k, ms(v.p50), ms(v.p99), ms(breakdownSeq[k]!.p50), ms(breakdownSeq[k]!.p99)]);
+    bRows.push(['total', ms(joinStats.p50), ms(joinStats.p99), ms(joinSeqStats.p50), ms(joinSeqStats.p99)]);
+    say(table(bRows));
+    const postStats = latencyStats(join.result.samples.map((s) => s.postMs));
+    say(`  of which the SCIM POST itself: p50 ${ms(postStats.p50)}, p99 ${ms(postStats.p99)}`);
+
+    const patchStats = latencyStats(rev.result.samples.map((s) => s.patchMs));
+    const patchSeqStats = latencyStats(revSeq.result.samples.map((s) => s.patchMs));
+    const rounds = (xs: RevokeSample[]) => xs.reduce((a, s) => a + s.rounds, 0) / Math.max(1, xs.length);
+    say(`\nLifecycle: time to revoke = the PATCH (SCIM suspends in its own transaction) + introspection rounds until both credentials answer inactive`);
+    say(`  ${REVOKE_CONCURRENCY} concurrent: PATCH p50 ${ms(patchStats.p50)}, p99 ${ms(patchStats.p99)}; introspection rounds per user ${fmt(rounds(rev.result.samples), 2)}; leaver (user.suspended) p50 ${ms(leaverStats.p50)}, p99 ${ms(leaverStats.p99)}`);
+    say(`  1 at a time:  PATCH p50 ${ms(patchSeqStats.p50)}, p99 ${ms(patchSeqStats.p99)}; introspection rounds per user ${fmt(rounds(revSeq.result.samples), 2)}; leaver (user.suspended) p50 ${ms(leaverSeqStats.p50)}, p99 ${ms(leaverSeqStats.p99)}`);
+    if (rev.result.leaverTimeouts + revSeq.result.leaverTimeouts) {
+      bad = true;
+      say(`  WARNING: ${rev.result.leaverTimeouts + revSeq.result.leaverTimeouts} leavers did not record user.suspended within 120 s`);
+    }
+    say(
+      `\nLifecycle throughput: ${fmt(thr.result.joinersPerSec, 1)} joiners/s vs ${fmt(empty.result.workflowsPerSec, 1)} empty workflows/s = ${fmt(100 * ratio, 1)} % ` +
+        '(each joiner: relay signal-with-start, 6 activities, ~8 workflow tasks; an empty workflow: one start, one workflow task)',
+    );
+    if (thr.result.stalled || thr.result.postErrors || thr.result.completed < LIFECYCLE_USERS || empty.result.stalled) {
+      bad = true;
+      say(`  WARNING: completed ${thr.result.completed} of ${LIFECYCLE_USERS} joiners (POST errors ${thr.result.postErrors}, stalled ${thr.result.stalled}); empty workflows stalled ${empty.result.stalled}`);
+    }
+    say(`\nCPU during each lifecycle run (cores; machine has ${os.cpus().length})`);
+    const cpuRows = [['run', 'API process', 'worker', 'Temporal dev server', 'PostgreSQL', 'bench process', 'other processes', 'machine busy']];
+    const runs: [string, { cpu: CpuUsage | null }][] = [
+      ['empty workflows (worker in bench process)', empty],
+      ['joiners, 1 at a time', joinSeq],
+      [`joiners, ${JOINER_CONCURRENCY} concurrent`, join],
+      ['revokes, 1 at a time', revSeq],
+      [`revokes, ${REVOKE_CONCURRENCY} concurrent`, rev],
+      ['throughput', thr],
+    ];
+    for (const [name, m] of runs) {
+      const c = m.cpu;
+      cpuRows.push([name, fmt(c?.apiCores, 2), fmt(c?.extraCores?.worker, 2), fmt(c?.extraCores?.temporal, 2), fmt(c?.postgresCores, 2), fmt(c?.benchCores, 2), fmt(c?.otherCores, 2), c ? `${c.machineBusyPct} %` : '–']);
+    }
+    say(table(cpuRows));
+    const c = thr.cpu;
+    if (c) {
+      const per = (cores: number | undefined | null) => perOp(cores, thr.result.joinersPerSec);
+      say(
+        `  CPU per joiner: API ${per(c.apiCores)}, worker ${per(c.extraCores?.worker)}, Temporal ${per(c.extraCores?.temporal)}, PostgreSQL ${per(c.postgresCores)}; ` +
+          `per empty workflow: Temporal ${perOp(empty.cpu?.extraCores?.temporal, empty.result.workflowsPerSec)}, bench (worker + client) ${perOp(empty.cpu?.benchCores, empty.result.workflowsPerSec)}`,
+      );
+    }
+    say(`  worker output: ${workerOutputLines} lines, ${workerProblems.length} warnings/errors${workerProblems.length ? ':' : ''}`);
+    for (const line of workerProblems.slice(0, 5)) say(`    ${line}`);
+    return bad;
+  };
+
+  const dist = (s: LatencyStats) => ({ ...s });
+  return {
+    rows,
+    details,
+    json: {
+      setup: {
+        worker: 'node --import tsx worker/main.ts (own process), RELAY_POLL_MS=10, LOG_LEVEL=warn, DATABASE_POOL_SIZE default',
+        taskQueue,
+        defaultRole: 'member',
+        joinerUsers: JOINER_USERS,
+        joinerConcurrency: JOINER_CONCURRENCY,
+        revokeUsers: revokeIds.length,
+        revokeConcurrency: REVOKE_CONCURRENCY,
+        lifecycleUsers: LIFECYCLE_USERS,
+        lifecycleConcurrency: LIFECYCLE_CONCURRENCY,
+        eventTiming: 'AFTER INSERT trigger on events → pg_notify → LISTEN in the bench process (commit time)',
+        scimOutboxBacklogMarkedDelivered: Number(backlog?.n ?? 0),
+      },
+      targets: { revokeP99Ms: REVOKE_TARGET_MS },
+      joinerLatencyMs: { concurrent: dist(joinStats), sequential: dist(joinSeqStats), breakdown, breakdownSequential: breakdownSeq },
+      revokeMs: {
+        concurrent: dist(revStats),
+        sequential: dist(revSeqStats),
+        patch: latencyStats(rev.result.samples.map((s) => s.patchMs)),
+        leaverSuspended: dist(leaverStats),
+        leaverSuspendedSequential: dist(leaverSeqStats),
+      },
+      throughput: { roster: thr, temporalEmptyWorkflow: empty, ratio },
+      workerOutput: { lines: workerOutputLines, warningsAndErrors: workerProblems },
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+  const started = new Date();
+  say(`Roster bench (${RUN_SCIM && RUN_LIFECYCLE ? 'SCIM + lifecycle' : RUN_SCIM ? 'SCIM only' : 'lifecycle only'}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
+  say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
+
+  const idle = await machineBusyPct(2000);
+  say(`machine busy before the run: ${idle ?? '?'} %${idle !== null && idle > 15 ? ' (WARNING: something else is running; results will be low and noisy)' : ''}`);
+  say(`\n[setup] database ${new URL(ownerUrl).pathname.slice(1)}: drop, create, migrate`);
+  await recreateDatabase(ownerUrl);
+  const [pgInfo] = await ownerQuery<{ version: string; settings: Record<string, string> }>(
+    `SELECT current_setting('server_version') AS version,
+            jsonb_object_agg(name, setting || coalesce(unit, '')) AS settings
+       FROM pg_settings WHERE name IN ('shared_buffers','synchronous_commit','fsync','max_connections','work_mem','wal_level','max_wal_size')`,
+  );
+  say(`PostgreSQL ${pgInfo!.version}: ${Object.entries(pgInfo!.settings).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+
+  let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
+  let temporal: DevServer | undefined;
+  if (!temporalAddress) {
+    temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
+    cleanups.push(() => temporal!.stop());
+    temporalAddress = temporal.address;
+  }
+  say(`[setup] Temporal at ${temporalAddress}${temporal ? ` (dev server started for this run, pid ${temporal.process.pid})` : ''}`);
+
+  const scim = RUN_SCIM ? await scimPart(temporalAddress) : undefined;
+  const lifecycle = RUN_LIFECYCLE ? await lifecyclePart(temporalAddress, temporal) : undefined;
+
+  // -------------------------------------------------------------------------------------------
+  // Report
+
+  const rows = [
+    ['metric', 'Roster req/s', 'p50', 'p99', 'ceiling/s', 'ceiling p50', 'ceiling p99', 'Roster share', 'target'],
+    ...(scim?.rows ?? []),
+    ...(lifecycle?.rows ?? []),
+  ];
   say('\nResults');
   say(table(rows));
-  say(`\nTargets: creates ≥ ${TARGETS.createShare} % of ceiling, lookups ≥ ${TARGETS.lookupShare} % of ceiling, Roster p99 ≤ ${TARGETS.p99Ms} ms.`);
-  say(
-    `Lookup flatness: ${fmt(rosterLookupSmall.result.reqPerSec)} req/s at ${USERS_SMALL} users vs ${fmt(rosterLookupLarge.result.reqPerSec)} at ${USERS_LARGE} ` +
-      `(${fmt(share(rosterLookupLarge.result.reqPerSec, rosterLookupSmall.result.reqPerSec))} %); ceiling ` +
-      `${fmt(ceilingLookupSmall.result.opsPerSec)} vs ${fmt(ceilingLookupLarge.result.opsPerSec)}/s.`,
-  );
-
-  say('\nErrors (all must be 0)');
+  if (lifecycle) say('Lifecycle rows: "Roster req/s" is users per second through the run; the throughput row\'s ceiling is the dev server\'s empty workflows/s and its share the ratio.');
   let bad = false;
-  for (const [name, m] of Object.entries(httpRuns)) {
-    const r = m.result;
-    const wrong = r.non2xx + r.errors + r.timeouts + r.wrongBodies;
-    bad ||= wrong > 0;
-    say(`  Roster ${name.padEnd(12)} non-2xx ${r.non2xx}, socket errors ${r.errors}, timeouts ${r.timeouts}, wrong bodies ${r.wrongBodies}  (status codes ${JSON.stringify(r.statusCodes)})`);
-  }
-  for (const [name, m] of Object.entries(pgRuns)) {
-    bad ||= m.result.errors > 0;
-    say(`  ceiling ${name.padEnd(11)} errors ${m.result.errors}${m.result.firstError ? ` (first: ${m.result.firstError})` : ''}`);
-  }
-
-  say(`\nCPU during each run (cores: 1.0 = one core busy, machine has ${os.cpus().length}; CPU/op = cores × 1000 / ops per second, the number least disturbed by other load)`);
-  const cpuRows = [['run', 'ops/s', 'API process', 'PostgreSQL', 'load generator', 'other processes', 'machine busy', 'API CPU/op', 'PostgreSQL CPU/op']];
-  const perOp = (cores: number | null | undefined, rate: number) => (cores === null || cores === undefined ? '–' : `${fmt((1000 * cores) / rate, 2)} ms`);
-  const cpuOf = (name: string, c: CpuUsage | null, rate: number) => [
-    name,
-    fmt(rate),
-    fmt(c?.apiCores, 2),
-    fmt(c?.postgresCores, 2),
-    fmt(c?.benchCores, 2),
-    fmt(c?.otherCores, 2),
-    c ? `${c.machineBusyPct} %` : '–',
-    perOp(c?.apiCores, rate),
-    perOp(c?.postgresCores, rate),
-  ];
-  for (const [k, m] of Object.entries(httpRuns)) cpuRows.push(cpuOf(`Roster ${k}`, m.cpu, m.result.reqPerSec));
-  for (const [k, m] of Object.entries(pgRuns)) cpuRows.push(cpuOf(`ceiling ${k}`, m.cpu, m.result.opsPerSec));
-  say(table(cpuRows));
-
-  if (profile) {
-    say('\nRound trips to PostgreSQL per request (sequential, unloaded) vs the ceiling: create 6, lookup 1');
-    for (const [name, p] of Object.entries(profile)) {
-      say(`  ${name.padEnd(7)} ${fmt(p.roundTripsPerRequest, 1)} round trips, ${fmt(p.sequentialMsPerRequest, 2)} ms/request sequential`);
-      for (const s of p.statements) say(`            ${s.length > 110 ? `${s.slice(0, 107)}...` : s}`);
-    }
-  }
+  if (scim) bad = scim.details() || bad;
+  if (lifecycle) bad = lifecycle.details() || bad;
 
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -502,23 +853,11 @@ async function main() {
       node: process.version,
       postgres: pgInfo,
     },
-    setup: {
-      database: new URL(ownerUrl).pathname.slice(1),
-      connections: CONNECTIONS,
-      warmupSec: WARMUP,
-      durationSec: DURATION,
-      usersSmall: USERS_SMALL,
-      usersLarge: USERS_LARGE,
-      apiPoolSize: Number(apiPoolSize),
-      temporal: temporal ? 'dev server started by the bench' : temporalAddress,
-      worker: 'not running (outbox accumulates)',
-      bulkLoadSeconds: { small: loadSmall, large: loadLarge },
-    },
-    targets: TARGETS,
-    roster: httpRuns,
-    ceiling: pgRuns,
-    shares: { createPct: createShare, lookupPct: lookupShare, lookupLargePct: lookupShareLarge },
-    profile,
+    database: new URL(ownerUrl).pathname.slice(1),
+    temporal: temporal ? 'dev server started by the bench' : temporalAddress,
+    table: rows,
+    ...(scim ? { scim: scim.json } : {}),
+    ...(lifecycle ? { lifecycle: lifecycle.json } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });

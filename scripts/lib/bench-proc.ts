@@ -13,10 +13,82 @@ export interface ApiProcess {
 }
 
 /**
- * Runs api/server.ts in its own Node process (so the load generator never shares its event loop).
- * `node --import tsx` is what `npx tsx` ends up running, minus two wrapper processes: the pid is
- * the server itself, which keeps signals and CPU accounting exact.
+ * Runs a TypeScript entry point of the repository in its own Node process. `node --import tsx` is
+ * what `npx tsx` ends up running, minus two wrapper processes: the pid is the program itself,
+ * which keeps signals and CPU accounting exact. `ready` is polled until it resolves true.
  */
+export async function startNodeProcess(options: {
+  script: string;
+  env: Record<string, string>;
+  /** Extra Node flags, e.g. --cpu-prof (not allowed in NODE_OPTIONS). */
+  nodeArgs?: string[];
+  ready: () => Promise<boolean>;
+  name: string;
+  timeoutMs?: number;
+  /** Output lines matching this are counted (e.g. warnings and errors). */
+  problemPattern?: RegExp;
+}): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', options.script], {
+    cwd: root,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  let lines = 0;
+  let partial = '';
+  const problems: string[] = [];
+  const keep = (d: Buffer) => {
+    const text = partial + d.toString();
+    const complete = text.split('\n');
+    partial = complete.pop() ?? '';
+    for (const line of complete) {
+      lines++;
+      if (options.problemPattern?.test(line) && problems.length < 20) problems.push(line.slice(0, 500));
+    }
+    output = (output + d.toString()).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill(signal);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${options.name} exited (${child.exitCode}): ${output}`);
+    let ok = false;
+    try {
+      ok = await options.ready();
+    } catch {
+      // not ready yet
+    }
+    if (ok) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`${options.name} not ready after ${options.timeoutMs ?? 60_000} ms: ${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { pid: child.pid!, child, stop, output: () => output, outputLines: () => lines, problems: () => problems };
+}
+
+export interface NodeProcess {
+  pid: number;
+  child: ChildProcess;
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** The last 4,000 characters the process wrote (stdout and stderr). */
+  output(): string;
+  /** Lines written so far. */
+  outputLines(): number;
+  /** The first 20 lines that matched `problemPattern`. */
+  problems(): string[];
+}
+
+/** Runs api/server.ts in its own Node process (so the load generator never shares its event loop). */
 export async function startApiProcess(options: {
   port: number;
   env: Record<string, string>;
@@ -24,44 +96,16 @@ export async function startApiProcess(options: {
   nodeArgs?: string[];
   timeoutMs?: number;
 }): Promise<ApiProcess> {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), '--import', 'tsx', 'api/server.ts'], {
-    cwd: root,
-    env: { ...process.env, ...options.env, PORT: String(options.port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
   const url = `http://127.0.0.1:${options.port}`;
-  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`api exited (${child.exitCode}): ${stderr}`);
-    try {
-      const res = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (res.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`api not healthy on ${url}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    pid: child.pid!,
-    child,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  const proc = await startNodeProcess({
+    script: 'api/server.ts',
+    name: 'api',
+    env: { ...options.env, PORT: String(options.port), HOST: '127.0.0.1' },
+    ...(options.nodeArgs ? { nodeArgs: options.nodeArgs } : {}),
+    ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}),
+    ready: async () => (await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(1000) })).ok,
+  });
+  return { url, pid: proc.pid, child: proc.child, stop: () => proc.stop() };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -103,6 +147,8 @@ function machineTicks(): { busy: number; total: number } {
 export interface CpuSample {
   at: number;
   api: number;
+  /** Further processes by name (worker, Temporal dev server), ticks. */
+  extra: Record<string, number>;
   postgres: number;
   bench: number;
   machine: { busy: number; total: number };
@@ -116,14 +162,19 @@ export interface CpuUsage {
   machineBusyPct: number;
   /** Busy cores nobody above accounts for: other processes on the machine (noise). */
   otherCores: number;
+  /** Cores of the further processes passed to cpuSample (worker, Temporal dev server). */
+  extraCores?: Record<string, number>;
 }
 
-export function cpuSample(apiPid?: number): CpuSample | null {
+export function cpuSample(apiPid?: number, extraPids: Record<string, number | undefined> = {}): CpuSample | null {
   try {
     const u = process.cpuUsage();
+    const extra: Record<string, number> = {};
+    for (const [name, pid] of Object.entries(extraPids)) if (pid) extra[name] = procTicks(pid);
     return {
       at: performance.now(),
       api: apiPid ? procTicks(apiPid) : 0,
+      extra,
       postgres: postgresTicks(),
       bench: (u.user + u.system) / 1e6,
       machine: machineTicks(),
@@ -141,12 +192,21 @@ export function cpuUsage(a: CpuSample | null, b: CpuSample | null, hasApi: boole
   const postgres = (b.postgres - a.postgres) / CLK_TCK / secs;
   const bench = (b.bench - a.bench) / secs;
   const busyShare = (b.machine.busy - a.machine.busy) / Math.max(1, b.machine.total - a.machine.total);
+  const extraCores: Record<string, number> = {};
+  let extraSum = 0;
+  for (const [name, ticks] of Object.entries(b.extra)) {
+    if (a.extra[name] === undefined) continue;
+    const cores = (ticks - a.extra[name]) / CLK_TCK / secs;
+    extraCores[name] = round(cores);
+    extraSum += cores;
+  }
   return {
     apiCores: hasApi ? round(api) : null,
     postgresCores: round(postgres),
     benchCores: round(bench),
     machineBusyPct: Math.round(100 * busyShare),
-    otherCores: round(Math.max(0, busyShare * cpus().length - api - postgres - bench)),
+    otherCores: round(Math.max(0, busyShare * cpus().length - api - postgres - bench - extraSum)),
+    ...(Object.keys(extraCores).length ? { extraCores } : {}),
   };
 }
 
