@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import type { Config } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
@@ -13,9 +13,36 @@ export interface WorkerRuntime {
   stop(): Promise<void>;
 }
 
+const TEMPORAL_LEVELS: Record<Config['LOG_LEVEL'], LogLevel> = {
+  fatal: 'ERROR',
+  error: 'ERROR',
+  warn: 'WARN',
+  info: 'INFO',
+  debug: 'DEBUG',
+  trace: 'TRACE',
+  silent: 'ERROR',
+};
+
+/**
+ * Routes the Temporal SDK's own logs (and its Rust core's) through LOG_LEVEL. Once per process;
+ * a process that already installed a runtime (tests) keeps its own.
+ */
+function installTemporalRuntime(level: Config['LOG_LEVEL']) {
+  const mapped = TEMPORAL_LEVELS[level];
+  try {
+    Runtime.install({
+      logger: new DefaultLogger(mapped),
+      telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: mapped, other: 'ERROR' }) } },
+    });
+  } catch {
+    // already installed
+  }
+}
+
 /** Temporal worker + outbox relay + audit sealer, sharing one app-role pool. */
 export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string }): Promise<WorkerRuntime> {
   const { config, db, logger, address } = deps;
+  installTemporalRuntime(config.LOG_LEVEL);
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });

@@ -1,10 +1,10 @@
-import { allHandlersFinished, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, proxyLocalActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
-import { databaseActivity } from './activity-options.js';
+import { databaseLocalActivity } from './activity-options.js';
 import { type GroupStatus, groupStatusQuery, scimChangeSignal, type StreamEvent } from './messages.js';
 import { OrderedStream } from './ordered-stream.js';
 
-const db = proxyActivities<LifecycleActivities>(databaseActivity);
+const db = proxyLocalActivities<LifecycleActivities>(databaseLocalActivity);
 
 export interface GroupLifecycleInput {
   tenantId: string;

@@ -2,14 +2,14 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { CredentialActivities } from '../activities/credentials.js';
 import type { EventActivities } from '../activities/events.js';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
-import { databaseActivity } from './activity-options.js';
+import { databaseLocalActivity } from './activity-options.js';
 import {
   type IdentityStatus,
   identityStatusQuery,
@@ -20,9 +20,9 @@ import {
 } from './messages.js';
 import { OrderedStream } from './ordered-stream.js';
 
-const db = proxyActivities<LifecycleActivities>(databaseActivity);
-const credentials = proxyActivities<CredentialActivities>(databaseActivity);
-const events = proxyActivities<EventActivities>(databaseActivity);
+const db = proxyLocalActivities<LifecycleActivities>(databaseLocalActivity);
+const credentials = proxyLocalActivities<CredentialActivities>(databaseLocalActivity);
+const events = proxyLocalActivities<EventActivities>(databaseLocalActivity);
 
 export interface IdentityLifecycleInput {
   tenantId: string;

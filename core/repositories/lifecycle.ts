@@ -113,16 +113,27 @@ export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; u
   // One guard decision at a time per tenant, so a burst of leavers counts consistently.
   await tx.query(sql.unsafe`SELECT 1 FROM tenants WHERE id = ${input.tenantId} FOR UPDATE`);
   const g = await tx.one(sql.type(GuardRow)`
-    SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = t.id AND h.released_at IS NULL)::int AS open_holds,
+    SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = ${input.tenantId} AND h.released_at IS NULL)::int AS open_holds,
            (SELECT count(DISTINCT l.user_id) FROM leaver_starts l
-             WHERE l.tenant_id = t.id AND l.started_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
-           (SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.lifecycle_state IN ('active', 'suspended'))::int AS population,
+             WHERE l.tenant_id = ${input.tenantId} AND l.started_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
+           0 AS population,
            t.guard_max_suspensions AS max_suspensions, t.guard_max_share::float8 AS max_share, t.guard_window_seconds AS window_seconds
       FROM tenants t WHERE t.id = ${input.tenantId}`);
   // Would this leaver take the window past the limits?
   const wouldBe = g.recent_suspensions + 1;
   const overCount = wouldBe > g.max_suspensions;
-  const overShare = wouldBe >= GUARD_SHARE_FLOOR && g.population > 0 && wouldBe / g.population > g.max_share;
+  let overShare = false;
+  if (wouldBe >= GUARD_SHARE_FLOOR && g.max_share <= 0) {
+    overShare = true;
+  } else if (wouldBe >= GUARD_SHARE_FLOOR && g.max_share < 1) {
+    // wouldBe / population > share  ⇔  population < wouldBe / share: count no further than that, so
+    // a million-user tenant costs a bounded index scan, not a full count, per leaver.
+    const cap = Math.floor(wouldBe / g.max_share) + 1;
+    g.population = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int AS n FROM (SELECT 1 FROM users WHERE tenant_id = ${input.tenantId}
+         AND lifecycle_state IN ('active', 'suspended') LIMIT ${cap}) s`);
+    overShare = g.population > 0 && wouldBe / g.population > g.max_share;
+  }
   if (g.open_holds === 0 && !overCount && !overShare) {
     await tx.query(sql.unsafe`INSERT INTO leaver_starts (tenant_id, user_id) VALUES (${input.tenantId}, ${input.userId}) ON CONFLICT DO NOTHING`);
     return { held: false };
