@@ -5,7 +5,7 @@ import { type CredentialActivities, createCredentialActivities } from '../../act
 import { withTenant } from '../../core/db/pool.js';
 import * as credentials from '../../core/repositories/credentials.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { activeUser, api, type AppTenant, appTenant, deactivate, introspect, markActivated } from '../api/app-api-fixtures.js';
+import { activeUser, api, type AppTenant, appTenant, deactivate, introspect, markActivated } from '../helpers/app-api-fixtures.js';
 
 const actor = { type: 'system' as const, id: 'test-setup' };
 const count = z.object({ n: z.number() });

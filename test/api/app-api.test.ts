@@ -4,7 +4,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack.js';
-import { activeUser, api, type AppTenant, appTenant, deactivate, introspect } from './app-api-fixtures.js';
+import { activeUser, api, type AppTenant, appTenant, deactivate, introspect } from '../helpers/app-api-fixtures.js';
 
 const run = promisify(execFile);
 let stack: TestStack;

@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startStack, type TestStack } from '../helpers/stack.js';
-import { activeUser, api, type AppTenant, appTenant, deactivate, dropRole, grantRole, introspect, markActivated } from './app-api-fixtures.js';
+import { activeUser, api, type AppTenant, appTenant, deactivate, dropRole, grantRole, introspect, markActivated } from '../helpers/app-api-fixtures.js';
 
 let stack: TestStack;
 let a: AppTenant;

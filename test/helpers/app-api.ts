@@ -1,5 +1,6 @@
 import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
+import { api, introspect } from './app-api-fixtures.js';
 import type { TestStack, TestTenant } from './stack.js';
 
 export interface AppClient {
@@ -8,28 +9,12 @@ export interface AppClient {
   introspect(token: string): Promise<any>;
 }
 
-/** The vendor's application, as the tests see it: an app API key and JSON over real HTTP. */
+/** The vendor's application, as the workflow tests see it: an app API key bound to one tenant. */
 export async function appClient(stack: TestStack, tenant: TestTenant): Promise<AppClient> {
   const { appKey } = await withTenant(stack.owner, tenant.id, (tx) => createAppKey(tx, tenant.id, 'tests'));
-  const call = async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${stack.url}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${appKey}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined };
-  };
   return {
     key: appKey,
-    call,
-    async introspect(token: string) {
-      const res = await fetch(`${stack.url}/oauth2/introspect`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${appKey}`, 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ token }).toString(),
-      });
-      return res.json();
-    },
+    call: (method, path, body) => api(stack, appKey, method, path, body),
+    introspect: (token) => introspect(stack, appKey, token),
   };
 }

@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { expect } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
-import type { TestStack, TestTenant } from '../helpers/stack.js';
+import type { TestStack, TestTenant } from './stack.js';
 
 export interface AppTenant extends TestTenant {
   appKey: string;
