@@ -17,7 +17,7 @@ const TEMPORAL_LEVELS: Record<Config['LOG_LEVEL'], LogLevel> = {
   fatal: 'ERROR',
   error: 'ERROR',
   warn: 'WARN',
-  info: 'INFO',
+  info: 'WARN', // the SDK's INFO lines (bundling, worker states) are noise at our info level
   debug: 'DEBUG',
   trace: 'TRACE',
   silent: 'ERROR',
