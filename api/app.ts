@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import express, { type Express } from 'express';
 import { pinoHttp } from 'pino-http';
@@ -14,6 +17,8 @@ import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
+
+export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
 export interface AppDeps {
   config: Config;
@@ -98,6 +103,14 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1', createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }));
   app.use('/api/v1', createAppApiRouter({ db: deps.db }));
   app.use(createIntrospectionRouter({ db: deps.db }));
+
+  // The portal (built by Vite into portal/dist): static assets, and index.html for its routes.
+  if (existsSync(join(portalDist, 'index.html'))) {
+    app.use(express.static(portalDist, { index: 'index.html', maxAge: '1h' }));
+    app.get(/^\/(?!api\/|scim\/|oauth2\/)[^.]*$/, (_req, res) => {
+      res.sendFile(join(portalDist, 'index.html'));
+    });
+  }
 
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });

@@ -1,6 +1,9 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
+import { portalDist } from '../api/app.js';
 import { startHttpServer } from '../api/http-server.js';
 import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { type EmbeddedPostgres, isPostgresReachable, startEmbeddedPostgres } from '../core/db/embedded-postgres.js';
@@ -77,6 +80,11 @@ try {
   // embedded database and the dev server too.
   writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
 
+  if (!existsSync(join(portalDist, 'index.html'))) {
+    say('building the portal (first start)…');
+    execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', fileURLToPath(new URL('../portal/vite.config.ts', import.meta.url)), '--logLevel', 'warn'], { stdio: 'inherit' });
+  }
+
   const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
   cleanups.push(() => owner.end());
   let demo: { slug: string; token: string } | undefined;
@@ -98,6 +106,7 @@ try {
 
   say('');
   say('Roster is running');
+  say(`  Portal         ${http.url}/`);
   say(`  API            ${http.url}   (SCIM: ${http.url}/scim/v2, OpenAPI: ${http.url}/openapi.json)`);
   say(`  health         ${http.url}/healthz  ${http.url}/readyz`);
   say(`  PostgreSQL     ${redact(config.DATABASE_URL)}${embedded ? ' (embedded)' : ''}`);

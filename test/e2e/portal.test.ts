@@ -1,0 +1,55 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type BrowserContext, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startStack, type TestStack } from '../helpers/stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let stack: TestStack;
+let bare: TestStack;
+let browser: BrowserContext;
+let profile: string;
+
+beforeAll(async () => {
+  // The real build the API serves (portal/dist), made the way npm start and the Dockerfile make it.
+  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'portal/vite.config.ts', '--logLevel', 'error'], { stdio: 'inherit' });
+  [stack, bare] = await Promise.all([startStack({ worker: true }), startStack()]);
+  profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
+  // A fresh profile per run; the flags keep Chromium off the (closed) network.
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await Promise.all([stack?.close(), bare?.close()]);
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+describe('portal (real browser)', () => {
+  it('shows a ready Roster with each dependency checked, and where its SCIM API is', async () => {
+    const page = await browser.newPage();
+    await page.goto(stack.url);
+    await expect.poll(() => page.getByTestId('readiness').textContent(), { timeout: 15_000 }).toBe('Ready');
+    expect(await page.getByTestId('check-database').textContent()).toBe('database: ok');
+    expect(await page.getByTestId('check-temporal').textContent()).toBe('temporal: ok');
+    expect(await page.getByTestId('scim-base').textContent()).toBe(`${stack.url}/scim/v2`);
+    const openapi = await page.request.get(`${stack.url}/openapi.json`);
+    expect((await openapi.json()).openapi).toBe('3.0.3');
+  });
+
+  it('says "Not ready" when Temporal is unreachable, and deep links still load the portal', async () => {
+    const page = await browser.newPage();
+    await page.goto(`${bare.url}/some/portal/route`);
+    await expect.poll(() => page.getByTestId('readiness').textContent(), { timeout: 15_000 }).toBe('Not ready');
+    expect(await page.getByTestId('check-temporal').textContent()).toBe('temporal: not configured');
+    // API paths are never swallowed by the portal's fallback.
+    expect((await page.request.get(`${bare.url}/api/v1/nothing-here`)).status()).toBe(401);
+  });
+});
