@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { ScimError } from '../../core/errors.js';
 import { URN } from '../../core/scim/schema.js';
 import type { ScimResponse } from './stack.js';
 
@@ -22,4 +23,15 @@ export function expectScimError(res: ScimResponse, status: number, scimType?: st
   expect(res.body.status).toBe(String(status));
   expect(typeof res.body.detail).toBe('string');
   if (scimType) expect(res.body.scimType).toBe(scimType);
+}
+
+/** Runs `fn` and returns the ScimError it throws (anything else, or nothing, fails the test). */
+export function thrownScimError(fn: () => unknown): ScimError {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ScimError);
+    return e as ScimError;
+  }
+  throw new Error('expected a ScimError, nothing was thrown');
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ScimError } from '../../core/errors.js';
 import { parseFilter } from '../../core/scim/filter.js';
 import { compileFilter, compileSortBy, isDateTime, resolveFilterAttribute } from '../../core/scim/filter-sql.js';
+import { thrownScimError } from '../helpers/scim.js';
 
 const limits = { maxLength: 10_000, maxDepth: 20 };
 const user = (filter: string) => compileFilter(parseFilter(filter, limits), 'User');
@@ -14,15 +14,7 @@ const GROUPS_OF_USER =
   'EXISTS (SELECT 1 FROM group_members gm JOIN groups gg ON gg.tenant_id = gm.tenant_id AND gg.id = gm.group_id WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id AND';
 const MEMBERS = 'EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = g.tenant_id AND gm.group_id = g.id AND';
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScimError);
-    return e as ScimError;
-  }
-  throw new Error('expected a ScimError, nothing was thrown');
-}
+const scimError = thrownScimError;
 
 describe('compileFilter: User', () => {
   const cases: [string, string, unknown[]][] = [

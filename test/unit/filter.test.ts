@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ScimError } from '../../core/errors.js';
 import { type AttrPath, type FilterNode, formatFilter, parseAttrPath, parseFilter } from '../../core/scim/filter.js';
+import { thrownScimError } from '../helpers/scim.js';
 
 const limits = { maxLength: 10_000, maxDepth: 20 };
 const parse = (input: string) => parseFilter(input, limits);
@@ -16,15 +16,7 @@ const not = (filter: FilterNode): FilterNode => ({ kind: 'not', filter });
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
 const CORE = 'urn:ietf:params:scim:schemas:core:2.0:User';
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScimError);
-    return e as ScimError;
-  }
-  throw new Error('expected a ScimError, nothing was thrown');
-}
+const scimError = thrownScimError;
 
 describe('parseFilter: valid filters', () => {
   const cases: [string, FilterNode][] = [

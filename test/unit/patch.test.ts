@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { ScimError, type ScimType } from '../../core/errors.js';
+import type { ScimType } from '../../core/errors.js';
 import { applyGroupPatch, applyUserPatch, parsePatchRequest, parsePath } from '../../core/scim/patch.js';
 import { normalizeUserInput, type ScimGroup, type ScimUser } from '../../core/scim/resource.js';
 import { URN } from '../../core/scim/schema.js';
+import { thrownScimError } from '../helpers/scim.js';
 
 const ENT = URN.enterprise;
 
@@ -35,15 +36,7 @@ const body = (operations: unknown[]) => ({ schemas: [URN.patchOp], Operations: o
 const parse = (operations: unknown[]) => parsePatchRequest(body(operations), { maxOperations: 100 });
 const patchUser = (operations: unknown[], user: ScimUser = baseUser) => applyUserPatch(user, parse(operations));
 
-function scimError(fn: () => unknown): ScimError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ScimError);
-    return e as ScimError;
-  }
-  throw new Error('expected a ScimError');
-}
+const scimError = thrownScimError;
 
 afterEach(() => {
   expect(({} as Record<string, unknown>).polluted).toBeUndefined();
