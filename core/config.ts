@@ -96,8 +96,8 @@ export const ConfigSchema = z.object({
     .optional()
     .refine((v) => v === undefined || v === '' || isBase64Key(v), 'SECRETS_ENCRYPTION_KEY must be the base64 of exactly 32 bytes')
     .transform((v) => (v === '' ? undefined : v)),
-  /** Outbox relay: poll interval when idle and batch size. */
-  RELAY_POLL_MS: z.coerce.number().int().min(5).default(100),
+  /** Outbox relay: fallback poll interval (a NOTIFY at commit wakes it at once) and batch size. */
+  RELAY_POLL_MS: z.coerce.number().int().min(5).default(500),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),
 });
 export type Config = z.infer<typeof ConfigSchema>;

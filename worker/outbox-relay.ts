@@ -1,4 +1,5 @@
 import type { Client } from '@temporalio/client';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
 import { sealAuditChains } from '../core/repositories/audit.js';
@@ -12,8 +13,11 @@ export interface RelayDeps {
   client: Client;
   taskQueue: string;
   logger: Logger;
+  /** Fallback poll interval; a NOTIFY at commit wakes the relay sooner when `listenUrl` is given. */
   pollMs: number;
   batchSize: number;
+  /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
+  listenUrl?: string;
 }
 
 /** How many streams are signalled at once within one claimed batch. */
@@ -99,11 +103,15 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
 
 export interface BackgroundLoop {
   stop(): Promise<void>;
+  /** Work may be waiting: end an idle pause now (never an error backoff). */
+  nudge(): void;
 }
 
 /** Runs `step` until stopped: again at once while it has work, after `idleMs` when idle, backing off on errors. */
 export function startLoop(name: string, logger: Logger, idleMs: number, step: () => Promise<boolean>): BackgroundLoop {
   let stopped = false;
+  let nudged = false;
+  let idle = false;
   let wake: (() => void) | undefined;
   const pause = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -116,10 +124,15 @@ export function startLoop(name: string, logger: Logger, idleMs: number, step: ()
   const done = (async () => {
     let backoff = idleMs;
     while (!stopped) {
+      nudged = false;
       try {
         const busy = await step();
         backoff = idleMs;
-        if (!busy) await pause(idleMs);
+        if (!busy && !nudged) {
+          idle = true;
+          await pause(idleMs);
+          idle = false;
+        }
       } catch (err) {
         logger.warn({ err, loop: name }, 'background loop step failed');
         backoff = Math.min(backoff * 2, 5_000);
@@ -132,6 +145,10 @@ export function startLoop(name: string, logger: Logger, idleMs: number, step: ()
       stopped = true;
       wake?.();
       await done;
+    },
+    nudge() {
+      nudged = true;
+      if (idle) wake?.();
     },
   };
 }
@@ -156,9 +173,51 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
     }
     return sealed > 0;
   });
+  const listener = deps.listenUrl ? listenForOutbox(deps.listenUrl, deps.logger, () => relay.nudge()) : undefined;
   return {
     async stop() {
+      await listener?.stop();
       await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop()]);
+    },
+    nudge() {
+      relay.nudge();
+    },
+  };
+}
+
+/**
+ * LISTENs for the outbox trigger's NOTIFY on a dedicated connection, reconnecting after errors.
+ * Losing it only costs latency: the relay still polls.
+ */
+function listenForOutbox(url: string, logger: Logger, onNotify: () => void): { stop(): Promise<void> } {
+  let stopped = false;
+  let client: pg.Client | undefined;
+  const connect = async (): Promise<void> => {
+    if (stopped) return;
+    const c = new pg.Client({ connectionString: url });
+    c.on('notification', onNotify);
+    c.on('error', (err) => {
+      logger.warn({ err }, 'outbox listener lost its connection; reconnecting');
+      void c.end().catch(() => {});
+      if (client === c) client = undefined;
+      setTimeout(() => void connect(), 1_000).unref();
+    });
+    try {
+      await c.connect();
+      await c.query('LISTEN roster_outbox');
+      client = c;
+      onNotify(); // anything committed while we were not listening
+    } catch (err) {
+      logger.warn({ err }, 'outbox listener could not connect; relying on polling until it can');
+      void c.end().catch(() => {});
+      setTimeout(() => void connect(), 1_000).unref();
+    }
+  };
+  void connect();
+  return {
+    async stop() {
+      stopped = true;
+      await client?.end().catch(() => {});
     },
   };
 }

@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import type { Config } from '../core/config.js';
+import { appDatabaseUrl, type Config } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
@@ -55,7 +55,15 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     roles: config.APP_ROLES,
     secretKey: loadSecretsKey(config),
   });
-  const loops = startBackgroundLoops({ db, client, taskQueue: config.TEMPORAL_TASK_QUEUE, logger, pollMs: config.RELAY_POLL_MS, batchSize: config.RELAY_BATCH_SIZE });
+  const loops = startBackgroundLoops({
+    db,
+    client,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    logger,
+    pollMs: config.RELAY_POLL_MS,
+    batchSize: config.RELAY_BATCH_SIZE,
+    listenUrl: appDatabaseUrl(config),
+  });
   const done = (async () => {
     try {
       await worker.run();

@@ -96,6 +96,8 @@ export interface StackOptions {
   temporalAddress?: string;
   /** Where the app and relay log (default: silent). */
   logger?: Logger;
+  /** The relay's fallback poll (default 20 ms); NOTIFY at commit wakes it regardless. */
+  relayPollMs?: number;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
@@ -129,7 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       workflowBundle: { code: inject('workflowCode') },
     });
     workerRun = worker.run();
-    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: 20, batchSize: 200 });
+    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: 200, listenUrl: appDatabaseUrl(config) });
   }
 
   const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1' }, db: appDb, logger, temporal: connection });
