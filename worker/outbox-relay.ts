@@ -107,6 +107,9 @@ export interface BackgroundLoop {
   nudge(): void;
 }
 
+/** How long a wake-up waits for more notifications before it claims a batch. */
+const NUDGE_COALESCE_MS = 5;
+
 /** Runs `step` until stopped: again at once while it has work, after `idleMs` when idle, backing off on errors. */
 export function startLoop(name: string, logger: Logger, idleMs: number, step: () => Promise<boolean>): BackgroundLoop {
   let stopped = false;
@@ -147,8 +150,10 @@ export function startLoop(name: string, logger: Logger, idleMs: number, step: ()
       await done;
     },
     nudge() {
+      if (nudged) return;
       nudged = true;
-      if (idle) wake?.();
+      // A short grace lets a burst of commits land in one batch instead of one claim per commit.
+      if (idle) setTimeout(() => wake?.(), NUDGE_COALESCE_MS).unref();
     },
   };
 }
