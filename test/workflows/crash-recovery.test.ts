@@ -170,4 +170,46 @@ describe('crash recovery (kill -9)', () => {
     await expectLeaversDone(ids);
     await expectWebhooksInOrder(ids);
   });
+
+  it('the worker killed mid-joiner, mid-mover and mid-delete: each sequence completes once in effect', async () => {
+    await stack.owner.query(sql.unsafe`UPDATE tenants SET deletion_grace_seconds = 2 WHERE id = ${tenant.id}`);
+    const group = await stack.scim(tenant, 'POST', '/Groups', { displayName: `crash-admins-${randomBytes(3).toString('hex')}` });
+    expect((await app.call('PUT', `/api/v1/role-mappings/${group.body.id}`, { roles: ['admin'] })).status).toBe(200);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `jm-${randomBytes(3).toString('hex')}@example.com` })).body.id);
+    await kill9(worker); // joiners in flight
+    worker = await startWorker();
+    const list = sql.array(ids, 'uuid');
+    await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
+      SELECT count(*)::int AS n FROM events WHERE subject_id = ANY(${list}) AND type = 'user.provisioned'`)) === 3, 120_000, 250);
+
+    await stack.scim(tenant, 'PATCH', `/Groups/${group.body.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }] });
+    await kill9(worker); // movers in flight
+    worker = await startWorker();
+    await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
+      SELECT count(*)::int AS n FROM user_roles WHERE user_id = ANY(${list}) AND role = 'admin'`)) === 3, 120_000, 250);
+
+    for (const id of ids) expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
+    await kill9(worker); // leavers and grace timers in flight
+    worker = await startWorker();
+    await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
+      SELECT count(*)::int AS n FROM users WHERE id = ANY(${list}) AND lifecycle_state = 'deleted'`)) === 3, 120_000, 250);
+    await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
+      SELECT count(*)::int AS n FROM events WHERE subject_id = ANY(${list}) AND type = 'user.deleted'`)) === 3, 60_000, 250);
+
+    // Once in effect: one event per step and subject, one grant audit per role.
+    const events = await stack.owner.any(sql.type(z.object({ subject_id: z.string(), type: z.string(), c: z.number() }))`
+      SELECT subject_id::text, type, count(*)::int AS c FROM events WHERE subject_id = ANY(${list}) GROUP BY 1, 2`);
+    const perSubject = (type: string) => events.filter((e) => e.type === type).map((e) => e.c);
+    expect(perSubject('user.provisioned')).toEqual([1, 1, 1]);
+    expect(perSubject('user.suspended')).toEqual([1, 1, 1]);
+    expect(perSubject('user.deleted')).toEqual([1, 1, 1]);
+    expect(perSubject('role.granted')).toEqual([2, 2, 2]); // member (default) + admin
+    const grants = await stack.owner.any(sql.type(z.object({ target_id: z.string(), role: z.string(), c: z.number() }))`
+      SELECT target_id, data->>'role' AS role, count(*)::int AS c FROM audit_events
+       WHERE tenant_id = ${tenant.id} AND action = 'role.granted' AND target_id = ANY(${sql.array(ids, 'text')}) GROUP BY 1, 2`);
+    expect(grants).toHaveLength(6);
+    for (const g of grants) expect(g.c).toBe(1);
+    await expectWebhooksInOrder(ids);
+  });
 });
