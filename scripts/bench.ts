@@ -57,6 +57,7 @@ import {
   measureThroughput,
   prepareRevokes,
   type RevokeSample,
+  userBody,
   workerPolling,
 } from './lib/bench-lifecycle.js';
 import {
@@ -205,16 +206,7 @@ function createScenario(prefix: string): Scenario {
     path: '/scim/v2/Users',
     next: () => {
       const userName = `${prefix}${++n}`;
-      return {
-        body: JSON.stringify({
-          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-          userName,
-          name: { givenName: 'Bench', familyName: userName },
-          displayName: `Bench ${userName}`,
-          emails: [{ value: `${userName}@bench.example`, type: 'work', primary: true }],
-          active: true,
-        }),
-      };
+      return { body: userBody(userName) };
     },
   };
 }

@@ -32,14 +32,15 @@ const IdentityPosition = z.object({
 export type IdentityPosition = z.infer<typeof IdentityPosition>;
 
 /** Where an identity's workflow stands in the database (any state, SCIM-deleted included). */
-export async function identityPosition(tx: Tx, tenantId: string, userId: string): Promise<IdentityPosition | null> {
+export async function identityPosition(tx: Tx, tenantId: string, userId: string, options: { forUpdate?: boolean } = {}): Promise<IdentityPosition | null> {
   return tx.maybeOne(sql.type(IdentityPosition)`
     SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted,
            CASE WHEN u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted' THEN
              greatest(0, ceil(extract(epoch FROM (u.scim_deleted_at + make_interval(secs => t.deletion_grace_seconds) - now())) * 1000))::int8
            END AS deletion_due_in_ms
       FROM users u JOIN tenants t ON t.id = u.tenant_id
-     WHERE u.tenant_id = ${tenantId} AND u.id = ${userId}`);
+     WHERE u.tenant_id = ${tenantId} AND u.id = ${userId}
+     ${options.forUpdate ? sql.fragment`FOR UPDATE OF u` : sql.fragment``}`);
 }
 
 const ACTIVATING = new Set(['user.created', 'user.activated', 'user.restored']);
@@ -63,9 +64,7 @@ export async function beginIdentityEvent(
   tx: Tx,
   input: { tenantId: string; userId: string; seq: number; type: string; workflowId: string },
 ): Promise<EventStart> {
-  const pos = await tx.maybeOne(sql.type(IdentityPosition)`
-    SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted, NULL::int8 AS deletion_due_in_ms
-      FROM users u WHERE u.tenant_id = ${input.tenantId} AND u.id = ${input.userId} FOR UPDATE`);
+  const pos = await identityPosition(tx, input.tenantId, input.userId, { forUpdate: true });
   if (!pos || pos.applied_seq >= input.seq) {
     return { skip: true, state: pos?.lifecycle_state ?? 'deleted', becameActive: false, active: pos?.active ?? false, scimDeleted: pos?.scim_deleted ?? true };
   }
@@ -96,7 +95,6 @@ export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; use
 const GuardRow = z.object({
   open_holds: z.number(),
   recent_suspensions: z.number(),
-  population: z.number(),
   max_suspensions: z.number(),
   max_share: z.number(),
   window_seconds: z.number(),
@@ -110,29 +108,31 @@ const GUARD_SHARE_FLOOR = 10;
  * this leaver, and every later one while a hold is open, and alerts the tenant once per trip.
  */
 export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; userId: string; workflowId: string }): Promise<{ held: boolean }> {
-  // One guard decision at a time per tenant, so a burst of leavers counts consistently.
+  // One guard decision at a time per tenant, so a burst of leavers counts consistently. The lock is
+  // its own statement on purpose: counts read after it see the previous decision's commit, while a
+  // FOR UPDATE on the counting statement would keep the snapshot taken before the wait.
   await tx.query(sql.unsafe`SELECT 1 FROM tenants WHERE id = ${input.tenantId} FOR UPDATE`);
   const g = await tx.one(sql.type(GuardRow)`
     SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = ${input.tenantId} AND h.released_at IS NULL)::int AS open_holds,
            (SELECT count(DISTINCT l.user_id) FROM leaver_starts l
              WHERE l.tenant_id = ${input.tenantId} AND l.started_at > now() - make_interval(secs => t.guard_window_seconds))::int AS recent_suspensions,
-           0 AS population,
            t.guard_max_suspensions AS max_suspensions, t.guard_max_share::float8 AS max_share, t.guard_window_seconds AS window_seconds
       FROM tenants t WHERE t.id = ${input.tenantId}`);
   // Would this leaver take the window past the limits?
   const wouldBe = g.recent_suspensions + 1;
   const overCount = wouldBe > g.max_suspensions;
   let overShare = false;
+  let population = 0;
   if (wouldBe >= GUARD_SHARE_FLOOR && g.max_share <= 0) {
     overShare = true;
   } else if (wouldBe >= GUARD_SHARE_FLOOR && g.max_share < 1) {
     // wouldBe / population > share  ⇔  population < wouldBe / share: count no further than that, so
     // a million-user tenant costs a bounded index scan, not a full count, per leaver.
     const cap = Math.floor(wouldBe / g.max_share) + 1;
-    g.population = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+    population = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM (SELECT 1 FROM users WHERE tenant_id = ${input.tenantId}
          AND lifecycle_state IN ('active', 'suspended') LIMIT ${cap}) s`);
-    overShare = g.population > 0 && wouldBe / g.population > g.max_share;
+    overShare = population > 0 && wouldBe / population > g.max_share;
   }
   if (g.open_holds === 0 && !overCount && !overShare) {
     await tx.query(sql.unsafe`INSERT INTO leaver_starts (tenant_id, user_id) VALUES (${input.tenantId}, ${input.userId}) ON CONFLICT DO NOTHING`);
@@ -142,10 +142,10 @@ export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; u
   if (g.open_holds === 0) {
     await tx.query(sql.unsafe`
       INSERT INTO tenant_alerts (tenant_id, kind, data)
-      VALUES (${input.tenantId}, 'mass_deprovisioning', ${JSON.stringify({ recentSuspensions: g.recent_suspensions, population: g.population, windowSeconds: g.window_seconds })}::jsonb)`);
+      VALUES (${input.tenantId}, 'mass_deprovisioning', ${JSON.stringify({ recentSuspensions: g.recent_suspensions, population, windowSeconds: g.window_seconds })}::jsonb)`);
   }
   await appendAudit(tx, input.tenantId, [
-    { actor: { type: 'system', id: input.workflowId }, action: 'leaver.held', targetType: 'user', targetId: input.userId, data: { recentSuspensions: g.recent_suspensions, population: g.population } },
+    { actor: { type: 'system', id: input.workflowId }, action: 'leaver.held', targetType: 'user', targetId: input.userId, data: { recentSuspensions: g.recent_suspensions, population } },
   ]);
   return { held: true };
 }

@@ -34,13 +34,21 @@ export const UserRow = z.object({
   applied_seq: z.number().int(),
   created_at: z.string(),
   updated_at: z.string(),
+  /** User.groups (read-only, RFC 7643 §4.1.2), read in the same statement as the user. */
+  groups: z.array(z.object({ id: z.string().uuid(), displayName: z.string() })),
 });
 export type UserRow = z.infer<typeof UserRow>;
+export type UserGroupRef = UserRow['groups'][number];
 
+/** Every user query returns its groups too: rendering a user never costs a second round trip. */
 const USER_COLUMNS = sql.fragment`u.tenant_id, u.id, u.user_name, u.external_id, u.active, u.lifecycle_state,
   u.provisioned_at, u.activated_at, u.suspended_at, u.deleted_at, u.scim_deleted_at, u.display_name, u.name,
   u.emails, u.phone_numbers, u.enterprise, u.attributes, u.version, u.event_seq, u.applied_seq, u.created_at,
-  u.updated_at`;
+  u.updated_at,
+  coalesce((
+    SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
+      FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+     WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id), '[]'::jsonb) AS groups`;
 
 /** Keys that live in their own columns; everything else goes to `attributes` verbatim. */
 const COLUMN_KEYS = new Set(['userName', 'externalId', 'active', 'displayName', 'name', 'emails', 'phoneNumbers', URN.enterprise]);
@@ -176,27 +184,10 @@ export interface ListQuery {
   limit: number;
 }
 
-const UserGroupRef = z.object({ id: z.string().uuid(), displayName: z.string() });
-export type UserGroupRef = z.infer<typeof UserGroupRef>;
-const UserRowWithGroups = UserRow.extend({ groups: z.array(UserGroupRef) });
-export type UserRowWithGroups = z.infer<typeof UserRowWithGroups>;
-const UserRowWithTotal = UserRowWithGroups.extend({ total: z.number() });
-
-/** User.groups (RFC 7643 §4.1.2) in the same statement as the user: one round trip, not two. */
-const USER_GROUPS = sql.fragment`coalesce((
-    SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
-      FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-     WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id), '[]'::jsonb) AS groups`;
-
-/** A live user with its groups, for rendering. */
-export async function findUserWithGroups(tx: Tx, id: string): Promise<UserRowWithGroups | null> {
-  if (!isUuid(id)) return null;
-  return tx.maybeOne(sql.type(UserRowWithGroups)`
-    SELECT ${USER_COLUMNS}, ${USER_GROUPS} FROM users u WHERE u.id = ${id} AND u.scim_deleted_at IS NULL`);
-}
+const UserRowWithTotal = UserRow.extend({ total: z.number() });
 
 /** One page plus the total, in a stable order (sort key, then created_at, id). */
-export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRowWithGroups[] }> {
+export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRow[] }> {
   if (q.limit === 0) {
     const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
       SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
@@ -204,7 +195,7 @@ export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; 
   }
   const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
   const rows = await tx.any(sql.type(UserRowWithTotal)`
-    SELECT ${USER_COLUMNS}, ${USER_GROUPS}, count(*) OVER ()::int AS total
+    SELECT ${USER_COLUMNS}, count(*) OVER ()::int AS total
       FROM users u
      WHERE u.scim_deleted_at IS NULL AND (${q.where})
      ORDER BY ${q.orderBy} ${dir} NULLS LAST, u.created_at ${dir}, u.id ${dir}
@@ -215,25 +206,6 @@ export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; 
     return { total, rows };
   }
   return { total: rows[0]?.total ?? 0, rows };
-}
-
-const UserGroupRow = z.object({ user_id: z.string().uuid(), id: z.string().uuid(), display_name: z.string() });
-
-/** User.groups (read-only, RFC 7643 §4.1.2) for a page of users in one query. */
-export async function groupsOfUsers(tx: Tx, userIds: readonly string[]) {
-  const map = new Map<string, { id: string; displayName: string }[]>();
-  if (userIds.length === 0) return map;
-  const rows = await tx.any(sql.type(UserGroupRow)`
-    SELECT gm.user_id, g.id, g.display_name FROM group_members gm
-      JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-     WHERE gm.user_id = ANY(${sql.array(userIds as string[], 'uuid')})
-     ORDER BY g.display_name_key`);
-  for (const r of rows) {
-    const list = map.get(r.user_id) ?? [];
-    list.push({ id: r.id, displayName: r.display_name });
-    map.set(r.user_id, list);
-  }
-  return map;
 }
 
 /**

@@ -19,15 +19,12 @@ import {
   bumpUserStreams,
   findRestorable,
   findUser,
-  findUserWithGroups,
-  groupsOfUsers,
   insertUser,
   listUsers,
   markUserScimDeleted,
   restoreUser,
   updateUser,
   userFromRow,
-  type UserGroupRef,
   type UserRow,
 } from '../repositories/users.js';
 import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
@@ -63,7 +60,7 @@ export type Preconditions = { ifMatch?: string | undefined; ifNoneMatch?: string
 
 const etagOf = (version: number) => `W/"${version}"`;
 
-function renderUser(ctx: ScimContext, row: UserRow, groups: { id: string; displayName: string }[]): Record<string, unknown> {
+function renderUser(ctx: ScimContext, row: UserRow): Record<string, unknown> {
   const stored = userFromRow(row) as Record<string, unknown>;
   const { userName, externalId, [URN.enterprise]: enterprise, ...rest } = stored;
   const extensionUrns = Object.keys(rest).filter((k) => k.toLowerCase().startsWith('urn:'));
@@ -74,7 +71,7 @@ function renderUser(ctx: ScimContext, row: UserRow, groups: { id: string; displa
     userName,
     ...rest,
     ...(enterprise ? { [URN.enterprise]: enterprise } : {}),
-    groups: groups.map((g) => ({ value: g.id, display: g.displayName, $ref: `${ctx.baseUrl}/Groups/${g.id}`, type: 'direct' })),
+    groups: row.groups.map((g) => ({ value: g.id, display: g.displayName, $ref: `${ctx.baseUrl}/Groups/${g.id}`, type: 'direct' })),
     meta: {
       resourceType: 'User',
       created: row.created_at,
@@ -197,25 +194,22 @@ export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise
   const rt = resourceTypes.User;
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
     const { total, rows } = await listUsers(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
-    const resources = rows.map((r) => project(rt, renderUser(ctx, r, r.groups), projection));
+    const resources = rows.map((r) => project(rt, renderUser(ctx, r), projection));
     return { status: 200, body: listEnvelope(total, startIndex, resources) };
   });
 }
 
-/** Renders one user; `knownGroups` skips the lookup when the caller already has them (a new user has none). */
-async function renderOneUser(ctx: ScimContext, tx: Tx, row: UserRow, projection: Projection = {}, knownGroups?: UserGroupRef[]) {
-  const rt = resourceTypes.User;
-  const groups = knownGroups ?? (wantsAttribute(rt, projection, 'groups') ? ((await groupsOfUsers(tx, [row.id])).get(row.id) ?? []) : []);
-  return project(rt, renderUser(ctx, row, groups), projection);
+function renderOneUser(ctx: ScimContext, row: UserRow, projection: Projection = {}) {
+  return project(resourceTypes.User, renderUser(ctx, row), projection);
 }
 
 export async function getUserOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
   const projection = projectionOf(params);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const row = await findUserWithGroups(tx, id);
+    const row = await findUser(tx, id);
     if (!row) throw ScimError.notFound(`User ${id} not found`);
     if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
-    return resourceResult(200, await renderOneUser(ctx, tx, row, projection, row.groups), row.version);
+    return resourceResult(200, renderOneUser(ctx, row, projection), row.version);
   });
 }
 
@@ -267,14 +261,14 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
       await appendOutbox(tx, ctx.tenantId, [
         { streamType: 'user', streamId: restored.id, seq: restored.event_seq, type: 'user.restored', payload: { active: restored.active } },
       ]);
-      return resourceResult(201, await renderOneUser(ctx, tx, restored), restored.version);
+      return resourceResult(201, renderOneUser(ctx, restored), restored.version);
     }
     const row = await insertUser(tx, ctx.tenantId, user);
     await auditUserWrite(ctx, tx, 'user.created', row.id, { changed: Object.keys(user), after: user });
     await appendOutbox(tx, ctx.tenantId, [
       { streamType: 'user', streamId: row.id, seq: row.event_seq, type: 'user.created', payload: { active: row.active } },
     ]);
-    return resourceResult(201, await renderOneUser(ctx, tx, row, {}, []), row.version);
+    return resourceResult(201, renderOneUser(ctx, row), row.version);
   });
 }
 
@@ -304,7 +298,7 @@ export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown,
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
     const row = await writeUser(ctx, tx, current, next);
-    return resourceResult(200, await renderOneUser(ctx, tx, row), row.version);
+    return resourceResult(200, renderOneUser(ctx, row), row.version);
   });
 }
 
@@ -317,7 +311,7 @@ export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, p
     checkIfMatch(pre, current.version);
     const { user, changed } = applyUserPatch(userFromRow(current), ops);
     const row = changed ? await writeUser(ctx, tx, current, user) : current;
-    return resourceResult(200, await renderOneUser(ctx, tx, row, projection), row.version);
+    return resourceResult(200, renderOneUser(ctx, row, projection), row.version);
   });
 }
 

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from './temporal-dev-server.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -49,14 +50,7 @@ export async function startNodeProcess(options: {
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill(signal);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = (signal?: NodeJS.Signals) => stopChild(child, signal);
   const deadline = Date.now() + (options.timeoutMs ?? 60_000);
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${options.name} exited (${child.exitCode}): ${output}`);
