@@ -1,6 +1,6 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { ZodError, type z } from 'zod';
-import { type Db, type Tx, withTenant } from '../core/db/pool.js';
+import { type Db, retryAfterSeconds, type Tx, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import type { Actor } from '../core/repositories/audit.js';
@@ -32,6 +32,13 @@ export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) 
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // body-parser: malformed JSON (400), too large (413), unsupported charset (415).
     res.status(status).json({ error: 'invalid_request', error_description: status === 413 ? 'request body too large' : 'unreadable request body' });
+    return;
+  }
+  const retryAfter = retryAfterSeconds(err);
+  if (retryAfter !== undefined) {
+    req.log?.warn({ err }, 'app API request failed transiently');
+    res.set('Retry-After', String(retryAfter));
+    res.status(503).json({ error: 'temporarily_unavailable', error_description: 'retry after the Retry-After delay' });
     return;
   }
   req.log?.error({ err }, 'app API request failed');

@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
+import { retryAfterSeconds } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { URN } from '../core/scim/schema.js';
 
@@ -43,6 +44,15 @@ export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (err instanceof RangeError) {
     // JSON nested deeper than the engine's stack: a client error, not a crash.
     sendScimError(res, 400, 'request body is nested too deeply', 'invalidSyntax');
+    return;
+  }
+  const retryAfter = retryAfterSeconds(err);
+  if (retryAfter !== undefined) {
+    // Contention that outlasted the retries, or a database restarting: nothing was written, and
+    // IdPs retry a 503 that says when (RFC 7644 §3.12 lets any HTTP status carry the error schema).
+    req.log?.warn({ err }, 'SCIM request failed transiently');
+    res.set('Retry-After', String(retryAfter));
+    sendScimError(res, 503, 'the service is busy; retry this request after the Retry-After delay');
     return;
   }
   req.log?.error({ err }, 'unhandled SCIM error');

@@ -57,7 +57,6 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (asRoot) await assertTraversableByOthers(dirname(dataDir));
   await assertNotRunning(dataDir);
 
-  const port = await choosePort(options.port ?? DEFAULT_EMBEDDED_POSTGRES_PORT);
   const recent: string[] = [];
   const remember = (message: string) => {
     recent.push(message);
@@ -65,37 +64,52 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   };
 
   const EmbeddedPostgresServer = await importWithoutSignalHooks();
-  const server = new EmbeddedPostgresServer({
-    databaseDir: dataDir,
-    port,
-    user: 'postgres',
-    password: 'postgres',
-    // The typed authMethod has no 'trust'; initdb honours the last --auth, so this one wins.
-    authMethod: 'password',
-    initdbFlags: ['--auth=trust', '--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
-    persistent: true,
-    createPostgresUser: asRoot,
-    onLog: (message) => {
-      remember(message);
-      logger.debug(message.trimEnd());
-    },
-    onError: (error) => {
-      const message = error instanceof Error ? error.message : String(error);
-      remember(message);
-      logger.error(message.trimEnd());
-    },
-  });
+  const serverOn = (port: number) =>
+    new EmbeddedPostgresServer({
+      databaseDir: dataDir,
+      port,
+      user: 'postgres',
+      password: 'postgres',
+      // The typed authMethod has no 'trust'; initdb honours the last --auth, so this one wins.
+      authMethod: 'password',
+      initdbFlags: ['--auth=trust', '--encoding=UTF8', '--locale=C', '--locale-provider=builtin', '--builtin-locale=C.UTF-8'],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+      persistent: true,
+      createPostgresUser: asRoot,
+      onLog: (message) => {
+        remember(message);
+        logger.debug(message.trimEnd());
+      },
+      onError: (error) => {
+        const message = error instanceof Error ? error.message : String(error);
+        remember(message);
+        logger.error(message.trimEnd());
+      },
+    });
 
+  let port = await choosePort(options.port ?? DEFAULT_EMBEDDED_POSTGRES_PORT);
+  let server = serverOn(port);
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     await server.initialise();
   }
-  try {
-    await server.start();
-  } catch (err) {
-    // The package rejects with no reason when the postmaster exits during start-up.
-    const detail = err instanceof Error ? err.message : recent.join('').trim();
-    throw new Error(`embedded PostgreSQL failed to start on port ${port} (${dataDir}): ${detail}`);
+  // The port was free when chosen, but another process may bind it before the postmaster does
+  // (parallel test files, a second `npm start`): then try a port the kernel hands out.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await server.start();
+      break;
+    } catch (err) {
+      const log = recent.join('');
+      if (attempt < 4 && /Address already in use/.test(log)) {
+        recent.length = 0;
+        port = await choosePort(0);
+        server = serverOn(port);
+        continue;
+      }
+      // The package rejects with no reason when the postmaster exits during start-up.
+      const detail = err instanceof Error ? err.message : log.trim();
+      throw new Error(`embedded PostgreSQL failed to start on port ${port} (${dataDir}): ${detail}`);
+    }
   }
 
   // Safety net for a process that ends without calling stop(): 'exit' handlers must be synchronous,

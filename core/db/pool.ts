@@ -7,6 +7,7 @@ import {
   SchemaValidationError,
   sql,
 } from 'slonik';
+import { LockOrderRetry } from './locks.js';
 
 export type { DatabasePool, DatabaseTransactionConnection };
 export type Db = DatabasePool;
@@ -54,13 +55,99 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
   });
 }
 
+/** The SQLSTATE of a database error, looking through slonik's wrappers. */
+export function sqlState(err: unknown): string | undefined {
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) return e.code;
+  }
+  return undefined;
+}
+
+/**
+ * The database stayed contended after every retry (or is unreachable): the request may be repeated
+ * as it was. Surfaces answer 503 with Retry-After; nothing of the transaction was written.
+ */
+export class TransientDatabaseError extends Error {
+  override readonly name = 'TransientDatabaseError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  /** Full-jitter exponential backoff: a random wait in [0, min(maxDelayMs, baseDelayMs * 2^n)). */
+  baseDelayMs: number;
+  maxDelayMs: number;
+}
+
+/**
+ * A safety net, not the fix: the lock order (core/db/locks.ts) keeps SCIM writers from deadlocking
+ * each other. What remains (a deadlock with a path outside that order, a serialisation failure, a
+ * lock-order re-plan) is retried a bounded number of times with jitter, so concurrent retries do
+ * not collide again in lock step.
+ */
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 6, baseDelayMs: 5, maxDelayMs: 250 };
+
+/** Why transactions were retried in this process, since it started (for metrics and tests). */
+const retryCounts = { deadlock: 0, serialization: 0, lockOrder: 0, exhausted: 0 };
+export const transactionRetryCounts = (): Readonly<typeof retryCounts> => ({ ...retryCounts });
+
+function retryReason(err: unknown): 'deadlock' | 'serialization' | 'lockOrder' | undefined {
+  if (err instanceof LockOrderRetry) return 'lockOrder';
+  const state = sqlState(err);
+  if (state === '40P01') return 'deadlock';
+  if (state === '40001') return 'serialization';
+  return undefined;
+}
+
 /**
  * Runs `fn` in one transaction scoped to `tenantId`: row-level security sees only that tenant.
  * The setting is transaction-local, so a pooled connection never carries it to the next user.
+ * A transaction PostgreSQL aborted as a deadlock or serialisation failure is rolled back and run
+ * again (so `fn` must not have effects outside the database); when retries run out the caller
+ * gets a `TransientDatabaseError`.
  */
-export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (tx: Tx) => Promise<T>): Promise<T> {
-  return pool.transaction(async (tx) => {
-    await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
-    return fn(tx);
-  });
+export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await pool.transaction(async (tx) => {
+        await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
+        return fn(tx);
+      });
+    } catch (err) {
+      const reason = retryReason(err);
+      if (!reason) throw err;
+      retryCounts[reason]++;
+      if (attempt >= retry.attempts) {
+        retryCounts.exhausted++;
+        throw new TransientDatabaseError(`transaction still conflicting after ${attempt} attempts`, 1, { cause: err });
+      }
+      const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+      await new Promise((r) => setTimeout(r, Math.random() * cap));
+    }
+  }
+}
+
+/** SQLSTATE classes of a database that is restarting or unreachable (not of a bad request). */
+const UNAVAILABLE = /^(08|57P0[1-3]|53300)/;
+
+/**
+ * Seconds after which a request that failed this way may be repeated, or undefined when the error
+ * is not a transient database condition. Surfaces answer these with 503 and Retry-After, never 500.
+ */
+export function retryAfterSeconds(err: unknown): number | undefined {
+  if (err instanceof TransientDatabaseError) return err.retryAfterSeconds;
+  const state = sqlState(err);
+  if (state !== undefined && UNAVAILABLE.test(state)) return 2;
+  const name = (err as { name?: unknown } | undefined)?.name;
+  if (name === 'ConnectionError' || name === 'BackendTerminatedError' || name === 'BackendTerminatedUnexpectedlyError') return 2;
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return 2;
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { claimLocks, ROW_LOCK } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { CREDENTIAL_PREFIXES, displayPrefix, generateSecret, hashSecret, secretMatches } from '../secrets.js';
@@ -147,9 +148,10 @@ const PrincipalUser = z.object({
 /** The user, locked against a concurrent suspension until the caller's transaction ends. */
 async function lockUser(tx: Tx, tenantId: string, userId: string) {
   if (!isUuid(userId)) return null;
+  claimLocks(tx, 'users', [userId]);
   return tx.maybeOne(sql.type(PrincipalUser)`
     SELECT id, lifecycle_state, active, scim_deleted_at IS NOT NULL AS scim_deleted
-      FROM users WHERE tenant_id = ${tenantId} AND id = ${userId} FOR SHARE`);
+      FROM users WHERE tenant_id = ${tenantId} AND id = ${userId} ${ROW_LOCK}`);
 }
 
 /**

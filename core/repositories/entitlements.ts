@@ -1,12 +1,13 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { AppRole } from '../config.js';
+import { lockGroups, lockUsers } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { diffRoles, effectiveRoles, type RoleDiff } from '../entitlements.js';
 import { DomainError } from '../errors.js';
 import { appendAudit, type Actor } from './audit.js';
 import { appendOutbox } from './outbox.js';
-import { bumpUserStreams } from './users.js';
+import { bumpUserStreams, isUuid } from './users.js';
 
 const Roles = z.object({ role: z.string() });
 
@@ -42,7 +43,7 @@ export async function syncUserRoles(
   tx: Tx,
   input: { tenantId: string; userId: string; catalogue: readonly AppRole[]; actor: Actor },
 ): Promise<RoleDiff & { roles: string[] }> {
-  await tx.query(sql.unsafe`SELECT 1 FROM users WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} FOR UPDATE`);
+  await lockUsers(tx, [input.userId]);
   const target = await computeEffectiveRoles(tx, input.tenantId, input.userId, input.catalogue);
   const diff = diffRoles(await currentRoles(tx, input.tenantId, input.userId), target);
   if (diff.grant.length) {
@@ -88,9 +89,9 @@ function assertRoles(roles: readonly string[], catalogue: readonly AppRole[]) {
   if (unknown.length) throw new DomainError(400, 'unknown_role', `not in the app roles catalogue: ${unknown.join(', ')}`);
 }
 
+/** The group, locked first (core/db/locks.ts) so its member list holds until the fan-out is written. */
 async function requireGroup(tx: Tx, tenantId: string, groupId: string) {
-  const found = await tx.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id::text FROM groups WHERE tenant_id = ${tenantId} AND id = ${groupId}`);
+  const found = isUuid(groupId) && (await lockGroups(tx, [groupId])).size > 0;
   if (!found) throw new DomainError(404, 'not_found', 'no such group in this tenant');
 }
 

@@ -1,5 +1,6 @@
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
+import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
@@ -58,11 +59,13 @@ export async function insertGroup(tx: Tx, tenantId: string, group: ScimGroup): P
   }
 }
 
+/** Reads a group, optionally locking it (first in the lock order of core/db/locks.ts). */
 export async function findGroup(tx: Tx, id: string, options: { forUpdate?: boolean } = {}): Promise<GroupRow | null> {
   if (!isUuid(id)) return null;
+  if (options.forUpdate) claimLocks(tx, 'groups', [id]);
   return tx.maybeOne(sql.type(GroupRow)`
     SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.id = ${id}
-    ${options.forUpdate ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+    ${options.forUpdate ? ROW_LOCK : sql.fragment``}`);
 }
 
 /** Writes the group's attributes (bumping version and stream seq even if only members changed). */
@@ -124,41 +127,45 @@ export interface MemberDelta {
 }
 
 const IdRow = z.object({ id: z.string().uuid() });
+const UserIdRow = z.object({ user_id: z.string().uuid() });
 
 /**
  * Applies a member change to a group the caller has locked (`findGroup(..., { forUpdate })`), so
- * concurrent PATCHes to one group serialise instead of losing members. Set-based: one statement
- * per kind of change, whatever the member count.
+ * concurrent PATCHes to one group serialise instead of losing members. Every user the change can
+ * touch is locked (in id order) before any membership row is written, and liveness is read under
+ * that lock: a member added here cannot be SCIM-deleted concurrently and left behind. Set-based:
+ * one statement per kind of change, whatever the member count.
  */
 export async function applyMemberChange(tx: Tx, tenantId: string, groupId: string, change: MemberChange): Promise<MemberDelta> {
   const delta: MemberDelta = { added: [], removed: [], unresolved: [] };
   const wanted = [...(change.replaceAll ?? []), ...change.add].map((m) => m.value);
   const candidateIds = [...new Set(wanted.filter(isUuid).map((v) => v.toLowerCase()))];
-  const live = new Set(
-    candidateIds.length
-      ? await tx.anyFirst(sql.type(IdRow)`
-          SELECT id FROM users WHERE id = ANY(${sql.array(candidateIds, 'uuid')}) AND scim_deleted_at IS NULL`)
-      : [],
-  );
-  delta.unresolved = [...new Set(wanted.filter((v) => !live.has(v.toLowerCase())))];
+  const removeIds = [...new Set(change.remove.map((v) => v.toLowerCase()).filter(isUuid))];
+  const replacing = !!(change.replaceAll || change.removeAll);
+  // The group is locked, so its member list cannot change under us: read it once when replacing.
+  const current = replacing
+    ? await tx.anyFirst(sql.type(UserIdRow)`SELECT user_id FROM group_members WHERE group_id = ${groupId}`)
+    : [];
+  const live = await lockUsers(tx, [...candidateIds, ...removeIds, ...current]);
+  const addIds = candidateIds.filter((id) => live.has(id));
+  const addSet = new Set(addIds);
+  delta.unresolved = [...new Set(wanted.filter((v) => !addSet.has(v.toLowerCase())))];
 
-  if (change.replaceAll || change.removeAll) {
-    const keep = change.replaceAll && !change.removeAll ? change.replaceAll.map((m) => m.value.toLowerCase()).filter((v) => live.has(v)) : [];
-    const removed = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+  if (replacing) {
+    const keep = change.replaceAll && !change.removeAll ? change.replaceAll.map((m) => m.value.toLowerCase()).filter((v) => addSet.has(v)) : [];
+    const removed = await tx.anyFirst(sql.type(UserIdRow)`
       DELETE FROM group_members WHERE group_id = ${groupId}
          AND NOT (user_id = ANY(${sql.array(keep, 'uuid')})) RETURNING user_id`);
     delta.removed.push(...removed);
   }
-  const removeIds = change.remove.map((v) => v.toLowerCase()).filter(isUuid);
   if (removeIds.length) {
-    const removed = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+    const removed = await tx.anyFirst(sql.type(UserIdRow)`
       DELETE FROM group_members WHERE group_id = ${groupId} AND user_id = ANY(${sql.array(removeIds, 'uuid')})
       RETURNING user_id`);
     delta.removed.push(...removed);
   }
-  const addIds = [...live];
   if (addIds.length) {
-    const added = await tx.anyFirst(sql.type(z.object({ user_id: z.string().uuid() }))`
+    const added = await tx.anyFirst(sql.type(UserIdRow)`
       INSERT INTO group_members (tenant_id, group_id, user_id)
       SELECT ${tenantId}, ${groupId}, u FROM unnest(${sql.array(addIds, 'uuid')}::uuid[]) AS u
       ON CONFLICT DO NOTHING RETURNING user_id`);
@@ -184,15 +191,27 @@ export async function removeUserFromAllGroups(tx: Tx, userId: string): Promise<s
   ];
 }
 
-/** Locks (FOR UPDATE, in id order) the groups a user currently belongs to; returns their ids. */
+/** The groups a user belongs to right now (READ COMMITTED: what has committed so far). */
+export async function groupIdsOfUser(tx: Tx, userId: string): Promise<string[]> {
+  if (!isUuid(userId)) return [];
+  return [...(await tx.anyFirst(sql.type(z.object({ group_id: z.string().uuid() }))`
+    SELECT group_id FROM group_members WHERE user_id = ${userId} ORDER BY group_id`))];
+}
+
+/**
+ * Locks, in id order, the groups a user currently belongs to; returns their ids. Memberships can
+ * still be added until the user itself is locked, so callers re-read them under the user's lock
+ * (`groupIdsOfUser`) and retry when a group appeared (core/db/locks.ts `LockOrderRetry`).
+ */
 export async function lockGroupsOfUser(tx: Tx, userId: string): Promise<string[]> {
   if (!isUuid(userId)) return [];
-  return [
-    ...(await tx.anyFirst(sql.type(IdRow)`
-      SELECT g.id FROM groups g
-       WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ${userId})
-       ORDER BY g.id FOR UPDATE OF g`)),
-  ];
+  const ids = await tx.anyFirst(sql.type(IdRow)`
+    SELECT g.id FROM groups g
+     WHERE g.id IN (SELECT group_id FROM group_members WHERE user_id = ${userId})
+     ORDER BY g.id FOR NO KEY UPDATE OF g`);
+  // Recorded after the statement that took them: this is the transaction's first lock.
+  claimLocks(tx, 'groups', ids);
+  return [...ids];
 }
 
 /**

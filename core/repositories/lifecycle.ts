@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
+import { claimLocks, lockTenantGuard } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { appendAudit } from './audit.js';
 import { revokeAllRoles } from './entitlements.js';
@@ -33,6 +34,7 @@ export type IdentityPosition = z.infer<typeof IdentityPosition>;
 
 /** Where an identity's workflow stands in the database (any state, SCIM-deleted included). */
 export async function identityPosition(tx: Tx, tenantId: string, userId: string, options: { forUpdate?: boolean } = {}): Promise<IdentityPosition | null> {
+  if (options.forUpdate) claimLocks(tx, 'users', [userId]);
   return tx.maybeOne(sql.type(IdentityPosition)`
     SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted,
            CASE WHEN u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted' THEN
@@ -40,7 +42,7 @@ export async function identityPosition(tx: Tx, tenantId: string, userId: string,
            END AS deletion_due_in_ms
       FROM users u JOIN tenants t ON t.id = u.tenant_id
      WHERE u.tenant_id = ${tenantId} AND u.id = ${userId}
-     ${options.forUpdate ? sql.fragment`FOR UPDATE OF u` : sql.fragment``}`);
+     ${options.forUpdate ? sql.fragment`FOR NO KEY UPDATE OF u` : sql.fragment``}`);
 }
 
 const ACTIVATING = new Set(['user.created', 'user.activated', 'user.restored']);
@@ -109,9 +111,8 @@ const GUARD_SHARE_FLOOR = 10;
  */
 export async function checkDeprovisionGuard(tx: Tx, input: { tenantId: string; userId: string; workflowId: string }): Promise<{ held: boolean }> {
   // One guard decision at a time per tenant, so a burst of leavers counts consistently. The lock is
-  // its own statement on purpose: counts read after it see the previous decision's commit, while a
-  // FOR UPDATE on the counting statement would keep the snapshot taken before the wait.
-  await tx.query(sql.unsafe`SELECT 1 FROM tenants WHERE id = ${input.tenantId} FOR UPDATE`);
+  // its own statement on purpose: counts read after it see the previous decision's commit.
+  await lockTenantGuard(tx, input.tenantId);
   const g = await tx.one(sql.type(GuardRow)`
     SELECT (SELECT count(*) FROM deprovision_holds h WHERE h.tenant_id = ${input.tenantId} AND h.released_at IS NULL)::int AS open_holds,
            (SELECT count(DISTINCT l.user_id) FROM leaver_starts l
@@ -194,6 +195,7 @@ export async function completeIdentityDeletion(
   input: { tenantId: string; userId: string; workflowId: string },
 ): Promise<{ state: LifecycleState; deleted: boolean }> {
   const pseudonym = pseudonymFor(input.tenantId, input.userId);
+  claimLocks(tx, 'users', [input.userId]);
   const row = await tx.maybeOne(sql.type(z.object({ lifecycle_state: LifecycleState }))`
     UPDATE users SET lifecycle_state = 'deleted', deleted_at = now(), active = false, pseudonym = ${pseudonym},
            user_name = ${pseudonym}, user_name_key = ${pseudonym}, external_id = NULL, display_name = NULL, name = NULL,

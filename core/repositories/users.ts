@@ -1,5 +1,6 @@
 import { type FragmentSqlToken, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
+import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
@@ -107,12 +108,16 @@ export async function insertUser(tx: Tx, tenantId: string, user: ScimUser): Prom
   }
 }
 
-/** Reads a live (not SCIM-deleted) user, optionally locking it for the rest of the transaction. */
+/**
+ * Reads a live (not SCIM-deleted) user, optionally locking it for the rest of the transaction (in
+ * the lock order of core/db/locks.ts, in the same statement as the read).
+ */
 export async function findUser(tx: Tx, id: string, options: { forUpdate?: boolean } = {}): Promise<UserRow | null> {
   if (!isUuid(id)) return null;
+  if (options.forUpdate) claimLocks(tx, 'users', [id]);
   return tx.maybeOne(sql.type(UserRow)`
     SELECT ${USER_COLUMNS} FROM users u WHERE u.id = ${id} AND u.scim_deleted_at IS NULL
-    ${options.forUpdate ? sql.fragment`FOR UPDATE` : sql.fragment``}`);
+    ${options.forUpdate ? ROW_LOCK : sql.fragment``}`);
 }
 
 /** Applies a new stored representation and the lifecycle consequences of `active` changing. */
@@ -153,11 +158,14 @@ export async function markUserScimDeleted(tx: Tx, current: UserRow): Promise<Use
  * externalId (a restore): found so the POST can bring it back instead of minting a new identity.
  */
 export async function findRestorable(tx: Tx, tenantId: string, externalId: string): Promise<UserRow | null> {
-  return tx.maybeOne(sql.type(UserRow)`
+  const row = await tx.maybeOne(sql.type(UserRow)`
     SELECT ${USER_COLUMNS} FROM users u
      WHERE u.tenant_id = ${tenantId} AND u.external_id = ${externalId}
        AND u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted'
-     ORDER BY u.scim_deleted_at DESC LIMIT 1 FOR UPDATE`);
+     ORDER BY u.scim_deleted_at DESC LIMIT 1 ${ROW_LOCK}`);
+  // The id is known only once locked: recorded afterwards (this is the create's first lock).
+  if (row) claimLocks(tx, 'users', [row.id]);
+  return row;
 }
 
 /** Brings a SCIM-deleted identity back with the IdP's new representation (same id, same history). */
@@ -209,7 +217,7 @@ export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; 
 }
 
 /**
- * Lock live users in id order (deadlock-free) and give each the next seq of its event stream.
+ * Lock users in the lock order (core/db/locks.ts) and give each the next seq of its event stream.
  * A membership change also changes the user's SCIM representation (`groups`), so its version
  * (ETag) and lastModified move too: otherwise If-None-Match answers 304 with stale groups and
  * If-Match accepts a tag taken before the change.
@@ -218,7 +226,7 @@ export async function bumpUserStreams(tx: Tx, userIds: readonly string[]): Promi
   const out = new Map<string, number>();
   if (userIds.length === 0) return out;
   const ids = sql.array(userIds, 'uuid');
-  await tx.query(sql.unsafe`SELECT id FROM users WHERE id = ANY(${ids}) ORDER BY id FOR UPDATE`);
+  await lockUsers(tx, userIds);
   const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), event_seq: z.number() }))`
     UPDATE users SET event_seq = event_seq + 1, version = version + 1, updated_at = now()
      WHERE id = ANY(${ids}) RETURNING id, event_seq`);

@@ -1,4 +1,5 @@
 import { sql } from 'slonik';
+import { LockOrderRetry } from '../db/locks.js';
 import { type Db, type Tx, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
@@ -27,7 +28,7 @@ import {
   userFromRow,
   type UserRow,
 } from '../repositories/users.js';
-import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
+import { groupIdsOfUser, lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
 import type { ScimLimits } from './discovery.js';
 import { compileFilter, compileSortBy } from './filter-sql.js';
 import { parseFilter } from './filter.js';
@@ -317,16 +318,19 @@ export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, p
 
 export async function deleteUserOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    // The user's groups lose a member, so their versions (ETags) move too. Lock them before the
-    // user, in id order: group PATCHes lock the group and then its members, so taking the same
-    // order here cannot deadlock.
+    // The user's groups lose a member, so their versions (ETags) move too: lock them first, then
+    // the user (core/db/locks.ts). A group PATCH may add the user to another group in between;
+    // once the user is locked no membership can appear, so re-read and start over if one did.
     const groupIds = await lockGroupsOfUser(tx, id);
     const current = await findUser(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
+    if ((await groupIdsOfUser(tx, id)).some((g) => !groupIds.includes(g))) {
+      throw new LockOrderRetry('the user joined a group while its groups were being locked');
+    }
     const row = await markUserScimDeleted(tx, current);
     const groups = await removeUserFromAllGroups(tx, id);
-    await touchGroups(tx, groups.filter((g) => groupIds.includes(g)));
+    await touchGroups(tx, groups);
     await appendAudit(tx, ctx.tenantId, [userAudit(ctx, 'user.deleted', id, { removedFromGroups: groups })]);
     await appendOutbox(tx, ctx.tenantId, [{ streamType: 'user', streamId: id, seq: row.event_seq, type: 'user.deleted', payload: {} }]);
     return { status: 204 };
