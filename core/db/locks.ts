@@ -48,6 +48,11 @@ function ledgerOf(tx: Tx): Ledger {
   return l;
 }
 
+/** A new attempt of a transaction starts with no locks held (the connection object may be reused). */
+export function forgetLocks(tx: Tx): void {
+  ledgers.delete(tx);
+}
+
 /** Thrown when a transaction would take a lock out of order: the transaction is retried whole. */
 export class LockOrderRetry extends Error {
   override readonly name = 'LockOrderRetry';

@@ -7,7 +7,7 @@ import {
   SchemaValidationError,
   sql,
 } from 'slonik';
-import { LockOrderRetry } from './locks.js';
+import { forgetLocks, LockOrderRetry } from './locks.js';
 
 export type { DatabasePool, DatabaseTransactionConnection };
 export type Db = DatabasePool;
@@ -49,6 +49,10 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
     statementTimeout: options.statementTimeoutMs ?? 30_000,
     idleTimeout: 10_000,
     connectionTimeout: 10_000,
+    // withTenant owns retries (with jitter, a bounded budget, and a fresh lock ledger per attempt);
+    // slonik's own would re-run transactions immediately, and multiply with ours.
+    transactionRetryLimit: 0,
+    queryRetryLimit: 0,
     // slonik's default sends DISCARD ALL whenever a connection returns to the pool: two extra round
     // trips per request. Nothing here sets session state (the tenant is transaction-local).
     resetConnection: async () => {},
@@ -117,6 +121,7 @@ export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (t
   for (let attempt = 1; ; attempt++) {
     try {
       return await pool.transaction(async (tx) => {
+        forgetLocks(tx);
         await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
         return fn(tx);
       });

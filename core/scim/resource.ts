@@ -15,6 +15,12 @@ import { URN, commonAttributes, resourceTypes, splitUrn, type AttributeDef, type
 export const LIMITS = {
   maxDepth: 10,
   maxItems: 1000,
+  /**
+   * Group members in one request: a tenant's "everyone" group is pushed whole (Okta's "push now"
+   * replaces `members` with the full list). The body-size limit bounds it in practice (~20,000
+   * members per MiB), so this only stops absurd arrays early.
+   */
+  maxMembers: 100_000,
   maxKeys: 1000,
   maxUserNameLength: 256,
 } as const;
@@ -220,7 +226,7 @@ const invalidValue = (detail: string) => ScimError.badRequest('invalidValue', de
 
 /**
  * Rejects anything that is not plain JSON within our limits: nesting deeper than
- * LIMITS.maxDepth, arrays over LIMITS.maxItems, objects over LIMITS.maxKeys, non-finite numbers,
+ * LIMITS.maxDepth, arrays over LIMITS.maxMembers, objects over LIMITS.maxKeys, non-finite numbers,
  * and keys that reach Object.prototype (any depth, any case). Bounded recursion: it stops at the
  * depth limit, so hostile nesting cannot overflow the stack.
  */
@@ -233,7 +239,8 @@ export function assertSafeJson(value: unknown, label: string, depth = 1): void {
   if (Array.isArray(value) || isPlainObject(value)) {
     if (depth > LIMITS.maxDepth) throw invalidValue(`${label}: nested deeper than ${LIMITS.maxDepth} levels`);
     if (Array.isArray(value)) {
-      if (value.length > LIMITS.maxItems) throw invalidValue(`${label}: more than ${LIMITS.maxItems} values`);
+      // The generic bound is the member list's: schema-specific ones (emails, …) come after.
+      if (value.length > LIMITS.maxMembers) throw invalidValue(`${label}: more than ${LIMITS.maxMembers} values`);
       for (let i = 0; i < value.length; i++) assertSafeJson(value[i], `${label}[${i}]`, depth + 1);
       return;
     }
@@ -362,7 +369,7 @@ function coerceComplex(def: AttributeDef, value: unknown, label: string): JsonOb
 export function toMemberRefs(value: unknown, label = 'members'): MemberRef[] {
   if (value === null || value === undefined) return [];
   const items = Array.isArray(value) ? value : [value];
-  if (items.length > LIMITS.maxItems) throw invalidValue(`${label}: more than ${LIMITS.maxItems} values`);
+  if (items.length > LIMITS.maxMembers) throw invalidValue(`${label}: more than ${LIMITS.maxMembers} values`);
   const byId = new Map<string, MemberRef>();
   items.forEach((item, i) => {
     const at = `${label}[${i}]`;

@@ -371,3 +371,69 @@ describe('concurrent IdP writers on shared users and groups', () => {
     expect(transactionRetryCounts().deadlock - retriesBefore.deadlock).toBe(0);
   }, 300_000);
 });
+
+describe('when contention outlasts the retries', () => {
+  // A trigger that fails updates the way PostgreSQL aborts a transaction it cannot serialise: the
+  // retry loop sees exactly what a real deadlock or serialisation failure would give it.
+  beforeAll(async () => {
+    await stack.owner.query(sql.unsafe`CREATE SEQUENCE forced_failures`);
+    await stack.owner.query(sql.unsafe`GRANT USAGE ON SEQUENCE forced_failures TO roster_app`);
+    await stack.owner.query(sql.unsafe`
+      CREATE FUNCTION force_serialization_failure() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.display_name = 'always conflicting' THEN
+          RAISE EXCEPTION 'could not serialize access (forced by the test)' USING ERRCODE = '40001';
+        END IF;
+        IF NEW.display_name = 'conflicting twice' THEN
+          IF nextval('forced_failures') <= 2 THEN
+            RAISE EXCEPTION 'could not serialize access (forced by the test)' USING ERRCODE = '40001';
+          END IF;
+        END IF;
+        RETURN NEW;
+      END $$`);
+    await stack.owner.query(sql.unsafe`
+      CREATE TRIGGER force_serialization_failure BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION force_serialization_failure()`);
+  });
+  afterAll(async () => {
+    await stack?.owner.query(sql.unsafe`DROP TRIGGER IF EXISTS force_serialization_failure ON users`);
+  });
+
+  const outboxOf = (userId: string) =>
+    stack.owner.anyFirst(sql.type(z.object({ event_type: z.string() }))`SELECT event_type FROM outbox WHERE stream_id = ${userId} ORDER BY seq`);
+  const auditOf = (userId: string) =>
+    stack.owner.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_events WHERE target_id = ${userId} AND actor_type = 'scim'`);
+
+  it('the IdP gets 503 with Retry-After and the SCIM error schema, and nothing is half-written', async () => {
+    const tenant = await newTenant();
+    const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'contended@example.com', displayName: 'Before' });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const [outboxBefore, auditBefore] = [await outboxOf(id), await auditOf(id)];
+    const exhaustedBefore = transactionRetryCounts().exhausted;
+
+    const res = await stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'always conflicting' }] });
+    expect(res.status).toBe(503);
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(res.body.schemas).toEqual(['urn:ietf:params:scim:api:messages:2.0:Error']);
+    expect(res.body.status).toBe('503');
+    expect(transactionRetryCounts().exhausted).toBe(exhaustedBefore + 1);
+
+    const after = await stack.scim(tenant, 'GET', `/Users/${id}`);
+    expect(after.body.displayName).toBe('Before');
+    expect(after.body.meta.version).toBe(created.body.meta.version);
+    expect(await outboxOf(id)).toEqual(outboxBefore);
+    expect(await auditOf(id)).toBe(auditBefore);
+  });
+
+  it('a transaction aborted twice succeeds on its third attempt and is written exactly once', async () => {
+    const tenant = await newTenant();
+    const created = await stack.scim(tenant, 'POST', '/Users', { userName: 'retried@example.com', displayName: 'Before' });
+    const id = created.body.id as string;
+    const before = transactionRetryCounts().serialization;
+    const res = await stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'conflicting twice' }] });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.displayName).toBe('conflicting twice');
+    expect(transactionRetryCounts().serialization).toBe(before + 2);
+    expect(await outboxOf(id)).toEqual(['user.created', 'user.updated']);
+  });
+});
