@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { sql } from 'slonik';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { transactionRetryCounts } from '../../core/db/pool.js';
 import { appClient } from '../helpers/app-api.js';
@@ -21,7 +22,27 @@ let stack: TestStack;
 beforeAll(async () => {
   stack = await startStack({ worker: true });
 });
-afterAll(async () => stack?.close());
+afterAll(async () => {
+  await stack?.close();
+  // Backends flush their statistics when they exit: with every pool closed, PostgreSQL's own count
+  // of the deadlocks it broke in this file's database is final.
+  const admin = new pg.Client({ connectionString: inject('pgAdminUrl') });
+  await admin.connect();
+  try {
+    const database = new URL(stack.databaseUrl).pathname.slice(1);
+    const row = await eventually(async () => {
+      await admin.query('SELECT pg_stat_clear_snapshot()');
+      const r = await admin.query<{ deadlocks: string; backends: number }>(
+        'SELECT deadlocks, numbackends AS backends FROM pg_stat_database WHERE datname = $1',
+        [database],
+      );
+      return r.rows[0]?.backends === 0 && r.rows[0];
+    }, 10_000);
+    expect(Number(row.deadlocks), 'deadlocks PostgreSQL detected in this database').toBe(0);
+  } finally {
+    await admin.end();
+  }
+});
 
 // ---------------------------------------------------------------------------------------------
 // The model
