@@ -15,7 +15,7 @@ export interface PageQuery {
   /** Tenant scope and filter, already compiled. */
   where: FragmentSqlToken;
   /** The compiled sortBy; undefined is the default order (created_at, id). */
-  sortBy?: FragmentSqlToken | undefined;
+  sortBy?: { expr: FragmentSqlToken; notNull: boolean } | undefined;
   descending: boolean;
   limit: number;
   /** Rows strictly after this position (keyset) ... */
@@ -57,14 +57,16 @@ export function pageClauses(alias: 'u' | 'g', q: PageQuery) {
   const ascending = q.descending === backwards;
   const nullsLast = !backwards;
   const dir = ascending ? sql.fragment`ASC` : sql.fragment`DESC`;
+  // No NULLS clause where the key cannot be NULL: a bare direction lets a backward scan of an
+  // ascending index (tenant_id, created_at, id), (tenant_id, user_name_key), … serve descending
+  // pages too.
+  const nulls = !q.sortBy || q.sortBy.notNull ? sql.fragment`` : nullsLast ? sql.fragment`NULLS LAST` : sql.fragment`NULLS FIRST`;
   const orderBy = q.sortBy
-    ? sql.fragment`${q.sortBy} ${dir} ${nullsLast ? sql.fragment`NULLS LAST` : sql.fragment`NULLS FIRST`}, ${created} ${dir}, ${id} ${dir}`
-    : // No NULLS clause: created_at is NOT NULL, and a bare direction lets a backward scan of the
-      // (tenant_id, created_at, id) index serve descending pages too.
-      sql.fragment`${created} ${dir}, ${id} ${dir}`;
+    ? sql.fragment`${q.sortBy.expr} ${dir} ${nulls}, ${created} ${dir}, ${id} ${dir}`
+    : sql.fragment`${created} ${dir}, ${id} ${dir}`;
   const position = q.after ?? q.before;
   const keyset = position ? afterPosition(q.sortBy, created, id, position, ascending, nullsLast) : sql.fragment`TRUE`;
-  const sortKey = q.sortBy ? sql.fragment`(${q.sortBy})::text` : sql.fragment`NULL::text`;
+  const sortKey = q.sortBy ? sql.fragment`(${q.sortBy.expr})::text` : sql.fragment`NULL::text`;
   return {
     keyset,
     orderBy,
@@ -77,7 +79,7 @@ export function pageClauses(alias: 'u' | 'g', q: PageQuery) {
 
 /** Rows strictly beyond `b` in the scan order (ascending or not, nulls last or first). */
 function afterPosition(
-  sortBy: FragmentSqlToken | undefined,
+  sortKey: PageQuery['sortBy'],
   created: IdentifierSqlToken,
   id: IdentifierSqlToken,
   b: Boundary,
@@ -87,7 +89,13 @@ function afterPosition(
   const op = ascending ? sql.fragment`>` : sql.fragment`<`;
   // A row comparison on (created_at, id) is an index range on (tenant_id, created_at, id).
   const tail = sql.fragment`(${created}, ${id}) ${op} (${b.createdAt}::timestamptz, ${b.id}::uuid)`;
-  if (!sortBy) return tail;
+  if (!sortKey) return tail;
+  const sortBy = sortKey.expr;
+  if (sortKey.notNull && b.sortKey !== null) {
+    // One row comparison: an index on the key serves it as a range (the untyped parameter takes
+    // the key's type).
+    return sql.fragment`(${sortBy}, ${created}, ${id}) ${op} (${b.sortKey}, ${b.createdAt}::timestamptz, ${b.id}::uuid)`;
+  }
   if (b.sortKey === null) {
     return nullsLast ? sql.fragment`(${sortBy} IS NULL AND ${tail})` : sql.fragment`(${sortBy} IS NOT NULL OR (${sortBy} IS NULL AND ${tail}))`;
   }

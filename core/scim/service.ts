@@ -30,7 +30,7 @@ import {
 import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
 import type { ListScope, Page, PageQuery } from '../repositories/list-page.js';
 import type { ScimLimits } from './discovery.js';
-import { compileFilter, compileSortBy } from './filter-sql.js';
+import { compileFilter, compileSortKey } from './filter-sql.js';
 import { parseFilter } from './filter.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
 import { boundaryKey, decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
@@ -234,7 +234,7 @@ async function listResources<Row extends { id: string }>(
     ? compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), resourceType)
     : undefined;
   const where = filter ? sql.fragment`${tenantScope(ctx, alias)} AND (${filter})` : tenantScope(ctx, alias);
-  const sortBy = params.sortBy ? compileSortBy(params.sortBy, resourceType) : undefined;
+  const sortBy = params.sortBy ? compileSortKey(params.sortBy, resourceType) : undefined;
   const signature = querySignature(resourceType, params.filter, params.sortBy, page.descending);
   const scope: ListScope = { tenantId: ctx.tenantId, filtered: filter !== undefined };
   const base = { where, sortBy, descending: page.descending, limit: page.count };

@@ -139,10 +139,25 @@ describe('RFC 9865 cursor paging', () => {
   });
 
   it('keeps sortBy (with nulls), sortOrder and filter across pages, also through POST .search', async () => {
-    for (const query of ['sortBy=displayName', 'sortBy=displayName&sortOrder=descending', 'sortOrder=descending', `filter=${enc('title eq "odd"')}&sortBy=userName`]) {
+    const queries = [
+      'sortBy=displayName',
+      'sortBy=displayName&sortOrder=descending',
+      'sortOrder=descending',
+      'sortBy=userName&sortOrder=descending',
+      `filter=${enc('title eq "odd"')}&sortBy=userName`,
+    ];
+    for (const query of queries) {
       const whole = ((await stack.scim(t, 'GET', `/Users?count=100&${query}`)).body.Resources as Listed[]).map((r) => r.id);
-      const { seen } = await walkCursors(t, '/Users', `count=4&${query}`);
+      const { seen, pages } = await walkCursors(t, '/Users', `count=4&${query}`);
       expect(seen.map((r) => r.id), query).toEqual(whole);
+      // and backwards, across the null boundary of displayName too
+      let back = pages[pages.length - 1]!.previous;
+      for (let i = pages.length - 2; i >= 0; i--) {
+        const res = await stack.scim(t, 'GET', `/Users?count=4&${query}&cursor=${back}`);
+        expect(res.body.Resources.map((r: Listed) => r.id), `${query} page ${i}`).toEqual(pages[i]!.ids);
+        back = res.body.previousCursor;
+      }
+      expect(back, query).toBeUndefined();
     }
     const first = await stack.scim(t, 'POST', '/Users/.search', { schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'], cursor: '', count: 10, sortBy: 'userName' });
     expect(first.status).toBe(200);
