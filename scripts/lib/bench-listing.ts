@@ -44,13 +44,19 @@ function around(times: number[], at: number, window = 10): number {
   return percentile(slice, 50);
 }
 
-async function get(apiUrl: string, token: string, path: string): Promise<{ ms: number; body: any }> {
+interface ListBody {
+  totalResults: number;
+  nextCursor?: string;
+  Resources?: { id: string }[];
+}
+
+async function get(apiUrl: string, token: string, path: string): Promise<{ ms: number; body: ListBody }> {
   const t0 = performance.now();
   const res = await fetch(`${apiUrl}/scim/v2${path}`, { headers: { authorization: `Bearer ${token}` } });
   const text = await res.text();
   const ms = performance.now() - t0;
   if (!res.ok) throw new Error(`GET ${path}: ${res.status} ${text.slice(0, 300)}`);
-  return { ms, body: JSON.parse(text) };
+  return { ms, body: JSON.parse(text) as ListBody };
 }
 
 async function walk(apiUrl: string, apiPid: number | undefined, token: string, users: number, mode: ListingWalk['mode'], pageSize: number): Promise<ListingWalk> {
@@ -64,7 +70,7 @@ async function walk(apiUrl: string, apiPid: number | undefined, token: string, u
   while (true) {
     const path: string = mode === 'startIndex' ? `/Users?startIndex=${startIndex}&count=${pageSize}` : `/Users?count=${pageSize}&cursor=${cursor}`;
     const { ms, body } = await get(apiUrl, token, path);
-    const page = (body.Resources ?? []) as { id: string }[];
+    const page = body.Resources ?? [];
     if (page.length === 0 && mode === 'startIndex') break;
     times.push(ms);
     resources += page.length;
@@ -73,7 +79,7 @@ async function walk(apiUrl: string, apiPid: number | undefined, token: string, u
       startIndex += page.length;
       if (startIndex > body.totalResults) break;
     } else {
-      cursor = body.nextCursor as string | undefined;
+      cursor = body.nextCursor;
       if (cursor === undefined) break;
     }
   }
