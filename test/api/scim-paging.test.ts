@@ -324,6 +324,16 @@ describe('totalResults from the maintained count', () => {
     await withTenant(stack.app, t.id, async (tx) => expect(await maintainedCount(tx, t.id, 'User')).toBe(24));
   });
 
+  it("a tenant's count rows go with the tenant", async () => {
+    // Written directly (no audit rows, which are append-only and would keep the tenant alive).
+    const t = await stack.createTenant();
+    await stack.owner.query(sql.unsafe`INSERT INTO users (tenant_id, user_name, user_name_key) VALUES (${t.id}, 'gone', 'gone')`);
+    await stack.owner.query(sql.unsafe`INSERT INTO groups (tenant_id, display_name, display_name_key) VALUES (${t.id}, 'gone', 'gone')`);
+    expect(await deltaRows(t.id)).toBe(2);
+    await stack.owner.query(sql.unsafe`DELETE FROM tenants WHERE id = ${t.id}`);
+    expect(await deltaRows(t.id)).toBe(0);
+  });
+
   it('filtered lists count their matches', async () => {
     const t = await stack.createTenant();
     for (let i = 0; i < 5; i++) await createUser(t, `f-${i}@example.com`, { title: i < 2 ? 'x' : 'y' });

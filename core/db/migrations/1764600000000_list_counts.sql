@@ -7,8 +7,12 @@
 -- row locks, concurrent writers never wait for each other); a read sums the tenant's rows through
 -- an index-only scan, and the worker folds them into one row per tenant and resource from time
 -- to time (`compact_resource_counts`), so a read sums a handful of rows.
+-- No foreign key to tenants, on purpose: its check takes FOR KEY SHARE on the tenant row, which
+-- would make a SCIM DELETE or restore (which otherwise do not touch that row) wait for the
+-- deprovisioning guard's FOR UPDATE of the tenant while holding the user's row lock. Rows of a
+-- deleted tenant go with it (tenants_drop_counts below).
 CREATE TABLE resource_count_deltas (
-  tenant_id uuid NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+  tenant_id uuid NOT NULL,
   id bigserial,
   resource_type text NOT NULL CHECK (resource_type IN ('User', 'Group')),
   delta bigint NOT NULL,
@@ -90,6 +94,14 @@ CREATE TRIGGER groups_count_insert AFTER INSERT ON groups REFERENCING NEW TABLE 
 CREATE TRIGGER groups_count_delete AFTER DELETE ON groups REFERENCING OLD TABLE AS old_rows
   FOR EACH STATEMENT EXECUTE FUNCTION count_groups_deleted();
 
+CREATE FUNCTION drop_tenant_counts() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  DELETE FROM resource_count_deltas WHERE tenant_id = OLD.id;
+  RETURN NULL;
+END $$;
+CREATE TRIGGER tenants_drop_counts AFTER DELETE ON tenants FOR EACH ROW EXECUTE FUNCTION drop_tenant_counts();
+
 -- Folds each (tenant, resource type) with more than p_min_rows delta rows into one row. The
 -- DELETE sees only rows committed before it started and RETURNING sums exactly the rows it
 -- removed, so writers committing meanwhile keep their rows and a reader sees either the old rows
@@ -119,6 +131,8 @@ GRANT EXECUTE ON FUNCTION compact_resource_counts(integer) TO roster_app;
 
 -- Down Migration
 DROP FUNCTION compact_resource_counts(integer);
+DROP TRIGGER tenants_drop_counts ON tenants;
+DROP FUNCTION drop_tenant_counts();
 DROP TRIGGER groups_count_delete ON groups;
 DROP TRIGGER groups_count_insert ON groups;
 DROP TRIGGER users_count_liveness ON users;
