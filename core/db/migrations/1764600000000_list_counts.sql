@@ -11,12 +11,12 @@
 -- would make a SCIM DELETE or restore (which otherwise do not touch that row) wait for the
 -- deprovisioning guard's FOR UPDATE of the tenant while holding the user's row lock. Rows of a
 -- deleted tenant go with it (tenants_drop_counts below).
+-- No key either: rows are only ever summed and folded by (tenant, type), and every index costs
+-- each SCIM create another insert.
 CREATE TABLE resource_count_deltas (
   tenant_id uuid NOT NULL,
-  id bigserial,
   resource_type text NOT NULL CHECK (resource_type IN ('User', 'Group')),
-  delta bigint NOT NULL,
-  PRIMARY KEY (tenant_id, id)
+  delta bigint NOT NULL
 );
 CREATE INDEX resource_count_deltas_sum ON resource_count_deltas (tenant_id, resource_type) INCLUDE (delta);
 
