@@ -136,6 +136,10 @@ describe('RFC 9865 cursor paging', () => {
       back = res.body.previousCursor;
     }
     expect(back).toBeUndefined();
+    // RFC 9865 §2's own example: a bare `cursor` (no value) asks for the first page.
+    const bare = await stack.scim(t, 'GET', '/Users?cursor&count=5');
+    expect(bare.body.Resources.map((r: Listed) => r.id)).toEqual(pages[0]!.ids);
+    expect(bare.body.nextCursor).toBeDefined();
   });
 
   it('keeps sortBy (with nulls), sortOrder and filter across pages, also through POST .search', async () => {
