@@ -6,7 +6,7 @@ import { compactCounts, maintainedCount } from '../../core/repositories/list-pag
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { createScimPaging, encodeCursor, querySignature } from '../../core/scim/paging.js';
 import { LIST, USER, enc, expectScimError } from '../helpers/scim.js';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 /**
  * Listing at scale (issue 6): startIndex paging served from keyset positions, RFC 9865 cursor
@@ -372,5 +372,24 @@ describe('discovery', () => {
       maxPageSize: stack.config.SCIM_MAX_PAGE_SIZE,
       cursorTimeout: stack.config.SCIM_CURSOR_TIMEOUT_SECONDS,
     });
+  });
+});
+
+describe("the worker's background loops fold the count rows", () => {
+  let withWorker: TestStack;
+  beforeAll(async () => {
+    withWorker = await startStack({ worker: true });
+  });
+  afterAll(async () => withWorker?.close());
+
+  it('a burst of creates is folded (past 16 rows a tenant\'s rows become one), with the same total', async () => {
+    const t = await withWorker.createTenant();
+    const Rows = z.object({ n: z.number() });
+    const rows = () => withWorker.owner.oneFirst(sql.type(Rows)`SELECT count(*)::int AS n FROM resource_count_deltas WHERE tenant_id = ${t.id}`);
+    // One create at a time: each adds a row; the loop only folds tenants past 16 rows.
+    for (let i = 0; i < 30; i++) expect((await withWorker.scim(t, 'POST', '/Users', { schemas: [USER], userName: `fold-${i}@example.com` })).status).toBe(201);
+    await eventually(async () => (await rows()) <= 16);
+    const res = await withWorker.scim(t, 'GET', '/Users?count=0');
+    expect(res.body.totalResults).toBe(30);
   });
 });
