@@ -137,3 +137,31 @@ export async function maintainedCount(tx: Tx, tenantId: string, resourceType: 'U
 export async function compactCounts(db: Pick<Tx, 'oneFirst'>, minRows = 16): Promise<number> {
   return db.oneFirst(sql.type(Count)`SELECT compact_resource_counts(${minRows})::int AS n`);
 }
+
+/** How long a recorded position may serve a later page (core/scim/paging.ts explains the drift). */
+export const POSITION_TTL_SECONDS = 600;
+
+const PositionRow = z.object({ sort_key: z.string().nullable(), created_at: z.string(), id: z.string().uuid() });
+
+/** The recorded end of the page that ended at `endIndex` of this query, if fresh. */
+export async function findPosition(tx: Tx, tenantId: string, query: string, endIndex: number): Promise<Boundary | undefined> {
+  const row = await tx.maybeOne(sql.type(PositionRow)`
+    SELECT sort_key, created_at, id FROM list_positions
+     WHERE tenant_id = ${tenantId} AND query = ${query} AND end_index = ${endIndex}
+       AND saved_at > now() - make_interval(secs => ${POSITION_TTL_SECONDS})`);
+  return row ? { sortKey: row.sort_key, createdAt: row.created_at, id: row.id } : undefined;
+}
+
+/** Records where a served page ended (the newest traversal wins). */
+export async function savePosition(tx: Tx, tenantId: string, query: string, endIndex: number, b: Boundary): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO list_positions (tenant_id, query, end_index, sort_key, created_at, id)
+    VALUES (${tenantId}, ${query}, ${endIndex}, ${b.sortKey}, ${b.createdAt}, ${b.id})
+    ON CONFLICT (tenant_id, query, end_index) DO UPDATE
+       SET sort_key = excluded.sort_key, created_at = excluded.created_at, id = excluded.id, saved_at = now()`);
+}
+
+/** Drops positions older than the TTL (worker background loop); returns how many. */
+export async function purgePositions(db: Pick<Tx, 'oneFirst'>): Promise<number> {
+  return db.oneFirst(sql.type(Count)`SELECT purge_list_positions(${POSITION_TTL_SECONDS}) AS n`);
+}

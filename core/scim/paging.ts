@@ -2,11 +2,11 @@
  * List paging for /Users, /Groups and their `.search`: index paging (RFC 7644 §3.4.2.4) served
  * from keyset positions, and cursor paging (RFC 9865).
  *
- * Index paging: the position reached at the end of each served page is remembered (in process,
- * keyed by tenant + query + index), so `startIndex = k` continues from the page that ended at
- * k-1 with a keyset range instead of skipping k-1 rows. A miss (another API process served the
- * previous page, or it was evicted or older than BOUNDARY_TTL_MS) falls back to OFFSET once and
- * remembers where that page ended. Under concurrent writes this differs from plain OFFSET in the
+ * Index paging: the position reached at the end of each served page is recorded (table
+ * list_positions, keyed by tenant + query + index, shared by every API process), so
+ * `startIndex = k` continues from the page that ended at k-1 with a keyset range instead of
+ * skipping k-1 rows. A miss (nobody served that page in the last 10 minutes) falls back to OFFSET
+ * once and records where that page ended. Under concurrent writes this differs from plain OFFSET in the
  * client's favour: a resource deleted before the position no longer shifts later resources
  * forward (OFFSET would skip one), and one created before it does not push a resource already
  * served into the next page (OFFSET would serve it twice); new resources sort last by default
@@ -25,42 +25,15 @@ import { z } from 'zod';
 import { ScimError } from '../errors.js';
 import { Boundary } from '../repositories/list-page.js';
 
-/** Long enough for an IdP pausing between pages; a stale position drifts from OFFSET semantics. */
-const BOUNDARY_TTL_MS = 10 * 60_000;
-const BOUNDARY_CACHE_ENTRIES = 20_000;
-
-/** Remembered list positions, per API process (created by the composition root, never global). */
-export class BoundaryCache {
-  private readonly entries = new Map<string, { boundary: Boundary; at: number }>();
-  constructor(private readonly maxEntries = BOUNDARY_CACHE_ENTRIES) {}
-
-  get(key: string, now = Date.now()): Boundary | undefined {
-    const hit = this.entries.get(key);
-    if (!hit) return undefined;
-    this.entries.delete(key);
-    if (now - hit.at > BOUNDARY_TTL_MS) return undefined;
-    this.entries.set(key, hit); // most recently used last
-    return hit.boundary;
-  }
-
-  set(key: string, boundary: Boundary, now = Date.now()): void {
-    this.entries.delete(key);
-    this.entries.set(key, { boundary, at: now });
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
-  }
-}
-
 /** What the SCIM service needs for paging; one per API process. */
 export interface ScimPaging {
   /** HMAC key for cursors (derived from the secrets key, so every API process shares it). */
   cursorKey: Buffer;
-  boundaries: BoundaryCache;
 }
 
 export function createScimPaging(secretsKey: Buffer): ScimPaging {
   return {
     cursorKey: createHmac('sha256', secretsKey).update('roster scim list cursor v1').digest(),
-    boundaries: new BoundaryCache(),
   };
 }
 
@@ -71,8 +44,6 @@ export function querySignature(resourceType: 'User' | 'Group', filter: string | 
     .digest('base64url')
     .slice(0, 22);
 }
-
-export const boundaryKey = (tenantId: string, signature: string, index: number) => `${tenantId}:${signature}:${index}`;
 
 const CursorPayload = z
   .object({

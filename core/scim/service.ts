@@ -28,12 +28,12 @@ import {
   type UserRow,
 } from '../repositories/users.js';
 import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
-import type { ListScope, Page, PageQuery } from '../repositories/list-page.js';
+import { findPosition, type ListScope, type Page, type PageQuery, savePosition } from '../repositories/list-page.js';
 import type { ScimLimits } from './discovery.js';
 import { compileFilter, compileSortKey } from './filter-sql.js';
 import { parseFilter } from './filter.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
-import { boundaryKey, decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
+import { decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
 import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
 import { normalizeGroupInput, normalizeUserInput, type ScimGroup, type ScimUser } from './resource.js';
 import { resourceTypes, URN } from './schema.js';
@@ -238,13 +238,13 @@ async function listResources<Row extends { id: string }>(
   const signature = querySignature(resourceType, params.filter, params.sortBy, page.descending);
   const scope: ListScope = { tenantId: ctx.tenantId, filtered: filter !== undefined };
   const base = { where, sortBy, descending: page.descending, limit: page.count };
-  const { boundaries, cursorKey } = ctx.paging;
+  const { cursorKey } = ctx.paging;
 
   if (page.cursor === undefined) {
-    const after = page.startIndex > 1 ? boundaries.get(boundaryKey(ctx.tenantId, signature, page.startIndex - 1)) : undefined;
     return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+      const after = page.startIndex > 1 ? await findPosition(tx, ctx.tenantId, signature, page.startIndex - 1) : undefined;
       const result = await read(tx, scope, { ...base, after, offset: after ? undefined : page.startIndex - 1 });
-      if (result.last) boundaries.set(boundaryKey(ctx.tenantId, signature, page.startIndex - 1 + result.rows.length), result.last);
+      if (result.last) await savePosition(tx, ctx.tenantId, signature, page.startIndex - 1 + result.rows.length, result.last);
       return { status: 200, body: listEnvelope(result.total, page.startIndex, await render(tx, result.rows)) };
     });
   }

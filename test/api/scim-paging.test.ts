@@ -93,6 +93,23 @@ describe('startIndex paging over a changing list', () => {
     expect(await total(t)).toBe(30 - 3 + 3);
   });
 
+  it('positions are shared state in the database (any API process continues), and expire', async () => {
+    const t = await stack.createTenant();
+    const ids: string[] = [];
+    for (let i = 0; i < 9; i++) ids.push(await createUser(t, `pos-${i}@example.com`));
+    const Rows = z.object({ n: z.number() });
+    const positions = () => stack.owner.oneFirst(sql.type(Rows)`SELECT count(*)::int AS n FROM list_positions WHERE tenant_id = ${t.id}`);
+    expect((await stack.scim(t, 'GET', '/Users?startIndex=1&count=3')).body.Resources.map((r: Listed) => r.id)).toEqual(ids.slice(0, 3));
+    expect(await positions()).toBe(1);
+    await deleteUser(t, ids[0]!);
+    // With the recorded position, page 2 continues after the third user ...
+    expect((await stack.scim(t, 'GET', '/Users?startIndex=4&count=3')).body.Resources.map((r: Listed) => r.id)).toEqual(ids.slice(3, 6));
+    // ... without it (purged: older than its TTL), it is plain OFFSET, which skips one.
+    expect(await stack.app.oneFirst(sql.type(Rows)`SELECT purge_list_positions(0) AS n`)).toBeGreaterThanOrEqual(2);
+    expect(await positions()).toBe(0);
+    expect((await stack.scim(t, 'GET', '/Users?startIndex=4&count=3')).body.Resources.map((r: Listed) => r.id)).toEqual(ids.slice(4, 7));
+  });
+
   it('a page whose predecessor was never served (a cache miss) is the OFFSET page', async () => {
     const t = await stack.createTenant();
     for (let i = 0; i < 12; i++) await createUser(t, `miss-${String(i).padStart(2, '0')}@example.com`, i % 3 ? { displayName: `D ${i % 4}` } : {});

@@ -129,7 +129,40 @@ END $$;
 REVOKE ALL ON FUNCTION compact_resource_counts(integer) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION compact_resource_counts(integer) TO roster_app;
 
+-- Where each served startIndex page ended, shared by every API process: `startIndex = k`
+-- continues from the position of the page that ended at k-1 (a keyset range) whichever replica
+-- served that page; only a position nobody recorded (or older than 10 minutes) costs an OFFSET.
+-- A cache, so UNLOGGED (a crash empties it; the next page falls back to OFFSET once). The upsert
+-- is the only lock a list transaction takes (one row, of this table), so it cannot be part of a
+-- deadlock with the SCIM write path's group and user locks.
+CREATE UNLOGGED TABLE list_positions (
+  tenant_id uuid NOT NULL,
+  query text NOT NULL,
+  end_index bigint NOT NULL,
+  sort_key text,
+  created_at text NOT NULL,
+  id uuid NOT NULL,
+  saved_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (tenant_id, query, end_index)
+);
+ALTER TABLE list_positions ENABLE ROW LEVEL SECURITY;
+ALTER TABLE list_positions FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_isolation ON list_positions
+  USING (tenant_id = app_tenant_id()) WITH CHECK (tenant_id = app_tenant_id());
+GRANT SELECT, INSERT, UPDATE ON list_positions TO roster_app;
+
+-- The worker drops positions nobody may use any more (cross-tenant, hence SECURITY DEFINER).
+CREATE FUNCTION purge_list_positions(p_max_age_seconds integer) RETURNS integer
+LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
+  WITH gone AS (DELETE FROM list_positions WHERE saved_at < now() - make_interval(secs => p_max_age_seconds) RETURNING 1)
+  SELECT count(*)::integer FROM gone
+$$;
+REVOKE ALL ON FUNCTION purge_list_positions(integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION purge_list_positions(integer) TO roster_app;
+
 -- Down Migration
+DROP FUNCTION purge_list_positions(integer);
+DROP TABLE list_positions;
 DROP FUNCTION compact_resource_counts(integer);
 DROP TRIGGER tenants_drop_counts ON tenants;
 DROP FUNCTION drop_tenant_counts();
