@@ -17,6 +17,7 @@ import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
+import { createScimPaging } from '../core/scim/paging.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -38,6 +39,7 @@ export function scimLimits(config: Config): ScimLimits {
     maxPatchOperations: config.SCIM_MAX_PATCH_OPERATIONS,
     maxPageSize: config.SCIM_MAX_PAGE_SIZE,
     defaultPageSize: config.SCIM_DEFAULT_PAGE_SIZE,
+    cursorTimeoutSeconds: config.SCIM_CURSOR_TIMEOUT_SECONDS,
   };
 }
 
@@ -98,8 +100,9 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
-  app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
-  app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey: loadSecretsKey(deps.config), allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
+  const secretKey = loadSecretsKey(deps.config);
+  app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }));
+  app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
   app.use('/api/v1', createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }));
   app.use('/api/v1', createAppApiRouter({ db: deps.db }));
   app.use(createIntrospectionRouter({ db: deps.db }));

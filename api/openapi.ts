@@ -38,6 +38,7 @@ const ListParams = z.object({
   filter: z.string().optional().describe('RFC 7644 §3.4.2.2 filter'),
   startIndex: z.coerce.number().int().optional(),
   count: z.coerce.number().int().optional(),
+  cursor: z.string().optional().describe('RFC 9865 cursor paging: empty for the first page, then nextCursor or previousCursor'),
   sortBy: z.string().optional(),
   sortOrder: z.enum(['ascending', 'descending']).optional(),
   attributes: z.string().optional(),
@@ -75,7 +76,9 @@ export function buildOpenApiDocument(publicUrl: string) {
       schemas: z.array(z.string()),
       totalResults: z.number().int(),
       itemsPerPage: z.number().int(),
-      startIndex: z.number().int(),
+      startIndex: z.number().int().optional().describe('index paging only'),
+      nextCursor: z.string().optional().describe('RFC 9865: cursor paging, omitted on the last page'),
+      previousCursor: z.string().optional().describe('RFC 9865: cursor paging, omitted on the first page'),
       Resources: z.array(schema),
     });
     const security = [{ [bearer.name]: [] }];

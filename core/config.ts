@@ -60,6 +60,8 @@ export const ConfigSchema = z.object({
   SCIM_MAX_PATCH_OPERATIONS: z.coerce.number().int().min(1).default(1000),
   SCIM_MAX_PAGE_SIZE: z.coerce.number().int().min(1).default(1000),
   SCIM_DEFAULT_PAGE_SIZE: z.coerce.number().int().min(1).default(100),
+  /** How long an RFC 9865 cursor stays valid after the page that issued it (`cursorTimeout`). */
+  SCIM_CURSOR_TIMEOUT_SECONDS: z.coerce.number().int().min(1).default(3600),
   /**
    * The vendor's app roles catalogue, as JSON: [{ "name", "description", "privileged" }]. Tenants
    * map their IdP groups onto these names.

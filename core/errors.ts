@@ -3,7 +3,7 @@
  * (the SCIM error schema for /scim/v2, JSON problems elsewhere); anything else becomes a 500.
  */
 
-/** RFC 7644 §3.12 scimType values. */
+/** RFC 7644 §3.12 scimType values, plus RFC 9865's. */
 export const SCIM_TYPES = [
   'invalidFilter',
   'tooMany',
@@ -15,6 +15,10 @@ export const SCIM_TYPES = [
   'invalidValue',
   'invalidVers',
   'sensitive',
+  // RFC 9865 §2 (Pagination Errors): cursor pagination's additions to RFC 7644 §3.12.
+  'invalidCursor',
+  'expiredCursor',
+  'invalidCount',
 ] as const;
 export type ScimType = (typeof SCIM_TYPES)[number];
 

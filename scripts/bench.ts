@@ -13,7 +13,9 @@
  * In the SCIM part no worker runs: the outbox just accumulates.
  *
  * Environment:
- *   BENCH_ONLY=scim|lifecycle  run one part only (default: both, SCIM first)
+ *   BENCH_ONLY=scim|lifecycle|listing  run one part only (default: SCIM then lifecycle; the
+ *                           listing part runs only when asked for, until the lead wires it in)
+ *   BENCH_LISTING_SIZES     tenant sizes for the listing part (default 10000,100000,1000000)
  *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
  *                           default postgres://postgres@127.0.0.1:5432/roster_bench
  *   BENCH_TEMPORAL_ADDRESS  use this Temporal instead of starting a dev server
@@ -43,6 +45,7 @@ import { createAppKey } from '../core/repositories/app-keys.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
+import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
 import {
@@ -90,9 +93,15 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-if (!['', 'scim', 'lifecycle'].includes(ONLY)) throw new Error('BENCH_ONLY must be "scim" or "lifecycle"');
-const RUN_SCIM = ONLY !== 'lifecycle';
-const RUN_LIFECYCLE = ONLY !== 'scim';
+if (!['', 'scim', 'lifecycle', 'listing'].includes(ONLY)) throw new Error('BENCH_ONLY must be "scim", "lifecycle" or "listing"');
+const RUN_LISTING = ONLY === 'listing';
+const RUN_SCIM = ONLY !== 'lifecycle' && !RUN_LISTING;
+const RUN_LIFECYCLE = ONLY !== 'scim' && !RUN_LISTING;
+const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
+  const n = Number(s.trim());
+  if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
+  return n;
+});
 const LIFECYCLE_USERS = num('BENCH_LIFECYCLE_USERS', 10_000);
 const LIFECYCLE_CONCURRENCY = num('BENCH_LIFECYCLE_CONCURRENCY', 20);
 const JOINER_USERS = num('BENCH_JOINER_USERS', 200);
@@ -790,9 +799,25 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * Issue 6: a full listing of tenants of each BENCH_LISTING_SIZES size, by startIndex and by
+ * cursor, through one API process (scripts/lib/bench-listing.ts).
+ */
+async function listingPart(temporalAddress: string): Promise<ListingResult[]> {
+  say('\n[listing] full listings, 100 users per page');
+  const api = await startApiProcess({ port: await freePort(), env: apiEnv(temporalAddress, appUrl) });
+  cleanups.push(() => api.stop());
+  await waitForQuiet();
+  const results = await benchListing({ ownerUrl, apiUrl: api.url, apiPid: api.pid, sizes: LISTING_SIZES, say });
+  await api.stop();
+  say('\nListing (per page: median of 10 pages at the start, middle and end of the list; raw = PostgreSQL alone, same run)');
+  say(table(listingTable(results)));
+  return results;
+}
+
 async function main() {
   const started = new Date();
-  say(`Roster bench (${RUN_SCIM && RUN_LIFECYCLE ? 'SCIM + lifecycle' : RUN_SCIM ? 'SCIM only' : 'lifecycle only'}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
+  say(`Roster bench (${RUN_LISTING ? 'listing only' : RUN_SCIM && RUN_LIFECYCLE ? 'SCIM + lifecycle' : RUN_SCIM ? 'SCIM only' : 'lifecycle only'}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
   const idle = await machineBusyPct(2000);
@@ -808,15 +833,16 @@ async function main() {
 
   let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
   let temporal: DevServer | undefined;
-  if (!temporalAddress) {
+  if (!temporalAddress && !RUN_LISTING) {
     temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
     cleanups.push(() => temporal!.stop());
     temporalAddress = temporal.address;
   }
-  say(`[setup] Temporal at ${temporalAddress}${temporal ? ` (dev server started for this run, pid ${temporal.process.pid})` : ''}`);
+  say(`[setup] Temporal at ${temporalAddress ?? 'none (the listing part does not need it)'}${temporal ? ` (dev server started for this run, pid ${temporal.process.pid})` : ''}`);
 
-  const scim = RUN_SCIM ? await scimPart(temporalAddress) : undefined;
-  const lifecycle = RUN_LIFECYCLE ? await lifecyclePart(temporalAddress, temporal) : undefined;
+  const scim = RUN_SCIM ? await scimPart(temporalAddress!) : undefined;
+  const lifecycle = RUN_LIFECYCLE ? await lifecyclePart(temporalAddress!, temporal) : undefined;
+  const listing = RUN_LISTING ? await listingPart(temporalAddress ?? '127.0.0.1:1') : undefined;
 
   // -------------------------------------------------------------------------------------------
   // Report
@@ -850,6 +876,7 @@ async function main() {
     table: rows,
     ...(scim ? { scim: scim.json } : {}),
     ...(lifecycle ? { lifecycle: lifecycle.json } : {}),
+    ...(listing ? { listing } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });

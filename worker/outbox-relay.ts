@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
 import { sealAuditChains } from '../core/repositories/audit.js';
 import { purgeExpiredEvents, sealEventFeeds } from '../core/repositories/events.js';
+import { compactCounts, purgePositions } from '../core/repositories/list-page.js';
 import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
@@ -161,6 +162,9 @@ export function startLoop(name: string, logger: Logger, idleMs: number, step: ()
 const EVENT_PURGE_INTERVAL_MS = 10 * 60_000;
 
 /** The outbox relay, the audit chain sealer and the events feed sealer, as background loops of the worker process. */
+const COUNT_COMPACT_INTERVAL_MS = 1_000;
+const POSITION_PURGE_INTERVAL_MS = 60_000;
+
 export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
   const relay = startLoop('outbox-relay', deps.logger, deps.pollMs, async () => {
     const r = await relayOnce(deps);
@@ -178,11 +182,22 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
     }
     return sealed > 0;
   });
+  // Folds the list-count delta rows (core/repositories/list-page.ts) so that a list's
+  // totalResults sums a handful of rows; between passes a busy tenant adds one row per write.
+  // Once a minute it also drops expired startIndex positions.
+  let lastPositionPurge = 0;
+  const countCompactor = startLoop('list-count-compactor', deps.logger, COUNT_COMPACT_INTERVAL_MS, async () => {
+    if (Date.now() - lastPositionPurge > POSITION_PURGE_INTERVAL_MS) {
+      lastPositionPurge = Date.now();
+      await purgePositions(deps.db);
+    }
+    return (await compactCounts(deps.db)) > 0;
+  });
   const listener = deps.listenUrl ? listenForOutbox(deps.listenUrl, deps.logger, () => relay.nudge()) : undefined;
   return {
     async stop() {
       await listener?.stop();
-      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop()]);
+      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop(), countCompactor.stop()]);
     },
     nudge() {
       relay.nudge();

@@ -6,7 +6,8 @@ import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
 import type { MemberChange } from '../scim/patch.js';
 import type { ScimGroup } from '../scim/resource.js';
-import { isUuid, type ListQuery } from './users.js';
+import { type ListScope, maintainedCount, type Page, type PageQuery, pageClauses, PositionColumns, toPage } from './list-page.js';
+import { isUuid } from './users.js';
 
 export const GroupRow = z.object({
   tenant_id: z.string().uuid(),
@@ -86,18 +87,20 @@ export async function deleteGroup(tx: Tx, id: string): Promise<void> {
   await tx.query(sql.unsafe`DELETE FROM groups WHERE id = ${id}`);
 }
 
-const GroupRowWithTotal = GroupRow.extend({ total: z.number() });
+const GroupPageRow = GroupRow.extend(PositionColumns.shape);
 
-export async function listGroups(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly GroupRow[] }> {
-  const countQuery = sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM groups g WHERE (${q.where})`;
-  if (q.limit === 0) return { total: await tx.oneFirst(countQuery), rows: [] };
-  const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
-  const rows = await tx.any(sql.type(GroupRowWithTotal)`
-    SELECT ${GROUP_COLUMNS}, count(*) OVER ()::int AS total FROM groups g WHERE (${q.where})
-     ORDER BY ${q.orderBy} ${dir} NULLS LAST, g.created_at ${dir}, g.id ${dir}
-     OFFSET ${q.offset} LIMIT ${q.limit}`);
-  if (rows.length === 0 && q.offset > 0) return { total: await tx.oneFirst(countQuery), rows };
-  return { total: rows[0]?.total ?? 0, rows };
+/** One page of groups plus the total: see `listUsers` for the paging and counting strategy. */
+export async function listGroups(tx: Tx, scope: ListScope, q: PageQuery): Promise<Page<GroupRow>> {
+  const total = scope.filtered
+    ? await tx.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM groups g WHERE (${q.where})`)
+    : await maintainedCount(tx, scope.tenantId, 'Group');
+  if (q.limit === 0) return { total, rows: [], more: total > 0 };
+  const p = pageClauses('g', q);
+  const raw = await tx.any(sql.type(GroupPageRow)`
+    SELECT ${GROUP_COLUMNS}, ${p.positionColumns} FROM groups g
+     WHERE (${q.where}) AND ${p.keyset}
+     ORDER BY ${p.orderBy} ${p.limit}`);
+  return toPage(raw, q.limit, p.backwards, total);
 }
 
 const MemberRow = z.object({ group_id: z.string().uuid(), user_id: z.string().uuid(), user_name: z.string(), display_name: z.string().nullable() });

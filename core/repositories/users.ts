@@ -1,7 +1,8 @@
-import { type FragmentSqlToken, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
+import { type ListScope, maintainedCount, type Page, type PageQuery, pageClauses, PositionColumns, toPage } from './list-page.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
 import type { ScimUser } from '../scim/resource.js';
@@ -184,36 +185,27 @@ export async function restoreUser(tx: Tx, current: UserRow, next: ScimUser): Pro
   }
 }
 
-export interface ListQuery {
-  where: FragmentSqlToken;
-  orderBy: FragmentSqlToken;
-  descending: boolean;
-  offset: number;
-  limit: number;
-}
+const UserPageRow = UserRow.extend(PositionColumns.shape);
 
-const UserRowWithTotal = UserRow.extend({ total: z.number() });
-
-/** One page plus the total, in a stable order (sort key, then created_at, id). */
-export async function listUsers(tx: Tx, q: ListQuery): Promise<{ total: number; rows: readonly UserRow[] }> {
-  if (q.limit === 0) {
-    const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
-      SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
-    return { total, rows: [] };
-  }
-  const dir = q.descending ? sql.fragment`DESC` : sql.fragment`ASC`;
-  const rows = await tx.any(sql.type(UserRowWithTotal)`
-    SELECT ${USER_COLUMNS}, count(*) OVER ()::int AS total
+/**
+ * One page of live users, in a stable order (sort key, then created_at, id), plus the total.
+ * Continuing from a position is a keyset range, so a page costs the same at any depth; the total
+ * of an unfiltered list is the maintained count, a filtered one counts its matches (the cost of
+ * the filter: an index scan for indexed `eq`, otherwise a scan of the tenant's rows).
+ */
+export async function listUsers(tx: Tx, scope: ListScope, q: PageQuery): Promise<Page<UserRow>> {
+  const total = scope.filtered
+    ? await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`)
+    : await maintainedCount(tx, scope.tenantId, 'User');
+  if (q.limit === 0) return { total, rows: [], more: total > 0 };
+  const p = pageClauses('u', q);
+  const raw = await tx.any(sql.type(UserPageRow)`
+    SELECT ${USER_COLUMNS}, ${p.positionColumns}
       FROM users u
-     WHERE u.scim_deleted_at IS NULL AND (${q.where})
-     ORDER BY ${q.orderBy} ${dir} NULLS LAST, u.created_at ${dir}, u.id ${dir}
-     OFFSET ${q.offset} LIMIT ${q.limit}`);
-  if (rows.length === 0 && q.offset > 0) {
-    const total = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
-      SELECT count(*)::int AS n FROM users u WHERE u.scim_deleted_at IS NULL AND (${q.where})`);
-    return { total, rows };
-  }
-  return { total: rows[0]?.total ?? 0, rows };
+     WHERE u.scim_deleted_at IS NULL AND (${q.where}) AND ${p.keyset}
+     ORDER BY ${p.orderBy} ${p.limit}`);
+  return toPage(raw, q.limit, p.backwards, total);
 }
 
 /**

@@ -7,6 +7,7 @@ export interface ScimLimits {
   maxPatchOperations: number;
   maxPageSize: number;
   defaultPageSize: number;
+  cursorTimeoutSeconds: number;
 }
 
 /** RFC 7643 §5: advertises exactly what this server does. */
@@ -20,6 +21,16 @@ export function serviceProviderConfig(baseUrl: string, limits: ScimLimits) {
     changePassword: { supported: false },
     sort: { supported: true },
     etag: { supported: true },
+    // RFC 9865 §4: both paging styles; startIndex stays the default so existing IdP clients see
+    // no change (RFC 9865, Backwards Compatibility Considerations).
+    pagination: {
+      cursor: true,
+      index: true,
+      defaultPaginationMethod: 'index',
+      defaultPageSize: limits.defaultPageSize,
+      maxPageSize: limits.maxPageSize,
+      cursorTimeout: limits.cursorTimeoutSeconds,
+    },
     authenticationSchemes: [
       {
         type: 'oauthbearertoken',

@@ -424,13 +424,25 @@ export function compileFilter(node: FilterNode, resourceType: ResourceTypeName):
   return compile(node, (path) => resolveFilterAttribute(resourceType, path));
 }
 
+/** sortBy attributes whose column is NOT NULL: their pages are one index range (list-page.ts). */
+const NOT_NULL_SORT_KEYS: Record<ResourceTypeName, ReadonlySet<string>> = {
+  User: new Set(['id', 'userName', 'active', 'meta.created', 'meta.lastModified', 'meta.resourceType']),
+  Group: new Set(['id', 'displayName', 'meta.created', 'meta.lastModified', 'meta.resourceType']),
+};
+
+export interface SortKey {
+  expr: FragmentSqlToken;
+  /** The expression is never NULL, so no NULLS LAST step is needed in keyset comparisons. */
+  notNull: boolean;
+}
+
 /**
  * The ORDER BY expression for `sortBy` (RFC 7644 §3.4.2.3), without direction: only
  * single-valued attributes and sub-attributes of singular complex ones (`name.familyName`,
  * `meta.lastModified`). Case-insensitive strings sort by their folded form. Anything else is
  * 400 `invalidValue`.
  */
-export function compileSortBy(path: string, resourceType: ResourceTypeName): FragmentSqlToken {
+export function compileSortKey(path: string, resourceType: ResourceTypeName): SortKey {
   let parsed: AttrPath;
   try {
     parsed = parseAttrPath(path, { maxLength: 1000, maxDepth: 0 });
@@ -441,5 +453,12 @@ export function compileSortBy(path: string, resourceType: ResourceTypeName): Fra
   const { target, sub } = resolveTarget(resourceType, parsed, 'invalidValue');
   const leaf = target.kind === 'scalar' ? target : !target.multiValued ? sub : undefined;
   if (!leaf) return reject('invalidValue', `sortBy must name a single-valued attribute; '${pathText(parsed)}' is not one`);
-  return leaf.match === 'lower' ? sql.fragment`lower(${leaf.expr})` : leaf.expr;
+  return {
+    expr: leaf.match === 'lower' ? sql.fragment`lower(${leaf.expr})` : leaf.expr,
+    notNull: NOT_NULL_SORT_KEYS[resourceType].has(leaf.name),
+  };
+}
+
+export function compileSortBy(path: string, resourceType: ResourceTypeName): FragmentSqlToken {
+  return compileSortKey(path, resourceType).expr;
 }

@@ -29,10 +29,12 @@ import {
   type UserRow,
 } from '../repositories/users.js';
 import { groupIdsOfUser, lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
+import { findPosition, type ListScope, type Page, type PageQuery, savePosition } from '../repositories/list-page.js';
 import type { ScimLimits } from './discovery.js';
-import { compileFilter, compileSortBy } from './filter-sql.js';
+import { compileFilter, compileSortKey } from './filter-sql.js';
 import { parseFilter } from './filter.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
+import { decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
 import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
 import { normalizeGroupInput, normalizeUserInput, type ScimGroup, type ScimUser } from './resource.js';
 import { resourceTypes, URN } from './schema.js';
@@ -46,6 +48,7 @@ export interface ScimContext {
   /** Absolute base of this tenant's SCIM API, e.g. https://roster.example.com/scim/v2 */
   baseUrl: string;
   limits: ScimLimits;
+  paging: ScimPaging;
 }
 
 export interface ScimResult {
@@ -138,6 +141,8 @@ export interface ListParams {
   count?: unknown;
   sortBy?: string | undefined;
   sortOrder?: string | undefined;
+  /** RFC 9865 §2: present (even empty) selects cursor paging. */
+  cursor?: unknown;
   attributes?: unknown;
   excludedAttributes?: unknown;
 }
@@ -168,36 +173,110 @@ function listEnvelope(total: number, startIndex: number, resources: unknown[]) {
   };
 }
 
-/** startIndex / count / sortOrder of a list request, parsed, defaulted and capped. */
+/**
+ * RFC 9865 §2: a cursor-paged ListResponse has no startIndex; `nextCursor` is omitted only on
+ * the last page, `previousCursor` (optional) whenever a previous page exists.
+ */
+function cursorEnvelope(total: number, resources: unknown[], nextCursor: string | undefined, previousCursor: string | undefined) {
+  return {
+    schemas: [URN.listResponse],
+    totalResults: total,
+    itemsPerPage: resources.length,
+    ...(nextCursor !== undefined ? { nextCursor } : {}),
+    ...(previousCursor !== undefined ? { previousCursor } : {}),
+    Resources: resources,
+  };
+}
+
+/**
+ * startIndex / count / sortOrder / cursor of a list request, parsed, defaulted and capped.
+ * `cursor` is set (possibly empty: the first page) when the client asked for cursor paging.
+ */
 export function pageOf(ctx: ScimContext, params: ListParams) {
-  const startIndex = Math.max(1, intParam('startIndex', params.startIndex) ?? 1);
-  const count = Math.min(ctx.limits.maxPageSize, Math.max(0, intParam('count', params.count) ?? ctx.limits.defaultPageSize));
   const order = params.sortOrder?.toLowerCase();
   if (order !== undefined && order !== 'ascending' && order !== 'descending') {
     throw ScimError.badRequest('invalidValue', 'sortOrder must be "ascending" or "descending"');
   }
-  return { startIndex, count, descending: order === 'descending' };
+  const descending = order === 'descending';
+  if (params.cursor !== undefined && params.cursor !== null) {
+    if (typeof params.cursor !== 'string') throw ScimError.badRequest('invalidCursor', 'cursor must be a string');
+    if (params.startIndex !== undefined && params.startIndex !== '') {
+      throw ScimError.badRequest('invalidValue', 'use either startIndex (index paging) or cursor (RFC 9865 cursor paging), not both');
+    }
+    // RFC 9865 §2: with cursors, count is a positive integer; more than maxPageSize is served as
+    // maxPageSize (a server MAY return fewer than asked).
+    const asked = intParam('count', params.count);
+    if (asked !== undefined && asked < 1) throw ScimError.badRequest('invalidCount', `count must be between 1 and ${ctx.limits.maxPageSize} with cursor paging`);
+    const count = Math.min(ctx.limits.maxPageSize, asked ?? ctx.limits.defaultPageSize);
+    return { startIndex: 1, count, descending, cursor: params.cursor };
+  }
+  const startIndex = Math.max(1, intParam('startIndex', params.startIndex) ?? 1);
+  const count = Math.min(ctx.limits.maxPageSize, Math.max(0, intParam('count', params.count) ?? ctx.limits.defaultPageSize));
+  return { startIndex, count, descending, cursor: undefined };
+}
+
+const tenantScope = (ctx: ScimContext, alias: 'u' | 'g') =>
+  alias === 'u' ? sql.fragment`u.tenant_id = ${ctx.tenantId}` : sql.fragment`g.tenant_id = ${ctx.tenantId}`;
+
+/**
+ * One list request, either paging style, for either resource type: compiles filter and sort,
+ * picks the position to continue from, reads the page and renders it inside one transaction.
+ */
+async function listResources<Row extends { id: string }>(
+  ctx: ScimContext,
+  params: ListParams,
+  resourceType: 'User' | 'Group',
+  read: (tx: Tx, scope: ListScope, q: PageQuery) => Promise<Page<Row>>,
+  render: (tx: Tx, rows: readonly Row[]) => Promise<unknown[]> | unknown[],
+): Promise<ScimResult> {
+  const page = pageOf(ctx, params);
+  const alias = resourceType === 'User' ? 'u' : 'g';
+  const filter = params.filter
+    ? compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), resourceType)
+    : undefined;
+  const where = filter ? sql.fragment`${tenantScope(ctx, alias)} AND (${filter})` : tenantScope(ctx, alias);
+  const sortBy = params.sortBy ? compileSortKey(params.sortBy, resourceType) : undefined;
+  const signature = querySignature(resourceType, params.filter, params.sortBy, page.descending);
+  const scope: ListScope = { tenantId: ctx.tenantId, filtered: filter !== undefined };
+  const base = { where, sortBy, descending: page.descending, limit: page.count };
+  const { cursorKey } = ctx.paging;
+
+  if (page.cursor === undefined) {
+    return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+      const after = page.startIndex > 1 ? await findPosition(tx, ctx.tenantId, signature, page.startIndex - 1) : undefined;
+      const result = await read(tx, scope, { ...base, after, offset: after ? undefined : page.startIndex - 1 });
+      if (result.last) await savePosition(tx, ctx.tenantId, signature, page.startIndex - 1 + result.rows.length, result.last);
+      return { status: 200, body: listEnvelope(result.total, page.startIndex, await render(tx, result.rows)) };
+    });
+  }
+
+  const claims = { tenantId: ctx.tenantId, signature };
+  const position = page.cursor === '' ? undefined : decodeCursor(cursorKey, page.cursor, claims);
+  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    const result = await read(tx, scope, {
+      ...base,
+      after: position?.direction === 'after' ? position.boundary : undefined,
+      before: position?.direction === 'before' ? position.boundary : undefined,
+    });
+    const backwards = position?.direction === 'before';
+    // Reading forwards, the probe row says whether a next page exists; reading backwards, the page
+    // we came from is next. Symmetrically for the previous page. An empty page links nowhere.
+    const hasNext = result.rows.length > 0 && (backwards || result.more);
+    const hasPrevious = result.rows.length > 0 && (backwards ? result.more : position !== undefined);
+    const ttlSeconds = ctx.limits.cursorTimeoutSeconds;
+    const next = hasNext && result.last ? encodeCursor(cursorKey, { ...claims, ttlSeconds, position: { direction: 'after', boundary: result.last } }) : undefined;
+    const previous =
+      hasPrevious && result.first ? encodeCursor(cursorKey, { ...claims, ttlSeconds, position: { direction: 'before', boundary: result.first } }) : undefined;
+    return { status: 200, body: cursorEnvelope(result.total, await render(tx, result.rows), next, previous) };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
 // Users
 
-const tenantScope = (ctx: ScimContext, alias: 'u' | 'g') =>
-  alias === 'u' ? sql.fragment`u.tenant_id = ${ctx.tenantId}` : sql.fragment`g.tenant_id = ${ctx.tenantId}`;
-
 export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
-  const { startIndex, count, descending } = pageOf(ctx, params);
   const projection = projectionOf(params);
-  const where = params.filter
-    ? sql.fragment`${tenantScope(ctx, 'u')} AND (${compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), 'User')})`
-    : tenantScope(ctx, 'u');
-  const orderBy = params.sortBy ? compileSortBy(params.sortBy, 'User') : sql.fragment`u.created_at`;
-  const rt = resourceTypes.User;
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const { total, rows } = await listUsers(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
-    const resources = rows.map((r) => project(rt, renderUser(ctx, r), projection));
-    return { status: 200, body: listEnvelope(total, startIndex, resources) };
-  });
+  return listResources(ctx, params, 'User', listUsers, (_tx, rows) => rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection)));
 }
 
 function renderOneUser(ctx: ScimContext, row: UserRow, projection: Projection = {}) {
@@ -341,18 +420,11 @@ export async function deleteUserOp(ctx: ScimContext, id: string, pre: Preconditi
 // Groups
 
 export async function listGroupsOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
-  const { startIndex, count, descending } = pageOf(ctx, params);
   const projection = projectionOf(params);
-  const where = params.filter
-    ? sql.fragment`${tenantScope(ctx, 'g')} AND (${compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), 'Group')})`
-    : tenantScope(ctx, 'g');
-  const orderBy = params.sortBy ? compileSortBy(params.sortBy, 'Group') : sql.fragment`g.created_at`;
   const rt = resourceTypes.Group;
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const { total, rows } = await listGroups(tx, { where, orderBy, descending, offset: startIndex - 1, limit: count });
+  return listResources(ctx, params, 'Group', listGroups, async (tx, rows) => {
     const members = wantsAttribute(rt, projection, 'members') ? await membersOfGroups(tx, rows.map((r) => r.id)) : undefined;
-    const resources = rows.map((r) => project(rt, renderGroup(ctx, r, members ? (members.get(r.id) ?? []) : undefined), projection));
-    return { status: 200, body: listEnvelope(total, startIndex, resources) };
+    return rows.map((r) => project(rt, renderGroup(ctx, r, members ? (members.get(r.id) ?? []) : undefined), projection));
   });
 }
 
