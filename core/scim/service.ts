@@ -245,7 +245,8 @@ async function listResources<Row extends { id: string }>(
     return withTenant(ctx.db, ctx.tenantId, async (tx) => {
       const after = page.startIndex > 1 ? await findPosition(tx, ctx.tenantId, signature, page.startIndex - 1) : undefined;
       const result = await read(tx, scope, { ...base, after, offset: after ? undefined : page.startIndex - 1 });
-      if (result.last) await savePosition(tx, ctx.tenantId, signature, page.startIndex - 1 + result.rows.length, result.last);
+      // Only a page with more after it can be continued from: a lookup answering one row writes nothing.
+      if (result.last && result.more) await savePosition(tx, ctx.tenantId, signature, page.startIndex - 1 + result.rows.length, result.last);
       return { status: 200, body: listEnvelope(result.total, page.startIndex, await render(tx, result.rows)) };
     });
   }
