@@ -43,6 +43,7 @@
  *   BENCH_IDP_WORKER=0           run the IdP part without a worker (default: with, as npm start)
  *   BENCH_IDP_DRAIN_WAIT         max seconds to wait for the worker to catch up after a phase (600)
  *   BENCH_IDP_SEED               seed of the simulated directory and churn (1)
+ *   BENCH_IDP_CEILING_SEC        measured seconds of the membership-insert ceiling (5)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -119,6 +120,7 @@ const IDP_CONFIG: IdpRunConfig = {
   batchSize: num('BENCH_IDP_BATCH', 256),
   seed: num('BENCH_IDP_SEED', 1),
   drainWaitSec: num('BENCH_IDP_DRAIN_WAIT', 600),
+  ceilingMinSec: num('BENCH_IDP_CEILING_SEC', 5),
 };
 const LIFECYCLE_USERS = num('BENCH_LIFECYCLE_USERS', 10_000);
 const LIFECYCLE_CONCURRENCY = num('BENCH_LIFECYCLE_CONCURRENCY', 20);

@@ -39,6 +39,8 @@ export interface IdpRunConfig {
   seed: number;
   /** Max seconds to wait for the worker to catch up after each phase. */
   drainWaitSec: number;
+  /** Measured seconds of the raw membership-insert ceiling (whole rounds of the plan). */
+  ceilingMinSec: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -466,7 +468,10 @@ export async function runDialect(options: {
 // The raw-PostgreSQL ceiling for the same membership rows
 
 export interface CeilingResult {
+  /** Rows inserted in the measured rounds. */
   memberAdds: number;
+  /** Measured rounds (each the whole plan into a fresh set of groups), after one warm-up round. */
+  rounds: number;
   transactions: number;
   seconds: number;
   memberAddsPerSec: number;
@@ -480,11 +485,14 @@ export interface CeilingResult {
 
 /**
  * `concurrency` raw clients as roster_app insert the group push's membership rows (the same plan:
- * same groups, same members, same batches of `batchSize`, same interleaving) into a tenant of
- * their own, each batch in the minimum transaction Roster's group PATCH needs: set the tenant,
- * insert the group_members rows, insert one outbox row per member (membership.added on the
- * member's stream), commit. No locks beyond what the inserts take, no audit, no user stream bump.
- * The outbox rows are marked delivered afterwards so no worker ever relays them.
+ * same members per group, same batches of `batchSize`, same interleaving) into a tenant of their
+ * own, each batch in the minimum transaction Roster's group PATCH needs: set the tenant, insert
+ * the group_members rows, insert one outbox row per member (membership.added on the member's
+ * stream), commit. No locks beyond what the inserts take, no audit, no user stream bump.
+ *
+ * One push lasts a fraction of a second at this speed, so the plan is pushed again into a fresh
+ * set of groups (same users) until `ceilingMinSec` of measured rounds have passed, after one
+ * unmeasured warm-up round. The outbox rows are marked delivered afterwards so no worker relays them.
  */
 export async function membershipCeiling(options: {
   ownerUrl: string;
@@ -496,40 +504,41 @@ export async function membershipCeiling(options: {
 }): Promise<CeilingResult> {
   const { config } = options;
   const plan = membershipPlan(config);
-  await bulkLoadUsers(options.ownerUrl, options.tenantId, 'ceiling-member-', config.users);
+  const prefix = 'ceiling-member-';
+  await bulkLoadUsers(options.ownerUrl, options.tenantId, prefix, config.users);
   const owner = new pg.Client({ connectionString: options.ownerUrl });
   await owner.connect();
-  let userIds: string[];
-  let groupIds: string[];
-  try {
-    const u = await owner.query<{ id: string; user_name: string }>(`SELECT id, user_name FROM users WHERE tenant_id = $1`, [options.tenantId]);
-    userIds = new Array<string>(config.users);
-    for (const r of u.rows) userIds[Number(r.user_name.slice('ceiling-member-'.length)) - 1] = r.id;
-    const g = await owner.query<{ id: string }>(
-      `INSERT INTO groups (tenant_id, display_name, display_name_key)
-       SELECT $1, 'Ceiling Group ' || g, 'ceiling group ' || g FROM generate_series(0, $2::int - 1) AS g
-       RETURNING id, display_name`,
-      [options.tenantId, config.groups],
-    );
-    groupIds = new Array<string>(config.groups);
-    for (const r of g.rows as unknown as { id: string; display_name: string }[]) groupIds[Number(r.display_name.slice('Ceiling Group '.length))] = r.id;
-  } finally {
-    await owner.end();
-  }
+  const userIds = new Array<string>(config.users);
+  const u = await owner.query<{ id: string; user_name: string }>(`SELECT id, user_name FROM users WHERE tenant_id = $1`, [options.tenantId]);
+  for (const r of u.rows) userIds[Number(r.user_name.slice(prefix.length)) - 1] = r.id;
+  const perRound = plan.reduce((a, m) => a + m.length, 0);
+  options.say(
+    `[idp ceiling] the plan's ${perRound} membership rows per round in transactions of up to ${config.batchSize}, ${config.concurrency} raw clients as roster_app; ` +
+      `1 warm-up round, then rounds until ${config.ceilingMinSec} s`,
+  );
+
   // Stream positions: each membership.added is the next seq on its member's stream (seq 1 would be
   // user.created), as bumpUserStreams assigns them, so the unique (stream, seq) key holds.
   const nextSeq = new Array<number>(config.users).fill(1);
-  const batches = interleave(
-    plan.map((members, g) =>
-      chunks(members, config.batchSize).map((batch) => ({
-        groupId: groupIds[g]!,
-        users: batch.map((k) => userIds[k]!),
-        seqs: batch.map((k) => ++nextSeq[k]!),
-      })),
-    ),
-  );
-  const total = batches.reduce((a, b) => a + b.users.length, 0);
-  options.say(`[idp ceiling] ${total} membership rows in ${batches.length} transactions of up to ${config.batchSize}, ${config.concurrency} raw clients as roster_app`);
+  const roundBatches = async (round: number) => {
+    const g = await owner.query<{ id: string; display_name: string }>(
+      `INSERT INTO groups (tenant_id, display_name, display_name_key)
+       SELECT $1, 'Ceiling ' || $2::int || ' Group ' || g, 'ceiling ' || $2::int || ' group ' || g FROM generate_series(0, $3::int - 1) AS g
+       RETURNING id, display_name`,
+      [options.tenantId, round, config.groups],
+    );
+    const groupIds = new Array<string>(config.groups);
+    for (const r of g.rows) groupIds[Number(r.display_name.slice(r.display_name.lastIndexOf(' ') + 1))] = r.id;
+    return interleave(
+      plan.map((members, gi) =>
+        chunks(members, config.batchSize).map((batch) => ({
+          groupId: groupIds[gi]!,
+          users: batch.map((k) => userIds[k]!),
+          seqs: batch.map((k) => ++nextSeq[k]!),
+        })),
+      ),
+    );
+  };
 
   const clients = await Promise.all(
     Array.from({ length: config.concurrency }, async () => {
@@ -538,65 +547,75 @@ export async function membershipCeiling(options: {
       return c;
     }),
   );
-  try {
-    const m = await options.measure(async () => {
-      const latencies: number[] = [];
-      let errors = 0;
-      let added = 0;
-      let firstError: string | undefined;
-      let next = 0;
-      const t0 = performance.now();
-      await Promise.all(
-        clients.map(async (c) => {
-          for (let i = next++; i < batches.length; i = next++) {
-            const b = batches[i]!;
-            const s = performance.now();
-            try {
-              await c.query('BEGIN');
-              await c.query(`SELECT set_config('app.tenant_id', $1, true)`, [options.tenantId]);
-              await c.query(`INSERT INTO group_members (tenant_id, group_id, user_id) SELECT $1, $2, u FROM unnest($3::uuid[]) AS u`, [
-                options.tenantId,
-                b.groupId,
-                b.users,
-              ]);
-              await c.query(
-                `INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
-                 SELECT $1, 'user', u, s, 'membership.added', jsonb_build_object('groupId', $2::uuid)
-                   FROM unnest($3::uuid[], $4::bigint[]) AS t(u, s)`,
-                [options.tenantId, b.groupId, b.users, b.seqs],
-              );
-              await c.query('COMMIT');
+  const latencies: number[] = [];
+  let errors = 0;
+  let added = 0;
+  let firstError: string | undefined;
+  const push = async (batches: Awaited<ReturnType<typeof roundBatches>>, record: boolean) => {
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      clients.map(async (c) => {
+        for (let i = next++; i < batches.length; i = next++) {
+          const b = batches[i]!;
+          const s = performance.now();
+          try {
+            await c.query('BEGIN');
+            await c.query(`SELECT set_config('app.tenant_id', $1, true)`, [options.tenantId]);
+            await c.query(`INSERT INTO group_members (tenant_id, group_id, user_id) SELECT $1, $2, u FROM unnest($3::uuid[]) AS u`, [
+              options.tenantId,
+              b.groupId,
+              b.users,
+            ]);
+            await c.query(
+              `INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
+               SELECT $1, 'user', u, s, 'membership.added', jsonb_build_object('groupId', $2::uuid)
+                 FROM unnest($3::uuid[], $4::bigint[]) AS t(u, s)`,
+              [options.tenantId, b.groupId, b.users, b.seqs],
+            );
+            await c.query('COMMIT');
+            if (record) {
               latencies.push(performance.now() - s);
               added += b.users.length;
-            } catch (err) {
-              errors++;
-              firstError ??= err instanceof Error ? err.message : String(err);
-              await c.query('ROLLBACK').catch(() => {});
             }
+          } catch (err) {
+            errors++;
+            firstError ??= err instanceof Error ? err.message : String(err);
+            await c.query('ROLLBACK').catch(() => {});
           }
-        }),
-      );
-      return { latencies, errors, added, firstError, seconds: (performance.now() - t0) / 1000 };
+        }
+      }),
+    );
+    return (performance.now() - t0) / 1000;
+  };
+  try {
+    await push(await roundBatches(0), false);
+    const m = await options.measure(async () => {
+      let seconds = 0;
+      let rounds = 0;
+      while (rounds === 0 || seconds < config.ceilingMinSec) {
+        const batches = await roundBatches(++rounds);
+        seconds += await push(batches, true);
+      }
+      return { seconds, rounds };
     });
-    const { latencies, errors, added, firstError, seconds } = m.result;
     const sorted = Float64Array.from(latencies).sort();
     return {
       memberAdds: added,
+      rounds: m.result.rounds,
       transactions: latencies.length,
-      seconds,
-      memberAddsPerSec: added / seconds,
-      cpu: m.cpu,
+      seconds: m.result.seconds,
+      memberAddsPerSec: added / m.result.seconds,
       p50: percentile(sorted, 50),
       p99: percentile(sorted, 99),
       errors,
       ...(firstError ? { firstError } : {}),
+      cpu: m.cpu,
     };
   } finally {
     await Promise.all(clients.map((c) => c.end().catch(() => {})));
-    const owner2 = new pg.Client({ connectionString: options.ownerUrl });
-    await owner2.connect();
-    await owner2.query(`UPDATE outbox SET delivered_at = now() WHERE tenant_id = $1 AND delivered_at IS NULL`, [options.tenantId]).catch(() => {});
-    await owner2.end();
+    await owner.query(`UPDATE outbox SET delivered_at = now() WHERE tenant_id = $1 AND delivered_at IS NULL`, [options.tenantId]).catch(() => {});
+    await owner.end();
   }
 }
 
@@ -785,7 +804,7 @@ export async function idpPart(ctx: IdpPartContext) {
     }
     say(`\nIdP run: PostgreSQL deadlocks over the whole part (counted after the API and worker exited): ${deadlocksRun}`);
     say(
-      `Group push ceiling: ${ceiling.memberAdds} rows, ${ceiling.transactions} transactions, ${f(ceiling.memberAddsPerSec)} member-adds/s; ` +
+      `Group push ceiling: ${ceiling.rounds} rounds of the plan, ${ceiling.memberAdds} rows, ${ceiling.transactions} transactions in ${f(ceiling.seconds, 1)} s, ${f(ceiling.memberAddsPerSec)} member-adds/s; ` +
         `PostgreSQL ${perOp(ceiling.cpu?.postgresCores, ceiling.memberAddsPerSec / 1000)} per 1,000 rows; errors ${ceiling.errors}${ceiling.firstError ? ` (first: ${ceiling.firstError})` : ''}`,
     );
     if (worker) say(`  worker warnings/errors: ${workerProblems.length}${workerProblems.length ? ':' : ''}`);
