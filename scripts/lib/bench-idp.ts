@@ -388,7 +388,7 @@ export async function runDialect(options: {
   const round2: (() => Promise<void>)[] = [];
   const half = Math.ceil(deactivated.length / 2);
   const reactivated = deactivated.slice(0, half);
-  const leaving = d.deleteUser(dir, deactivated[0]!) ? deactivated.slice(half) : [];
+  const leaving = deactivated.length && d.deleteUser(dir, deactivated[0]!) ? deactivated.slice(half) : [];
   const leavingKeys = new Set(leaving.map((u) => u.key));
   for (const u of reactivated) round2.push(async () => void (await client.send(d.setActive(u, true))));
   for (const u of leaving) round2.push(async () => void (await client.send(d.deleteUser(dir, u)!)));
