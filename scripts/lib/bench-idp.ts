@@ -68,6 +68,12 @@ export interface PhaseResult {
   /** Seconds until the worker had delivered and applied every event (null: no worker). */
   workerCatchUpSec: number | null;
   workerBehind?: { pendingOutbox: number; usersBehind: number; groupsBehind: number };
+  /**
+   * Peak client connections to the server during the phase (sampled every second): on a shared
+   * PostgreSQL, `max_connections` reached means new pool connections fail, which the API answers
+   * with 500s that are not Roster's lock order at work.
+   */
+  peakConnections: { all: number; benchDb: number; max: number } | null;
 }
 
 class Phase {
@@ -117,8 +123,40 @@ class Phase {
       deadlocks: extra.deadlocks,
       cpu: extra.cpu,
       workerCatchUpSec: null,
+      peakConnections: null,
     };
   }
+}
+
+/** Samples the server's client connections every second until stopped; returns the peaks. */
+async function watchConnections(ownerUrl: string) {
+  const c = new pg.Client({ connectionString: ownerUrl });
+  await c.connect();
+  const peak = { all: 0, benchDb: 0, max: 0 };
+  const sample = async () => {
+    const r = await c.query<{ all: number; bench: number; max: number }>(
+      `SELECT count(*)::int AS all, (count(*) FILTER (WHERE datname = current_database()))::int AS bench,
+              current_setting('max_connections')::int AS max
+         FROM pg_stat_activity WHERE backend_type = 'client backend'`,
+    );
+    const row = r.rows[0]!;
+    peak.all = Math.max(peak.all, row.all);
+    peak.benchDb = Math.max(peak.benchDb, row.bench);
+    peak.max = row.max;
+  };
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      await sample().catch(() => {});
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  })();
+  return async () => {
+    running = false;
+    await loop;
+    await c.end().catch(() => {});
+    return peak;
+  };
 }
 
 /** The SCIM client of one simulated IdP: sends a SimRequest, times it, moves the model on success. */
@@ -271,11 +309,14 @@ export async function runDialect(options: {
     const m = await options.measure(async () => {
       const p = new Phase(name);
       client.phase = p;
+      const stopWatching = await watchConnections(options.ownerUrl);
       const t0 = performance.now();
       await pool(tasks.length, config.concurrency, (i) => tasks[i]!());
-      return { p, seconds: (performance.now() - t0) / 1000 };
+      const seconds = (performance.now() - t0) / 1000;
+      return { p, seconds, connections: await stopWatching() };
     });
     const result = m.result.p.finish({ deadlocks: 0, cpu: m.cpu, seconds: m.result.seconds });
+    result.peakConnections = m.result.connections;
     if (options.worker) {
       const w = await waitForWorker(options.ownerUrl, options.tenantId, config.drainWaitSec);
       result.workerCatchUpSec = w.seconds;
@@ -286,7 +327,7 @@ export async function runDialect(options: {
     say(
       `        ${result.requests} requests in ${result.seconds.toFixed(1)} s: ${result.reqPerSec.toFixed(0)}/s, p50 ${result.p50.toFixed(0)} ms, p99 ${result.p99.toFixed(0)} ms` +
         `${result.memberAdds ? `, ${result.memberAddsPerSec.toFixed(0)} member-adds/s` : ''}; errors ${result.errors}${result.errors ? ` ${JSON.stringify(result.errorsByStatus)}` : ''}; ` +
-        `deadlocks ${result.deadlocks}${options.worker ? `; worker caught up ${result.workerCatchUpSec === null ? `NOT within ${config.drainWaitSec} s ${JSON.stringify(result.workerBehind)}` : `after ${result.workerCatchUpSec.toFixed(1)} s`}` : ''}`,
+        `deadlocks ${result.deadlocks}; peak connections ${result.peakConnections?.all}/${result.peakConnections?.max}${options.worker ? `; worker caught up ${result.workerCatchUpSec === null ? `NOT within ${config.drainWaitSec} s ${JSON.stringify(result.workerBehind)}` : `after ${result.workerCatchUpSec.toFixed(1)} s`}` : ''}`,
     );
     for (const s of result.errorSamples.slice(0, 3)) say(`          ${s}`);
     return result;
@@ -751,7 +792,7 @@ export async function idpPart(ctx: IdpPartContext) {
     for (const r of runs) {
       bad ||= r.errorsTotal > 0 || r.deadlocksTotal > 0 || r.verification.mismatches > 0;
       say(`\nIdP run (${r.dialect}): phases at ${config.concurrency} in flight (errors by status must be empty; deadlocks = pg_stat_database delta)`);
-      const t = [['phase', 'requests', 'seconds', 'req/s', 'p50', 'p99', 'member-adds/s', 'errors by status', 'deadlocks', 'worker caught up']];
+      const t = [['phase', 'requests', 'seconds', 'req/s', 'p50', 'p99', 'member-adds/s', 'errors by status', 'deadlocks', 'peak PG connections (all / this db / max)', 'worker caught up']];
       for (const p of r.phases) {
         t.push([
           p.name,
@@ -763,10 +804,17 @@ export async function idpPart(ctx: IdpPartContext) {
           p.memberAdds ? f(p.memberAddsPerSec) : '–',
           p.errors ? JSON.stringify(p.errorsByStatus) : '–',
           String(p.deadlocks),
+          p.peakConnections ? `${p.peakConnections.all} / ${p.peakConnections.benchDb} / ${p.peakConnections.max}` : '–',
           p.workerCatchUpSec !== null ? `${f(p.workerCatchUpSec, 1)} s` : p.workerBehind ? `NO ${JSON.stringify(p.workerBehind)}` : '–',
         ]);
       }
       say(ctx.table(t));
+      for (const p of r.phases) {
+        // Superuser slots (3 by default) stay reserved: the app's roles are refused before `max`.
+        if (p.errors && p.peakConnections && p.peakConnections.all >= p.peakConnections.max - 3) {
+          say(`  WARNING: "${p.name.split(':')[0]}" reached the server's connection limit; some of its errors may be refused connections, not Roster's doing`);
+        }
+      }
       const k = [['request kind', 'requests', 'p50', 'p99', 'errors']];
       const kinds = new Map<string, { requests: number; p50: number; p99: number; errors: number }[]>();
       for (const p of r.phases) for (const [name, v] of Object.entries(p.byKind)) kinds.set(name, [...(kinds.get(name) ?? []), v]);
