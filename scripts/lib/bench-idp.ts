@@ -423,13 +423,15 @@ export async function runDialect(options: {
   for (const g of pick(liveGroups(), 0.1)) round1.push(async () => void (await client.send(d.renameGroup(g, `${g.displayName} (renamed)`))));
   await phase('churn 1: updates, deactivations, member adds/removes, renames', shuffled(round1, dir.random));
 
-  // 5. Churn, round 2: reactivations; Entra deletes the other deactivated users (Okta never deletes
-  // users); updates; member changes that include the users being deleted; group deletes; Okta's
+  // 5. Churn, round 2: reactivations; Entra deletes some of the deactivated users (Okta never
+  // deletes users); updates; member changes that include the users being deleted; group deletes; Okta's
   // "push now" (replace members) on one group no other request touches.
   const round2: (() => Promise<void>)[] = [];
-  const half = Math.ceil(deactivated.length / 2);
-  const reactivated = deactivated.slice(0, half);
-  const leaving = deactivated.length && d.deleteUser(dir, deactivated[0]!) ? deactivated.slice(half) : [];
+  // A third comes back, Entra deletes another third (its hard delete after the soft delete), the
+  // rest stays deactivated.
+  const third = Math.ceil(deactivated.length / 3);
+  const reactivated = deactivated.slice(0, third);
+  const leaving = deactivated.length && d.deleteUser(dir, deactivated[0]!) ? deactivated.slice(third, 2 * third) : [];
   const leavingKeys = new Set(leaving.map((u) => u.key));
   for (const u of reactivated) round2.push(async () => void (await client.send(d.setActive(u, true))));
   for (const u of leaving) round2.push(async () => void (await client.send(d.deleteUser(dir, u)!)));
@@ -770,7 +772,7 @@ export async function idpPart(ctx: IdpPartContext) {
       f(ceiling.memberAddsPerSec),
       fms(ceiling.p50),
       fms(ceiling.p99),
-      `${f(share)} %`,
+      `${f(share, share < 10 ? 1 : 0)} %`,
       `≥${GROUP_PUSH_TARGET_PCT} %: ${share >= GROUP_PUSH_TARGET_PCT ? 'ok' : 'MISS'}; ${ok(push)}`,
     ]);
     const clean = r.errorsTotal === 0 && r.deadlocksTotal === 0 && r.verification.mismatches === 0;

@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(async () => stack?.close());
 
-const config = { users: 40, groups: 4, groupsPerUser: 2, concurrency: 1, batchSize: 16, seed: 7, drainWaitSec: 1, ceilingMinSec: 1 };
+const config = { users: 60, groups: 4, groupsPerUser: 2, concurrency: 1, batchSize: 16, seed: 7, drainWaitSec: 1, ceilingMinSec: 1 };
 
 describe.each([okta, entra])('IdP simulator, $name dialect, one request at a time', (dialect) => {
   it('every request is accepted and SCIM reads equal the model', async () => {
@@ -38,13 +38,13 @@ describe.each([okta, entra])('IdP simulator, $name dialect, one request at a tim
     expect(errors).toEqual([]);
     expect(result.errorsTotal).toBe(0);
     expect(result.verification.samples).toEqual([]);
-    expect(result.verification).toMatchObject({ usersChecked: 40, groupsChecked: 4, mismatches: 0, missingMembers: 0, extraMembers: 0 });
+    expect(result.verification).toMatchObject({ usersChecked: 60, groupsChecked: 4, mismatches: 0, missingMembers: 0, extraMembers: 0 });
 
-    // The phases did what they say: 40 lookups + 40 creates, every planned member pushed.
+    // The phases did what they say: 60 lookups + 60 creates, every planned member pushed.
     const [sync, , push] = result.phases;
-    expect(sync!.byKind['lookup user']!.requests).toBe(40);
-    expect(sync!.byKind['create user']!.requests).toBe(40);
-    expect(push!.memberAdds).toBe(80);
+    expect(sync!.byKind['lookup user']!.requests).toBe(60);
+    expect(sync!.byKind['create user']!.requests).toBe(60);
+    expect(push!.memberAdds).toBe(120);
     const kinds = new Set(result.phases.flatMap((p) => Object.keys(p.byKind)));
     for (const k of ['deactivate user', 'reactivate user', 'add members', 'remove members', 'rename group', 'delete group']) expect(kinds).toContain(k);
     expect(kinds.has('delete user')).toBe(dialect.name === 'entra');
