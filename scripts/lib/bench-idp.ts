@@ -469,7 +469,7 @@ export async function runDialect(options: {
   let extraMembers = 0;
   const created = dir.users.filter((u) => u.id);
   const createdGroups = dir.groups.filter((g) => g.id);
-  const verify = await phase(`verify: GET ${created.length} users and ${createdGroups.length} groups`, [
+  await phase(`verify: GET ${created.length} users and ${createdGroups.length} groups`, [
     ...created.map((u) => async () => {
       const r = await client.send(verifyUserRequest(u));
       if (r.ok) checks.push(...diffUser(dir, u, r.body));
@@ -485,7 +485,6 @@ export async function runDialect(options: {
       } else checks.push(`group ${g.displayName}: status ${r.status}${g.deleted ? ' (deleted: want 404)' : ''}`);
     }),
   ]);
-  void verify;
   const notCreated = dir.users.length - created.length + dir.groups.length - createdGroups.length;
   if (notCreated) checks.push(`${notCreated} users/groups were never created (their creates failed)`);
 
