@@ -4,7 +4,12 @@
  *   with nothing in between;
  *   lifecycle part — joiner latency (SCIM POST → user.provisioned), time to revoke (SCIM PATCH
  *   active=false → every credential introspects inactive), joiner throughput next to the
- *   Temporal dev server's ceiling for an empty workflow.
+ *   Temporal dev server's ceiling for an empty workflow;
+ *   IdP run (issue 6) — an Okta-style and an Entra-style provisioning run (lookup-then-create
+ *   initial sync, group push in PATCHes of 256, churn) at 20 requests in flight through the API
+ *   and a worker, per-phase requests/s, p50/p99, errors, PostgreSQL deadlocks, a read-back of every
+ *   user and group against the simulated IdP's model, and the raw-PostgreSQL ceiling for inserting
+ *   the same membership rows (scripts/lib/bench-idp.ts, scripts/lib/idp-sim.ts).
  *
  * What runs where: PostgreSQL (external), the API (api/server.ts, its own Node process), a
  * Temporal dev server, in the lifecycle part the worker (worker/main.ts, its own Node process),
@@ -13,8 +18,7 @@
  * In the SCIM part no worker runs: the outbox just accumulates.
  *
  * Environment:
- *   BENCH_ONLY=scim|lifecycle|listing  run one part only (default: SCIM then lifecycle; the
- *                           listing part runs only when asked for, until the lead wires it in)
+ *   BENCH_ONLY=scim|lifecycle|idp|listing  run one part only (default: all four, in that order)
  *   BENCH_LISTING_SIZES     tenant sizes for the listing part (default 10000,100000,1000000)
  *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
  *                           default postgres://postgres@127.0.0.1:5432/roster_bench
@@ -32,6 +36,15 @@
  *   BENCH_LIFECYCLE_CONCURRENCY  concurrent SCIM POSTs / workflow starts in those runs (20)
  *   BENCH_JOINER_USERS, BENCH_JOINER_CONCURRENCY   joiner latency run (200, 10)
  *   BENCH_REVOKE_USERS, BENCH_REVOKE_CONCURRENCY   time-to-revoke run (200, 10)
+ *   BENCH_IDP_USERS, BENCH_IDP_GROUPS   IdP run directory size, per dialect (10000, 50)
+ *   BENCH_IDP_GROUPS_PER_USER    groups each user is pushed into (3)
+ *   BENCH_IDP_CONCURRENCY        requests in flight, and raw clients for the ceiling (20)
+ *   BENCH_IDP_BATCH              members per group PATCH (256)
+ *   BENCH_IDP_DIALECTS           comma-separated, okta and/or entra (okta,entra)
+ *   BENCH_IDP_WORKER=0           run the IdP part without a worker (default: with, as npm start)
+ *   BENCH_IDP_DRAIN_WAIT         max seconds to wait for the worker to catch up after a phase (600)
+ *   BENCH_IDP_SEED               seed of the simulated directory and churn (1)
+ *   BENCH_IDP_CEILING_SEC        measured seconds of the membership-insert ceiling (5)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -47,7 +60,9 @@ import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
+import { idpPart, type IdpRunConfig } from './lib/bench-idp.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
+import type { DialectName } from './lib/idp-sim.js';
 import {
   EventWatcher,
   installEventNotify,
@@ -93,15 +108,29 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-if (!['', 'scim', 'lifecycle', 'listing'].includes(ONLY)) throw new Error('BENCH_ONLY must be "scim", "lifecycle" or "listing"');
-const RUN_LISTING = ONLY === 'listing';
-const RUN_SCIM = ONLY !== 'lifecycle' && !RUN_LISTING;
-const RUN_LIFECYCLE = ONLY !== 'scim' && !RUN_LISTING;
+const PARTS = ['scim', 'lifecycle', 'idp', 'listing'];
+if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
+const RUN_SCIM = ONLY === '' || ONLY === 'scim';
+const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
+const RUN_IDP = ONLY === '' || ONLY === 'idp';
+const RUN_LISTING = ONLY === '' || ONLY === 'listing';
 const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
   return n;
 });
+const IDP_DIALECTS = (env.BENCH_IDP_DIALECTS ?? 'okta,entra').split(',').map((s) => s.trim()).filter(Boolean) as DialectName[];
+if (!IDP_DIALECTS.length || IDP_DIALECTS.some((d) => d !== 'okta' && d !== 'entra')) throw new Error('BENCH_IDP_DIALECTS must list okta and/or entra');
+const IDP_CONFIG: IdpRunConfig = {
+  users: num('BENCH_IDP_USERS', 10_000),
+  groups: num('BENCH_IDP_GROUPS', 50),
+  groupsPerUser: num('BENCH_IDP_GROUPS_PER_USER', 3),
+  concurrency: num('BENCH_IDP_CONCURRENCY', 20),
+  batchSize: num('BENCH_IDP_BATCH', 256),
+  seed: num('BENCH_IDP_SEED', 1),
+  drainWaitSec: num('BENCH_IDP_DRAIN_WAIT', 600),
+  ceilingMinSec: num('BENCH_IDP_CEILING_SEC', 5),
+};
 const LIFECYCLE_USERS = num('BENCH_LIFECYCLE_USERS', 10_000);
 const LIFECYCLE_CONCURRENCY = num('BENCH_LIFECYCLE_CONCURRENCY', 20);
 const JOINER_USERS = num('BENCH_JOINER_USERS', 200);
@@ -817,7 +846,8 @@ async function listingPart(temporalAddress: string): Promise<ListingResult[]> {
 
 async function main() {
   const started = new Date();
-  say(`Roster bench (${RUN_LISTING ? 'listing only' : RUN_SCIM && RUN_LIFECYCLE ? 'SCIM + lifecycle' : RUN_SCIM ? 'SCIM only' : 'lifecycle only'}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
+  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing'].filter(Boolean).join(' + ');
+  say(`Roster bench (${parts}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
   const idle = await machineBusyPct(2000);
@@ -833,7 +863,7 @@ async function main() {
 
   let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
   let temporal: DevServer | undefined;
-  if (!temporalAddress && !RUN_LISTING) {
+  if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP)) {
     temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
     cleanups.push(() => temporal!.stop());
     temporalAddress = temporal.address;
@@ -842,6 +872,22 @@ async function main() {
 
   const scim = RUN_SCIM ? await scimPart(temporalAddress!) : undefined;
   const lifecycle = RUN_LIFECYCLE ? await lifecyclePart(temporalAddress!, temporal) : undefined;
+  const idp = RUN_IDP
+    ? await idpPart({
+        ownerUrl,
+        appUrl,
+        apiEnv: apiEnv(temporalAddress!, appUrl),
+        temporalAddress: temporalAddress!,
+        temporalPid: temporal?.process.pid,
+        config: IDP_CONFIG,
+        dialects: IDP_DIALECTS,
+        worker: env.BENCH_IDP_WORKER !== '0',
+        measured,
+        say,
+        table,
+        cleanups,
+      })
+    : undefined;
   const listing = RUN_LISTING ? await listingPart(temporalAddress ?? '127.0.0.1:1') : undefined;
 
   // -------------------------------------------------------------------------------------------
@@ -851,6 +897,7 @@ async function main() {
     ['metric', 'Roster req/s', 'p50', 'p99', 'ceiling/s', 'ceiling p50', 'ceiling p99', 'Roster share', 'target'],
     ...(scim?.rows ?? []),
     ...(lifecycle?.rows ?? []),
+    ...(idp?.rows ?? []),
   ];
   say('\nResults');
   say(table(rows));
@@ -858,11 +905,15 @@ async function main() {
   let bad = false;
   if (scim) bad = scim.details() || bad;
   if (lifecycle) bad = lifecycle.details() || bad;
+  if (idp) {
+    say('IdP rows: the group push row\'s "Roster req/s" and "ceiling/s" are member-adds/s, its ceiling p50/p99 per 256-row transaction.');
+    bad = idp.details() || bad;
+  }
 
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE },
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -876,6 +927,7 @@ async function main() {
     table: rows,
     ...(scim ? { scim: scim.json } : {}),
     ...(lifecycle ? { lifecycle: lifecycle.json } : {}),
+    ...(idp ? { idp: idp.json } : {}),
     ...(listing ? { listing } : {}),
   };
   const out = resolve('.data/bench-results.json');
