@@ -464,7 +464,12 @@ function assignTopLevel(state: NormalizeState, key: string, value: unknown): voi
     if (rest === '') {
       if (value === null) return;
       if (!isPlainObject(value)) throw invalidValue(`${extension}: must be an object`);
-      for (const [k, v] of Object.entries(value)) assignAttribute(state, extension, attrs, k, v);
+      for (const [k, v] of Object.entries(value)) {
+        // An extension serialised as a resource of its own carries `schemas`: ours to emit, as
+        // at the top level (patch.ts ignores it the same way).
+        if (k.toLowerCase() === 'schemas') continue;
+        assignAttribute(state, extension, attrs, k, v);
+      }
       return;
     }
     // "urn:…:enterprise:2.0:User:employeeNumber": folded into the extension object.
