@@ -20,9 +20,11 @@ export const LIMITS = {
 } as const;
 
 // Identifiers (userName, displayName, externalId, member ids) must not carry C0 controls or DEL:
-// they end up in logs, LIKE patterns and downstream systems' usernames.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const noControlChars = (s: string) => !CONTROL_CHARS.test(s);
+// they end up in logs, LIKE patterns and downstream systems' usernames. Written as patterns (not
+// refinements) so the OpenAPI document generated from these schemas states them too.
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+/** No control characters, and at least one character that is not white space (what trim() strips). */
+const NON_BLANK_NO_CONTROL = /^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$/;
 const CONTROL_MESSAGE = 'must not contain control characters';
 
 /**
@@ -57,8 +59,8 @@ export function isForbiddenName(name: string): boolean {
 // Zod schemas: the single source of the canonical types.
 
 const optString = z.string().optional();
-const identifier = z.string().refine(noControlChars, CONTROL_MESSAGE);
-const requiredIdentifier = identifier.refine((s) => s.trim().length > 0, 'must not be empty');
+const identifier = z.string().regex(NO_CONTROL, CONTROL_MESSAGE);
+const requiredIdentifier = z.string().regex(NON_BLANK_NO_CONTROL, 'must not be empty or contain control characters');
 
 /** RFC 7643 §2.4: "primary" true MUST appear no more than once in a multi-valued attribute. */
 const atMostOnePrimary = (items: readonly { primary?: boolean | undefined }[]) =>

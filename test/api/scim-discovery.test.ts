@@ -135,15 +135,20 @@ describe('methods and unsupported endpoints', () => {
   ])('%s %s is 405', async (method, path) => {
     const res = await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : { schemas: [USER] });
     expectScimError(res, 405);
-    expect(res.headers.get('allow')).toBe('GET');
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it.each([
-    ['DELETE', '/Users'],
-    ['PUT', '/Groups'],
-    ['POST', '/Users/00000000-0000-4000-8000-000000000000'],
-  ])('%s %s is 405', async (method, path) => {
-    expectScimError(await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : {}), 405);
+    ['DELETE', '/Users', 'GET, HEAD, POST'],
+    ['PUT', '/Groups', 'GET, HEAD, POST'],
+    ['TRACE', '/Groups', 'GET, HEAD, POST'],
+    ['POST', '/Users/00000000-0000-4000-8000-000000000000', 'GET, HEAD, PUT, PATCH, DELETE'],
+    ['GET', '/Users/.search', 'POST'],
+    ['DELETE', '/.search', 'POST'],
+  ])('%s %s is 405 with Allow: %s', async (method, path, allow) => {
+    const res = await stack.scim(tenant, method, path, method === 'DELETE' || method === 'TRACE' || method === 'GET' ? undefined : {});
+    expectScimError(res, 405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(allow.split(', ').sort());
   });
 
   it.each([
