@@ -40,9 +40,9 @@ const echoed = {
  * Derived from the validating schema, so it cannot list attributes the server does not know.
  */
 function unassignable(schema: z.ZodTypeAny): z.ZodTypeAny {
-  if (schema instanceof z.ZodOptional) return orNull(unassignable(schema.unwrap())).optional();
-  if (schema instanceof z.ZodDefault) return orNull(unassignable(schema.removeDefault())).optional();
-  if (schema instanceof z.ZodNullable) return orNull(unassignable(schema.unwrap()));
+  if (schema instanceof z.ZodOptional) return orNull(unassignable(schema.unwrap() as z.ZodTypeAny)).optional();
+  if (schema instanceof z.ZodDefault) return orNull(unassignable(schema.removeDefault() as z.ZodTypeAny)).optional();
+  if (schema instanceof z.ZodNullable) return orNull(unassignable(schema.unwrap() as z.ZodTypeAny));
   if (schema instanceof z.ZodEffects) {
     // Refinements are checked by the server, not stated by the document (userName's length is).
     const inner = schema.innerType() as z.ZodTypeAny;
@@ -50,13 +50,16 @@ function unassignable(schema: z.ZodTypeAny): z.ZodTypeAny {
   }
   if (schema instanceof z.ZodArray) {
     const max = (schema._def as { maxLength?: { value: number } | null }).maxLength?.value;
-    const items = z.array(orNull(unassignable(schema.element)));
+    const items = z.array(orNull(unassignable(schema.element as z.ZodTypeAny)));
     return max === undefined ? items : items.max(max);
   }
   if (schema instanceof z.ZodObject) {
-    const shape = Object.fromEntries(Object.entries(schema.shape as Record<string, z.ZodTypeAny>).map(([k, v]) => [k, unassignable(v)]));
-    const out = z.object(shape);
-    return schema._def.unknownKeys === 'passthrough' ? out.passthrough() : out;
+    const fields = schema.shape as Record<string, z.ZodTypeAny>;
+    const shape = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, unassignable(v)]));
+    const object = schema._def.unknownKeys === 'passthrough' ? z.object(shape).passthrough() : z.object(shape);
+    // A complex value with a `value` sub-attribute may come as that value alone: Entra's bare
+    // manager id, `roles: ["admin"]`, a member id (resource.ts coerceComplex, toMemberRefs).
+    return fields.value ? z.union([object, fields.value]) : object;
   }
   return schema;
 }
