@@ -141,12 +141,11 @@ describe('methods and unsupported endpoints', () => {
   it.each([
     ['DELETE', '/Users', 'GET, HEAD, POST'],
     ['PUT', '/Groups', 'GET, HEAD, POST'],
-    ['TRACE', '/Groups', 'GET, HEAD, POST'],
+    ['PATCH', '/Groups', 'GET, HEAD, POST'],
     ['POST', '/Users/00000000-0000-4000-8000-000000000000', 'GET, HEAD, PUT, PATCH, DELETE'],
-    ['GET', '/Users/.search', 'POST'],
     ['DELETE', '/.search', 'POST'],
   ])('%s %s is 405 with Allow: %s', async (method, path, allow) => {
-    const res = await stack.scim(tenant, method, path, method === 'DELETE' || method === 'TRACE' || method === 'GET' ? undefined : {});
+    const res = await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : {});
     expectScimError(res, 405);
     expect(res.headers.get('allow')?.split(', ').sort()).toEqual(allow.split(', ').sort());
   });
