@@ -44,8 +44,9 @@ export const ScimSearchRequest = z
   .object({
     schemas: z.array(z.string()).optional(),
     filter: z.string().optional(),
-    startIndex: z.number().int().optional(),
-    count: z.number().int().optional(),
+    // Integers per RFC 7644 §3.4.3; integer strings too, read as the query string reads them.
+    startIndex: z.union([z.number().int(), IntegerText]).optional(),
+    count: z.union([z.number().int(), IntegerText]).optional(),
     sortBy: z.string().optional(),
     sortOrder: SortOrder.optional(),
     attributes: AttributeList.optional(),

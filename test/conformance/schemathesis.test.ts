@@ -31,7 +31,7 @@ beforeAll(async () => {
   stack = await startStack();
   tenant = await stack.createTenant();
   appKey = (await appClient(stack, tenant)).key;
-});
+}, 600_000); // a first install from PyPI can take minutes
 afterAll(async () => stack?.close());
 
 describe('schemathesis against /openapi.json and the real app', () => {

@@ -53,7 +53,7 @@ beforeAll(async () => {
   python = ensurePythonTool('scim2-tester', { quiet: true });
   stack = await startStack();
   tenant = await stack.createTenant();
-});
+}, 600_000); // a first install from PyPI can take minutes
 afterAll(async () => stack?.close());
 
 describe('scim2-tester (third-party SCIM conformance suite) against the real app', () => {
