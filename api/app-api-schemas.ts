@@ -127,7 +127,8 @@ export function registerAppApiPaths(registry: OpenAPIRegistry): void {
   const userId = z.object({ userId: z.string().uuid() });
   const id = z.object({ id: z.string().uuid() });
   const tags = ['App API'];
-  const body = (schema: z.ZodTypeAny) => ({ body: { content: json(schema) } });
+  // A body is required exactly when the handler would refuse an absent one (parseBody reads it as {}).
+  const body = (schema: z.ZodTypeAny) => ({ body: { required: !schema.safeParse({}).success, content: json(schema) } });
   const issued = { 201: { description: 'Issued; the secret is in this response only', content: json(IssuedCredential) } };
 
   registry.registerPath({ method: 'post', path: '/api/v1/users/{userId}/sessions', tags, security, summary: 'Create a session for a user', request: { params: userId, ...body(CreateSessionBody) }, responses: { ...issued, ...errors, ...conflict } });
@@ -147,11 +148,12 @@ export function registerAppApiPaths(registry: OpenAPIRegistry): void {
     security,
     summary: 'RFC 7662 token introspection',
     description: 'Unknown, revoked or expired tokens, tokens of another tenant and tokens whose user is suspended or lacks a required role answer `{ "active": false }`.',
-    request: { body: { content: { 'application/x-www-form-urlencoded': { schema: IntrospectionRequest }, 'application/json': { schema: IntrospectionRequest } } } },
+    request: { body: { required: true, content: { 'application/x-www-form-urlencoded': { schema: IntrospectionRequest }, 'application/json': { schema: IntrospectionRequest } } } },
     responses: {
       200: { description: 'Introspection answer', content: json(IntrospectionResponse) },
       400: { description: '`token` missing (`invalid_request`)', content: json(error) },
       401: errors[401],
+      413: { description: 'Body larger than 32 KiB', content: json(error) },
     },
   });
 }

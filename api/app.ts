@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
-import express, { type Express } from 'express';
+import express, { type Express, type Response } from 'express';
 import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
@@ -13,6 +13,7 @@ import type { ScimLimits } from '../core/scim/discovery.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
 import { createIntrospectionRouter } from './introspect.js';
+import { methodNotAllowed } from './method-not-allowed.js';
 import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
@@ -41,6 +42,10 @@ export function scimLimits(config: Config): ScimLimits {
     defaultPageSize: config.SCIM_DEFAULT_PAGE_SIZE,
     cursorTimeoutSeconds: config.SCIM_CURSOR_TIMEOUT_SECONDS,
   };
+}
+
+function sendMethodNotAllowed(res: Response, allow: readonly string[]): void {
+  res.status(405).json({ error: 'method_not_allowed', error_description: `allowed: ${allow.join(', ')}` });
 }
 
 /** Builds the HTTP application; never listens (server.ts does). */
@@ -95,17 +100,22 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  const openapi = buildOpenApiDocument(base);
+  const openapi = buildOpenApiDocument(base, { roles: deps.config.APP_ROLES });
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
 
   const secretKey = loadSecretsKey(deps.config);
   app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }));
-  app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
-  app.use('/api/v1', createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }));
-  app.use('/api/v1', createAppApiRouter({ db: deps.db }));
-  app.use(createIntrospectionRouter({ db: deps.db }));
+  // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
+  const v1 = [
+    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }),
+    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }),
+    createAppApiRouter({ db: deps.db }),
+  ];
+  app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
+  const introspection = createIntrospectionRouter({ db: deps.db });
+  app.use(introspection);
 
   // The portal (built by Vite into portal/dist): static assets, and index.html for its routes.
   if (existsSync(join(portalDist, 'index.html'))) {
@@ -115,6 +125,7 @@ export function createApp(deps: AppDeps): Express {
     });
   }
 
+  app.use(methodNotAllowed(() => [app.router, introspection], sendMethodNotAllowed));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });

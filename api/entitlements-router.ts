@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import express, { type Request, Router } from 'express';
 import { z } from 'zod';
-import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { AppRole } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import { listRoleMappings, RoleMappingRow, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
@@ -11,9 +11,25 @@ import { requireAppKey } from './app-auth.js';
 import { signalReleased } from './hold-release.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
-export const RoleMappingBody = z.object({ roles: z.array(z.string()).max(100), dryRun: z.boolean().default(false) });
-export const DefaultRoleBody = z.object({ role: z.string().nullable(), dryRun: z.boolean().default(false) });
+/**
+ * Request schemas that name roles, built from the app's roles catalogue (APP_ROLES): the router
+ * validates with them and the OpenAPI document lists exactly the roles the server accepts.
+ */
+export function roleSchemas(roles: readonly AppRole[]) {
+  const names = roles.map((r) => r.name);
+  const Role = names.length ? z.enum(names as [string, ...string[]]) : z.string();
+  return {
+    Role,
+    RoleMappingBody: z.object({ roles: z.array(Role).max(100), dryRun: z.boolean().default(false) }),
+    // null clears the default role. OpenAPI 3.0's `nullable` does not widen an `enum`, so null is
+    // listed among its values for the document.
+    DefaultRoleBody: z.object({ role: Role.nullable().openapi({ enum: [...names, null] }), dryRun: z.boolean().default(false) }),
+  };
+}
+extendZodWithOpenApi(z);
+
 export const ReleaseBody = z.object({ userId: z.string().uuid().optional() });
+export const AlertsQuery = z.object({ open: z.enum(['true', 'false']).optional().describe('true: only open alerts') });
 const Uuid = z.string().uuid();
 
 export interface EntitlementsRouterDeps {
@@ -36,6 +52,7 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   const route = (handler: (ctx: Parameters<AppHandler>[0]) => Promise<unknown>) =>
     appRoute(deps.db, async (ctx) => ({ status: 200, body: await handler(ctx) }));
   const param = (req: Request, name: string) => Uuid.parse(req.params[name]);
+  const { Role, RoleMappingBody, DefaultRoleBody } = roleSchemas(deps.roles);
 
   router.get('/roles', route(async () => ({ data: deps.roles })));
   router.get('/role-mappings', route(async ({ tx, tenantId }) => ({ data: await listRoleMappings(tx, tenantId) })));
@@ -56,18 +73,18 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   router.put(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: String(req.params.role), granted: true, catalogue: deps.roles, actor }),
+      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true, catalogue: deps.roles, actor }),
     ),
   );
   router.delete(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: String(req.params.role), granted: false, catalogue: deps.roles, actor }),
+      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false, catalogue: deps.roles, actor }),
     ),
   );
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
   router.get('/users/:userId/timeline', route(async ({ req, tx, tenantId }) => ({ data: await identityTimeline(tx, tenantId, param(req, 'userId')) })));
-  router.get('/alerts', route(async ({ req, tx, tenantId }) => ({ data: await tenantAlerts(tx, tenantId, { open: req.query.open === 'true' }) })));
+  router.get('/alerts', route(async ({ req, tx, tenantId }) => ({ data: await tenantAlerts(tx, tenantId, { open: AlertsQuery.parse(req.query).open === 'true' }) })));
   router.post(
     '/guard/release',
     route(async ({ req, tx, tenantId, actor }) => {
@@ -89,7 +106,8 @@ const DryRunResult = z.object({
 });
 
 /** Adds the entitlements and lifecycle routes to the OpenAPI document (same zod schemas). */
-export function registerEntitlementsApiPaths(registry: OpenAPIRegistry): void {
+export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: readonly AppRole[]): void {
+  const { Role, RoleMappingBody, DefaultRoleBody } = roleSchemas(roles);
   const security = [{ appApiKey: [] }];
   const tags = ['Entitlements and lifecycle'];
   const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
@@ -99,12 +117,12 @@ export function registerEntitlementsApiPaths(registry: OpenAPIRegistry): void {
   const dry = registry.register('RoleChangeResult', DryRunResult);
   registry.registerPath({ method: 'get', path: '/api/v1/roles', tags, security, summary: "The vendor's app roles catalogue", responses: { ...ok('Roles', z.object({ data: z.array(AppRole) })), 401: err[401] } });
   registry.registerPath({ method: 'get', path: '/api/v1/role-mappings', tags, security, summary: 'Group → role mappings', responses: { ...ok('Mappings', z.object({ data: z.array(RoleMappingRow) })), 401: err[401] } });
-  registry.registerPath({ method: 'put', path: '/api/v1/role-mappings/{groupId}', tags, security, summary: 'Set the roles a group grants (dryRun: report gains/losses per user, change nothing)', request: { params: z.object({ groupId: z.string().uuid() }), body: { content: json(RoleMappingBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
-  registry.registerPath({ method: 'put', path: '/api/v1/default-role', tags, security, summary: "Set the tenant's default role", request: { body: { content: json(DefaultRoleBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
-  registry.registerPath({ method: 'put', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Grant a role directly (an exception outside the IdP)', request: { params: userId.extend({ role: z.string() }) }, responses: { ...ok('Applied', dry), ...err } });
-  registry.registerPath({ method: 'delete', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Remove a direct grant', request: { params: userId.extend({ role: z.string() }) }, responses: { ...ok('Applied', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/role-mappings/{groupId}', tags, security, summary: 'Set the roles a group grants (dryRun: report gains/losses per user, change nothing)', request: { params: z.object({ groupId: z.string().uuid() }), body: { required: true, content: json(RoleMappingBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/default-role', tags, security, summary: "Set the tenant's default role", request: { body: { required: true, content: json(DefaultRoleBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Grant a role directly (an exception outside the IdP)', request: { params: userId.extend({ role: Role }) }, responses: { ...ok('Applied', dry), ...err } });
+  registry.registerPath({ method: 'delete', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Remove a direct grant', request: { params: userId.extend({ role: Role }) }, responses: { ...ok('Applied', dry), ...err } });
   registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/lifecycle', tags, security, summary: "An identity's state, transition times and granted roles", request: { params: userId }, responses: { ...ok('Lifecycle', IdentityLifecycle), ...err } });
   registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/timeline', tags, security, summary: "An identity's lifecycle timeline (from the audit log)", request: { params: userId }, responses: { ...ok('Timeline', z.object({ data: z.array(TimelineEntry) })), ...err } });
-  registry.registerPath({ method: 'get', path: '/api/v1/alerts', tags, security, summary: "The tenant's alerts (e.g. a tripped mass-deprovisioning guard)", request: { query: z.object({ open: z.enum(['true', 'false']).optional() }) }, responses: { ...ok('Alerts', z.object({ data: z.array(TenantAlert) })), 401: err[401] } });
+  registry.registerPath({ method: 'get', path: '/api/v1/alerts', tags, security, summary: "The tenant's alerts (e.g. a tripped mass-deprovisioning guard)", request: { query: AlertsQuery }, responses: { ...ok('Alerts', z.object({ data: z.array(TenantAlert) })), 400: err[400], 401: err[401] } });
   registry.registerPath({ method: 'post', path: '/api/v1/guard/release', tags, security, summary: 'Let held leavers proceed (all, or one user)', request: { body: { content: json(ReleaseBody) } }, responses: { ...ok('Released', z.object({ released: z.array(z.string().uuid()) })), ...err } });
 }

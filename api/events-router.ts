@@ -219,7 +219,7 @@ export function registerEventsApiPaths(registry: OpenAPIRegistry): void {
     description:
       'Events are POSTed as JSON (the Event schema) with `Roster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, `Roster-Event-Id` and `Roster-Event-Type`. Failed deliveries are retried for up to three days; deliveries for one subject arrive in order per endpoint.',
     security,
-    request: { body: { content: json(CreateWebhookBody) } },
+    request: { body: { required: true, content: json(CreateWebhookBody) } },
     responses: { 201: { description: 'Created; the secret is shown once', content: json(withSecret) }, ...errors },
   });
   registry.registerPath({ method: 'get', path: '/api/v1/webhooks', tags: ['Events'], security, responses: { 200: { description: 'Live endpoints (no secrets)', content: json(z.object({ data: z.array(endpoint) })) }, ...errors } });

@@ -7,7 +7,9 @@ import { isForbiddenName } from '../core/scim/resource.js';
 import { allSchemas, URN } from '../core/scim/schema.js';
 import type { ScimPaging } from '../core/scim/paging.js';
 import * as scim from '../core/scim/service.js';
+import { methodNotAllowed } from './method-not-allowed.js';
 import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
+import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
 
 export interface ScimRouterDeps {
   db: Db;
@@ -20,29 +22,10 @@ export interface ScimRouterDeps {
 
 type Handler = (req: Request, res: Response) => Promise<scim.ScimResult> | scim.ScimResult;
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
-/** Query string and `.search` bodies share one shape (RFC 7644 §3.4.3). */
-function listParams(source: Record<string, unknown>): scim.ListParams {
-  const get = (name: string) => {
-    const key = Object.keys(source).find((k) => k.toLowerCase() === name.toLowerCase());
-    return key === undefined ? undefined : source[key];
-  };
-  const filter = get('filter');
-  if (filter !== undefined && typeof filter !== 'string') throw ScimError.badRequest('invalidFilter', 'filter must be a string');
-  const sortBy = get('sortBy');
-  const sortOrder = get('sortOrder');
-  return {
-    filter,
-    startIndex: get('startIndex'),
-    cursor: get('cursor'),
-    count: get('count'),
-    sortBy: str(sortBy),
-    sortOrder: str(sortOrder),
-    attributes: get('attributes'),
-    excludedAttributes: get('excludedAttributes'),
-  };
-}
+/** Query string and `.search` bodies share one shape (RFC 7644 §3.4.3), validated at the edge. */
+const listParams = (query: unknown): scim.ListParams => parseScimParams(ScimListQuery, query as Record<string, unknown>);
+const projectionParams = (query: unknown): scim.ListParams => parseScimParams(ScimProjectionQuery, query as Record<string, unknown>);
+const searchParams = (req: Request): scim.ListParams => parseScimParams(ScimSearchRequest, searchBody(req));
 
 function preconditions(req: Request): scim.Preconditions {
   return { ifMatch: req.get('if-match'), ifNoneMatch: req.get('if-none-match') };
@@ -116,23 +99,23 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   const id = (req: Request) => String(req.params.id);
 
   router.get('/Users', route((req, res) => scim.listUsersOp(ctx(res), listParams(req.query))));
-  router.post('/Users/.search', route((req, res) => scim.listUsersOp(ctx(res), listParams(searchBody(req)))));
+  router.post('/Users/.search', route((req, res) => scim.listUsersOp(ctx(res), searchParams(req))));
   router.post('/Users', route((req, res) => scim.createUserOp(ctx(res), body(req))));
-  router.get('/Users/:id', route((req, res) => scim.getUserOp(ctx(res), id(req), listParams(req.query), preconditions(req))));
+  router.get('/Users/:id', route((req, res) => scim.getUserOp(ctx(res), id(req), projectionParams(req.query), preconditions(req))));
   router.put('/Users/:id', route((req, res) => scim.replaceUserOp(ctx(res), id(req), body(req), preconditions(req))));
-  router.patch('/Users/:id', route((req, res) => scim.patchUserOp(ctx(res), id(req), body(req), preconditions(req), listParams(req.query))));
+  router.patch('/Users/:id', route((req, res) => scim.patchUserOp(ctx(res), id(req), body(req), preconditions(req), projectionParams(req.query))));
   router.delete('/Users/:id', route((req, res) => scim.deleteUserOp(ctx(res), id(req), preconditions(req))));
 
   router.get('/Groups', route((req, res) => scim.listGroupsOp(ctx(res), listParams(req.query))));
-  router.post('/Groups/.search', route((req, res) => scim.listGroupsOp(ctx(res), listParams(searchBody(req)))));
+  router.post('/Groups/.search', route((req, res) => scim.listGroupsOp(ctx(res), searchParams(req))));
   router.post('/Groups', route((req, res) => scim.createGroupOp(ctx(res), body(req))));
-  router.get('/Groups/:id', route((req, res) => scim.getGroupOp(ctx(res), id(req), listParams(req.query), preconditions(req))));
+  router.get('/Groups/:id', route((req, res) => scim.getGroupOp(ctx(res), id(req), projectionParams(req.query), preconditions(req))));
   router.put('/Groups/:id', route((req, res) => scim.replaceGroupOp(ctx(res), id(req), body(req), preconditions(req))));
-  router.patch('/Groups/:id', route((req, res) => scim.patchGroupOp(ctx(res), id(req), body(req), preconditions(req), listParams(req.query))));
+  router.patch('/Groups/:id', route((req, res) => scim.patchGroupOp(ctx(res), id(req), body(req), preconditions(req), projectionParams(req.query))));
   router.delete('/Groups/:id', route((req, res) => scim.deleteGroupOp(ctx(res), id(req), preconditions(req))));
 
   // Root-level search (RFC 7644 §3.4.3) over Users then Groups.
-  router.post('/.search', route((req, res) => searchAll(ctx(res), listParams(searchBody(req)))));
+  router.post('/.search', route((req, res) => searchAll(ctx(res), searchParams(req))));
 
   // Discovery (RFC 7644 §4): read-only.
   router.get('/ServiceProviderConfig', route(() => ({ status: 200, body: serviceProviderConfig(baseUrl, deps.limits) })));
@@ -154,15 +137,9 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
       return { status: 200, body: schemaResource(schema, baseUrl) };
     }),
   );
-  for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/ResourceTypes/:name', '/Schemas', '/Schemas/:urn']) {
-    router.all(path, (_req, res) => {
-      res.set('Allow', 'GET');
-      sendScimError(res, 405, 'discovery endpoints are read-only');
-    });
-  }
-  for (const path of ['/Users', '/Groups', '/Users/.search', '/Groups/.search', '/.search', '/Users/:id', '/Groups/:id']) {
-    router.all(path, (_req, res) => sendScimError(res, 405, 'method not allowed on this endpoint'));
-  }
+  // Any other method on an endpoint above: 405 with `Allow` read from the routes just registered
+  // (RFC 7644 §3.2 leaves unsupported operations to HTTP; RFC 9110 §15.5.6 wants the Allow header).
+  router.use(methodNotAllowed(() => [router], (res, allow) => sendScimError(res, 405, `method not allowed here; allowed: ${allow.join(', ')}`)));
   router.all(['/Me', '/Me/*rest'], (_req, res) => sendScimError(res, 501, '/Me is not supported: tokens belong to connections, not users'));
   router.all(['/Bulk', '/Bulk/*rest'], (_req, res) => sendScimError(res, 501, 'Bulk is not supported (see ServiceProviderConfig)'));
   router.use((_req, res) => sendScimError(res, 404, 'no such SCIM endpoint'));
@@ -209,6 +186,7 @@ function assertStorableJson(root: unknown): void {
 }
 
 function searchBody(req: Request): Record<string, unknown> {
+  if (!hasBody(req)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
   const b = req.body as unknown;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
   return b as Record<string, unknown>;

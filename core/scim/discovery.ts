@@ -76,8 +76,18 @@ function renderAttribute(a: AttributeDef): Record<string, unknown> {
   return out;
 }
 
+/**
+ * RFC 7643 §3.1: the common attributes (id, externalId, meta) belong to no schema; "for backward
+ * compatibility" a schema MAY list them. We list `externalId` (IdPs read its caseExact from here)
+ * but not `id` or `meta`: clients build their resource models from /Schemas, and one that finds a
+ * `meta` there types it as a plain complex attribute, not the RFC's Meta. scim2-client then fails
+ * on every partial representation (`?attributes=`, which drops meta: RFC 7643 §3.1 makes it
+ * `returned: default`) because it fills meta.version in from the ETag header.
+ */
+const publishedCommonAttributes = commonAttributes.filter((a) => a.name === 'externalId');
+
 export function schemaResource(schema: SchemaDef, baseUrl: string) {
-  const attributes = schema.id === URN.enterprise ? schema.attributes : [...commonAttributes.slice(1), ...schema.attributes];
+  const attributes = schema.id === URN.enterprise ? schema.attributes : [...publishedCommonAttributes, ...schema.attributes];
   return {
     schemas: [URN.schema],
     id: schema.id,

@@ -639,7 +639,12 @@ function applyExtension(ctx: Ctx, op: PatchOpName, urn: string, value: unknown):
   }
   if (!isPlainObject(value)) throw invalidValue(`${urn}: must be an object`);
   // A complex value's sub-attributes each replace or add; others stay (RFC 7644 §3.5.2.3).
-  for (const [key, v] of Object.entries(value)) applyAtPath(ctx, op, parsePath(`${urn}:${key}`), v);
+  for (const [key, v] of Object.entries(value)) {
+    // Clients serialise the extension as a resource of its own, with its `schemas` (scim2-client,
+    // SCIM SDKs). Like `schemas` at the top of a PUT body, it is ours to emit: ignored.
+    if (key.toLowerCase() === 'schemas') continue;
+    applyAtPath(ctx, op, parsePath(`${urn}:${key}`), v);
+  }
 }
 
 function applySlot(op: PatchOpName, slot: Slot, value: unknown): void {
@@ -925,6 +930,21 @@ function normalizedOrUndefined<T>(fn: () => T): T | undefined {
 }
 
 /**
+ * `active` may be changed but not unassigned (`remove active`, or a null value): 400 mutability.
+ * Every Roster user has an administrative status that its lifecycle follows (RFC 7643 §4.1.1
+ * leaves the meaning of `active` to the service provider), so "no status" has no meaning here,
+ * and reading it as the POST default (active) would silently reactivate a deactivated user, run
+ * its joiner and restore its access while the IdP believes it only cleared a field. RFC 7644
+ * §3.12: mutability is "not compatible with the target attribute's mutability or current state";
+ * to deactivate, replace `active` with false.
+ */
+function assertActiveAssigned(root: JsonObject): void {
+  if (typeof getOwn(root, 'active') !== 'boolean') {
+    throw mutability('active: cannot be removed or set to null; replace it with true or false');
+  }
+}
+
+/**
  * Applies PATCH operations to a stored User. Pure and atomic: the input is never modified and
  * any failure throws a ScimError (400) before anything is returned. `changed` is false when the
  * normalised result equals the normalised input.
@@ -932,6 +952,7 @@ function normalizedOrUndefined<T>(fn: () => T): T | undefined {
 export function applyUserPatch(user: ScimUser, ops: readonly PatchOperation[]): { user: ScimUser; changed: boolean } {
   const root = workingCopy(user);
   runOperations({ rt: resourceTypes.User, root }, ops);
+  assertActiveAssigned(root);
   const result = normalizeUserInput(root);
   const before = normalizedOrUndefined(() => normalizeUserInput(cloneJson(user)));
   return { user: result, changed: before === undefined || !deepEqual(before, result) };

@@ -26,9 +26,11 @@ export const LIMITS = {
 } as const;
 
 // Identifiers (userName, displayName, externalId, member ids) must not carry C0 controls or DEL:
-// they end up in logs, LIKE patterns and downstream systems' usernames.
-const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const noControlChars = (s: string) => !CONTROL_CHARS.test(s);
+// they end up in logs, LIKE patterns and downstream systems' usernames. Written as patterns (not
+// refinements) so the OpenAPI document generated from these schemas states them too.
+const NO_CONTROL = /^[^\u0000-\u001f\u007f]*$/;
+/** No control characters, and at least one character that is not white space (what trim() strips). */
+const NON_BLANK_NO_CONTROL = /^[^\u0000-\u001f\u007f]*[^\s\u0000-\u001f\u007f][^\u0000-\u001f\u007f]*$/;
 const CONTROL_MESSAGE = 'must not contain control characters';
 
 /**
@@ -63,8 +65,8 @@ export function isForbiddenName(name: string): boolean {
 // Zod schemas: the single source of the canonical types.
 
 const optString = z.string().optional();
-const identifier = z.string().refine(noControlChars, CONTROL_MESSAGE);
-const requiredIdentifier = identifier.refine((s) => s.trim().length > 0, 'must not be empty');
+const identifier = z.string().regex(NO_CONTROL, CONTROL_MESSAGE);
+const requiredIdentifier = z.string().regex(NON_BLANK_NO_CONTROL, 'must not be empty or contain control characters');
 
 /** RFC 7643 §2.4: "primary" true MUST appear no more than once in a multi-valued attribute. */
 const atMostOnePrimary = (items: readonly { primary?: boolean | undefined }[]) =>
@@ -471,7 +473,12 @@ function assignTopLevel(state: NormalizeState, key: string, value: unknown): voi
     if (rest === '') {
       if (value === null) return;
       if (!isPlainObject(value)) throw invalidValue(`${extension}: must be an object`);
-      for (const [k, v] of Object.entries(value)) assignAttribute(state, extension, attrs, k, v);
+      for (const [k, v] of Object.entries(value)) {
+        // An extension serialised as a resource of its own carries `schemas`: ours to emit, as
+        // at the top level (patch.ts ignores it the same way).
+        if (k.toLowerCase() === 'schemas') continue;
+        assignAttribute(state, extension, attrs, k, v);
+      }
       return;
     }
     // "urn:…:enterprise:2.0:User:employeeNumber": folded into the extension object.

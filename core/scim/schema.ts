@@ -150,7 +150,10 @@ export const groupSchema: SchemaDef = {
     multi('members', [
       str('value', { mutability: 'immutable' }),
       attr('$ref', 'reference', { mutability: 'immutable', referenceTypes: ['User', 'Group'] }),
-      str('display', { mutability: 'immutable' }),
+      // Derived from the member's current displayName (else userName), like User.groups.display
+      // (RFC 7643 §4.1.2, readOnly), so it follows renames; a display sent by the client is ignored.
+      // RFC 7643 §2.4 gives `display` "immutable" by default; the server's schema says otherwise.
+      str('display', { mutability: 'readOnly' }),
       str('type', { mutability: 'immutable', canonicalValues: ['User', 'Group'] }),
     ]),
   ],

@@ -272,3 +272,23 @@ describe('roster token issue (CLI)', () => {
     await expect(unknown).rejects.toMatchObject({ code: 2 });
   });
 });
+
+describe('methods a path does not support', () => {
+  it.each([
+    ['DELETE', '/api/v1/roles', 'GET, HEAD'],
+    ['PATCH', '/api/v1/service-accounts', 'POST, GET, HEAD'],
+    ['GET', '/api/v1/credentials/00000000-0000-4000-8000-000000000000', 'DELETE'],
+    ['GET', '/oauth2/introspect', 'POST'],
+    ['PUT', '/healthz', 'GET, HEAD'],
+  ])('%s %s is 405 with Allow: %s (RFC 9110 §15.5.6)', async (method, path, allow) => {
+    const res = await fetch(`${stack.url}${path}`, { method, headers: { authorization: `Bearer ${a.appKey}` } });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(allow.split(', ').sort());
+    expect(await res.json()).toMatchObject({ error: 'method_not_allowed' });
+  });
+
+  it('a path no route has is still 404', async () => {
+    const res = await fetch(`${stack.url}/api/v1/nothing-here`, { method: 'DELETE', headers: { authorization: `Bearer ${a.appKey}` } });
+    expect(res.status).toBe(404);
+  });
+});

@@ -91,6 +91,10 @@ describe('/Schemas', () => {
     expect(attr('password')).toMatchObject({ mutability: 'writeOnly', returned: 'never' });
     expect(attr('groups')).toMatchObject({ mutability: 'readOnly', multiValued: true });
     expect(attr('externalId')).toMatchObject({ caseExact: true });
+    // RFC 7643 §3.1: id and meta are common attributes, not part of the schema (clients that build
+    // models from /Schemas would otherwise type meta as a plain complex attribute).
+    expect(attr('id')).toBeUndefined();
+    expect(attr('meta')).toBeUndefined();
     expect(attr('emails').subAttributes.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['value', 'type', 'primary']));
     expect(res.body.meta.location).toBe(`${stack.scimUrl}/Schemas/${USER}`);
   });
@@ -100,6 +104,8 @@ describe('/Schemas', () => {
     expect(group.status).toBe(200);
     const members = group.body.attributes.find((a: { name: string }) => a.name === 'members');
     expect(members.subAttributes.map((s: { name: string }) => s.name).sort()).toEqual(['$ref', 'display', 'type', 'value']);
+    // display is derived from the member, never taken from the client.
+    expect(members.subAttributes.find((s: { name: string }) => s.name === 'display')).toMatchObject({ mutability: 'readOnly' });
     const ent = await stack.scim(tenant, 'GET', `/Schemas/${ENT}`);
     expect(ent.status).toBe(200);
     expect(ent.body.attributes.map((a: { name: string }) => a.name)).toEqual(
@@ -129,15 +135,19 @@ describe('methods and unsupported endpoints', () => {
   ])('%s %s is 405', async (method, path) => {
     const res = await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : { schemas: [USER] });
     expectScimError(res, 405);
-    expect(res.headers.get('allow')).toBe('GET');
+    expect(res.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it.each([
-    ['DELETE', '/Users'],
-    ['PUT', '/Groups'],
-    ['POST', '/Users/00000000-0000-4000-8000-000000000000'],
-  ])('%s %s is 405', async (method, path) => {
-    expectScimError(await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : {}), 405);
+    ['DELETE', '/Users', 'GET, HEAD, POST'],
+    ['PUT', '/Groups', 'GET, HEAD, POST'],
+    ['PATCH', '/Groups', 'GET, HEAD, POST'],
+    ['POST', '/Users/00000000-0000-4000-8000-000000000000', 'GET, HEAD, PUT, PATCH, DELETE'],
+    ['DELETE', '/.search', 'POST'],
+  ])('%s %s is 405 with Allow: %s', async (method, path, allow) => {
+    const res = await stack.scim(tenant, method, path, method === 'DELETE' ? undefined : {});
+    expectScimError(res, 405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(allow.split(', ').sort());
   });
 
   it.each([

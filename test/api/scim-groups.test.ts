@@ -192,6 +192,23 @@ describe('PATCH members', () => {
     expect(outbox).toEqual(['group.created', 'group.updated', 'group.updated']);
   });
 
+  it('a whole Group with its schemas as the value of a no-path add / replace (PATCH), and in POST / PUT', async () => {
+    const t = await stack.createTenant();
+    const [a, b] = await createUsers(t, 2);
+    const g = await createGroup(t, { schemas: [GROUP], displayName: 'Whole', members: [{ value: a }] });
+    let res = await stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'replace', value: { schemas: [GROUP], displayName: 'Whole 2' } }));
+    expect(res.status, JSON.stringify(res.body)).toBe(204);
+    res = await stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'add', value: { schemas: [GROUP], members: [{ value: b }] } }));
+    expect(res.status, JSON.stringify(res.body)).toBe(204);
+    const got = await stack.scim(t, 'GET', `/Groups/${g.id}`);
+    expect(got.body.displayName).toBe('Whole 2');
+    expect(got.body.schemas).toEqual([GROUP]);
+    expect(await memberIds(t, g.id)).toEqual([a, b].sort());
+    const put = await stack.scim(t, 'PUT', `/Groups/${g.id}`, { schemas: [GROUP], displayName: 'Whole 3', members: [{ value: b }] });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body).toMatchObject({ schemas: [GROUP], displayName: 'Whole 3', members: [{ value: b }] });
+  });
+
   it('PUT with members replaces the member list', async () => {
     const t = await stack.createTenant();
     const [a, b] = await createUsers(t, 2);

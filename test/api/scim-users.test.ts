@@ -622,6 +622,39 @@ describe('PATCH /Users/:id', () => {
     expect(await writeCounts(t)).toEqual(before);
   });
 
+  it('remove active (or active null) is 400 mutability and leaves a deactivated user deactivated', async () => {
+    const u = await createUser(t, { userName: 'patch9@example.com', active: false });
+    const before = await writeCounts(t);
+    expectScimError(await patch(u.id, { op: 'remove', path: 'active' }), 400, 'mutability');
+    expectScimError(await patch(u.id, { op: 'Remove', path: `${USER}:active` }), 400, 'mutability');
+    expectScimError(await patch(u.id, { op: 'replace', path: 'active', value: null }), 400, 'mutability');
+    expectScimError(await patch(u.id, { op: 'replace', value: { active: null } }), 400, 'mutability');
+    const got = await stack.scim(t, 'GET', `/Users/${u.id}`);
+    expect(got.body.active).toBe(false);
+    expect(got.body.meta.version).toBe(u.meta.version);
+    expect(await writeCounts(t)).toEqual(before);
+    const types = await stack.owner.anyFirst(sql.unsafe`SELECT event_type FROM outbox WHERE stream_id = ${u.id} ORDER BY seq`);
+    expect(types).toEqual(['user.created']);
+  });
+
+  it('the enterprise extension sent whole with its own schemas (no path, URN path, and in POST / PUT)', async () => {
+    const ext = (body: Record<string, unknown>) => ({ schemas: [ENT], ...body });
+    const u = await createUser(t, { schemas: [USER, ENT], userName: 'patch10@example.com', [ENT]: ext({ department: 'Ops' }) });
+    expect(u[ENT]).toEqual({ department: 'Ops' });
+    let res = await patch(u.id, { op: 'add', value: { [ENT]: ext({ costCenter: 'CC-1' }) } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body[ENT]).toEqual({ department: 'Ops', costCenter: 'CC-1' });
+    res = await patch(u.id, { op: 'replace', value: { schemas: [USER, ENT], title: 'T', [ENT]: ext({ division: 'R&D' }) } });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ title: 'T', [ENT]: { department: 'Ops', costCenter: 'CC-1', division: 'R&D' } });
+    res = await patch(u.id, { op: 'replace', path: ENT, value: ext({ department: 'Finance' }) });
+    expect(res.body[ENT]).toEqual({ department: 'Finance', costCenter: 'CC-1', division: 'R&D' });
+    const put = await stack.scim(t, 'PUT', `/Users/${u.id}`, { schemas: [USER, ENT], userName: 'patch10@example.com', [ENT]: ext({ organization: 'Org' }) });
+    expect(put.status, JSON.stringify(put.body)).toBe(200);
+    expect(put.body[ENT]).toEqual({ organization: 'Org' });
+    expect((await stack.scim(t, 'GET', `/Users/${u.id}`)).body[ENT]).toEqual({ organization: 'Org' });
+  });
+
   it('read-only attributes cannot be patched into place', async () => {
     const u = await createUser(t, { userName: 'patch8@example.com' });
     const res = await patch(u.id, { op: 'replace', path: 'id', value: '00000000-0000-4000-8000-000000000000' });

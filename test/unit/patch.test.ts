@@ -245,6 +245,30 @@ describe('applyUserPatch: accepted operations', () => {
       },
     },
     {
+      name: 'the whole enterprise extension with its own schemas, no path (scim2-client, SDKs)',
+      ops: [
+        { op: 'add', value: { [ENT]: { schemas: [ENT], department: 'Engines' } } },
+        { op: 'replace', value: { [ENT]: { SCHEMAS: [ENT], costCenter: 'CC-1' } } },
+      ],
+      expect: (u) => expect(u[ENT]).toEqual({ employeeNumber: '1', department: 'Engines', costCenter: 'CC-1', manager: { value: 'babbage' } }),
+    },
+    {
+      name: 'the enterprise extension with its own schemas, by URN path',
+      ops: [{ op: 'replace', path: ENT, value: { schemas: [ENT], division: 'R&D' } }],
+      expect: (u) => {
+        expect(u[ENT]?.division).toBe('R&D');
+        expect(Object.hasOwn(u[ENT] ?? {}, 'schemas')).toBe(false);
+      },
+    },
+    {
+      name: 'a no-path value that is a whole resource with top-level schemas',
+      ops: [{ op: 'replace', value: { schemas: [URN.user, ENT], title: 'T', [ENT]: { schemas: [ENT], department: 'D' } } }],
+      expect: (u) => {
+        expect(u.title).toBe('T');
+        expect(u[ENT]?.department).toBe('D');
+      },
+    },
+    {
       name: 'a single object for a multi-valued add (Entra)',
       ops: [{ op: 'add', path: 'phoneNumbers', value: { value: '+44 2', type: 'work' } }],
       expect: (u) => expect(u.phoneNumbers).toHaveLength(2),
@@ -304,6 +328,11 @@ describe('applyUserPatch: rejected operations', () => {
     { name: 'remove userName', ops: [{ op: 'remove', path: 'userName' }], scimType: 'invalidValue' },
     { name: 'userName with a control character', ops: [{ op: 'replace', path: 'userName', value: 'a\u0000' }], scimType: 'invalidValue' },
     { name: 'active "nope"', ops: [{ op: 'replace', path: 'active', value: 'nope' }], scimType: 'invalidValue' },
+    // `active` always holds the user's administrative status: unassigning it would reactivate.
+    { name: 'remove active', ops: [{ op: 'remove', path: 'active' }], scimType: 'mutability' },
+    { name: 'Remove active by its core URN path', ops: [{ op: 'Remove', path: `${URN.user}:active` }], scimType: 'mutability' },
+    { name: 'replace active with null', ops: [{ op: 'replace', path: 'active', value: null }], scimType: 'mutability' },
+    { name: 'no-path replace {active: null}', ops: [{ op: 'replace', value: { active: null } }], scimType: 'mutability' },
     { name: 'name as a number', ops: [{ op: 'replace', path: 'name', value: 5 }], scimType: 'invalidValue' },
     { name: 'no-path value not an object', ops: [{ op: 'replace', value: 'x' }], scimType: 'invalidValue' },
     {
@@ -405,6 +434,13 @@ describe('applyGroupPatch', () => {
     {
       name: 'Okta rename: no-path replace {id, displayName} touches only displayName',
       ops: [{ op: 'replace', value: { id: 'g-1', displayName: 'Platform' } }],
+      group: { displayName: 'Platform', externalId: 'eng' },
+      changed: true,
+      members: { add: [], remove: [] },
+    },
+    {
+      name: 'a no-path replace whose value is a whole Group with top-level schemas',
+      ops: [{ op: 'replace', value: { schemas: [URN.group], displayName: 'Platform' } }],
       group: { displayName: 'Platform', externalId: 'eng' },
       changed: true,
       members: { add: [], remove: [] },

@@ -47,6 +47,11 @@ describe('normalizeUserInput: IdP shapes', () => {
       },
     },
     {
+      name: 'the enterprise extension serialised with its own schemas (scim2-client, SDKs)',
+      body: { schemas: [URN.user, URN.enterprise], userName: 'e@example.com', [URN.enterprise]: { schemas: [URN.enterprise], department: 'D' } },
+      expected: { userName: 'e@example.com', active: true, [URN.enterprise]: { department: 'D' } },
+    },
+    {
       name: "Google's schemas mix urn:scim:schemas:core:1.0 with 2.0",
       body: { schemas: ['urn:scim:schemas:core:1.0', URN.user, 'urn:made:up'], userName: 'g@example.com' },
       expected: { userName: 'g@example.com', active: true },
