@@ -10,6 +10,7 @@ import { sql } from 'slonik';
 import { type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
+import { ScimTokenCache } from '../core/scim-token-cache.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
 import { createIntrospectionRouter } from './introspect.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
   logger: Logger;
   /** Used for readiness only; the API never starts workflows itself (the outbox relay does). */
   temporal?: Connection | undefined;
+  /** SCIM token resolution; startHttpServer passes one with its NOTIFY listener (default: uncached). */
+  scimTokens?: ScimTokenCache;
   /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
   publicUrl?: string;
 }
@@ -39,6 +42,18 @@ export function scimLimits(config: Config): ScimLimits {
     maxPageSize: config.SCIM_MAX_PAGE_SIZE,
     defaultPageSize: config.SCIM_DEFAULT_PAGE_SIZE,
   };
+}
+
+/** The SCIM token cache for an API process; without `listenUrl` it caches nothing. */
+export function scimTokenCache(deps: Pick<AppDeps, 'config' | 'db' | 'logger'>, listenUrl?: string): ScimTokenCache {
+  return new ScimTokenCache({
+    db: deps.db,
+    listenUrl,
+    ttlMs: deps.config.SCIM_TOKEN_CACHE_TTL_MS,
+    maxEntries: deps.config.SCIM_TOKEN_CACHE_MAX_ENTRIES,
+    touchIntervalMs: deps.config.SCIM_TOKEN_TOUCH_INTERVAL_MS,
+    logger: deps.logger,
+  });
 }
 
 /** Builds the HTTP application; never listens (server.ts does). */
@@ -98,7 +113,7 @@ export function createApp(deps: AppDeps): Express {
     res.json(openapi);
   });
 
-  app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base }));
+  app.use('/scim/v2', createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base }));
   app.use('/api/v1', createEventsRouter({ db: deps.db, secretKey: loadSecretsKey(deps.config), allowHttpLoopback: deps.config.NODE_ENV !== 'production' }));
   app.use('/api/v1', createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }));
   app.use('/api/v1', createAppApiRouter({ db: deps.db }));

@@ -1,15 +1,17 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Db } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
-import { authenticateScimToken } from '../core/repositories/scim-tokens.js';
 import { resourceTypeResource, type ScimLimits, schemaById, schemaResource, serviceProviderConfig } from '../core/scim/discovery.js';
 import { isForbiddenName } from '../core/scim/resource.js';
 import { allSchemas, URN } from '../core/scim/schema.js';
 import * as scim from '../core/scim/service.js';
+import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
 
 export interface ScimRouterDeps {
   db: Db;
+  /** Resolves bearer tokens (in memory, evicted by NOTIFY). */
+  tokens: ScimTokenCache;
   limits: ScimLimits;
   /** Absolute URL of the API root, e.g. http://localhost:3000 */
   publicUrl: string;
@@ -61,7 +63,7 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match ? await authenticateScimToken(deps.db, match[1]!) : null;
+    const principal = match ? await deps.tokens.authenticate(match[1]!) : null;
     if (!principal) {
       res.set('WWW-Authenticate', 'Bearer realm="scim"');
       sendScimError(res, 401, 'missing, invalid, expired or revoked bearer token');
