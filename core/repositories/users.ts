@@ -1,6 +1,6 @@
 import { type FragmentSqlToken, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
-import type { Tx } from '../db/pool.js';
+import type { Db, Tx } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
 import type { ScimUser } from '../scim/resource.js';
@@ -174,6 +174,15 @@ export async function restoreUser(tx: Tx, current: UserRow, next: ScimUser): Pro
   } catch (err) {
     uniquenessError(err, next.userName);
   }
+}
+
+/**
+ * `userName eq` in one statement and its own implicit transaction: scim_user_by_name_key sets the
+ * tenant and selects with row-level security in force. Takes the pool, not a transaction: inside
+ * an explicit transaction the tenant setting would outlive the statement.
+ */
+export async function findUserByNameKey(db: Pick<Db, 'any'>, tenantId: string, userNameKey: string): Promise<readonly UserRow[]> {
+  return db.any(sql.type(UserRow)`SELECT * FROM scim_user_by_name_key(${tenantId}, ${userNameKey})`);
 }
 
 export interface ListQuery {

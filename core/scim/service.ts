@@ -19,6 +19,7 @@ import {
   bumpUserStreams,
   findRestorable,
   findUser,
+  findUserByNameKey,
   insertUser,
   listUsers,
   markUserScimDeleted,
@@ -30,7 +31,8 @@ import {
 import { lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
 import type { ScimLimits } from './discovery.js';
 import { compileFilter, compileSortBy } from './filter-sql.js';
-import { parseFilter } from './filter.js';
+import { type FilterNode, parseFilter } from './filter.js';
+import { foldKey } from './fold.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
 import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
 import { normalizeGroupInput, normalizeUserInput, type ScimGroup, type ScimUser } from './resource.js';
@@ -184,12 +186,32 @@ export function pageOf(ctx: ScimContext, params: ListParams) {
 const tenantScope = (ctx: ScimContext, alias: 'u' | 'g') =>
   alias === 'u' ? sql.fragment`u.tenant_id = ${ctx.tenantId}` : sql.fragment`g.tenant_id = ${ctx.tenantId}`;
 
+/**
+ * The value of a filter that is exactly `userName eq "<string>"` (optionally with the core schema
+ * URN), else undefined. IdPs send this before every create (Entra, Okta: RFC 7644 §3.4.2.2).
+ */
+function userNameEqValue(filter: FilterNode): string | undefined {
+  if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
+  const p = filter.path;
+  if (p.sub !== undefined || p.valueFilter !== undefined || p.attr.toLowerCase() !== 'username') return undefined;
+  if (p.uri !== undefined && p.uri.toLowerCase() !== URN.user.toLowerCase()) return undefined;
+  return filter.value;
+}
+
 export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
   const { startIndex, count, descending } = pageOf(ctx, params);
   const projection = projectionOf(params);
-  const where = params.filter
-    ? sql.fragment`${tenantScope(ctx, 'u')} AND (${compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), 'User')})`
-    : tenantScope(ctx, 'u');
+  const filter = params.filter ? parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }) : undefined;
+  // Fast path: one statement, no explicit transaction. userName is unique per tenant, so the first
+  // page holds the whole result and sorting cannot change it; other pages take the general path.
+  const userName = filter && startIndex === 1 && count > 0 ? userNameEqValue(filter) : undefined;
+  if (userName !== undefined) {
+    if (params.sortBy) compileSortBy(params.sortBy, 'User'); // still refuse what the general path refuses
+    const rows = await findUserByNameKey(ctx.db, ctx.tenantId, foldKey(userName));
+    const resources = rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection));
+    return { status: 200, body: listEnvelope(rows.length, startIndex, resources) };
+  }
+  const where = filter ? sql.fragment`${tenantScope(ctx, 'u')} AND (${compileFilter(filter, 'User')})` : tenantScope(ctx, 'u');
   const orderBy = params.sortBy ? compileSortBy(params.sortBy, 'User') : sql.fragment`u.created_at`;
   const rt = resourceTypes.User;
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
