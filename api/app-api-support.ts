@@ -34,7 +34,7 @@ export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) 
     res.status(status).json({ error: 'invalid_request', error_description: status === 413 ? 'request body too large' : 'unreadable request body' });
     return;
   }
-  req.log?.error({ err }, 'app API request failed');
+  req.log?.error({ err, reqId: req.id }, 'app API request failed');
   res.status(500).json({ error: 'server_error' });
 };
 

@@ -1,10 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import express, { type Express } from 'express';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
 import { type Config, publicUrl } from '../core/config.js';
@@ -18,6 +16,7 @@ import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
+import { requestLog } from './request-log.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -64,23 +63,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   const base = deps.publicUrl ?? publicUrl(deps.config);
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Bodies and credentials never reach the logs.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  app.use(requestLog(deps.logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });

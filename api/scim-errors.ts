@@ -45,6 +45,6 @@ export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     sendScimError(res, 400, 'request body is nested too deeply', 'invalidSyntax');
     return;
   }
-  req.log?.error({ err }, 'unhandled SCIM error');
+  req.log?.error({ err, reqId: req.id }, 'unhandled SCIM error');
   sendScimError(res, 500, 'internal error');
 };
