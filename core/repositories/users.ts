@@ -111,45 +111,25 @@ export interface NewUserRecord {
   /** Chosen by the caller, so the audit values can be sealed under the identity's key beforehand. */
   id: string;
   user: ScimUser;
-  /** The identity's personal-data key (stored with it) and its audit event. */
+  /** The identity's personal-data key, stored with it. */
   dataKey: Buffer;
-  audit: { actorType: string; actorId: string | null; action: string; requestId: string | null; data: Record<string, unknown> };
+  /** The `user.created` audit event (actor: this SCIM connection). */
+  audit: { actorId: string; requestId: string | null; data: Record<string, unknown> };
 }
 
 /**
- * A SCIM create in one statement (data-modifying CTEs): the user, its personal-data key, its
- * audit event and its first outbox event (seq 1). Returns null, writing nothing, when the
- * externalId names an identity still restorable (SCIM-deleted inside its grace period): the
- * caller restores that one instead. A taken userName is the usual 409.
+ * A SCIM create in one statement and its own implicit transaction (scim_create_user: tenant,
+ * user, personal-data key, audit event and outbox seq 1, under row-level security). Returns null,
+ * writing nothing, when the externalId names a still-restorable identity: restore that one. A
+ * taken userName is the usual 409. Takes the pool, not a transaction (see findUserByNameKey).
  */
-export async function insertUserRecorded(tx: Tx, tenantId: string, r: NewUserRecord): Promise<UserRow | null> {
+export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: string, r: NewUserRecord): Promise<UserRow | null> {
   const c = columnsOf(r.user);
-  const notRestorable =
-    c.externalId === null
-      ? sql.fragment`TRUE`
-      : sql.fragment`NOT EXISTS (SELECT 1 FROM users d WHERE d.tenant_id = ${tenantId} AND d.external_id = ${c.externalId}
-                                   AND d.scim_deleted_at IS NOT NULL AND d.lifecycle_state <> 'deleted')`;
   try {
-    return await tx.maybeOne(sql.type(UserRow)`
-      WITH u AS (
-        INSERT INTO users AS u (id, tenant_id, user_name, user_name_key, external_id, active, lifecycle_state,
-                                display_name, name, emails, phone_numbers, enterprise, attributes, event_seq)
-        SELECT ${r.id}::uuid, ${tenantId}::uuid, ${c.userName}::text, ${c.userNameKey}::text, ${c.externalId}::text,
-               ${c.active}::boolean, 'provisioned', ${c.displayName}::text, ${c.name}::jsonb, ${c.emails}::jsonb,
-               ${c.phoneNumbers}::jsonb, ${c.enterprise}::jsonb, ${c.attributes}::jsonb, 1
-         WHERE ${notRestorable}
-        RETURNING u.*),
-      k AS (
-        INSERT INTO personal_data_keys (tenant_id, user_id, data_key) SELECT u.tenant_id, u.id, ${sql.binary(r.dataKey)} FROM u),
-      a AS (
-        INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id, request_id, data)
-        SELECT u.tenant_id, ${r.audit.actorType}, ${r.audit.actorId}, ${r.audit.action}, 'user', u.id::text, ${r.audit.requestId},
-               ${JSON.stringify(r.audit.data)}::jsonb
-          FROM u),
-      o AS (
-        INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
-        SELECT u.tenant_id, 'user', u.id, u.event_seq, 'user.created', jsonb_build_object('active', u.active) FROM u)
-      SELECT ${USER_COLUMNS} FROM u`);
+    return await db.maybeOne(sql.type(UserRow)`
+      SELECT * FROM scim_create_user(${tenantId}, ${r.id}, ${c.userName}, ${c.userNameKey}, ${c.externalId}, ${c.active},
+        ${c.displayName}, ${c.name}::jsonb, ${c.emails}::jsonb, ${c.phoneNumbers}::jsonb, ${c.enterprise}::jsonb,
+        ${c.attributes}::jsonb, ${sql.binary(r.dataKey)}, ${r.audit.actorId}, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb)`);
   } catch (err) {
     uniquenessError(err, r.user.userName);
   }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { type Db, type Tx, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
-import { appendAudit, AuditEventInput } from '../repositories/audit.js';
+import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
 import { newDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
 import {
   applyMemberChange,
@@ -22,7 +22,7 @@ import {
   findUser,
   findUserByNameKey,
   insertUser,
-  insertUserRecorded,
+  createUserRecorded,
   listUsers,
   markUserScimDeleted,
   restoreUser,
@@ -276,20 +276,16 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>) {
 export async function createUserOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const user = normalizeUserInput(body);
   // The identity's id and key are chosen here so its audit values can be sealed before the one
-  // statement that writes the user, key, audit event and outbox event together.
+  // statement (its own implicit transaction) that writes user, key, audit and outbox event.
   const id = randomUUID();
   const dataKey = newDataKey();
   const changed = Object.keys(user);
   const personal = sealWithKey(dataKey, ctx.tenantId, id, { before: null, after: user });
-  const audit = AuditEventInput.parse(userAudit(ctx, 'user.created', id, { changed, personal }));
+  const audit = { actorId: ctx.connectionId, requestId: ctx.requestId, data: { changed, personal } };
+  const created = await createUserRecorded(ctx.db, ctx.tenantId, { id, user, dataKey, audit });
+  if (created) return resourceResult(201, renderOneUser(ctx, created), created.version);
+  // The externalId names a SCIM-deleted identity inside its grace period (nothing was written).
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const created = await insertUserRecorded(tx, ctx.tenantId, {
-      id,
-      user,
-      dataKey,
-      audit: { actorType: audit.actor.type, actorId: audit.actor.id ?? null, action: audit.action, requestId: audit.requestId ?? null, data: audit.data },
-    });
-    if (created) return resourceResult(201, renderOneUser(ctx, created), created.version);
     const externalId = (user as { externalId?: unknown }).externalId;
     const deleted = typeof externalId === 'string' ? await findRestorable(tx, ctx.tenantId, externalId) : null;
     if (deleted) {

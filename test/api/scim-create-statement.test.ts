@@ -8,7 +8,7 @@ import { USER } from '../helpers/scim.js';
 
 /**
  * POST /Users writes the user, its personal-data key, its audit event and its outbox event in one
- * statement. What that statement writes must be what the step-by-step path wrote: sealed audit
+ * statement (scim_create_user, its own implicit transaction). What that statement writes must be what the step-by-step path wrote: sealed audit
  * values that open under the identity's key, seq 1 on the user's stream, nothing on a 409, and a
  * restore (not a new identity) for a SCIM-deleted externalId inside the grace period.
  */
@@ -61,6 +61,15 @@ describe('the one-statement create', () => {
     expect(opened.after).toMatchObject({ userName: 'one.statement@example.com', name: { givenName: 'One' } });
 
     expect(outbox).toEqual([{ seq: 1, event_type: 'user.created', payload: { active: true } }]);
+  });
+
+  it('leaves no tenant behind on the pooled connections', async () => {
+    for (let i = 0; i < 3; i++) expect((await stack.scim(tenant, 'POST', '/Users', { schemas: [USER], userName: `pooled-${i}@example.com` })).status).toBe(201);
+    // The app pool's connections (10) now each start a statement with the tenant unset.
+    const seen = await Promise.all(
+      Array.from({ length: 10 }, () => stack.app.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM users`)),
+    );
+    expect(seen.every((n) => n === 0)).toBe(true);
   });
 
   it('a taken userName (case-folded) is a 409 and writes nothing', async () => {

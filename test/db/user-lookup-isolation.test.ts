@@ -33,10 +33,13 @@ const lookup = (path: string, t: TestTenant) => stack.scim(t, 'GET', `/Users?${p
 const eqFilter = (name: string) => `filter=${encodeURIComponent(`userName eq "${name}"`)}`;
 
 describe('one-statement userName lookup', () => {
-  it('is SECURITY INVOKER, so the app role meets row-level security inside it', async () => {
-    const definer = await stack.owner.oneFirst(sql.type(z.object({ prosecdef: z.boolean() }))`
-      SELECT prosecdef FROM pg_proc WHERE proname = 'scim_user_by_name_key'`);
-    expect(definer).toBe(false);
+  it('is SECURITY INVOKER (as is the one-statement create), so the app role meets row-level security inside it', async () => {
+    const definers = await stack.owner.any(sql.type(z.object({ proname: z.string(), prosecdef: z.boolean() }))`
+      SELECT proname, prosecdef FROM pg_proc WHERE proname IN ('scim_user_by_name_key', 'scim_create_user') ORDER BY proname`);
+    expect(definers).toEqual([
+      { proname: 'scim_create_user', prosecdef: false },
+      { proname: 'scim_user_by_name_key', prosecdef: false },
+    ]);
   });
 
   it("sees only the named tenant's rows", async () => {
