@@ -102,10 +102,18 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
     async (req: Request, res: Response, next: NextFunction): Promise<void> => {
       try {
         const result = await handler(req, res);
-        for (const [k, v] of Object.entries(result.headers ?? {})) res.set(k, v);
-        res.status(result.status);
-        if (result.body === undefined) res.end();
-        else res.type(SCIM_CONTENT_TYPE).send(JSON.stringify(result.body));
+        if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]!);
+        res.statusCode = result.status;
+        if (result.body === undefined) {
+          res.end();
+          return;
+        }
+        // Straight to node's response: express's send() would re-inspect the content type, copy
+        // the string into a Buffer and run freshness checks we have already answered (If-None-Match).
+        const json = JSON.stringify(result.body);
+        res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+        res.setHeader('Content-Length', Buffer.byteLength(json));
+        res.end(json);
       } catch (err) {
         next(err);
       }
