@@ -61,6 +61,7 @@ const apiEnv = (dbUrl: string) => ({
   DATABASE_POOL_SIZE: String(CONNECTIONS),
 });
 
+const stops: (() => Promise<unknown>)[] = [];
 await admin(`CREATE DATABASE ${dbName}`);
 try {
   await migrate({ databaseUrl: ownerUrl.toString() });
@@ -106,7 +107,9 @@ try {
   const viaProxy = new URL(appUrl);
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
+  stops.push(() => proxy.close());
   const papi = await startApiProcess({ port: await freePort(), env: apiEnv(viaProxy.toString()) });
+  stops.push(() => papi.stop());
   for (const [name, token, s] of [
     ['lookup', reads.token, lookup],
     ['create', writes.token, create('rt-')],
@@ -131,6 +134,7 @@ try {
   await proxy.close();
 
   const api = await startApiProcess({ port: await freePort(), env: apiEnv(appUrl), ...(env.HOT_NODE_ARGS ? { nodeArgs: env.HOT_NODE_ARGS.split(' ') } : {}) });
+  stops.push(() => api.stop());
   const measure = async <T>(fn: () => Promise<T>, pid?: number) => {
     const a = cpuSample(pid);
     const result = await fn();
@@ -163,5 +167,7 @@ try {
   await api.stop();
   for (const row of rows) say(row);
 } finally {
+  // Child API processes and the proxy go first (also after a failure), then the database.
+  for (const stop of stops.reverse()) await stop().catch(() => {});
   await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
 }
