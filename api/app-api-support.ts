@@ -41,7 +41,7 @@ export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) 
     res.status(503).json({ error: 'temporarily_unavailable', error_description: 'retry after the Retry-After delay' });
     return;
   }
-  req.log?.error({ err }, 'app API request failed');
+  req.log?.error({ err, reqId: req.id }, 'app API request failed');
   res.status(500).json({ error: 'server_error' });
 };
 

@@ -1,15 +1,14 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type Connection } from '@temporalio/client';
 import express, { type Express, type Response } from 'express';
-import { pinoHttp } from 'pino-http';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
 import { type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
+import { ScimTokenCache } from '../core/scim-token-cache.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
 import { createIntrospectionRouter } from './introspect.js';
@@ -19,6 +18,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
+import { requestLog } from './request-log.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -28,6 +28,8 @@ export interface AppDeps {
   logger: Logger;
   /** Used for readiness only; the API never starts workflows itself (the outbox relay does). */
   temporal?: Connection | undefined;
+  /** SCIM token resolution; startHttpServer passes one with its NOTIFY listener (default: uncached). */
+  scimTokens?: ScimTokenCache;
   /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
   publicUrl?: string;
 }
@@ -48,6 +50,18 @@ function sendMethodNotAllowed(res: Response, allow: readonly string[]): void {
   res.status(405).json({ error: 'method_not_allowed', error_description: `allowed: ${allow.join(', ')}` });
 }
 
+/** The SCIM token cache for an API process; without `listenUrl` it caches nothing. */
+export function scimTokenCache(deps: Pick<AppDeps, 'config' | 'db' | 'logger'>, listenUrl?: string): ScimTokenCache {
+  return new ScimTokenCache({
+    db: deps.db,
+    listenUrl,
+    ttlMs: deps.config.SCIM_TOKEN_CACHE_TTL_MS,
+    maxEntries: deps.config.SCIM_TOKEN_CACHE_MAX_ENTRIES,
+    touchIntervalMs: deps.config.SCIM_TOKEN_TOUCH_INTERVAL_MS,
+    logger: deps.logger,
+  });
+}
+
 /** Builds the HTTP application; never listens (server.ts does). */
 export function createApp(deps: AppDeps): Express {
   const app = express();
@@ -56,23 +70,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', false);
   const base = deps.publicUrl ?? publicUrl(deps.config);
 
-  app.use(
-    pinoHttp({
-      logger: deps.logger,
-      genReqId: (req, res) => {
-        const incoming = req.headers['x-request-id'];
-        const id = typeof incoming === 'string' && /^[\w.-]{1,128}$/.test(incoming) ? incoming : randomUUID();
-        res.setHeader('X-Request-Id', id);
-        return id;
-      },
-      // Bodies and credentials never reach the logs.
-      serializers: {
-        req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url.split('?')[0] }),
-        res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
-    }),
-  );
+  app.use(requestLog(deps.logger));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -106,7 +104,10 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const secretKey = loadSecretsKey(deps.config);
-  app.use('/scim/v2', createScimRouter({ db: deps.db, limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }));
+  app.use(
+    '/scim/v2',
+    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }),
+  );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const v1 = [
     createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }),

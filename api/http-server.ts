@@ -2,14 +2,16 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
-import { type Config, publicUrl } from '../core/config.js';
+import { appDatabaseUrl, type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
-import { createApp } from './app.js';
+import type { ScimTokenCache } from '../core/scim-token-cache.js';
+import { createApp, scimTokenCache } from './app.js';
 
 export interface HttpServer {
   server: Server;
   port: number;
   url: string;
+  scimTokens: ScimTokenCache;
   close(): Promise<void>;
 }
 
@@ -24,16 +26,21 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   });
   const port = (server.address() as AddressInfo).port;
   const url = publicUrl(deps.config, port);
-  server.on('request', createApp({ ...deps, publicUrl: url }));
+  // Each API process listens for SCIM token revocations on a connection of its own.
+  const scimTokens = scimTokenCache(deps, appDatabaseUrl(deps.config));
+  server.on('request', createApp({ ...deps, scimTokens, publicUrl: url }));
   return {
     server,
     port,
     url,
-    close: () =>
-      new Promise<void>((resolve) => {
+    scimTokens,
+    close: async () => {
+      await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
-      }),
+      });
+      await scimTokens.close();
+    },
   };
 }

@@ -55,6 +55,6 @@ export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     sendScimError(res, 503, 'the service is busy; retry this request after the Retry-After delay');
     return;
   }
-  req.log?.error({ err }, 'unhandled SCIM error');
+  req.log?.error({ err, reqId: req.id }, 'unhandled SCIM error');
   sendScimError(res, 500, 'internal error');
 };

@@ -1,18 +1,20 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import type { Db } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
-import { authenticateScimToken } from '../core/repositories/scim-tokens.js';
 import { resourceTypeResource, type ScimLimits, schemaById, schemaResource, serviceProviderConfig } from '../core/scim/discovery.js';
 import { isForbiddenName } from '../core/scim/resource.js';
 import { allSchemas, URN } from '../core/scim/schema.js';
 import type { ScimPaging } from '../core/scim/paging.js';
 import * as scim from '../core/scim/service.js';
 import { methodNotAllowed } from './method-not-allowed.js';
+import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
 import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
 
 export interface ScimRouterDeps {
   db: Db;
+  /** Resolves bearer tokens (in memory, evicted by NOTIFY). */
+  tokens: ScimTokenCache;
   limits: ScimLimits;
   /** Absolute URL of the API root, e.g. http://localhost:3000 */
   publicUrl: string;
@@ -48,7 +50,7 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   router.use(async (req: Request, res: Response, next: NextFunction) => {
     const header = req.get('authorization') ?? '';
     const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const principal = match ? await authenticateScimToken(deps.db, match[1]!) : null;
+    const principal = match ? await deps.tokens.authenticate(match[1]!) : null;
     if (!principal) {
       res.set('WWW-Authenticate', 'Bearer realm="scim"');
       sendScimError(res, 401, 'missing, invalid, expired or revoked bearer token');
@@ -88,10 +90,18 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
     async (req: Request, res: Response, next: NextFunction): Promise<void> => {
       try {
         const result = await handler(req, res);
-        for (const [k, v] of Object.entries(result.headers ?? {})) res.set(k, v);
-        res.status(result.status);
-        if (result.body === undefined) res.end();
-        else res.type(SCIM_CONTENT_TYPE).send(JSON.stringify(result.body));
+        if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]!);
+        res.statusCode = result.status;
+        if (result.body === undefined) {
+          res.end();
+          return;
+        }
+        // Straight to node's response: express's send() would re-inspect the content type, copy
+        // the string into a Buffer and run freshness checks we have already answered (If-None-Match).
+        const json = JSON.stringify(result.body);
+        res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+        res.setHeader('Content-Length', Buffer.byteLength(json));
+        res.end(json);
       } catch (err) {
         next(err);
       }

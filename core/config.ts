@@ -54,6 +54,14 @@ export const ConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long a rotated SCIM token keeps working beside its replacement. */
   SCIM_TOKEN_ROTATION_OVERLAP_SECONDS: z.coerce.number().int().min(0).default(86_400),
+  /**
+   * SCIM tokens are cached in memory and evicted by NOTIFY on revocation or rotation; this bounds
+   * an entry's age regardless (0 turns the cache off).
+   */
+  SCIM_TOKEN_CACHE_TTL_MS: z.coerce.number().int().min(0).default(60_000),
+  SCIM_TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
+  /** How often an API process writes last_used_at for the SCIM tokens it saw. */
+  SCIM_TOKEN_TOUCH_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
   SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   SCIM_MAX_FILTER_LENGTH: z.coerce.number().int().min(64).default(4096),
   SCIM_MAX_FILTER_DEPTH: z.coerce.number().int().min(2).default(32),

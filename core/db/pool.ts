@@ -111,32 +111,43 @@ function retryReason(err: unknown): 'deadlock' | 'serialization' | 'lockOrder' |
 }
 
 /**
- * Runs `fn` in one transaction scoped to `tenantId`: row-level security sees only that tenant.
- * The setting is transaction-local, so a pooled connection never carries it to the next user.
- * A transaction PostgreSQL aborted as a deadlock or serialisation failure is rolled back and run
- * again (so `fn` must not have effects outside the database); when retries run out the caller
- * gets a `TransientDatabaseError`.
+ * Runs `attempt` again when PostgreSQL aborted it as a deadlock or serialisation failure, or the
+ * lock ledger asked for a re-plan (so `attempt` must be one transaction or one statement, with no
+ * effects outside the database); when retries run out the caller gets a `TransientDatabaseError`.
  */
-export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
+export async function withRetry<T>(attempt: () => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  for (let n = 1; ; n++) {
     try {
-      return await pool.transaction(async (tx) => {
-        forgetLocks(tx);
-        await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
-        return fn(tx);
-      });
+      return await attempt();
     } catch (err) {
       const reason = retryReason(err);
       if (!reason) throw err;
       retryCounts[reason]++;
-      if (attempt >= retry.attempts) {
+      if (n >= retry.attempts) {
         retryCounts.exhausted++;
-        throw new TransientDatabaseError(`transaction still conflicting after ${attempt} attempts`, 1, { cause: err });
+        throw new TransientDatabaseError(`transaction still conflicting after ${n} attempts`, 1, { cause: err });
       }
-      const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+      const cap = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (n - 1));
       await new Promise((r) => setTimeout(r, Math.random() * cap));
     }
   }
+}
+
+/**
+ * Runs `fn` in one transaction scoped to `tenantId`: row-level security sees only that tenant.
+ * The setting is transaction-local, so a pooled connection never carries it to the next user.
+ * Retried whole by `withRetry`; each attempt starts with an empty lock ledger.
+ */
+export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  return withRetry(
+    () =>
+      pool.transaction(async (tx) => {
+        forgetLocks(tx);
+        await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
+        return fn(tx);
+      }),
+    retry,
+  );
 }
 
 /** SQLSTATE classes of a database that is restarting or unreachable (not of a bad request). */

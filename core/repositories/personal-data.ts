@@ -31,7 +31,13 @@ async function dataKey(tx: Tx, tenantId: string, userId: string): Promise<Buffer
 }
 
 export async function sealPersonalData(tx: Tx, tenantId: string, userId: string, value: unknown): Promise<SealedPersonalData> {
-  const key = await dataKey(tx, tenantId, userId);
+  return sealWithKey(await dataKey(tx, tenantId, userId), tenantId, userId, value);
+}
+
+/** A fresh identity's key, for callers that store it in the same statement as the identity. */
+export const newDataKey = (): Buffer => randomBytes(32);
+
+export function sealWithKey(key: Buffer, tenantId: string, userId: string, value: unknown): SealedPersonalData {
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv);
   cipher.setAAD(Buffer.from(`${tenantId}:${userId}`));

@@ -1,7 +1,7 @@
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
-import type { Tx } from '../db/pool.js';
+import type { Db, Tx } from '../db/pool.js';
 import { type ListScope, maintainedCount, type Page, type PageQuery, pageClauses, PositionColumns, toPage } from './list-page.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
@@ -109,6 +109,34 @@ export async function insertUser(tx: Tx, tenantId: string, user: ScimUser): Prom
   }
 }
 
+export interface NewUserRecord {
+  /** Chosen by the caller, so the audit values can be sealed under the identity's key beforehand. */
+  id: string;
+  user: ScimUser;
+  /** The identity's personal-data key, stored with it. */
+  dataKey: Buffer;
+  /** The `user.created` audit event (actor: this SCIM connection). */
+  audit: { actorId: string; requestId: string | null; data: Record<string, unknown> };
+}
+
+/**
+ * A SCIM create in one statement and its own implicit transaction (scim_create_user: tenant,
+ * user, personal-data key, audit event and outbox seq 1, under row-level security). Returns null,
+ * writing nothing, when the externalId names a still-restorable identity: restore that one. A
+ * taken userName is the usual 409. Takes the pool, not a transaction (see findUserByNameKey).
+ */
+export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: string, r: NewUserRecord): Promise<UserRow | null> {
+  const c = columnsOf(r.user);
+  try {
+    return await db.maybeOne(sql.type(UserRow)`
+      SELECT * FROM scim_create_user(${tenantId}, ${r.id}, ${c.userName}, ${c.userNameKey}, ${c.externalId}, ${c.active},
+        ${c.displayName}, ${c.name}::jsonb, ${c.emails}::jsonb, ${c.phoneNumbers}::jsonb, ${c.enterprise}::jsonb,
+        ${c.attributes}::jsonb, ${sql.binary(r.dataKey)}, ${r.audit.actorId}, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb)`);
+  } catch (err) {
+    uniquenessError(err, r.user.userName);
+  }
+}
+
 /**
  * Reads a live (not SCIM-deleted) user, optionally locking it for the rest of the transaction (in
  * the lock order of core/db/locks.ts, in the same statement as the read).
@@ -186,6 +214,15 @@ export async function restoreUser(tx: Tx, current: UserRow, next: ScimUser): Pro
 }
 
 const UserPageRow = UserRow.extend(PositionColumns.shape);
+
+/**
+ * `userName eq` in one statement and its own implicit transaction: scim_user_by_name_key sets the
+ * tenant and selects with row-level security in force. Takes the pool, not a transaction: inside
+ * an explicit transaction the tenant setting would outlive the statement.
+ */
+export async function findUserByNameKey(db: Pick<Db, 'any'>, tenantId: string, userNameKey: string): Promise<readonly UserRow[]> {
+  return db.any(sql.type(UserRow)`SELECT * FROM scim_user_by_name_key(${tenantId}, ${userNameKey})`);
+}
 
 /**
  * One page of live users, in a stable order (sort key, then created_at, id), plus the total.

@@ -1,9 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { LockOrderRetry } from '../db/locks.js';
-import { type Db, type Tx, withTenant } from '../db/pool.js';
+import { type Db, type Tx, withRetry, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
-import { sealPersonalData } from '../repositories/personal-data.js';
+import { newDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
 import {
   applyMemberChange,
   deleteGroup,
@@ -20,7 +21,9 @@ import {
   bumpUserStreams,
   findRestorable,
   findUser,
+  findUserByNameKey,
   insertUser,
+  createUserRecorded,
   listUsers,
   markUserScimDeleted,
   restoreUser,
@@ -31,8 +34,9 @@ import {
 import { groupIdsOfUser, lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
 import { findPosition, type ListScope, type Page, type PageQuery, savePosition } from '../repositories/list-page.js';
 import type { ScimLimits } from './discovery.js';
-import { compileFilter, compileSortKey } from './filter-sql.js';
-import { parseFilter } from './filter.js';
+import { compileFilter, compileSortBy, compileSortKey } from './filter-sql.js';
+import { type FilterNode, parseFilter } from './filter.js';
+import { foldKey } from './fold.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
 import { decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
 import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
@@ -275,8 +279,34 @@ async function listResources<Row extends { id: string }>(
 // ---------------------------------------------------------------------------------------------
 // Users
 
+/**
+ * The value of a filter that is exactly `userName eq "<string>"` (optionally with the core schema
+ * URN), else undefined. IdPs send this before every create (Entra, Okta: RFC 7644 §3.4.2.2).
+ */
+function userNameEqValue(filter: FilterNode): string | undefined {
+  if (filter.kind !== 'compare' || filter.op !== 'eq' || typeof filter.value !== 'string') return undefined;
+  const p = filter.path;
+  if (p.sub !== undefined || p.valueFilter !== undefined || p.attr.toLowerCase() !== 'username') return undefined;
+  if (p.uri !== undefined && p.uri.toLowerCase() !== URN.user.toLowerCase()) return undefined;
+  return filter.value;
+}
+
 export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise<ScimResult> {
   const projection = projectionOf(params);
+  // Fast path: `userName eq "…"`, the lookup IdPs send before every create, in one statement with
+  // no explicit transaction. userName is unique per tenant, so the first page holds the whole
+  // result and sorting cannot change it; cursor paging and later pages take the general path.
+  const page = pageOf(ctx, params);
+  const filter = params.filter && page.cursor === undefined && page.startIndex === 1 && page.count > 0
+    ? parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth })
+    : undefined;
+  const userName = filter ? userNameEqValue(filter) : undefined;
+  if (userName !== undefined) {
+    if (params.sortBy) compileSortBy(params.sortBy, 'User'); // still refuse what the general path refuses
+    const rows = await withRetry(() => findUserByNameKey(ctx.db, ctx.tenantId, foldKey(userName)));
+    const resources = rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection));
+    return { status: 200, body: listEnvelope(rows.length, page.startIndex, resources) };
+  }
   return listResources(ctx, params, 'User', listUsers, (_tx, rows) => rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection)));
 }
 
@@ -332,6 +362,16 @@ function diff(before: Record<string, unknown>, after: Record<string, unknown>) {
 
 export async function createUserOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const user = normalizeUserInput(body);
+  // The identity's id and key are chosen here so its audit values can be sealed before the one
+  // statement (its own implicit transaction) that writes user, key, audit and outbox event.
+  const id = randomUUID();
+  const dataKey = newDataKey();
+  const changed = Object.keys(user);
+  const personal = sealWithKey(dataKey, ctx.tenantId, id, { before: null, after: user });
+  const audit = { actorId: ctx.connectionId, requestId: ctx.requestId, data: { changed, personal } };
+  const created = await withRetry(() => createUserRecorded(ctx.db, ctx.tenantId, { id, user, dataKey, audit }));
+  if (created) return resourceResult(201, renderOneUser(ctx, created), created.version);
+  // The externalId names a SCIM-deleted identity inside its grace period (nothing was written).
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
     const externalId = (user as { externalId?: unknown }).externalId;
     const deleted = typeof externalId === 'string' ? await findRestorable(tx, ctx.tenantId, externalId) : null;
