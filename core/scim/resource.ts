@@ -573,8 +573,18 @@ function assignAttribute(
  * limits and prototype-reaching keys.
  */
 export function normalizeUserInput(body: unknown): ScimUser {
+  return normalizeUserReplacement(body).user;
+}
+
+/**
+ * A PUT body (RFC 7644 §3.5.1), and whether it carried `active` at all. The RFC lets a replace
+ * that leaves an attribute out either reset or keep it; for `active` resetting to the default
+ * (true) would reactivate a suspended user by accident, so the caller keeps the current value.
+ */
+export function normalizeUserReplacement(body: unknown): { user: ScimUser; activeGiven: boolean } {
   const { out } = normalizeResource(resourceTypes.User, body);
-  return validateWith(ScimUserSchema, out);
+  const activeGiven = (out as Record<string, unknown>).active !== undefined;
+  return { user: validateWith(ScimUserSchema, out), activeGiven };
 }
 
 /**

@@ -40,7 +40,7 @@ import { foldKey } from './fold.js';
 import { applyGroupPatch, applyUserPatch, type MemberChange, parsePatchRequest } from './patch.js';
 import { decodeCursor, encodeCursor, querySignature, type ScimPaging } from './paging.js';
 import { parseAttributeList, type Projection, project, wantsAttribute } from './projection.js';
-import { normalizeGroupInput, normalizeUserInput, type ScimGroup, type ScimUser } from './resource.js';
+import { normalizeGroupInput, normalizeUserInput, normalizeUserReplacement, type ScimGroup, type ScimUser } from './resource.js';
 import { resourceTypes, URN } from './schema.js';
 
 /** Everything one SCIM request needs; built per request, never shared. */
@@ -413,11 +413,12 @@ async function writeUser(ctx: ScimContext, tx: Tx, current: UserRow, next: ScimU
 
 /** PUT (RFC 7644 §3.5.1): replaces the writable attributes; read-only ones in the body are ignored. */
 export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
-  const next = normalizeUserInput(body);
+  const { user, activeGiven } = normalizeUserReplacement(body);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
     const current = await findUser(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
+    const next = activeGiven ? user : { ...user, active: current.active };
     const row = await writeUser(ctx, tx, current, next);
     return resourceResult(200, renderOneUser(ctx, row), row.version);
   });

@@ -500,6 +500,19 @@ describe('PUT /Users/:id', () => {
     expect((await stack.scim(t, 'GET', `/Users/${u.id}`)).body).toEqual(res.body);
   });
 
+  it('a PUT that leaves out active keeps the user suspended; one that says active: true reactivates', async () => {
+    const t = await stack.createTenant();
+    const u = await createUser(t, { userName: 'put-active@example.com', displayName: 'A' });
+    const off = await stack.scim(t, 'PATCH', `/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    expect(off.body.active).toBe(false);
+    const rename = await stack.scim(t, 'PUT', `/Users/${u.id}`, { schemas: [USER], userName: 'put-active@example.com', displayName: 'B' });
+    expect(rename.status).toBe(200);
+    expect(rename.body.displayName).toBe('B');
+    expect(rename.body.active).toBe(false);
+    const back = await stack.scim(t, 'PUT', `/Users/${u.id}`, { schemas: [USER], userName: 'put-active@example.com', displayName: 'B', active: true });
+    expect(back.body.active).toBe(true);
+  });
+
   it('PUT on an unknown id is 404', async () => {
     expectScimError(await stack.scim(tenant, 'PUT', '/Users/6f1c1f6e-5b0e-4a43-9a4e-0b7b6a1f0001', { userName: 'x' }), 404);
   });
