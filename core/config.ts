@@ -99,6 +99,12 @@ export const ConfigSchema = z.object({
   /** Outbox relay: fallback poll interval (a NOTIFY at commit wakes it at once) and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(500),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),
+  /** Outbox relay: streams signalled at once within a claimed batch. */
+  RELAY_STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(16),
+  /** Worker: lifecycle steps (local activities, each one PostgreSQL transaction) running at once. */
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(100),
+  /** Worker: workflow tasks running at once. */
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(100),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
