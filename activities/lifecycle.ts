@@ -28,7 +28,10 @@ export interface StepRef extends IdentityRef {
 }
 
 /** What the workflow learns from one event (the outcome without the events to deliver). */
-export type IdentityEventStep = Exclude<lifecycle.IdentityEventOutcome, { kind: 'applied' }> | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'applied' }>, 'deliver'>;
+export type IdentityEventStep =
+  | Exclude<lifecycle.IdentityEventOutcome, { kind: 'applied' | 'position' }>
+  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'applied' }>, 'deliver'>
+  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'position' }>, 'deliver'>;
 
 /** Thin, idempotent adapters to PostgreSQL for the identity and group workflows. */
 export function createLifecycleActivities({ db, roles, client, taskQueue }: LifecycleActivityDeps) {
@@ -49,7 +52,7 @@ export function createLifecycleActivities({ db, roles, client, taskQueue }: Life
      */
     async applyIdentityEvent(input: Omit<lifecycle.IdentityEventInput, 'catalogue'>): Promise<IdentityEventStep> {
       const outcome = await withTenant(db, input.tenantId, (tx) => lifecycle.applyIdentityEvent(tx, { ...input, catalogue: roles }));
-      if (outcome.kind !== 'applied') return outcome;
+      if (outcome.kind !== 'applied' && outcome.kind !== 'position') return outcome;
       const { deliver: eventIds, ...rest } = outcome;
       await deliver(input, eventIds);
       return rest;

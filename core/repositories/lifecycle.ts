@@ -75,7 +75,7 @@ const LEAVER_EVENTS = new Set(['user.deactivated', 'user.deleted']);
  */
 export type IdentityEventOutcome =
   | { kind: 'gone' }
-  | { kind: 'position'; appliedSeq: number; state: LifecycleState; deletionPending: boolean }
+  | { kind: 'position'; appliedSeq: number; state: LifecycleState; deletionPending: boolean; deliver: string[] }
   | { kind: 'skip'; deletionPending: boolean }
   | {
       kind: 'applied';
@@ -124,15 +124,23 @@ const eventStepKey = (input: { workflowId: string; seq: number }, step: string) 
  */
 export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Promise<IdentityEventOutcome> {
   const key = eventStepKey(input, 'event');
-  const stored = await storedStep<IdentityEventOutcome>(tx, input.tenantId, key);
+  // A retry gets the stored outcome; a fresh run's first event is checked against the position
+  // first, as an earlier run of the same workflow id may have stored it and then moved on.
+  const stored = input.fromStart ? null : await storedStep<IdentityEventOutcome>(tx, input.tenantId, key);
   if (stored) return stored;
   const pos = await identityPosition(tx, input.tenantId, input.userId, { forUpdate: true });
   if (!pos) return { kind: 'gone' };
   const deletionPending = pos.deletion_due_in_ms !== null;
   if (input.fromStart && pos.applied_seq !== input.seq - 1) {
-    return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending };
+    // Applied already: possibly by this very step, whose retry must still hand its events over.
+    const applied = pos.applied_seq >= input.seq ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+    const deliver = applied?.kind === 'applied' ? applied.deliver : [];
+    return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending, deliver };
   }
   if (pos.applied_seq >= input.seq) return { kind: 'skip', deletionPending };
+  // The next event, stored but unfinished (a held leaver), or a retry of a fresh run's first step.
+  const unfinished = input.fromStart ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+  if (unfinished) return unfinished;
 
   const actor: Actor = { type: 'system', id: input.workflowId };
   const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
