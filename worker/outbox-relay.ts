@@ -17,7 +17,7 @@ export interface RelayDeps {
   pollMs: number;
   batchSize: number;
   /** Streams signalled at once within one claimed batch (core/config.ts RELAY_STREAM_CONCURRENCY). */
-  streamConcurrency?: number;
+  streamConcurrency: number;
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
 }
@@ -92,7 +92,7 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(deps.streamConcurrency ?? 16, queue.length) }, runStream));
+    await Promise.all(Array.from({ length: Math.min(deps.streamConcurrency, queue.length) }, runStream));
     await markDelivered(tx, delivered);
     await markFailed(tx, failed, lastError);
     if (failed.length) deps.logger.warn({ failed: failed.length, error: lastError }, 'outbox delivery failed; will retry');
