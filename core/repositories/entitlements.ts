@@ -15,11 +15,11 @@ export async function currentRoles(tx: Tx, tenantId: string, userId: string): Pr
     SELECT role FROM user_roles WHERE tenant_id = ${tenantId} AND user_id = ${userId} ORDER BY role`))];
 }
 
+const RoleSourcesRow = z.object({ default_role: z.string().nullable(), mapped: z.array(z.string()), direct: z.array(z.string()), current: z.array(z.string()) });
+
 /** The sources of a user's effective roles and the roles granted now, read in one round trip. */
 async function roleSources(tx: Tx, tenantId: string, userId: string) {
-  const row = await tx.one(sql.type(
-    z.object({ default_role: z.string().nullable(), mapped: z.array(z.string()), direct: z.array(z.string()), current: z.array(z.string()) }),
-  )`
+  const row = await tx.one(sql.type(RoleSourcesRow)`
     SELECT t.default_role,
            coalesce((SELECT array_agg(DISTINCT rm.role) FROM group_members gm
                        JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id

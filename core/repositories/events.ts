@@ -103,10 +103,12 @@ export interface NewEvent {
  * answer is the ids of those whose type a live webhook endpoint takes, in the same order, which
  * the caller hands to the subject's delivery workflow after commit.
  */
+const SubscribedIds = z.object({ ids: z.array(z.string()) });
+
 export async function recordEvents(tx: Tx, tenantId: string, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
   const rows = events.map((e) => [e.id, e.type, e.subjectType, e.subjectId, JSON.stringify(e.data)]);
-  const subscribed = await tx.oneFirst(sql.type(z.object({ ids: z.array(z.string()) }))`
+  const subscribed = await tx.oneFirst(sql.type(SubscribedIds)`
     WITH input AS (
       SELECT * FROM ${sql.unnest(rows, ['uuid', 'text', 'text', 'uuid', 'text'])} WITH ORDINALITY AS x(id, type, subject_type, subject_id, data, n)
     ), inserted AS (

@@ -22,9 +22,12 @@ export async function runStep<T>(tx: Tx, tenantId: string, key: string, fn: () =
   return result;
 }
 
+/** Built once: a schema constructed per call costs more than checking the row (hot path). */
+const StepResult = z.object({ result: z.unknown() });
+
 /** The stored result of a step that already committed, or null. */
 export async function storedStep<T>(tx: Tx, tenantId: string, key: string): Promise<T | null> {
-  const done = await tx.maybeOneFirst(sql.type(z.object({ result: z.unknown() }))`
+  const done = await tx.maybeOneFirst(sql.type(StepResult)`
     SELECT result FROM activity_steps WHERE tenant_id = ${tenantId} AND step_key = ${key}`);
   return done === null ? null : (done as T);
 }
