@@ -105,8 +105,11 @@ export const ConfigSchema = z.object({
    *     and 10.3/s;
    *   4/10/50/4: p99 676 and 1442 ms, joiners 16.7 and 18.6/s;
    *   2/4/20/2: p99 867 and 1138 ms, joiners 10.3 and 12.9/s (and more worker CPU per joiner).
-   * On two cores a few steps at once keep PostgreSQL busy; more only queue inside the worker and
-   * PostgreSQL while taking CPU from the API. Re-measure on other hardware.
+   * A later run with less other load: 100/100/200/16 p99 910 ms, 25.7 joiners/s; 4/10/50/4 p99
+   * 395 ms, 24.1/s; 8/20/50/4 p99 444 ms, 25.3/s. On two cores a few steps at once keep
+   * PostgreSQL busy; more only queue inside the worker and PostgreSQL while taking CPU from the
+   * API. The price is worker CPU per joiner (about 18-20 ms against 15-17 ms at 100/100 in
+   * throughput runs). Re-measure on other hardware.
    */
   /** Outbox relay: fallback poll interval (a NOTIFY at commit wakes it at once) and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(500),
