@@ -37,23 +37,7 @@ export function createCredentialActivities({ db }: CredentialActivityDeps) {
      * are queued for a new owner. Returns the ids this call changed.
      */
     async handleOwnedServiceAccounts(input: LeaverStep): Promise<{ reassigned: string[]; disabled: string[] }> {
-      return withTenant(db, input.tenantId, async (tx) => {
-        const actor = system(input.workflowId);
-        const owned = (await credentials.listServiceAccounts(tx, input.tenantId, { ownerUserId: input.userId })).filter((a) => !a.orphaned);
-        const result = { reassigned: [] as string[], disabled: [] as string[] };
-        if (owned.length === 0) return result;
-        const { orphan_policy: policy, manager_id: managerId } = await credentials.ownerSuccession(tx, input.tenantId, input.userId);
-        for (const account of owned) {
-          if (policy === 'reassign' && managerId) {
-            const r = await credentials.reassignServiceAccountOwner(tx, input.tenantId, account.id, managerId, actor);
-            if (r.changed) result.reassigned.push(account.id);
-          } else {
-            const r = await credentials.disableServiceAccount(tx, input.tenantId, account.id, { orphan: true }, actor);
-            if (r.changed) result.disabled.push(account.id);
-          }
-        }
-        return result;
-      });
+      return withTenant(db, input.tenantId, (tx) => credentials.handOverServiceAccounts(tx, input.tenantId, input.userId, system(input.workflowId)));
     },
 
     /** The mover: revokes the user's credentials that depend on a role they just lost. */

@@ -53,6 +53,28 @@ function describeError(err: unknown): string {
   return String(err);
 }
 
+/**
+ * Hands recorded events to their subject's delivery workflow (started if needed), one signal per
+ * event in the given order. The workflow drops an id it has seen, so a retried step re-signals
+ * safely.
+ */
+export async function signalEventDelivery(
+  client: Client,
+  taskQueue: string,
+  subject: { tenantId: string; subjectType: EventSubjectType; subjectId: string },
+  eventIds: readonly string[],
+): Promise<void> {
+  for (const eventId of eventIds) {
+    await client.workflow.signalWithStart<(input: EventDeliveryInput) => Promise<void>, [DeliverEventInput]>('eventDelivery', {
+      workflowId: eventDeliveryWorkflowId(subject.tenantId, subject.subjectType, subject.subjectId),
+      taskQueue,
+      args: [{ tenantId: subject.tenantId, subjectType: subject.subjectType, subjectId: subject.subjectId }],
+      signal: deliverEventSignal,
+      signalArgs: [{ eventId }],
+    });
+  }
+}
+
 /** Thin adapters for outbound events: record, hand to the subject's delivery workflow, POST signed webhooks. */
 export function createEventActivities({ db, client, taskQueue, secretKey, fetchImpl = fetch, requestTimeoutMs = 10_000 }: EventActivityDeps) {
   return {
@@ -75,13 +97,7 @@ export function createEventActivities({ db, client, taskQueue, secretKey, fetchI
         return { inserted: r.inserted, subscribed: await hasSubscribers(tx, input.tenantId, input.type) };
       });
       if (!subscribed) return { eventId, recorded: inserted, signalled: false };
-      await client.workflow.signalWithStart<(input: EventDeliveryInput) => Promise<void>, [DeliverEventInput]>('eventDelivery', {
-        workflowId: eventDeliveryWorkflowId(input.tenantId, input.subjectType, input.subjectId),
-        taskQueue,
-        args: [{ tenantId: input.tenantId, subjectType: input.subjectType, subjectId: input.subjectId }],
-        signal: deliverEventSignal,
-        signalArgs: [{ eventId }],
-      });
+      await signalEventDelivery(client, taskQueue, input, [eventId]);
       return { eventId, recorded: inserted, signalled: true };
     },
 

@@ -1,15 +1,19 @@
+import type { Client } from '@temporalio/client';
 import type { AppRole } from '../core/config.js';
 import { type Db, withTenant } from '../core/db/pool.js';
-import { privilegedRoles } from '../core/entitlements.js';
-import { syncUserRoles } from '../core/repositories/entitlements.js';
 import * as lifecycle from '../core/repositories/lifecycle.js';
 import type { LifecycleState } from '../core/repositories/users.js';
+import { signalEventDelivery } from './events.js';
 
 export interface LifecycleActivityDeps {
   /** The app-role pool: every activity runs under row-level security for its tenant. */
   db: Db;
   /** The vendor's app roles catalogue. */
   roles: readonly AppRole[];
+  /** Hands emitted events to their subject's delivery workflow (only when a webhook takes them). */
+  client: Client;
+  /** The task queue the delivery workflow runs on (the worker's own). */
+  taskQueue: string;
 }
 
 export interface IdentityRef {
@@ -23,10 +27,17 @@ export interface StepRef extends IdentityRef {
   seq: number;
 }
 
-const stepKey = (s: StepRef, step: string) => `${s.workflowId}:${s.seq}:${step}`;
+/** What the workflow learns from one event (the outcome without the events to deliver). */
+export type IdentityEventStep =
+  | Exclude<lifecycle.IdentityEventOutcome, { kind: 'applied' | 'position' }>
+  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'applied' }>, 'deliver'>
+  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'position' }>, 'deliver'>;
 
 /** Thin, idempotent adapters to PostgreSQL for the identity and group workflows. */
-export function createLifecycleActivities({ db, roles }: LifecycleActivityDeps) {
+export function createLifecycleActivities({ db, roles, client, taskQueue }: LifecycleActivityDeps) {
+  const deliver = (input: IdentityRef, eventIds: readonly string[]) =>
+    signalEventDelivery(client, taskQueue, { tenantId: input.tenantId, subjectType: 'user', subjectId: input.userId }, eventIds);
+
   return {
     async loadIdentity(input: IdentityRef): Promise<{ exists: boolean; appliedSeq: number; state: LifecycleState; active: boolean; deletionDueInMs: number | null }> {
       const pos = await withTenant(db, input.tenantId, (tx) => lifecycle.identityPosition(tx, input.tenantId, input.userId));
@@ -34,30 +45,28 @@ export function createLifecycleActivities({ db, roles }: LifecycleActivityDeps) 
       return { exists: true, appliedSeq: pos.applied_seq, state: pos.lifecycle_state, active: pos.active && !pos.scim_deleted, deletionDueInMs: pos.deletion_due_in_ms };
     },
 
-    async beginIdentityEvent(input: StepRef & { type: string }): Promise<lifecycle.EventStart> {
-      return withTenant(db, input.tenantId, (tx) =>
-        lifecycle.runStep(tx, input.tenantId, stepKey(input, 'begin'), () => lifecycle.beginIdentityEvent(tx, input)),
-      );
+    /**
+     * One stream event in one transaction (core/repositories/lifecycle.ts `applyIdentityEvent`),
+     * then its events to the delivery workflow. The delivery list is dropped from the answer: the
+     * workflow history keeps only what the workflow decides on.
+     */
+    async applyIdentityEvent(input: Omit<lifecycle.IdentityEventInput, 'catalogue'>): Promise<IdentityEventStep> {
+      const outcome = await withTenant(db, input.tenantId, (tx) => lifecycle.applyIdentityEvent(tx, { ...input, catalogue: roles }));
+      if (outcome.kind !== 'applied' && outcome.kind !== 'position') return outcome;
+      const { deliver: eventIds, ...rest } = outcome;
+      await deliver(input, eventIds);
+      return rest;
+    },
+
+    /** The leaver once the guard let it through, in one transaction (`completeLeaver`). */
+    async completeLeaver(input: StepRef): Promise<{ finished: boolean }> {
+      const { finished, deliver: eventIds } = await withTenant(db, input.tenantId, (tx) => lifecycle.completeLeaver(tx, input));
+      await deliver(input, eventIds);
+      return { finished };
     },
 
     async finishIdentityEvent(input: StepRef): Promise<void> {
       await withTenant(db, input.tenantId, (tx) => lifecycle.finishIdentityEvent(tx, input));
-    },
-
-    /** Joiner / mover: bring granted roles to the effective set; report what changed. */
-    async syncEntitlements(input: StepRef): Promise<{ granted: string[]; revoked: string[]; roles: string[]; lostPrivileged: string[] }> {
-      return withTenant(db, input.tenantId, (tx) =>
-        lifecycle.runStep(tx, input.tenantId, stepKey(input, 'roles'), async () => {
-          const d = await syncUserRoles(tx, { tenantId: input.tenantId, userId: input.userId, catalogue: roles, actor: { type: 'system', id: input.workflowId } });
-          return { granted: d.grant, revoked: d.revoke, roles: d.roles, lostPrivileged: privilegedRoles(d.revoke, roles) };
-        }),
-      );
-    },
-
-    async checkDeprovisionGuard(input: StepRef): Promise<{ held: boolean }> {
-      return withTenant(db, input.tenantId, (tx) =>
-        lifecycle.runStep(tx, input.tenantId, stepKey(input, 'guard'), () => lifecycle.checkDeprovisionGuard(tx, input)),
-      );
     },
 
     async holdStatus(input: IdentityRef): Promise<{ released: boolean; active: boolean }> {

@@ -106,9 +106,30 @@ export const ConfigSchema = z.object({
     .optional()
     .refine((v) => v === undefined || v === '' || isBase64Key(v), 'SECRETS_ENCRYPTION_KEY must be the base64 of exactly 32 bytes')
     .transform((v) => (v === '' ? undefined : v)),
+  /**
+   * The worker must not starve the API (the IdP's requests, and revocation, which is the SCIM
+   * PATCH itself). Measured 2026-11-30 on the shared 2-core machine, interleaved runs (10 SCIM
+   * PATCHes active=false in flight while the worker runs those leavers, then 200 joiners at 20
+   * in flight), limits as local activities / workflow tasks / relay batch / relay streams:
+   *   100/100/200/16 (the earlier fixed values): time to revoke p99 1886 and 1852 ms, joiners 20.5
+   *     and 10.3/s;
+   *   4/10/50/4: p99 676 and 1442 ms, joiners 16.7 and 18.6/s;
+   *   2/4/20/2: p99 867 and 1138 ms, joiners 10.3 and 12.9/s (and more worker CPU per joiner).
+   * A later run with less other load: 100/100/200/16 p99 910 ms, 25.7 joiners/s; 4/10/50/4 p99
+   * 395 ms, 24.1/s; 8/20/50/4 p99 444 ms, 25.3/s. On two cores a few steps at once keep
+   * PostgreSQL busy; more only queue inside the worker and PostgreSQL while taking CPU from the
+   * API. The price is worker CPU per joiner (about 18-20 ms against 15-17 ms at 100/100 in
+   * throughput runs). Re-measure on other hardware.
+   */
   /** Outbox relay: fallback poll interval (a NOTIFY at commit wakes it at once) and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(500),
-  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(200),
+  RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(50),
+  /** Outbox relay: streams signalled at once within a claimed batch. */
+  RELAY_STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  /** Worker: lifecycle steps (local activities, each one PostgreSQL transaction) running at once. */
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
+  /** Worker: workflow tasks running at once. */
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -45,6 +45,9 @@
  *   BENCH_IDP_DRAIN_WAIT         max seconds to wait for the worker to catch up after a phase (600)
  *   BENCH_IDP_SEED               seed of the simulated directory and churn (1)
  *   BENCH_IDP_CEILING_SEC        measured seconds of the membership-insert ceiling (5)
+ *   BENCH_FIRST_ACCESS_USERS, BENCH_FIRST_ACCESS_CONCURRENCY   time to first access during an
+ *                           initial sync: SCIM POST → a session issued for that user introspects
+ *                           active (10000, BENCH_LIFECYCLE_CONCURRENCY)
  */
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -70,6 +73,7 @@ import {
   type LatencyStats,
   latencyStats,
   measureEmptyWorkflows,
+  measureFirstAccess,
   measureJoiners,
   measureRevokes,
   measureThroughput,
@@ -137,6 +141,8 @@ const JOINER_USERS = num('BENCH_JOINER_USERS', 200);
 const JOINER_CONCURRENCY = num('BENCH_JOINER_CONCURRENCY', 10);
 const REVOKE_USERS = num('BENCH_REVOKE_USERS', 200);
 const REVOKE_CONCURRENCY = num('BENCH_REVOKE_CONCURRENCY', 10);
+const FIRST_ACCESS_USERS = num('BENCH_FIRST_ACCESS_USERS', 10_000);
+const FIRST_ACCESS_CONCURRENCY = num('BENCH_FIRST_ACCESS_CONCURRENCY', LIFECYCLE_CONCURRENCY);
 /** Issue 3: SCIM deactivation → every credential introspects inactive, p99 under 100 ms. */
 const REVOKE_TARGET_MS = 100;
 
@@ -591,13 +597,15 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
   cleanups.push(() => owner.end());
   const joiners = await tenantWithToken(owner, 'bench-lifecycle');
   const bulk = await tenantWithToken(owner, 'bench-throughput');
+  const sync = await tenantWithToken(owner, 'bench-first-access');
   const { appKey } = await withTenant(owner, joiners.id, (tx) => createAppKey(tx, joiners.id));
+  const { appKey: syncAppKey } = await withTenant(owner, sync.id, (tx) => createAppKey(tx, sync.id));
   await owner.end();
   cleanups.pop();
   // A default role, so the joiner really grants one; the mass-deprovisioning guard out of the way
   // of 250 deliberate leavers (the guard has its own tests; here it would hold the leavers).
   await ownerQuery(`UPDATE tenants SET default_role = 'member', guard_max_suspensions = 1000000, guard_max_share = 1 WHERE id = ANY($1::uuid[])`, [
-    [joiners.id, bulk.id],
+    [joiners.id, bulk.id, sync.id],
   ]);
 
   const watcher = new EventWatcher(ownerUrl);
@@ -699,6 +707,23 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
     `        ${thr.result.completed} joiners in ${fmt(thr.result.seconds, 1)} s: ${fmt(thr.result.joinersPerSec, 1)}/s ` +
       `(the API took the ${LIFECYCLE_USERS} POSTs in ${fmt(thr.result.postSeconds, 1)} s, ${fmt(thr.result.postsPerSec)}/s)`,
   );
+  say(`\n[run] time to first access during an initial sync: ${FIRST_ACCESS_USERS} SCIM POSTs, ${FIRST_ACCESS_CONCURRENCY} concurrent, each followed by a session; until each introspects active`);
+  const access = await measured(
+    api,
+    () =>
+      measureFirstAccess({
+        apiUrl: api.url,
+        scimToken: sync.token,
+        appKey: syncAppKey,
+        watcher,
+        prefix: 'sync-',
+        users: FIRST_ACCESS_USERS,
+        concurrency: FIRST_ACCESS_CONCURRENCY,
+      }),
+    extraPids(worker),
+  );
+  const accessStats = latencyStats(access.result.samples);
+  say(`        ${access.result.samples.length} users reached first access in ${fmt(access.result.seconds, 1)} s: p50 ${ms(accessStats.p50)}, p99 ${ms(accessStats.p99)} (${access.result.errors} errors)`);
   const workerOutputLines = worker.outputLines();
   const workerProblems = worker.problems();
   await worker.stop();
@@ -724,6 +749,17 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
     ],
     [`time to revoke, 1 at a time (${seqRevokeIds.length} users)`, '–', ms(revSeqStats.p50), ms(revSeqStats.p99), '–', '–', '–', '–', `p99 < ${REVOKE_TARGET_MS} ms: ${verdict(revSeqStats.p99 < REVOKE_TARGET_MS)}`],
     [`leaver done, PATCH → user.suspended (${REVOKE_CONCURRENCY} concurrent)`, '–', ms(leaverStats.p50), ms(leaverStats.p99), '–', '–', '–', '–', '–'],
+    [
+      `time to first access, initial sync: POST → session introspects active (${FIRST_ACCESS_USERS} users, ${FIRST_ACCESS_CONCURRENCY} concurrent)`,
+      fmt(access.result.samples.length / access.result.seconds, 1),
+      ms(accessStats.p50),
+      ms(accessStats.p99),
+      '–',
+      '–',
+      '–',
+      '–',
+      'reported',
+    ],
     [
       `lifecycle throughput, joiners/s (${LIFECYCLE_USERS} users) vs empty workflows/s`,
       fmt(thr.result.joinersPerSec, 1),
@@ -759,8 +795,13 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
     }
     say(
       `\nLifecycle throughput: ${fmt(thr.result.joinersPerSec, 1)} joiners/s vs ${fmt(empty.result.workflowsPerSec, 1)} empty workflows/s = ${fmt(100 * ratio, 1)} % ` +
-        '(each joiner: relay signal-with-start, 6 activities, ~8 workflow tasks; an empty workflow: one start, one workflow task)',
+        '(each joiner: relay signal-with-start, one workflow task running one local activity, i.e. one transaction; an empty workflow: one start, one workflow task)',
     );
+    say(`\nLifecycle: time to first access = SCIM POST → joiner activates the user → the session issued after the POST introspects active (introspections per user ${fmt(access.result.meanIntrospections, 2)})`);
+    if (access.result.errors) {
+      bad = true;
+      say(`  WARNING: ${access.result.errors} users failed (first: ${access.result.firstError})`);
+    }
     if (thr.result.stalled || thr.result.postErrors || thr.result.completed < LIFECYCLE_USERS || empty.result.stalled) {
       bad = true;
       say(`  WARNING: completed ${thr.result.completed} of ${LIFECYCLE_USERS} joiners (POST errors ${thr.result.postErrors}, stalled ${thr.result.stalled}); empty workflows stalled ${empty.result.stalled}`);
@@ -774,6 +815,7 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
       ['revokes, 1 at a time', revSeq],
       [`revokes, ${REVOKE_CONCURRENCY} concurrent`, rev],
       ['throughput', thr],
+      ['first access (initial sync)', access],
     ];
     for (const [name, m] of runs) {
       const c = m.cpu;
@@ -821,6 +863,7 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
         leaverSuspendedSequential: dist(leaverSeqStats),
       },
       throughput: { roster: thr, temporalEmptyWorkflow: empty, ratio },
+      firstAccessMs: { users: FIRST_ACCESS_USERS, concurrency: FIRST_ACCESS_CONCURRENCY, ...dist(accessStats), errors: access.result.errors, seconds: access.result.seconds },
       workerOutput: { lines: workerOutputLines, warningsAndErrors: workerProblems },
     },
   };

@@ -4,8 +4,11 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
-import type { AppRole } from '../core/config.js';
+import { type AppRole, loadConfig } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
+
+/** The configuration defaults, for callers that pass no limits (tests). */
+const DEFAULTS = loadConfig({});
 
 export const workflowsPath = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -21,6 +24,9 @@ export interface WorkerDeps {
   secretKey: Buffer;
   /** A prebuilt bundle (tests bundle once per run); otherwise the worker bundles workflows/. */
   workflowBundle?: WorkflowBundle;
+  /** Concurrency limits (core/config.ts WORKER_MAX_CONCURRENT_*); the config defaults when absent. */
+  maxConcurrentLocalActivities?: number;
+  maxConcurrentWorkflowTasks?: number;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -31,12 +37,13 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     taskQueue: deps.taskQueue,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
     activities: {
-      ...createLifecycleActivities({ db: deps.db, roles: deps.roles }),
+      ...createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }),
       ...createCredentialActivities({ db: deps.db }),
       ...createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey }),
     },
     maxConcurrentActivityTaskExecutions: 100,
-    maxConcurrentWorkflowTaskExecutions: 100,
+    maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: deps.maxConcurrentWorkflowTasks ?? DEFAULTS.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
   });
 }
 

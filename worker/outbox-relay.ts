@@ -17,12 +17,11 @@ export interface RelayDeps {
   /** Fallback poll interval; a NOTIFY at commit wakes the relay sooner when `listenUrl` is given. */
   pollMs: number;
   batchSize: number;
+  /** Streams signalled at once within one claimed batch (core/config.ts RELAY_STREAM_CONCURRENCY). */
+  streamConcurrency: number;
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
 }
-
-/** How many streams are signalled at once within one claimed batch. */
-const STREAM_CONCURRENCY = 16;
 
 function toEvent(row: OutboxRow): StreamEvent {
   return { seq: row.seq, outboxId: row.id, type: row.event_type, payload: row.payload };
@@ -94,7 +93,7 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
         }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(STREAM_CONCURRENCY, queue.length) }, runStream));
+    await Promise.all(Array.from({ length: Math.min(deps.streamConcurrency, queue.length) }, runStream));
     await markDelivered(tx, delivered);
     await markFailed(tx, failed, lastError);
     if (failed.length) deps.logger.warn({ failed: failed.length, error: lastError }, 'outbox delivery failed; will retry');

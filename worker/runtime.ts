@@ -54,6 +54,8 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     db,
     roles: config.APP_ROLES,
     secretKey: loadSecretsKey(config),
+    maxConcurrentLocalActivities: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+    maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
   });
   const loops = startBackgroundLoops({
     db,
@@ -62,6 +64,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     logger,
     pollMs: config.RELAY_POLL_MS,
     batchSize: config.RELAY_BATCH_SIZE,
+    streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     listenUrl: appDatabaseUrl(config),
   });
   const done = (async () => {

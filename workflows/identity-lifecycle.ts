@@ -6,7 +6,6 @@ import {
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CredentialActivities } from '../activities/credentials.js';
 import type { EventActivities } from '../activities/events.js';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import { databaseLocalActivity } from './activity-options.js';
@@ -21,7 +20,6 @@ import {
 import { OrderedStream } from './ordered-stream.js';
 
 const db = proxyLocalActivities<LifecycleActivities>(databaseLocalActivity);
-const credentials = proxyLocalActivities<CredentialActivities>(databaseLocalActivity);
 const events = proxyLocalActivities<EventActivities>(databaseLocalActivity);
 
 export interface IdentityLifecycleInput {
@@ -39,13 +37,14 @@ const HISTORY_LIMIT = 2_000;
  */
 const HOLD_RECHECK = '10 minutes';
 
-const MOVER_EVENTS = new Set(['user.updated', 'membership.added', 'membership.removed', 'entitlements.changed']);
-
 /**
  * The entity workflow of one identity (`identity/<tenantId>/<userId>`). It drains the SCIM change
  * signals strictly in seq order and runs, for each, the joiner, mover or leaver sequence; a SCIM
- * DELETE adds the grace-period timer, after which personal data is removed. Every step is an
- * idempotent activity keyed by workflow id + seq + step, so a crash anywhere replays safely.
+ * DELETE adds the grace-period timer, after which personal data is removed. Each event is one
+ * local activity and one transaction (`applyIdentityEvent`: transition, roles, guard, revocations,
+ * audit, outbound events, stream position), stored under workflow id + seq + step, so a crash
+ * anywhere replays safely; only a held leaver, or one whose service accounts must be handed over,
+ * takes further steps. A fresh run learns its stream position from its first event's step.
  */
 export async function identityLifecycle(input: IdentityLifecycleInput): Promise<void> {
   const { tenantId, userId } = input;
@@ -91,26 +90,16 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     });
   }
 
-  const emit = (seq: number, type: Parameters<EventActivities['emitEvent']>[0]['type'], data: Record<string, unknown>, stepSuffix = '') =>
-    events.emitEvent({ tenantId, workflowId, step: `${seq}:${type}${stepSuffix}`, type, subjectType: 'user', subjectId: userId, data });
-
-  /** Grants the effective roles and tells the app about each one. */
-  async function syncRoles(seq: number) {
-    const sync = await db.syncEntitlements({ tenantId, userId, workflowId, seq });
-    for (const role of sync.granted) await emit(seq, 'role.granted', { role }, `:${role}`);
-    for (const role of sync.revoked) await emit(seq, 'role.revoked', { role }, `:${role}`);
-    if (sync.revoked.length) await credentials.revokeCredentialsForLostRoles({ tenantId, userId, workflowId, lostRoles: sync.revoked });
-    return sync;
-  }
+  const emit = (seq: number, type: Parameters<EventActivities['emitEvent']>[0]['type'], data: Record<string, unknown>) =>
+    events.emitEvent({ tenantId, workflowId, step: `${seq}:${type}`, type, subjectType: 'user', subjectId: userId, data });
 
   /**
-   * Leaver: (guard) → revoke sessions, tokens, grants → hand over or disable owned service
-   * accounts → verify nothing is live → user.suspended. Returns false when the leaver was
-   * abandoned because the identity came back while held.
+   * The leaver after the guard's decision: a held one waits for an operator's release (or for the
+   * identity to come back, which abandons it: returns false), then revocation, service-account
+   * hand-over, verification and user.suspended run as one step.
    */
-  async function leaver(seq: number): Promise<boolean> {
-    const guard = await db.checkDeprovisionGuard({ tenantId, userId, workflowId, seq });
-    if (guard.held) {
+  async function completeLeaver(seq: number, wasHeld: boolean): Promise<boolean> {
+    if (wasHeld) {
       held = true;
       for (;;) {
         const comingBack = () => stream.pendingEvents().some((e) => e.type === 'user.activated' || e.type === 'user.restored');
@@ -129,51 +118,39 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
       }
       held = false;
     }
-    await credentials.revokeUserAccess({ tenantId, userId, workflowId });
-    const accounts = await credentials.handleOwnedServiceAccounts({ tenantId, userId, workflowId });
-    const report = await credentials.verifyNoLiveCredentials({ tenantId, userId, workflowId, step: seq });
-    await emit(seq, 'user.suspended', {
-      liveCredentials: report.liveCredentials,
-      serviceAccountsReassigned: accounts.reassigned.length,
-      serviceAccountsDisabled: accounts.disabled.length,
-    });
+    const done = await db.completeLeaver({ tenantId, userId, workflowId, seq });
+    if (!done.finished) await db.finishIdentityEvent({ tenantId, userId, workflowId, seq });
     leaverDone = true;
     return true;
   }
 
-  async function handle(event: StreamEvent): Promise<void> {
+  /** Applies one event; the first of a fresh run may instead move the stream to the database's position. */
+  async function handle(event: StreamEvent, fromStart: boolean): Promise<'applied' | 'repositioned' | 'gone'> {
     const step = { tenantId, userId, workflowId, seq: event.seq };
-    const start = await db.beginIdentityEvent({ ...step, type: event.type });
-    if (start.skip) return;
-    state = start.state;
-    if (start.becameActive) {
+    const changed = Array.isArray(event.payload.changed) ? (event.payload.changed as unknown[]) : undefined;
+    const out = await db.applyIdentityEvent({ ...step, type: event.type, ...(changed ? { changed } : {}), leaverDone, fromStart });
+    if (out.kind === 'gone') return fromStart ? 'gone' : 'applied';
+    if (fromStart) awaitingDeletion = out.deletionPending;
+    if (out.kind === 'position') {
+      stream.advanceTo(out.appliedSeq);
+      state = out.state;
+      return 'repositioned';
+    }
+    if (out.kind === 'skip') return 'applied';
+    state = out.state;
+    if (out.becameActive) {
       // Joiner, or reactivation / restore (which brings back roles, never revoked credentials).
       leaverDone = false;
       awaitingDeletion = false;
-      await syncRoles(event.seq);
-      await emit(event.seq, event.type === 'user.created' ? 'user.provisioned' : 'user.reactivated', {});
-    } else if (MOVER_EVENTS.has(event.type)) {
-      if (state === 'active') {
-        await syncRoles(event.seq);
-        if (event.type === 'user.updated') await emit(event.seq, 'user.updated', { changed: event.payload.changed ?? [] });
-      }
-    } else if (event.type === 'user.deactivated') {
-      if (!leaverDone) await leaver(event.seq);
-    } else if (event.type === 'user.deleted') {
-      // SCIM DELETE suspends at once; the leaver runs unless this suspension's already did.
-      if (!leaverDone) await leaver(event.seq);
-      awaitingDeletion = true;
     }
-    await db.finishIdentityEvent(step);
+    // SCIM DELETE suspends at once; the leaver runs unless this suspension's already did.
+    if (out.leaver !== 'none' && !(await completeLeaver(event.seq, out.leaver === 'held'))) await db.finishIdentityEvent(step);
+    if (event.type === 'user.deleted') awaitingDeletion = true;
+    return 'applied';
   }
 
-  if (!input.carried) {
-    const loaded = await db.loadIdentity({ tenantId, userId });
-    if (!loaded.exists) return;
-    stream.advanceTo(loaded.appliedSeq);
-    state = loaded.state;
-    awaitingDeletion = loaded.deletionDueInMs !== null;
-  }
+  /** False until the stream's position is known (carried, or learned from the first event). */
+  let positioned = !!input.carried;
 
   for (;;) {
     if (awaitingDeletion && !stream.hasNext()) {
@@ -190,13 +167,15 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
         return;
       }
     } else {
-      await condition(() => stream.hasNext() || workflowInfo().historyLength > HISTORY_LIMIT);
+      await condition(() => (positioned ? stream.hasNext() : stream.pendingEvents().length > 0) || workflowInfo().historyLength > HISTORY_LIMIT);
     }
-    const event = stream.peek();
+    const event = positioned ? stream.peek() : stream.pendingEvents()[0];
     if (event) {
-      await handle(event);
-      stream.markApplied(event.seq);
+      const result = await handle(event, !positioned);
+      if (result === 'gone') return;
+      positioned = true;
+      if (result === 'applied') stream.markApplied(event.seq);
     }
-    if (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested) await carryOn();
+    if (positioned && (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested)) await carryOn();
   }
 }

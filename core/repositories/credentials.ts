@@ -802,3 +802,33 @@ export async function ownerSuccession(tx: Tx, tenantId: string, userId: string):
       FROM tenants t JOIN users u ON u.tenant_id = t.id
      WHERE t.id = ${tenantId} AND u.id = ${userId}`);
 }
+
+/** Does the user still own a service account that a leaver must hand over or disable? */
+export async function ownsServiceAccounts(tx: Tx, tenantId: string, userId: string): Promise<boolean> {
+  return tx.exists(sql.unsafe`
+    SELECT 1 FROM service_accounts WHERE tenant_id = ${tenantId} AND owner_user_id = ${userId} AND NOT orphaned`);
+}
+
+/**
+ * Service accounts the leaver still owns go to their manager (tenant policy 'reassign' and the
+ * manager is a live active user), otherwise they are disabled, their tokens revoked, and they are
+ * queued for a new owner. Returns the ids this call changed. It locks the manager's row (through the
+ * lock ledger, in `reassignServiceAccountOwner`), so callers run it in a transaction that holds no other user
+ * row: two user rows in one transaction would have to be taken in id order.
+ */
+export async function handOverServiceAccounts(tx: Tx, tenantId: string, userId: string, actor: Actor): Promise<{ reassigned: string[]; disabled: string[] }> {
+  const owned = (await listServiceAccounts(tx, tenantId, { ownerUserId: userId })).filter((a) => !a.orphaned);
+  const result = { reassigned: [] as string[], disabled: [] as string[] };
+  if (owned.length === 0) return result;
+  const { orphan_policy: policy, manager_id: managerId } = await ownerSuccession(tx, tenantId, userId);
+  for (const account of owned) {
+    if (policy === 'reassign' && managerId) {
+      const r = await reassignServiceAccountOwner(tx, tenantId, account.id, managerId, actor);
+      if (r.changed) result.reassigned.push(account.id);
+    } else {
+      const r = await disableServiceAccount(tx, tenantId, account.id, { orphan: true }, actor);
+      if (r.changed) result.disabled.push(account.id);
+    }
+  }
+  return result;
+}

@@ -5,7 +5,7 @@ import { lockGroups, lockUsers } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { diffRoles, effectiveRoles, type RoleDiff } from '../entitlements.js';
 import { DomainError } from '../errors.js';
-import { appendAudit, type Actor } from './audit.js';
+import { appendAudit, type Actor, type AuditEventInput } from './audit.js';
 import { appendOutbox } from './outbox.js';
 import { bumpUserStreams, isUuid } from './users.js';
 
@@ -16,19 +16,21 @@ export async function currentRoles(tx: Tx, tenantId: string, userId: string): Pr
     SELECT role FROM user_roles WHERE tenant_id = ${tenantId} AND user_id = ${userId} ORDER BY role`))];
 }
 
-/** The sources of a user's effective roles, read in one round trip. */
+const RoleSourcesRow = z.object({ default_role: z.string().nullable(), mapped: z.array(z.string()), direct: z.array(z.string()), current: z.array(z.string()) });
+
+/** The sources of a user's effective roles and the roles granted now, read in one round trip. */
 async function roleSources(tx: Tx, tenantId: string, userId: string) {
-  const row = await tx.one(sql.type(
-    z.object({ default_role: z.string().nullable(), mapped: z.array(z.string()), direct: z.array(z.string()) }),
-  )`
+  const row = await tx.one(sql.type(RoleSourcesRow)`
     SELECT t.default_role,
            coalesce((SELECT array_agg(DISTINCT rm.role) FROM group_members gm
                        JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id
                       WHERE gm.tenant_id = ${tenantId} AND gm.user_id = ${userId}), '{}') AS mapped,
            coalesce((SELECT array_agg(role) FROM direct_role_grants
-                      WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS direct
+                      WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS direct,
+           coalesce((SELECT array_agg(role ORDER BY role) FROM user_roles
+                      WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS current
       FROM tenants t WHERE t.id = ${tenantId}`);
-  return { defaultRole: row.default_role, mappedRoles: row.mapped, directRoles: row.direct };
+  return { defaultRole: row.default_role, mappedRoles: row.mapped, directRoles: row.direct, currentRoles: row.current };
 }
 
 export async function computeEffectiveRoles(tx: Tx, tenantId: string, userId: string, catalogue: readonly AppRole[]) {
@@ -44,8 +46,22 @@ export async function syncUserRoles(
   input: { tenantId: string; userId: string; catalogue: readonly AppRole[]; actor: Actor },
 ): Promise<RoleDiff & { roles: string[] }> {
   await lockUsers(tx, [input.userId]);
-  const target = await computeEffectiveRoles(tx, input.tenantId, input.userId, input.catalogue);
-  const diff = diffRoles(await currentRoles(tx, input.tenantId, input.userId), target);
+  const { audit, ...diff } = await applyEffectiveRoles(tx, input);
+  await appendAudit(tx, input.tenantId, audit);
+  return diff;
+}
+
+/**
+ * `syncUserRoles` for a caller that already holds the user's row lock and appends the returned
+ * audit rows itself, together with its own (one statement per transaction instead of several).
+ */
+export async function applyEffectiveRoles(
+  tx: Tx,
+  input: { tenantId: string; userId: string; catalogue: readonly AppRole[]; actor: Actor },
+): Promise<RoleDiff & { roles: string[]; audit: AuditEventInput[] }> {
+  const sources = await roleSources(tx, input.tenantId, input.userId);
+  const target = effectiveRoles(sources, input.catalogue);
+  const diff = diffRoles(sources.currentRoles, target);
   if (diff.grant.length) {
     await tx.query(sql.unsafe`
       INSERT INTO user_roles (tenant_id, user_id, role)
@@ -57,12 +73,11 @@ export async function syncUserRoles(
       DELETE FROM user_roles WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}
          AND role = ANY(${sql.array(diff.revoke, 'text')})`);
   }
-  const events = [
+  const audit: AuditEventInput[] = [
     ...diff.grant.map((role) => ({ actor: input.actor, action: 'role.granted', targetType: 'user', targetId: input.userId, data: { role } })),
     ...diff.revoke.map((role) => ({ actor: input.actor, action: 'role.revoked', targetType: 'user', targetId: input.userId, data: { role } })),
   ];
-  await appendAudit(tx, input.tenantId, events);
-  return { ...diff, roles: target };
+  return { ...diff, roles: target, audit };
 }
 
 export async function revokeAllRoles(tx: Tx, tenantId: string, userId: string): Promise<string[]> {

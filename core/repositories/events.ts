@@ -87,6 +87,41 @@ export async function recordEvent(tx: Tx, tenantId: string, input: EventInput): 
   return { inserted: res.rowCount === 1 };
 }
 
+/** An event a lifecycle step emits; typed at compile time, so recordEvents checks no row at run time. */
+export interface NewEvent {
+  /** eventIdFor(workflow id, step): a retried step inserts nothing twice. */
+  id: string;
+  type: EventType;
+  subjectType: EventSubjectType;
+  subjectId: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * Records a step's events in the caller's transaction, in one statement: rows are inserted in
+ * array order (created_at is clock_timestamp() per row, and the feed sealer orders by it), and the
+ * answer is the ids of those whose type a live webhook endpoint takes, in the same order, which
+ * the caller hands to the subject's delivery workflow after commit.
+ */
+const SubscribedIds = z.object({ ids: z.array(z.string()) });
+
+export async function recordEvents(tx: Tx, tenantId: string, events: readonly NewEvent[]): Promise<string[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((e) => [e.id, e.type, e.subjectType, e.subjectId, JSON.stringify(e.data)]);
+  const subscribed = await tx.oneFirst(sql.type(SubscribedIds)`
+    WITH input AS (
+      SELECT * FROM ${sql.unnest(rows, ['uuid', 'text', 'text', 'uuid', 'text'])} WITH ORDINALITY AS x(id, type, subject_type, subject_id, data, n)
+    ), inserted AS (
+      INSERT INTO events (id, tenant_id, type, subject_type, subject_id, data)
+      SELECT id, ${tenantId}, type, subject_type, subject_id, data::jsonb FROM input ORDER BY n
+      ON CONFLICT (id) DO NOTHING
+    )
+    SELECT coalesce(array_agg(i.id::text ORDER BY i.n), '{}') AS ids FROM input i
+     WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
+                    WHERE w.tenant_id = ${tenantId} AND w.disabled_at IS NULL AND (w.event_types IS NULL OR i.type = ANY(w.event_types)))`);
+  return [...subscribed];
+}
+
 export async function findEvent(tx: Tx, tenantId: string, eventId: string): Promise<EventRow | null> {
   return tx.maybeOne(sql.type(EventRow)`
     SELECT id, tenant_id, type, subject_type, subject_id, data, created_at, position

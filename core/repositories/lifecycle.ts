@@ -3,8 +3,11 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockTenantGuard } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
-import { appendAudit } from './audit.js';
-import { revokeAllRoles } from './entitlements.js';
+import type { AppRole } from '../config.js';
+import { type Actor, appendAudit, type AuditEventInput } from './audit.js';
+import { buildExposureReport, handOverServiceAccounts, ownsServiceAccounts, recordExposureReport, RevocationReason, revokeAllUserAccess, revokeCredentialsRequiringRoles } from './credentials.js';
+import { applyEffectiveRoles, revokeAllRoles } from './entitlements.js';
+import { eventIdFor, type EventType, type NewEvent, recordEvents } from './events.js';
 import { erasePersonalData } from './personal-data.js';
 import { LifecycleState } from './users.js';
 
@@ -13,13 +16,27 @@ import { LifecycleState } from './users.js';
  * (an activity whose completion never reached Temporal) gets the stored result back.
  */
 export async function runStep<T>(tx: Tx, tenantId: string, key: string, fn: () => Promise<T>): Promise<T> {
-  const done = await tx.maybeOneFirst(sql.type(z.object({ result: z.unknown() }))`
-    SELECT result FROM activity_steps WHERE tenant_id = ${tenantId} AND step_key = ${key}`);
-  if (done !== null) return done as T;
+  const done = await storedStep<T>(tx, tenantId, key);
+  if (done !== null) return done;
   const result = await fn();
+  await storeStep(tx, tenantId, key, result);
+  return result;
+}
+
+/** Built once: a schema constructed per call costs more than checking the row (hot path). */
+const StepResult = z.object({ result: z.unknown() });
+
+/** The stored result of a step that already committed, or null. */
+export async function storedStep<T>(tx: Tx, tenantId: string, key: string): Promise<T | null> {
+  const done = await tx.maybeOneFirst(sql.type(StepResult)`
+    SELECT result FROM activity_steps WHERE tenant_id = ${tenantId} AND step_key = ${key}`);
+  return done === null ? null : (done as T);
+}
+
+/** Records a step's result in the transaction that made its effects. */
+export async function storeStep(tx: Tx, tenantId: string, key: string, result: unknown): Promise<void> {
   await tx.query(sql.unsafe`
     INSERT INTO activity_steps (tenant_id, step_key, result) VALUES (${tenantId}, ${key}, ${JSON.stringify(result ?? null)}::jsonb)`);
-  return result;
 }
 
 const IdentityPosition = z.object({
@@ -47,51 +64,168 @@ export async function identityPosition(tx: Tx, tenantId: string, userId: string,
 
 const ACTIVATING = new Set(['user.created', 'user.activated', 'user.restored']);
 
-export interface EventStart {
-  /** The event was applied before (a redelivery after the workflow restarted): do nothing. */
-  skip: boolean;
-  state: LifecycleState;
-  /** This event moved the identity to `active` (joiner or reactivation). */
-  becameActive: boolean;
-  /** The SCIM `active` flag and DELETE status right now (later events may already have changed them). */
-  active: boolean;
-  scimDeleted: boolean;
-}
-
-/**
- * First step of every event: the state transition. Activation is checked against the row's current
- * truth (`active`), so a stale "activate" never undoes a suspension that SCIM already wrote.
- */
-export async function beginIdentityEvent(
-  tx: Tx,
-  input: { tenantId: string; userId: string; seq: number; type: string; workflowId: string },
-): Promise<EventStart> {
-  const pos = await identityPosition(tx, input.tenantId, input.userId, { forUpdate: true });
-  if (!pos || pos.applied_seq >= input.seq) {
-    return { skip: true, state: pos?.lifecycle_state ?? 'deleted', becameActive: false, active: pos?.active ?? false, scimDeleted: pos?.scim_deleted ?? true };
-  }
-  const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
-  const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
-  if (activate) {
-    await tx.query(sql.unsafe`
-      UPDATE users SET lifecycle_state = 'active', activated_at = now() WHERE tenant_id = ${input.tenantId} AND id = ${input.userId}`);
-  }
-  await appendAudit(tx, input.tenantId, [
-    {
-      actor: { type: 'system', id: input.workflowId },
-      action: activate ? 'lifecycle.active' : `lifecycle.${input.type}`,
-      targetType: 'user',
-      targetId: input.userId,
-      data: { seq: input.seq, event: input.type, state },
-    },
-  ]);
-  return { skip: false, state, becameActive: activate, active: pos.active, scimDeleted: pos.scim_deleted };
-}
-
-/** Last step of every event: the stream position moves on only when every step has completed. */
+/** The stream position moves on only when every step of the event has completed. */
 export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; userId: string; seq: number }): Promise<void> {
   await tx.query(sql.unsafe`
     UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`);
+}
+
+/** Events that change what a user may do: the mover re-derives roles when the identity is active. */
+const MOVER_EVENTS = new Set(['user.updated', 'membership.added', 'membership.removed', 'entitlements.changed']);
+const LEAVER_EVENTS = new Set(['user.deactivated', 'user.deleted']);
+
+/**
+ * What one stream event did. `position`: the first event of a fresh workflow run is not the next
+ * one in the database (or was applied already): the workflow moves its stream there instead.
+ */
+export type IdentityEventOutcome =
+  | { kind: 'gone' }
+  | { kind: 'position'; appliedSeq: number; state: LifecycleState; deletionPending: boolean; deliver: string[] }
+  | { kind: 'skip'; deletionPending: boolean }
+  | {
+      kind: 'applied';
+      state: LifecycleState;
+      /** This event moved the identity to `active` (joiner or reactivation). */
+      becameActive: boolean;
+      /**
+       * none: not a leaver (or this suspension's leaver already ran). proceed: the guard let it
+       * through; `completeLeaver` revokes. held: the guard held it until an operator releases it.
+       */
+      leaver: 'none' | 'proceed' | 'held';
+      /** The stream position moved on in this transaction (otherwise `finishIdentityEvent` follows). */
+      finished: boolean;
+      deletionPending: boolean;
+      /** Recorded events that a webhook endpoint takes, in emission order, for the delivery workflow. */
+      deliver: string[];
+    };
+
+export interface IdentityEventInput {
+  tenantId: string;
+  userId: string;
+  workflowId: string;
+  seq: number;
+  type: string;
+  /** user.updated: the attributes that changed (ids and names only). */
+  changed?: unknown[];
+  /** The current suspension's leaver already ran (workflow state): a later DELETE runs none. */
+  leaverDone: boolean;
+  /** The first event of a fresh run: the stream position is read here, not assumed. */
+  fromStart: boolean;
+  catalogue: readonly AppRole[];
+}
+
+const eventStepKey = (input: { workflowId: string; seq: number }, step: string) => `${input.workflowId}:${input.seq}:${step}`;
+
+/**
+ * One stream event, every step that always runs together in one transaction: the state
+ * transition, the role sync (joiner, reactivation, mover), the mass-deprovisioning guard's decision
+ * for a leaver, the audit rows, the outbound events and the stream position. Exactly once in
+ * effect: the outcome is stored under workflow id + seq + `event` with the effects, and a retry
+ * gets it back. Event ids are derived from workflow id + `seq:type[:role]`, as when each was its
+ * own step, so receivers deduplicate.
+ *
+ * Locks: this user's row first (FOR UPDATE, identityPosition), then, for a leaver, the guard's
+ * tenant lock; no other user or group row.
+ */
+export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Promise<IdentityEventOutcome> {
+  const key = eventStepKey(input, 'event');
+  // A retry gets the stored outcome; a fresh run's first event is checked against the position
+  // first, as an earlier run of the same workflow id may have stored it and then moved on.
+  const stored = input.fromStart ? null : await storedStep<IdentityEventOutcome>(tx, input.tenantId, key);
+  if (stored) return stored;
+  const pos = await identityPosition(tx, input.tenantId, input.userId, { forUpdate: true });
+  if (!pos) return { kind: 'gone' };
+  const deletionPending = pos.deletion_due_in_ms !== null;
+  if (input.fromStart && pos.applied_seq !== input.seq - 1) {
+    // Applied already: possibly by this very step, whose retry must still hand its events over.
+    const applied = pos.applied_seq >= input.seq ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+    const deliver = applied?.kind === 'applied' ? applied.deliver : [];
+    return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending, deliver };
+  }
+  if (pos.applied_seq >= input.seq) return { kind: 'skip', deletionPending };
+  // The next event, stored but unfinished (a held leaver), or a retry of a fresh run's first step.
+  const unfinished = input.fromStart ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+  if (unfinished) return unfinished;
+
+  const actor: Actor = { type: 'system', id: input.workflowId };
+  const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
+  const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
+  const audit: AuditEventInput[] = [
+    { actor, action: activate ? 'lifecycle.active' : `lifecycle.${input.type}`, targetType: 'user', targetId: input.userId, data: { seq: input.seq, event: input.type, state } },
+  ];
+  const events: NewEvent[] = [];
+  const emit = (type: EventType, data: Record<string, unknown>, suffix = '') =>
+    events.push({ id: eventIdFor(input.workflowId, `${input.seq}:${type}${suffix}`), type, subjectType: 'user', subjectId: input.userId, data });
+
+  let leaver: 'none' | 'proceed' | 'held' = 'none';
+  if (activate || (MOVER_EVENTS.has(input.type) && state === 'active')) {
+    // Joiner or reactivation (roles come back, revoked credentials never do), or the mover.
+    const roles = await applyEffectiveRoles(tx, { tenantId: input.tenantId, userId: input.userId, catalogue: input.catalogue, actor });
+    audit.push(...roles.audit);
+    for (const role of roles.grant) emit('role.granted', { role }, `:${role}`);
+    for (const role of roles.revoke) emit('role.revoked', { role }, `:${role}`);
+    if (roles.revoke.length) await revokeCredentialsRequiringRoles(tx, input.tenantId, input.userId, roles.revoke, actor);
+    if (activate) emit(input.type === 'user.created' ? 'user.provisioned' : 'user.reactivated', {});
+    else if (input.type === 'user.updated') emit('user.updated', { changed: input.changed ?? [] });
+  } else if (LEAVER_EVENTS.has(input.type) && !input.leaverDone) {
+    // SCIM already suspended the user synchronously; the leaver is the durable revocation behind
+    // it. Only the guard's decision is taken here, before this transaction writes anything: the
+    // guard's tenant lock must be its first (a row with a foreign key to the tenant takes a KEY SHARE
+    // lock that two guards would then wait on crosswise), and it is held until commit, so the
+    // revocations run in `completeLeaver`'s transaction and SCIM writes wait on it only briefly.
+    leaver = (await checkDeprovisionGuard(tx, input)).held ? 'held' : 'proceed';
+  }
+
+  const finished = leaver === 'none';
+  if (activate || finished) {
+    await tx.query(sql.unsafe`
+      UPDATE users SET ${activate ? sql.fragment`lifecycle_state = 'active', activated_at = now(), ` : sql.fragment``}
+             applied_seq = ${finished ? input.seq : pos.applied_seq}
+       WHERE tenant_id = ${input.tenantId} AND id = ${input.userId}`);
+  }
+  await appendAudit(tx, input.tenantId, audit);
+  const deliver = await recordEvents(tx, input.tenantId, events);
+  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver };
+  await storeStep(tx, input.tenantId, key, outcome);
+  return outcome;
+}
+
+/**
+ * The leaver, after the guard let it through (at once, or after an operator's release): revoke
+ * every live session, personal token and OAuth grant, hand over or disable the service accounts the
+ * user still owns, record the exposure report (once per workflow id + seq) and user.suspended, in
+ * one transaction stored under workflow id + seq + `leaver`. The stream position moves on in the
+ * same transaction unless service accounts were handed over: that locks the manager's row (FOR
+ * SHARE), and this user's row after it would break the id order of user locks, so the caller
+ * then finishes with `finishIdentityEvent`.
+ */
+export async function completeLeaver(
+  tx: Tx,
+  input: { tenantId: string; userId: string; workflowId: string; seq: number },
+): Promise<{ finished: boolean; deliver: string[] }> {
+  return runStep(tx, input.tenantId, eventStepKey(input, 'leaver'), async () => {
+    const actor: Actor = { type: 'system', id: input.workflowId };
+    await revokeAllUserAccess(tx, input.tenantId, input.userId, RevocationReason.leaver, actor);
+    const handOver = await ownsServiceAccounts(tx, input.tenantId, input.userId);
+    const accounts = handOver ? await handOverServiceAccounts(tx, input.tenantId, input.userId, actor) : { reassigned: [], disabled: [] };
+    const report = await buildExposureReport(tx, input.tenantId, input.userId);
+    const recorded = await recordExposureReport(tx, input.tenantId, { userId: input.userId, runKey: `${input.workflowId}#${input.seq}`, report }, actor);
+    const deliver = await recordEvents(tx, input.tenantId, [
+      {
+        id: eventIdFor(input.workflowId, `${input.seq}:user.suspended`),
+        type: 'user.suspended',
+        subjectType: 'user',
+        subjectId: input.userId,
+        data: {
+          liveCredentials: recorded.report.liveCredentials,
+          serviceAccountsReassigned: accounts.reassigned.length,
+          serviceAccountsDisabled: accounts.disabled.length,
+        },
+      },
+    ]);
+    if (!handOver) await finishIdentityEvent(tx, input);
+    return { finished: !handOver, deliver };
+  });
 }
 
 const GuardRow = z.object({

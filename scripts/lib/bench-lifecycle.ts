@@ -56,7 +56,8 @@ export async function pool<T>(count: number, concurrency: number, fn: (i: number
 
 const CHANNEL = 'roster_bench_events';
 const WATCHED = ['user.provisioned', 'user.suspended'] as const;
-export type WatchedEvent = (typeof WATCHED)[number];
+/** `user.active`: the joiner's transaction set lifecycle_state = 'active' (a users trigger). */
+export type WatchedEvent = (typeof WATCHED)[number] | 'user.active';
 
 /** Installs the trigger in the bench database (owner connection; the bench database only). */
 export async function installEventNotify(ownerUrl: string): Promise<void> {
@@ -74,6 +75,18 @@ export async function installEventNotify(ownerUrl: string): Promise<void> {
       CREATE TRIGGER roster_bench_notify AFTER INSERT ON events FOR EACH ROW
         WHEN (NEW.type IN (${WATCHED.map((t) => `'${t}'`).join(', ')}))
         EXECUTE FUNCTION roster_bench_notify_event()`);
+    // Time to first access: the moment a joiner's activation commits (introspection then confirms).
+    await c.query(`
+      CREATE OR REPLACE FUNCTION roster_bench_notify_active() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        PERFORM pg_notify('${CHANNEL}', 'user.active ' || NEW.tenant_id || ' ' || NEW.id);
+        RETURN NULL;
+      END $$`);
+    await c.query(`DROP TRIGGER IF EXISTS roster_bench_notify_active ON users`);
+    await c.query(`
+      CREATE TRIGGER roster_bench_notify_active AFTER UPDATE OF lifecycle_state ON users FOR EACH ROW
+        WHEN (NEW.lifecycle_state = 'active' AND OLD.lifecycle_state IS DISTINCT FROM 'active')
+        EXECUTE FUNCTION roster_bench_notify_active()`);
   } finally {
     await c.end();
   }
@@ -239,8 +252,8 @@ export async function measureJoiners(options: {
 /**
  * Where a joiner's time goes, from PostgreSQL's own timestamps (same host clock): the SCIM
  * transaction's start (outbox.created_at), the relay's claim (outbox.delivered_at is its
- * transaction's now()), beginIdentityEvent's transaction (users.activated_at), the role.granted
- * and user.provisioned inserts (events.created_at, clock_timestamp()).
+ * transaction's now()), the joiner's transaction start (users.activated_at is its now()), the
+ * role.granted and user.provisioned inserts (events.created_at, clock_timestamp()).
  */
 export async function joinerBreakdown(ownerUrl: string, samples: JoinerSample[]): Promise<Record<string, LatencyStats>> {
   const c = new pg.Client({ connectionString: ownerUrl });
@@ -263,9 +276,9 @@ export async function joinerBreakdown(ownerUrl: string, samples: JoinerSample[])
     const parts: Record<string, number[]> = {
       'POST start → SCIM transaction': [],
       'SCIM transaction → relay claims the outbox row': [],
-      'relay claim → joiner begins (signal-with-start, workflow task, loadIdentity, beginIdentityEvent)': [],
-      'joiner begins → role.granted recorded (syncEntitlements, emitEvent)': [],
-      'role.granted → user.provisioned recorded (emitEvent)': [],
+      "relay claim → joiner's transaction begins (signal-with-start, workflow task, local activity)": [],
+      'transaction begins → role.granted recorded (transition, role sync)': [],
+      'role.granted → user.provisioned recorded (one statement)': [],
       'user.provisioned inserted → committed and seen by the bench': [],
     };
     const v = Object.values(parts);
@@ -428,6 +441,77 @@ export async function measureThroughput(options: {
   } finally {
     clearInterval(ticker);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Time to first access during an initial sync: SCIM POST → a token issued for that user
+// introspects active: true. Each user gets a session right after its POST (as an app would at
+// first login; a provisioned user may hold one, it works once the joiner activated the user).
+// The users trigger's NOTIFY says when the activation committed; introspection then confirms it
+// (and is polled every 10 ms if it does not yet), and that answer's arrival is the sample.
+
+export interface FirstAccessResult {
+  users: number;
+  /** Before the POST → the first introspection that answered active: true. */
+  samples: number[];
+  /** Introspections per user (1 when the first one after the activation already said active). */
+  meanIntrospections: number;
+  seconds: number;
+  errors: number;
+  firstError: string;
+}
+
+export async function measureFirstAccess(options: {
+  apiUrl: string;
+  scimToken: string;
+  appKey: string;
+  watcher: EventWatcher;
+  prefix: string;
+  users: number;
+  concurrency: number;
+  timeoutMs?: number;
+}): Promise<FirstAccessResult> {
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const headers = { authorization: `Bearer ${options.appKey}`, 'content-type': 'application/json' };
+  const waits: Promise<{ ms: number; introspections: number } | null>[] = [];
+  let errors = 0;
+  let firstError = '';
+  const fail = (err: unknown) => {
+    errors++;
+    firstError ||= String(err);
+    return null;
+  };
+  const t0 = performance.now();
+  // The sync itself runs at `concurrency`; each user's wait for access runs beside it, so a slow
+  // joiner backlog does not slow the POSTs down (as with a real IdP).
+  await pool(options.users, options.concurrency, async (i) => {
+    const start = performance.now();
+    try {
+      const userId = await scimCreateUser(options.apiUrl, options.scimToken, `${options.prefix}${i + 1}`);
+      const { token } = (await call(`${options.apiUrl}/api/v1/users/${userId}/sessions`, { method: 'POST', headers, body: '{}' }, 201)) as { token: string };
+      waits.push(
+        (async () => {
+          await options.watcher.waitFor('user.active', userId, timeoutMs);
+          for (let n = 1; ; n++) {
+            if (await introspectActive(options.apiUrl, options.appKey, token)) return { ms: performance.now() - start, introspections: n };
+            if (performance.now() - start > timeoutMs) throw new Error(`session of ${userId} still inactive ${timeoutMs} ms after the POST`);
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        })().catch(fail),
+      );
+    } catch (err) {
+      fail(err);
+    }
+  });
+  const done = (await Promise.all(waits)).filter((w) => w !== null);
+  return {
+    users: options.users,
+    samples: done.map((w) => w.ms),
+    meanIntrospections: done.reduce((a, w) => a + w.introspections, 0) / Math.max(1, done.length),
+    seconds: (performance.now() - t0) / 1000,
+    errors,
+    firstError,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -131,7 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       workflowBundle: { code: inject('workflowCode') },
     });
     workerRun = worker.run();
-    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: 200, listenUrl: appDatabaseUrl(config) });
+    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: config.RELAY_BATCH_SIZE, streamConcurrency: config.RELAY_STREAM_CONCURRENCY, listenUrl: appDatabaseUrl(config) });
   }
 
   const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1' }, db: appDb, logger, temporal: connection });

@@ -1,0 +1,137 @@
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTenant } from '../../core/db/pool.js';
+import * as credentials from '../../core/repositories/credentials.js';
+import { applyIdentityEvent, completeLeaver, type IdentityEventInput } from '../../core/repositories/lifecycle.js';
+import { identityWorkflowId } from '../../workflows/ids.js';
+import { api, type AppTenant, appTenant, introspect } from '../helpers/app-api-fixtures.js';
+import { startStack, type TestStack } from '../helpers/stack.js';
+
+/**
+ * The lifecycle's steps without a worker: what one event's single transaction does, that a retry
+ * (the same workflow id + seq) gets the stored outcome and changes nothing, and that a fresh run's
+ * first step reports the stream position instead of applying an event out of order.
+ */
+
+const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const n = z.object({ n: z.number() });
+
+let stack: TestStack;
+let t: AppTenant;
+
+beforeAll(async () => {
+  stack = await startStack();
+  t = await appTenant(stack);
+  expect((await api(stack, t.appKey, 'PUT', '/api/v1/default-role', { role: 'member' })).status).toBe(200);
+});
+afterAll(async () => stack?.close());
+
+const step = (userId: string, seq: number, type: string, extra: Partial<IdentityEventInput> = {}): IdentityEventInput => ({
+  tenantId: t.id,
+  userId,
+  workflowId: identityWorkflowId(t.id, userId),
+  seq,
+  type,
+  leaverDone: false,
+  fromStart: false,
+  catalogue: stack.config.APP_ROLES,
+  ...extra,
+});
+const apply = (input: IdentityEventInput) => withTenant(stack.app, t.id, (tx) => applyIdentityEvent(tx, input));
+const leave = (userId: string, seq: number) =>
+  withTenant(stack.app, t.id, (tx) => completeLeaver(tx, { tenantId: t.id, userId, workflowId: identityWorkflowId(t.id, userId), seq }));
+
+const row = (userId: string) =>
+  stack.owner.one(sql.type(z.object({ lifecycle_state: z.string(), applied_seq: z.number() }))`
+    SELECT lifecycle_state, applied_seq FROM users WHERE id = ${userId}`);
+const events = (userId: string) =>
+  stack.owner.anyFirst(sql.type(z.object({ type: z.string() }))`SELECT type FROM events WHERE subject_id = ${userId} ORDER BY created_at, id`);
+const auditActions = (userId: string) =>
+  stack.owner.anyFirst(sql.type(z.object({ action: z.string() }))`
+    SELECT action FROM audit_events WHERE target_id = ${userId} AND actor_type = 'system' ORDER BY id`);
+
+async function scimUser(userName: string): Promise<string> {
+  const res = await stack.scim(t, 'POST', '/Users', { userName });
+  expect(res.status).toBe(201);
+  return res.body.id as string;
+}
+
+describe('one transaction per lifecycle event', () => {
+  it('joiner: activation, roles, audit, both events and the stream position commit together; a retry returns the stored outcome and writes nothing', async () => {
+    const id = await scimUser('steps.joiner@example.com');
+    const session = (await api(stack, t.appKey, 'POST', `/api/v1/users/${id}/sessions`, {})).body.token as string;
+    expect((await introspect(stack, t.appKey, session)).active).toBe(false);
+
+    const first = await apply(step(id, 1, 'user.created', { fromStart: true }));
+    expect(first).toMatchObject({ kind: 'applied', state: 'active', becameActive: true, leaver: 'none', finished: true, deliver: [] });
+    expect(await row(id)).toEqual({ lifecycle_state: 'active', applied_seq: 1 });
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned']);
+    expect(await auditActions(id)).toEqual(['lifecycle.active', 'role.granted']);
+    expect((await introspect(stack, t.appKey, session)).active).toBe(true);
+
+    expect(await apply(step(id, 1, 'user.created'))).toEqual(first);
+    // The same step as a fresh run's first: already applied, so the run moves to the position.
+    expect(await apply(step(id, 1, 'user.created', { fromStart: true }))).toEqual({ kind: 'position', appliedSeq: 1, state: 'active', deletionPending: false, deliver: [] });
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned']);
+    expect(await auditActions(id)).toEqual(['lifecycle.active', 'role.granted']);
+  });
+
+  it("a fresh run's first step reports the database's position when its event is not the next one", async () => {
+    const id = await scimUser('steps.position@example.com');
+    expect(await apply(step(id, 3, 'user.updated', { fromStart: true }))).toEqual({ kind: 'position', appliedSeq: 0, state: 'provisioned', deletionPending: false, deliver: [] });
+    expect(await row(id)).toEqual({ lifecycle_state: 'provisioned', applied_seq: 0 });
+    expect(await events(id)).toEqual([]);
+    // Nothing was stored for seq 3: once it is the next event, it applies.
+    await apply(step(id, 1, 'user.created', { fromStart: true }));
+    await apply(step(id, 2, 'user.updated'));
+    expect(await apply(step(id, 3, 'user.updated', { changed: ['displayName'] }))).toMatchObject({ kind: 'applied', finished: true });
+    expect(await row(id)).toMatchObject({ applied_seq: 3 });
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'user.updated', 'user.updated']);
+    expect(await apply(step(id, 2, 'user.updated', { fromStart: true }))).toMatchObject({ kind: 'position', appliedSeq: 3 });
+  });
+
+  it('leaver: the guard decides with the transition; the revocations, report and user.suspended are one more step, once', async () => {
+    const id = await scimUser('steps.leaver@example.com');
+    await apply(step(id, 1, 'user.created', { fromStart: true }));
+    const token = await withTenant(stack.app, t.id, (tx) => credentials.issuePersonalToken(tx, t.id, { userId: id, name: 'pat', scopes: ['read'] }, { type: 'system', id: 'test' }));
+    expect((await stack.scim(t, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] })).status).toBe(200);
+
+    const decided = await apply(step(id, 2, 'user.deactivated'));
+    expect(decided).toMatchObject({ kind: 'applied', state: 'suspended', leaver: 'proceed', finished: false });
+    expect(await row(id)).toMatchObject({ applied_seq: 1 });
+    const live = () => stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM credentials WHERE user_id = ${id} AND revoked_at IS NULL`);
+    expect(await live()).toBe(1);
+
+    const done = await leave(id, 2);
+    expect(done).toEqual({ finished: true, deliver: [] });
+    expect(await live()).toBe(0);
+    expect(await row(id)).toMatchObject({ applied_seq: 2 });
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'user.suspended']);
+    const reports = () => stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM exposure_reports WHERE user_id = ${id}`);
+    expect(await reports()).toBe(1);
+
+    // Retried (the completion never reached Temporal): the stored result, nothing written twice.
+    expect(await leave(id, 2)).toEqual(done);
+    expect(await apply(step(id, 2, 'user.deactivated'))).toEqual(decided);
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'user.suspended']);
+    expect(await reports()).toBe(1);
+    expect((await introspect(stack, t.appKey, token.token)).active).toBe(false);
+  });
+
+  it('events a webhook takes are reported for delivery, in emission order', async () => {
+    const hook = await api(stack, t.appKey, 'POST', '/api/v1/webhooks', { url: 'https://app.example.com/hooks', eventTypes: ['user.provisioned', 'role.granted'] });
+    expect(hook.status).toBe(201);
+    try {
+      const id = await scimUser('steps.webhook@example.com');
+      const out = await apply(step(id, 1, 'user.created', { fromStart: true }));
+      const ids = await stack.owner.anyFirst(sql.type(z.object({ id: z.string() }))`SELECT id::text FROM events WHERE subject_id = ${id} ORDER BY created_at, id`);
+      expect(ids).toHaveLength(2);
+      expect(out).toMatchObject({ kind: 'applied', deliver: [...ids] });
+      // A fresh run's retry of that step hands the same events over again (delivery drops repeats).
+      expect(await apply(step(id, 1, 'user.created', { fromStart: true }))).toMatchObject({ kind: 'position', appliedSeq: 1, deliver: [...ids] });
+    } finally {
+      expect((await api(stack, t.appKey, 'DELETE', `/api/v1/webhooks/${hook.body.id}`)).status).toBe(204);
+    }
+  });
+});
