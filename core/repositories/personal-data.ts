@@ -18,7 +18,8 @@ export const SealedPersonalData = z.object({
 });
 export type SealedPersonalData = z.infer<typeof SealedPersonalData>;
 
-async function dataKey(tx: Tx, tenantId: string, userId: string): Promise<Buffer> {
+/** The identity's key, created on first use. */
+export async function personalDataKey(tx: Tx, tenantId: string, userId: string): Promise<Buffer> {
   return tx.oneFirst(sql.type(z.object({ data_key: z.instanceof(Buffer) }))`
     WITH created AS (
       INSERT INTO personal_data_keys (tenant_id, user_id, data_key)
@@ -31,7 +32,7 @@ async function dataKey(tx: Tx, tenantId: string, userId: string): Promise<Buffer
 }
 
 export async function sealPersonalData(tx: Tx, tenantId: string, userId: string, value: unknown): Promise<SealedPersonalData> {
-  return sealWithKey(await dataKey(tx, tenantId, userId), tenantId, userId, value);
+  return sealWithKey(await personalDataKey(tx, tenantId, userId), tenantId, userId, value);
 }
 
 /** A fresh identity's key, for callers that store it in the same statement as the identity. */

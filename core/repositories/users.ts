@@ -149,20 +149,59 @@ export async function findUser(tx: Tx, id: string, options: { forUpdate?: boolea
     ${options.forUpdate ? ROW_LOCK : sql.fragment``}`);
 }
 
-/** Applies a new stored representation and the lifecycle consequences of `active` changing. */
-export async function updateUser(tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
+const UserForWrite = UserRow.extend({
+  /** The identity's personal-data key (null until its first sealed audit value). */
+  data_key: z.instanceof(Buffer).nullable(),
+});
+export type UserForWrite = z.infer<typeof UserForWrite>;
+
+/**
+ * A live user locked for a write (lock order: core/db/locks.ts), with its personal-data key, in
+ * one statement: the write then needs no round trip to fetch the key that seals its audit values.
+ */
+export async function findUserForWrite(tx: Tx, id: string): Promise<UserForWrite | null> {
+  if (!isUuid(id)) return null;
+  claimLocks(tx, 'users', [id]);
+  return tx.maybeOne(sql.type(UserForWrite)`
+    SELECT ${USER_COLUMNS}, k.data_key FROM users u
+      LEFT JOIN personal_data_keys k ON k.tenant_id = u.tenant_id AND k.user_id = u.id
+     WHERE u.id = ${id} AND u.scim_deleted_at IS NULL
+       FOR NO KEY UPDATE OF u`);
+}
+
+export interface UserWriteRecord {
+  /** The SCIM connection that wrote, the request, the audit action and its (sealed) data. */
+  audit: { actorId: string; requestId: string | null; action: string; data: Record<string, unknown> };
+  /** The event on the user's stream; its seq is the one this update assigns. */
+  event: { type: string; payload: Record<string, unknown> };
+}
+
+/**
+ * Applies a new stored representation and the lifecycle consequences of `active` changing, and
+ * records it (audit event, outbox event with the stream's next seq) in the same statement.
+ */
+export async function updateUserRecorded(tx: Tx, current: UserRow, next: ScimUser, r: UserWriteRecord): Promise<UserRow> {
   const c = columnsOf(next);
   const suspend = current.active && !c.active;
   try {
     return await tx.one(sql.type(UserRow)`
-      UPDATE users AS u SET user_name = ${c.userName}, user_name_key = ${c.userNameKey}, external_id = ${c.externalId},
-             active = ${c.active}, display_name = ${c.displayName}, name = ${c.name}::jsonb, emails = ${c.emails}::jsonb,
-             phone_numbers = ${c.phoneNumbers}::jsonb, enterprise = ${c.enterprise}::jsonb,
-             attributes = ${c.attributes}::jsonb,
-             ${suspend ? sql.fragment`lifecycle_state = 'suspended', suspended_at = now(),` : sql.fragment``}
-             version = version + 1, event_seq = event_seq + 1, updated_at = now()
-       WHERE u.id = ${current.id}
-       RETURNING ${USER_COLUMNS}`);
+      WITH u AS (
+        UPDATE users AS u SET user_name = ${c.userName}, user_name_key = ${c.userNameKey}, external_id = ${c.externalId},
+               active = ${c.active}, display_name = ${c.displayName}, name = ${c.name}::jsonb, emails = ${c.emails}::jsonb,
+               phone_numbers = ${c.phoneNumbers}::jsonb, enterprise = ${c.enterprise}::jsonb,
+               attributes = ${c.attributes}::jsonb,
+               ${suspend ? sql.fragment`lifecycle_state = 'suspended', suspended_at = now(),` : sql.fragment``}
+               version = version + 1, event_seq = event_seq + 1, updated_at = now()
+         WHERE u.id = ${current.id}
+         RETURNING u.*),
+      a AS (
+        INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id, request_id, data)
+        SELECT u.tenant_id, 'scim', ${r.audit.actorId}, ${r.audit.action}, 'user', u.id::text, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb
+          FROM u),
+      o AS (
+        INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
+        SELECT u.tenant_id, 'user', u.id, u.event_seq, ${r.event.type}, ${JSON.stringify(r.event.payload)}::jsonb FROM u)
+      SELECT ${USER_COLUMNS} FROM u`);
   } catch (err) {
     uniquenessError(err, next.userName);
   }

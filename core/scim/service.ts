@@ -4,7 +4,7 @@ import { LockOrderRetry } from '../db/locks.js';
 import { type Db, type Tx, withRetry, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
-import { newDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
+import { newDataKey, personalDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
 import {
   applyMemberChange,
   deleteGroup,
@@ -22,13 +22,15 @@ import {
   findRestorable,
   findUser,
   findUserByNameKey,
+  findUserForWrite,
   insertUser,
   createUserRecorded,
   listUsers,
   markUserScimDeleted,
   restoreUser,
-  updateUser,
+  updateUserRecorded,
   userFromRow,
+  type UserForWrite,
   type UserRow,
 } from '../repositories/users.js';
 import { groupIdsOfUser, lockGroupsOfUser, removeUserFromAllGroups, touchGroups } from '../repositories/groups.js';
@@ -393,29 +395,34 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
   });
 }
 
-function userChangeEvent(before: UserRow, after: UserRow, changed: string[]): OutboxEvent {
-  let type: OutboxEventType = 'user.updated';
-  if (before.active && !after.active) type = 'user.deactivated';
-  else if (!before.active && after.active) type = 'user.activated';
-  return { streamType: 'user', streamId: after.id, seq: after.event_seq, type, payload: { changed } };
+function userEventType(wasActive: boolean, isActive: boolean): OutboxEventType {
+  if (wasActive && !isActive) return 'user.deactivated';
+  if (!wasActive && isActive) return 'user.activated';
+  return 'user.updated';
 }
 
-async function writeUser(ctx: ScimContext, tx: Tx, current: UserRow, next: ScimUser): Promise<UserRow> {
+/**
+ * Writes a user's new representation with its audit event (values sealed under the identity's
+ * key) and its stream event, in one statement after the locking read.
+ */
+async function writeUser(ctx: ScimContext, tx: Tx, current: UserForWrite, next: ScimUser): Promise<UserRow> {
   const before = userFromRow(current) as Record<string, unknown>;
   const d = diff(before, next);
   if (d.changed.length === 0) return current;
-  const row = await updateUser(tx, current, next);
-  const event = userChangeEvent(current, row, d.changed);
-  await auditUserWrite(ctx, tx, event.type, row.id, { changed: d.changed, before: d.before, after: d.after });
-  await appendOutbox(tx, ctx.tenantId, [event]);
-  return row;
+  const key = current.data_key ?? (await personalDataKey(tx, ctx.tenantId, current.id));
+  const personal = sealWithKey(key, ctx.tenantId, current.id, { before: d.before, after: d.after });
+  const type = userEventType(current.active, next.active !== false);
+  return updateUserRecorded(tx, current, next, {
+    audit: { actorId: ctx.connectionId, requestId: ctx.requestId || null, action: type, data: { changed: d.changed, personal } },
+    event: { type, payload: { changed: d.changed } },
+  });
 }
 
 /** PUT (RFC 7644 §3.5.1): replaces the writable attributes; read-only ones in the body are ignored. */
 export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
   const { user, activeGiven } = normalizeUserReplacement(body);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const current = await findUser(tx, id, { forUpdate: true });
+    const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
     const next = activeGiven ? user : { ...user, active: current.active };
@@ -428,7 +435,7 @@ export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, p
   const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
   const projection = projectionOf(params);
   return withTenant(ctx.db, ctx.tenantId, async (tx) => {
-    const current = await findUser(tx, id, { forUpdate: true });
+    const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
     const { user, changed } = applyUserPatch(userFromRow(current), ops);

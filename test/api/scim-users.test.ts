@@ -1,5 +1,8 @@
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { withTenant } from '../../core/db/pool.js';
+import { openPersonalData, SealedPersonalData } from '../../core/repositories/personal-data.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { ENT, LIST, PATCH_OP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
@@ -515,6 +518,37 @@ describe('PUT /Users/:id', () => {
 
   it('PUT on an unknown id is 404', async () => {
     expectScimError(await stack.scim(tenant, 'PUT', '/Users/6f1c1f6e-5b0e-4a43-9a4e-0b7b6a1f0001', { userName: 'x' }), 404);
+  });
+});
+
+describe('the audit trail of a user write', () => {
+  const Audit = z.object({ action: z.string(), actor_type: z.string(), data: z.record(z.unknown()) });
+  const auditOf = (t: TestTenant, id: string) =>
+    stack.owner.any(sql.type(Audit)`SELECT action, actor_type, data FROM audit_events WHERE tenant_id = ${t.id} AND target_id = ${id} ORDER BY id`);
+  const open = (t: TestTenant, sealed: unknown) => withTenant(stack.owner, t.id, (tx) => openPersonalData(tx, t.id, SealedPersonalData.parse(sealed)));
+
+  it('records what changed, with the values sealed under the identity key, next to the stream event', async () => {
+    const t = await stack.createTenant();
+    const u = await createUser(t, { userName: 'audited@example.com', displayName: 'Before' });
+    const res = await stack.scim(t, 'PATCH', `/Users/${u.id}`, patchBody({ op: 'replace', path: 'displayName', value: 'After' }, { op: 'replace', path: 'active', value: false }));
+    expect(res.status).toBe(200);
+    const last = (await auditOf(t, u.id)).at(-1)!;
+    expect(last).toMatchObject({ action: 'user.deactivated', actor_type: 'scim', data: { changed: expect.arrayContaining(['displayName', 'active']) as unknown } });
+    expect(await open(t, last.data.personal)).toEqual({ before: { displayName: 'Before', active: true }, after: { displayName: 'After', active: false } });
+    const events = await stack.owner.any(sql.type(z.object({ seq: z.number(), event_type: z.string() }))`
+      SELECT seq, event_type FROM outbox WHERE stream_id = ${u.id} ORDER BY seq`);
+    expect(events).toEqual([{ seq: 1, event_type: 'user.created' }, { seq: 2, event_type: 'user.deactivated' }]);
+  });
+
+  it('creates the identity key on the first write of a user that has none (loaded outside SCIM)', async () => {
+    const t = await stack.createTenant();
+    const id = await stack.owner.oneFirst(sql.type(z.object({ id: z.string() }))`
+      INSERT INTO users (tenant_id, user_name, user_name_key) VALUES (${t.id}, 'keyless@example.com', 'keyless@example.com') RETURNING id::text`);
+    const res = await stack.scim(t, 'PUT', `/Users/${id}`, { schemas: [USER], userName: 'keyless@example.com', displayName: 'Now named' });
+    expect(res.status).toBe(200);
+    const last = (await auditOf(t, id)).at(-1)!;
+    expect(last.action).toBe('user.updated');
+    expect(await open(t, last.data.personal)).toEqual({ before: { displayName: null }, after: { displayName: 'Now named' } });
   });
 });
 
