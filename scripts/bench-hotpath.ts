@@ -15,6 +15,7 @@ import { createDatabasePool, withTenant } from '../core/db/pool.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { runHttp, type Scenario } from './lib/bench-http.js';
+import { userBody } from './lib/bench-lifecycle.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, runPgLoop } from './lib/bench-pg.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
 import { cpuSample, cpuUsage, startApiProcess } from './lib/bench-proc.js';
@@ -87,19 +88,7 @@ try {
   const create = (prefix: string): Scenario => ({
     method: 'POST',
     path: '/scim/v2/Users',
-    next: () => {
-      const userName = `${prefix}${process.pid}-${seq++}`;
-      return {
-        body: JSON.stringify({
-          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
-          userName,
-          name: { givenName: 'Bench', familyName: userName },
-          displayName: `Bench ${userName}`,
-          emails: [{ value: `${userName}@bench.example`, type: 'work', primary: true }],
-          active: true,
-        }),
-      };
-    },
+    next: () => ({ body: userBody(`${prefix}${process.pid}-${seq++}`) }),
   });
 
   // Round trips per request, sequential, through the counting proxy.
