@@ -124,8 +124,8 @@ const eventStepKey = (input: { workflowId: string; seq: number }, step: string) 
  * gets it back. Event ids are derived from workflow id + `seq:type[:role]`, as when each was its
  * own step, so receivers deduplicate.
  *
- * Locks: this user's row first (FOR UPDATE, identityPosition), then, for a leaver, the guard's
- * tenant lock; no other user or group row.
+ * Locks (core/db/locks.ts): this user's row first (identityPosition), then, for a leaver, the
+ * guard's advisory tenant lock; no other user or group row.
  */
 export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Promise<IdentityEventOutcome> {
   const key = eventStepKey(input, 'event');
@@ -169,10 +169,9 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     else if (input.type === 'user.updated') emit('user.updated', { changed: input.changed ?? [] });
   } else if (LEAVER_EVENTS.has(input.type) && !input.leaverDone) {
     // SCIM already suspended the user synchronously; the leaver is the durable revocation behind
-    // it. Only the guard's decision is taken here, before this transaction writes anything: the
-    // guard's tenant lock must be its first (a row with a foreign key to the tenant takes a KEY SHARE
-    // lock that two guards would then wait on crosswise), and it is held until commit, so the
-    // revocations run in `completeLeaver`'s transaction and SCIM writes wait on it only briefly.
+    // it. Only the guard's decision is taken here; its tenant lock is held until commit, so the
+    // revocations run in `completeLeaver`'s transaction and other leavers of the tenant wait on
+    // it only briefly.
     leaver = (await checkDeprovisionGuard(tx, input)).held ? 'held' : 'proceed';
   }
 
@@ -195,8 +194,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
  * every live session, personal token and OAuth grant, hand over or disable the service accounts the
  * user still owns, record the exposure report (once per workflow id + seq) and user.suspended, in
  * one transaction stored under workflow id + seq + `leaver`. The stream position moves on in the
- * same transaction unless service accounts were handed over: that locks the manager's row (FOR
- * SHARE), and this user's row after it would break the id order of user locks, so the caller
+ * same transaction unless service accounts were handed over: that locks the manager's row, and
+ * this user's row after it could break the id order of user locks (core/db/locks.ts), so the caller
  * then finishes with `finishIdentityEvent`.
  */
 export async function completeLeaver(

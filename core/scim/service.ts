@@ -221,6 +221,11 @@ export function pageOf(ctx: ScimContext, params: ListParams) {
   return { startIndex, count, descending, cursor: undefined };
 }
 
+/** The request's filter, parsed once per request (within the configured length and depth). */
+function parseListFilter(ctx: ScimContext, params: ListParams): FilterNode | undefined {
+  return params.filter ? parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }) : undefined;
+}
+
 const tenantScope = (ctx: ScimContext, alias: 'u' | 'g') =>
   alias === 'u' ? sql.fragment`u.tenant_id = ${ctx.tenantId}` : sql.fragment`g.tenant_id = ${ctx.tenantId}`;
 
@@ -234,12 +239,11 @@ async function listResources<Row extends { id: string }>(
   resourceType: 'User' | 'Group',
   read: (tx: Tx, scope: ListScope, q: PageQuery) => Promise<Page<Row>>,
   render: (tx: Tx, rows: readonly Row[]) => Promise<unknown[]> | unknown[],
+  parsed: { page: ReturnType<typeof pageOf>; filter: FilterNode | undefined } = { page: pageOf(ctx, params), filter: parseListFilter(ctx, params) },
 ): Promise<ScimResult> {
-  const page = pageOf(ctx, params);
+  const { page } = parsed;
   const alias = resourceType === 'User' ? 'u' : 'g';
-  const filter = params.filter
-    ? compileFilter(parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }), resourceType)
-    : undefined;
+  const filter = parsed.filter ? compileFilter(parsed.filter, resourceType) : undefined;
   const where = filter ? sql.fragment`${tenantScope(ctx, alias)} AND (${filter})` : tenantScope(ctx, alias);
   const sortBy = params.sortBy ? compileSortKey(params.sortBy, resourceType) : undefined;
   const signature = querySignature(resourceType, params.filter, params.sortBy, page.descending);
@@ -299,17 +303,15 @@ export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise
   // no explicit transaction. userName is unique per tenant, so the first page holds the whole
   // result and sorting cannot change it; cursor paging and later pages take the general path.
   const page = pageOf(ctx, params);
-  const filter = params.filter && page.cursor === undefined && page.startIndex === 1 && page.count > 0
-    ? parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth })
-    : undefined;
-  const userName = filter ? userNameEqValue(filter) : undefined;
+  const filter = parseListFilter(ctx, params);
+  const userName = filter && page.cursor === undefined && page.startIndex === 1 && page.count > 0 ? userNameEqValue(filter) : undefined;
   if (userName !== undefined) {
     if (params.sortBy) compileSortBy(params.sortBy, 'User'); // still refuse what the general path refuses
     const rows = await withRetry(() => findUserByNameKey(ctx.db, ctx.tenantId, foldKey(userName)));
     const resources = rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection));
     return { status: 200, body: listEnvelope(rows.length, page.startIndex, resources) };
   }
-  return listResources(ctx, params, 'User', listUsers, (_tx, rows) => rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection)));
+  return listResources(ctx, params, 'User', listUsers, (_tx, rows) => rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection)), { page, filter });
 }
 
 function renderOneUser(ctx: ScimContext, row: UserRow, projection: Projection = {}) {
