@@ -5,7 +5,8 @@ import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdF
 import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../workflows/ids.js';
-import { type DeliverEventInput, deliverEventSignal, type WebhookFailureType } from '../workflows/messages.js';
+import type { WebhookFailureType } from '../workflows/failures.js';
+import { type DeliverEventInput, deliverEventSignal } from '../workflows/messages.js';
 import type { EventDeliveryInput } from '../workflows/event-delivery.js';
 
 export interface EventActivityDeps {

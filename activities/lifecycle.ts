@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { AppRole } from '../core/config.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import * as lifecycle from '../core/repositories/lifecycle.js';
+import * as parks from '../core/repositories/stream-parks.js';
 import type { LifecycleState } from '../core/repositories/users.js';
 import { signalEventDelivery } from './events.js';
 
@@ -80,6 +81,16 @@ export function createLifecycleActivities({ db, roles, client, taskQueue }: Life
 
     async completeIdentityDeletion(input: IdentityRef & { workflowId: string }): Promise<{ state: LifecycleState; deleted: boolean }> {
       return withTenant(db, input.tenantId, (tx) => lifecycle.completeIdentityDeletion(tx, input));
+    },
+
+    /** The stream parks on a permanently failed event: an open alert and an audit row. */
+    async parkStream(input: parks.StreamParkInput): Promise<void> {
+      await withTenant(db, input.tenantId, (tx) => parks.parkStream(tx, input));
+    },
+
+    /** The parked event applied on a retry, or was skipped (the position moves past it). */
+    async resolveStreamPark(input: Parameters<typeof parks.resolveStreamPark>[1]): Promise<void> {
+      await withTenant(db, input.tenantId, (tx) => parks.resolveStreamPark(tx, input));
     },
 
     async loadGroup(input: { tenantId: string; groupId: string }): Promise<{ exists: boolean; appliedSeq: number }> {

@@ -9,6 +9,9 @@ import { signalReleased } from '../api/hold-release.js';
 import type { Actor } from '../core/repositories/audit.js';
 import { listRoleMappings, setDefaultRole, setGroupRoles } from '../core/repositories/entitlements.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
+import { openStreamParks } from '../core/repositories/stream-parks.js';
+import { identityWorkflowId } from '../workflows/ids.js';
+import { resolveStreamUpdate } from '../workflows/messages.js';
 import { foldKey } from '../core/scim/fold.js';
 import { loadConfig, publicUrl } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
@@ -396,6 +399,46 @@ webhook
     });
     process.stdout.write('deleted\n');
   });
+
+const stream = program.command('stream').description("an identity's lifecycle stream parked on an event that could not be applied");
+stream
+  .command('list')
+  .description('parked streams of a tenant (open stream_parked alerts)')
+  .requiredOption('--tenant <slug>')
+  .option('--json')
+  .action(async (opts: { tenant: string; json?: boolean }) => {
+    const t = await tenantBySlug(opts.tenant);
+    const parked = await withTenant(await db(), t.id, (tx) => openStreamParks(tx, t.id));
+    print(!!opts.json, { parked }, () => (parked.length ? parked.map((p) => `${p.userId} seq ${p.seq} ${p.eventType}: ${p.failureType} ${p.message}`).join('\n') : 'no parked streams'));
+  });
+for (const action of ['retry', 'skip'] as const) {
+  stream
+    .command(action)
+    .description(action === 'retry' ? 'run the parked event again' : 'move the stream past the parked event (audited)')
+    .requiredOption('--tenant <slug>')
+    .requiredOption('--user <userName|id>')
+    .option('--reason <text>')
+    .option('--json')
+    .action(async (opts: { tenant: string; user: string; reason?: string; json?: boolean }) => {
+      const t = await tenantBySlug(opts.tenant);
+      const userId = /^[0-9a-f-]{36}$/i.test(opts.user) ? opts.user : await userByName(t.id, opts.user);
+      const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
+      try {
+        const handle = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }).workflow.getHandle(identityWorkflowId(t.id, userId));
+        const result = await handle
+          .executeUpdate(resolveStreamUpdate, { args: [{ action, by: operator.id!, ...(opts.reason ? { reason: opts.reason } : {}) }] })
+          .catch((err: unknown) => {
+            // The validator's refusal (nothing parked, a decision in flight) or no such workflow.
+            const cause = (err as { cause?: { message?: string } }).cause;
+            throw new DomainError(409, 'not_parked', cause?.message ?? (err instanceof Error ? err.message : String(err)));
+          });
+        print(!!opts.json, result, () => (result.outcome === 'parked' ? `still parked at seq ${result.seq}: ${result.failureType} ${result.message}` : `${result.outcome} seq ${result.seq}`));
+        if (result.outcome === 'parked') process.exitCode = 4;
+      } finally {
+        await connection.close();
+      }
+    });
+}
 
 program.command('migrate').description('apply pending migrations').action(async () => {
   await db();

@@ -4,6 +4,7 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
+import { classifyFailures } from '../activities/to-failure.js';
 import { type AppRole, loadConfig } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 
@@ -37,9 +38,10 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     taskQueue: deps.taskQueue,
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
     activities: {
-      ...createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }),
-      ...createCredentialActivities({ db: deps.db }),
-      ...createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey }),
+      // Errors are classified at the Temporal boundary (activities/to-failure.ts).
+      ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue })),
+      ...classifyFailures(createCredentialActivities({ db: deps.db })),
+      ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey })),
     },
     maxConcurrentActivityTaskExecutions: 100,
     maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

@@ -9,13 +9,18 @@ import {
 import type { EventActivities } from '../activities/events.js';
 import type { LifecycleActivities } from '../activities/lifecycle.js';
 import { databaseLocalActivity } from './activity-options.js';
+import { PARKING_FAILURES, permanentFailure } from './failures.js';
 import {
   type IdentityStatus,
   identityStatusQuery,
   type LifecycleState,
+  type ParkedEvent,
   releaseHoldSignal,
+  type ResolveStreamInput,
+  resolveStreamUpdate,
   scimChangeSignal,
   type StreamEvent,
+  type StreamResolution,
 } from './messages.js';
 import { OrderedStream } from './ordered-stream.js';
 
@@ -55,6 +60,11 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
   let leaverDone = input.carried?.leaverDone ?? false;
   let held = false;
   let releaseSignalled = false;
+  /** The event the stream waits on after a permanent failure, the decision asked for, its answer. */
+  let parked: ParkedEvent | null = null;
+  let decision: ResolveStreamInput | null = null;
+  let resolution: { ticket: number; answer: StreamResolution } | null = null;
+  let decisions = 0;
 
   setHandler(scimChangeSignal, (event) => stream.accept(event));
   setHandler(releaseHoldSignal, () => {
@@ -71,7 +81,25 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
       awaitingDeletion,
       held,
       leaverDone,
+      parked,
     }),
+  );
+  setHandler(
+    resolveStreamUpdate,
+    async (input): Promise<StreamResolution> => {
+      const ticket = ++decisions;
+      decision = input;
+      await condition(() => resolution?.ticket === ticket);
+      return resolution!.answer;
+    },
+    {
+      validator: (input) => {
+        if (input.action !== 'retry' && input.action !== 'skip') throw new Error('action must be retry or skip');
+        if (!input.by) throw new Error('by is required');
+        if (!parked) throw new Error('the stream is not parked');
+        if (decision) throw new Error('a decision on this event is already being applied');
+      },
+    },
   );
 
   /** Continues as new with everything this run knows (after in-flight handlers finish). */
@@ -149,6 +177,47 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     return 'applied';
   }
 
+  /**
+   * `handle`, parking the stream when the event fails permanently (workflows/failures.ts): the
+   * failure is recorded (an open tenant alert and an audit row) and the stream waits, without
+   * retrying, for an operator's `resolveStreamUpdate`: retry runs the event again, skip moves the
+   * stream past it (audited). Any other failure propagates (Temporal retries the workflow task).
+   */
+  async function handleOrPark(event: StreamEvent, fromStart: boolean): Promise<'applied' | 'repositioned' | 'gone' | 'skipped'> {
+    for (let attempts = 1; ; attempts++) {
+      let failure: { type: string; message: string } | undefined;
+      try {
+        const result = await handle(event, fromStart);
+        if (parked) await settle({ outcome: 'applied', seq: event.seq }, 'applied');
+        return result;
+      } catch (err) {
+        failure = permanentFailure(err, PARKING_FAILURES);
+        if (!failure) throw err;
+      }
+      parked = { seq: event.seq, eventType: event.type, failureType: failure.type, message: failure.message, attempts };
+      await db.parkStream({ tenantId, userId, workflowId, seq: event.seq, eventType: event.type, failureType: failure.type, message: failure.message, attempts });
+      if (decision) answer({ outcome: 'parked', seq: event.seq, failureType: failure.type, message: failure.message });
+      await condition(() => decision !== null);
+      if (decision!.action === 'skip') {
+        await settle({ outcome: 'skipped', seq: event.seq }, 'skipped');
+        return 'skipped';
+      }
+    }
+  }
+
+  function answer(result: StreamResolution): void {
+    resolution = { ticket: decisions, answer: result };
+    decision = null;
+  }
+
+  /** Closes the park (alert resolved, audited; a skip also moves the stream position) and answers. */
+  async function settle(result: StreamResolution, outcome: 'applied' | 'skipped'): Promise<void> {
+    const by = decision?.by ?? workflowId;
+    await db.resolveStreamPark({ tenantId, userId, workflowId, seq: result.seq, outcome, by, ...(decision?.reason ? { reason: decision.reason } : {}) });
+    parked = null;
+    answer(result);
+  }
+
   /** False until the stream's position is known (carried, or learned from the first event). */
   let positioned = !!input.carried;
 
@@ -171,10 +240,10 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     }
     const event = positioned ? stream.peek() : stream.pendingEvents()[0];
     if (event) {
-      const result = await handle(event, !positioned);
+      const result = await handleOrPark(event, !positioned);
       if (result === 'gone') return;
       positioned = true;
-      if (result === 'applied') stream.markApplied(event.seq);
+      if (result === 'applied' || result === 'skipped') stream.markApplied(event.seq);
     }
     if (positioned && (workflowInfo().historyLength > HISTORY_LIMIT || workflowInfo().continueAsNewSuggested)) await carryOn();
   }

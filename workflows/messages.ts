@@ -1,4 +1,4 @@
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 
 /** One accepted SCIM change, as the outbox relay delivers it (ids and facts, never PII). */
 export interface StreamEvent {
@@ -23,7 +23,33 @@ export interface IdentityStatus {
   held: boolean;
   /** The current suspension's leaver sequence has completed. */
   leaverDone: boolean;
+  /** The event the stream is parked on (it could not be applied), or null. */
+  parked: ParkedEvent | null;
 }
+
+/** A stream event that failed permanently: the stream waits on it for `resolveStreamUpdate`. */
+export interface ParkedEvent {
+  seq: number;
+  eventType: string;
+  /** A PARKING_FAILURES type (workflows/failures.ts). */
+  failureType: string;
+  message: string;
+  /** Attempts so far, the retries asked for by `resolveStreamUpdate` included. */
+  attempts: number;
+}
+
+/** An operator's decision on a parked stream (`roster stream retry|skip`). */
+export interface ResolveStreamInput {
+  action: 'retry' | 'skip';
+  /** Who decided (audited). */
+  by: string;
+  reason?: string;
+}
+
+/** The synchronous answer: the event applied or was skipped, or it failed again (still parked). */
+export type StreamResolution =
+  | { outcome: 'applied' | 'skipped'; seq: number }
+  | { outcome: 'parked'; seq: number; failureType: string; message: string };
 
 export interface GroupStatus {
   tenantId: string;
@@ -36,6 +62,8 @@ export interface GroupStatus {
 export const scimChangeSignal = defineSignal<[StreamEvent]>('scimChange');
 /** An operator released this identity's held leaver (the database row is the durable record). */
 export const releaseHoldSignal = defineSignal<[{ releasedBy: string }]>('releaseHold');
+/** Resolves a parked identity stream; the validator refuses it when nothing is parked. */
+export const resolveStreamUpdate = defineUpdate<StreamResolution, [ResolveStreamInput]>('resolveStream');
 export const identityStatusQuery = defineQuery<IdentityStatus>('identityStatus');
 export const groupStatusQuery = defineQuery<GroupStatus>('groupStatus');
 
@@ -59,10 +87,3 @@ export interface EventDeliveryStatus {
 export const deliverEventSignal = defineSignal<[DeliverEventInput]>('deliverEvent');
 export const eventDeliveryStatusQuery = defineQuery<EventDeliveryStatus>('eventDeliveryStatus');
 
-/**
- * Non-retryable failure types of webhook delivery (ApplicationFailure.type): the workflow branches
- * on these, never on messages. EndpointGone: deleted/disabled endpoint or HTTP 410 from it.
- * EventGone: the event is no longer stored (past retention).
- */
-export const WEBHOOK_FAILURE_TYPES = ['EndpointGone', 'EventGone'] as const;
-export type WebhookFailureType = (typeof WEBHOOK_FAILURE_TYPES)[number];

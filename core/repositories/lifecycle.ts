@@ -4,10 +4,12 @@ import { z } from 'zod';
 import { claimLocks, lockTenantGuard } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import type { AppRole } from '../config.js';
+import { DomainError } from '../errors.js';
 import { type Actor, appendAudit, type AuditEventInput } from './audit.js';
 import { buildExposureReport, handOverServiceAccounts, ownsServiceAccounts, recordExposureReport, RevocationReason, revokeAllUserAccess, revokeCredentialsRequiringRoles } from './credentials.js';
 import { applyEffectiveRoles, revokeAllRoles } from './entitlements.js';
 import { eventIdFor, type EventType, type NewEvent, recordEvents } from './events.js';
+import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { LifecycleState } from './users.js';
 
@@ -63,6 +65,8 @@ export async function identityPosition(tx: Tx, tenantId: string, userId: string,
 }
 
 const ACTIVATING = new Set(['user.created', 'user.activated', 'user.restored']);
+/** Every event type an identity stream carries (what SCIM writes to the outbox for a user). */
+export const IDENTITY_EVENT_TYPES: ReadonlySet<string> = new Set(OutboxEventType.options.filter((t) => !t.startsWith('group.')));
 
 /** The stream position moves on only when every step of the event has completed. */
 export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; userId: string; seq: number }): Promise<void> {
@@ -143,6 +147,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending, deliver };
   }
   if (pos.applied_seq >= input.seq) return { kind: 'skip', deletionPending };
+  // Permanent: the same event would be refused on every attempt, so its stream parks.
+  if (!IDENTITY_EVENT_TYPES.has(input.type)) throw new DomainError(422, 'unknown_event_type', `identity streams carry no ${JSON.stringify(input.type)} events`);
   // The next event, stored but unfinished (a held leaver), or a retry of a fresh run's first step.
   const unfinished = input.fromStart ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
   if (unfinished) return unfinished;

@@ -28,7 +28,9 @@ export const OutboxRow = z.object({
   stream_type: StreamType,
   stream_id: z.string().uuid(),
   seq: z.number(),
-  event_type: OutboxEventType,
+  // Any text, not OutboxEventType: one row the workflows cannot apply must park its own stream
+  // (workflows/failures.ts), not make every claim of the relay fail for every tenant.
+  event_type: z.string(),
   payload: z.record(z.unknown()),
   created_at: z.string(),
   delivered_at: z.string().nullable(),
