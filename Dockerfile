@@ -32,4 +32,4 @@ COPY --from=portal /app/portal/dist ./portal/dist
 # Code stays root-owned and read-only to the process; tsx caches its transforms under /tmp.
 USER node
 EXPOSE 3000
-CMD ["npx", "tsx", "api/server.ts"]
+CMD ["node", "--import", "tsx", "api/server.ts"]

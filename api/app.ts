@@ -32,6 +32,8 @@ export interface AppDeps {
   scimTokens?: ScimTokenCache;
   /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
   publicUrl?: string;
+  /** True once the process is shutting down: /readyz answers 503 and connections are not kept alive. */
+  draining?: () => boolean;
 }
 
 export function scimLimits(config: Config): ScimLimits {
@@ -71,12 +73,24 @@ export function createApp(deps: AppDeps): Express {
   const base = deps.publicUrl ?? publicUrl(deps.config);
 
   app.use(requestLog(deps.logger));
+  if (deps.draining) {
+    const draining = deps.draining;
+    // While draining, each response closes its connection, so clients reconnect to another replica.
+    app.use((_req, res, next) => {
+      if (draining()) res.set('Connection', 'close');
+      next();
+    });
+  }
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
 
   app.get('/readyz', async (_req, res) => {
+    if (deps.draining?.()) {
+      res.status(503).json({ status: 'draining', checks: {} });
+      return;
+    }
     const checks: Record<string, string> = {};
     try {
       await deps.db.oneFirst(sql.unsafe`SELECT 1`);

@@ -12,6 +12,11 @@ export interface HttpServer {
   port: number;
   url: string;
   scimTokens: ScimTokenCache;
+  /**
+   * Graceful stop: /readyz turns 503 (for SHUTDOWN_DELAY_MS), the listener closes, in-flight
+   * requests finish (up to SHUTDOWN_TIMEOUT_MS, then their connections are cut), idle keep-alive
+   * connections close as soon as they are idle.
+   */
   close(): Promise<void>;
 }
 
@@ -28,17 +33,26 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   const url = publicUrl(deps.config, port);
   // Each API process listens for SCIM token revocations on a connection of its own.
   const scimTokens = scimTokenCache(deps, appDatabaseUrl(deps.config));
-  server.on('request', createApp({ ...deps, scimTokens, publicUrl: url }));
+  let draining = false;
+  server.on('request', createApp({ ...deps, scimTokens, publicUrl: url, draining: () => draining }));
   return {
     server,
     port,
     url,
     scimTokens,
     close: async () => {
+      draining = true;
+      if (deps.config.SHUTDOWN_DELAY_MS > 0) await new Promise((r) => setTimeout(r, deps.config.SHUTDOWN_DELAY_MS));
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // A keep-alive connection becomes idle when its response is sent: close it then.
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 2_000).unref();
+        const cut = setTimeout(() => server.closeAllConnections(), deps.config.SHUTDOWN_TIMEOUT_MS);
+        server.once('close', () => {
+          clearInterval(sweep);
+          clearTimeout(cut);
+        });
       });
       await scimTokens.close();
     },

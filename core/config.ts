@@ -49,6 +49,20 @@ export const ConfigSchema = z.object({
    * answers on the default address; `always` / `never` force the choice.
    */
   EMBEDDED_POSTGRES: z.enum(['auto', 'always', 'never']).default('auto'),
+  /**
+   * What `npm start` runs in this process: `all` (the API and the worker, plus a database and a
+   * Temporal dev server when none is configured), or only `api` or only `worker`, any number of
+   * each against one PostgreSQL and one Temporal (DATABASE_URL and TEMPORAL_ADDRESS, or those
+   * recorded by a running `all` process in DATA_DIR/runtime.json).
+   */
+  ROSTER_ROLE: z.enum(['all', 'api', 'worker']).default('all'),
+  /** SIGTERM: how long in-flight requests and worker tasks get to finish before connections close. */
+  SHUTDOWN_TIMEOUT_MS: z.coerce.number().int().min(0).default(25_000),
+  /**
+   * SIGTERM: how long /readyz answers 503 before the listener closes, so a load balancer stops
+   * sending new requests first (e.g. its health-check interval; 0 in development).
+   */
+  SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
   /** Where `npm start` keeps the Temporal SQLite file and the embedded PostgreSQL. */
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

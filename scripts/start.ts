@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
@@ -18,7 +18,9 @@ import { ensureTemporalCli } from './setup-temporal.mjs';
 /**
  * `npm start`: the whole product on one machine. PostgreSQL from DATABASE_URL (or the local
  * server, or an embedded one), migrations, a Temporal dev server unless TEMPORAL_ADDRESS is set,
- * then the API and the worker in this process. Ctrl-C stops everything it started.
+ * then the API and the worker in this process. Ctrl-C stops everything it started. SIGTERM is
+ * graceful: readiness turns 503, in-flight requests and worker tasks finish, then it exits 0.
+ * `ROSTER_ROLE=api|worker` runs one half only, as a replica of a running installation.
  */
 const env = { ...process.env };
 const config = loadConfig(env);
@@ -42,22 +44,32 @@ process.on('SIGINT', () => void shutdown());
 process.on('SIGTERM', () => void shutdown());
 
 try {
+  const role = config.ROSTER_ROLE;
   let embedded: EmbeddedPostgres | undefined;
-  const probe = new URL(config.DATABASE_URL);
-  probe.pathname = '/postgres';
-  const useEmbedded =
-    config.EMBEDDED_POSTGRES === 'always' ||
-    (config.EMBEDDED_POSTGRES === 'auto' && !process.env.DATABASE_URL && !(await isPostgresReachable(probe.toString(), 1500)));
-  if (useEmbedded) {
-    say('starting an embedded PostgreSQL (no DATABASE_URL and nothing answering on the default address)');
-    embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
-    cleanups.push(() => embedded!.stop());
-    config.DATABASE_URL = embedded.url;
-  }
-  await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
   let temporal: DevServer | undefined;
   let temporalUi: string | undefined;
   let address = config.TEMPORAL_ADDRESS;
+  if (role === 'all') {
+    const probe = new URL(config.DATABASE_URL);
+    probe.pathname = '/postgres';
+    const useEmbedded =
+      config.EMBEDDED_POSTGRES === 'always' ||
+      (config.EMBEDDED_POSTGRES === 'auto' && !process.env.DATABASE_URL && !(await isPostgresReachable(probe.toString(), 1500)));
+    if (useEmbedded) {
+      say('starting an embedded PostgreSQL (no DATABASE_URL and nothing answering on the default address)');
+      embedded = await startEmbeddedPostgres({ dataDir: join(dataDir, 'postgres') });
+      cleanups.push(() => embedded!.stop());
+      config.DATABASE_URL = embedded.url;
+    }
+  } else {
+    // A replica joins what is already running: configured, or recorded by an `all` process.
+    const recorded = readRuntime();
+    if (!process.env.DATABASE_URL && recorded?.DATABASE_URL) config.DATABASE_URL = recorded.DATABASE_URL;
+    address ??= recorded?.TEMPORAL_ADDRESS;
+    if (!address) throw new Error(`ROSTER_ROLE=${role} needs TEMPORAL_ADDRESS (or a running \`npm start\` that recorded it in ${join(dataDir, 'runtime.json')})`);
+  }
+  // Every replica may run this: node-pg-migrate takes an advisory lock, so they apply it once.
+  await migrate({ databaseUrl: config.DATABASE_URL, appPassword: config.APP_DATABASE_PASSWORD });
   if (!address) {
     const port = (await isPortFree(7233)) ? 7233 : await freePort();
     const uiPort = (await isPortFree(8233)) ? 8233 : await freePort();
@@ -76,52 +88,70 @@ try {
       temporalUi = `http://127.0.0.1:${uiPort}`;
     }
   }
-  // The CLI reads this when DATABASE_URL / TEMPORAL_ADDRESS are unset, so `roster` finds an
-  // embedded database and the dev server too.
-  writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
+  if (role === 'all') {
+    // The CLI and api/worker replicas read this when DATABASE_URL / TEMPORAL_ADDRESS are unset,
+    // so they find an embedded database and the dev server too.
+    writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
+  }
 
-  if (!existsSync(join(portalDist, 'index.html'))) {
+  if (role !== 'worker' && !existsSync(join(portalDist, 'index.html'))) {
     say('building the portal (first start)…');
     execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', fileURLToPath(new URL('../portal/vite.config.ts', import.meta.url)), '--logLevel', 'warn'], { stdio: 'inherit' });
   }
 
-  const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
-  cleanups.push(() => owner.end());
   let demo: { slug: string; token: string } | undefined;
-  if ((await countTenants(owner)) === 0) {
-    const tenant = await createTenant(owner, { slug: 'demo', name: 'Demo tenant' });
-    const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
-    demo = { slug: tenant.slug, token: conn.token };
+  if (role === 'all') {
+    const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
+    cleanups.push(() => owner.end());
+    if ((await countTenants(owner)) === 0) {
+      const tenant = await createTenant(owner, { slug: 'demo', name: 'Demo tenant' });
+      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+      demo = { slug: tenant.slug, token: conn.token };
+    }
   }
 
   const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
   cleanups.push(() => db.end());
-  const worker = await startWorkerRuntime({ config, db, logger, address });
-  cleanups.push(() => worker.stop());
-  const { Connection } = await import('@temporalio/client');
-  const temporalConnection = await Connection.connect({ address });
-  cleanups.push(() => temporalConnection.close());
-  const http = await startHttpServer({ config, db, logger, temporal: temporalConnection });
-  cleanups.push(() => http.close());
+  const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address });
+  if (worker) cleanups.push(() => worker.stop());
+  let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
+  if (role !== 'worker') {
+    const { Connection } = await import('@temporalio/client');
+    const temporalConnection = await Connection.connect({ address });
+    cleanups.push(() => temporalConnection.close());
+    http = await startHttpServer({ config, db, logger, temporal: temporalConnection });
+    // Closed first on shutdown (cleanups run in reverse): requests drain before anything they use stops.
+    cleanups.push(() => http!.close());
+  }
 
   say('');
-  say('Roster is running');
-  say(`  Portal         ${http.url}/`);
-  say(`  API            ${http.url}   (SCIM: ${http.url}/scim/v2, OpenAPI: ${http.url}/openapi.json)`);
-  say(`  health         ${http.url}/healthz  ${http.url}/readyz`);
+  say(role === 'all' ? 'Roster is running' : `Roster is running (role: ${role})`);
+  if (http) {
+    say(`  Portal         ${http.url}/`);
+    say(`  API            ${http.url}   (SCIM: ${http.url}/scim/v2, OpenAPI: ${http.url}/openapi.json)`);
+    say(`  health         ${http.url}/healthz  ${http.url}/readyz`);
+  }
+  if (worker) say(`  worker         task queue ${config.TEMPORAL_TASK_QUEUE}`);
   say(`  PostgreSQL     ${redact(config.DATABASE_URL)}${embedded ? ' (embedded)' : ''}`);
   say(`  Temporal       ${address}${(temporal?.uiUrl ?? temporalUi) ? `   Web UI: ${temporal?.uiUrl ?? temporalUi}` : ''}`);
-  if (demo) {
+  if (demo && http) {
     say('');
     say(`  demo tenant "${demo.slug}" created. SCIM base URL: ${http.url}/scim/v2`);
     say(`  SCIM token (shown once, store it now): ${demo.token}`);
   }
   say('\nCtrl-C stops everything.');
-  await worker.done;
-  if (!stopping) await shutdown(1);
+  if (worker) {
+    await worker.done;
+    if (!stopping) await shutdown(1);
+  }
 } catch (err) {
   logger.error({ err }, 'start failed');
   await shutdown(1);
+}
+
+function readRuntime(): { DATABASE_URL?: string; TEMPORAL_ADDRESS?: string } | undefined {
+  const file = join(dataDir, 'runtime.json');
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { DATABASE_URL?: string; TEMPORAL_ADDRESS?: string }) : undefined;
 }
 
 /** The CLI from TEMPORAL_CLI_PATH / PATH / the project's virtualenv (installing it there if Python exists). */

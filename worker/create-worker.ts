@@ -28,6 +28,8 @@ export interface WorkerDeps {
   /** Concurrency limits (core/config.ts WORKER_MAX_CONCURRENT_*); the config defaults when absent. */
   maxConcurrentLocalActivities?: number;
   maxConcurrentWorkflowTasks?: number;
+  /** On shutdown, how long running activities may finish before they are cancelled. */
+  shutdownGraceTimeMs?: number;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -44,6 +46,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey })),
     },
     maxConcurrentActivityTaskExecutions: 100,
+    shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
     maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: deps.maxConcurrentWorkflowTasks ?? DEFAULTS.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
   });

@@ -56,6 +56,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     secretKey: loadSecretsKey(config),
     maxConcurrentLocalActivities: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
   });
   const loops = startBackgroundLoops({
     db,

@@ -20,6 +20,8 @@ export async function migrate(options: {
     direction: 'up',
     migrationsTable: 'pgmigrations',
     checkOrder: true,
+    // Replicas starting together (ROSTER_ROLE) queue on the lock; the first applies, the rest find nothing to do.
+    advisoryLockMode: 'wait',
     log: options.log ?? (() => {}),
     verbose: false,
   });

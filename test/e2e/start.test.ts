@@ -30,7 +30,7 @@ describe('npm start on a fresh machine', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), DATA_DIR: dir, EMBEDDED_POSTGRES: 'always', LOG_LEVEL: 'warn', TEMPORAL_CLI_PATH: inject('temporalCli') };
     delete env.DATABASE_URL;
     delete env.TEMPORAL_ADDRESS;
-    child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'scripts/start.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));

@@ -29,7 +29,7 @@ const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
 
 /** The real worker process (Temporal worker + outbox relay), so it can be killed with SIGKILL. */
 async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'worker/main.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
     env: {
       ...process.env,
       DATABASE_URL: stack.databaseUrl,
