@@ -35,8 +35,8 @@ async function startReplica(name: string, role: 'api' | 'worker', env: Record<st
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const replica: Replica = { name, child, out: '', exited: new Promise((resolve) => child.once('exit', (code) => resolve(code))) };
-  child.stdout!.on('data', (d: Buffer) => (replica.out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (replica.out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (replica.out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (replica.out += d.toString()));
   replicas.push(replica);
   await eventually(async () => replica.out.includes('Ctrl-C stops everything') || child.exitCode !== null, 120_000, 100);
   expect(child.exitCode, replica.out).toBeNull();
@@ -72,7 +72,6 @@ describe('replicas and graceful shutdown', () => {
 
     const live = new Set([apiA, apiB]);
     const statuses: number[] = [];
-    let rerouted = 0;
     /** One SCIM create through "the load balancer": a refused or reset connection goes to another API. */
     async function create(i: number): Promise<void> {
       const body = JSON.stringify({ schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `replica-${i}@example.com`, active: true });
@@ -87,7 +86,6 @@ describe('replicas and graceful shutdown', () => {
           return;
         } catch {
           // Connection refused or reset: the API stopped listening (never mid-request).
-          rerouted++;
           await new Promise((r) => setTimeout(r, 50));
         }
       }
