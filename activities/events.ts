@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { type Db, withTenant } from '../core/db/pool.js';
+import type { Metrics } from '../core/metrics.js';
 import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
 import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
@@ -21,6 +22,7 @@ export interface EventActivityDeps {
   fetchImpl?: typeof fetch;
   /** Per POST; the activity's startToCloseTimeout (30 s) stays above it. */
   requestTimeoutMs?: number;
+  metrics?: Metrics;
 }
 
 export interface EmitEventInput {
@@ -77,7 +79,7 @@ export async function signalEventDelivery(
 }
 
 /** Thin adapters for outbound events: record, hand to the subject's delivery workflow, POST signed webhooks. */
-export function createEventActivities({ db, client, taskQueue, secretKey, fetchImpl = fetch, requestTimeoutMs = 10_000 }: EventActivityDeps) {
+export function createEventActivities({ db, client, taskQueue, secretKey, fetchImpl = fetch, requestTimeoutMs = 10_000, metrics }: EventActivityDeps) {
   return {
     /**
      * Records the event (id = eventIdFor(workflowId, step), so a retry records nothing twice) and
@@ -155,6 +157,9 @@ export function createEventActivities({ db, client, taskQueue, secretKey, fetchI
       }
       const delivered = status !== null && status >= 200 && status < 300;
       await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered }));
+      const labels = { tenant: tenantId, endpoint: endpointId };
+      metrics?.webhookDeliveries.inc({ ...labels, outcome: delivered ? 'delivered' : status === 410 ? 'gone' : 'failed' });
+      if (delivered) metrics?.webhookLag.observe(labels, Math.max(0, Date.now() - Date.parse(event.created_at)) / 1000);
       if (delivered) return { delivered: true, alreadyDelivered: false, status };
       if (status === 410) throw gone('EndpointGone', 'the endpoint answered 410 Gone');
       throw ApplicationFailure.create({ type: 'WebhookDeliveryFailed', message: `webhook delivery failed: ${error ?? 'unknown'}` });

@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { ZodError } from 'zod';
 import { retryAfterSeconds } from '../core/db/pool.js';
 import { DomainError, ScimError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
 import type { FailureType } from '../workflows/failures.js';
 
 /**
@@ -36,15 +37,18 @@ function failure(type: FailureType, message: string, cause: unknown): Applicatio
 
 type AsyncFunctions = Record<string, (...args: never[]) => Promise<unknown>>;
 
-/** Wraps every activity of a factory so its errors are classified at the boundary. */
-export function classifyFailures<T extends AsyncFunctions>(activities: T): T {
+/** Wraps every activity of a factory so its errors are classified at the boundary (and counted). */
+export function classifyFailures<T extends AsyncFunctions>(activities: T, metrics?: Metrics): T {
   const wrapped: Record<string, unknown> = {};
   for (const [name, fn] of Object.entries(activities)) {
     wrapped[name] = async (...args: never[]) => {
       try {
         return await fn(...args);
       } catch (err) {
-        throw toFailure(err, Context.current().info.attempt);
+        const failure = toFailure(err, Context.current().info.attempt);
+        const type = failure instanceof ApplicationFailure ? (failure.nonRetryable ? (failure.type ?? 'nonRetryable') : (failure.type ?? 'retryable')) : 'retryable';
+        metrics?.activityFailures.inc({ activity: name, failure_type: type });
+        throw failure;
       }
     };
   }

@@ -19,6 +19,8 @@ import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimRouter } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
+import { scimMetrics } from './scim-metrics.js';
+import type { Metrics } from '../core/metrics.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -32,6 +34,8 @@ export interface AppDeps {
   scimTokens?: ScimTokenCache;
   /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
   publicUrl?: string;
+  /** Prometheus metrics of this process (core/metrics.ts); none recorded when absent. */
+  metrics?: Metrics;
   /** True once the process is shutting down: /readyz answers 503 and connections are not kept alive. */
   draining?: () => boolean;
 }
@@ -118,6 +122,7 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const secretKey = loadSecretsKey(deps.config);
+  if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
   app.use(
     '/scim/v2',
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }),

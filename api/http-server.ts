@@ -4,6 +4,7 @@ import type { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { appDatabaseUrl, type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
+import type { Metrics } from '../core/metrics.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import { createApp, scimTokenCache } from './app.js';
 
@@ -21,7 +22,7 @@ export interface HttpServer {
 }
 
 /** Listens on config.PORT (0 = any free port) and serves the app. */
-export async function startHttpServer(deps: { config: Config; db: Db; logger: Logger; temporal?: Connection | undefined }): Promise<HttpServer> {
+export async function startHttpServer(deps: { config: Config; db: Db; logger: Logger; temporal?: Connection | undefined; metrics?: Metrics }): Promise<HttpServer> {
   // SCIM filters travel in the query string; allow long ones (the filter limit is enforced inside).
   const server = createServer({ maxHeaderSize: 64 * 1024 });
   server.keepAliveTimeout = 65_000;

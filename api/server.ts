@@ -2,6 +2,7 @@ import { Connection } from '@temporalio/client';
 import pino from 'pino';
 import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { createDatabasePool } from '../core/db/pool.js';
+import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { startHttpServer } from './http-server.js';
 
 /** The API process entry point (stateless; run any number of replicas). */
@@ -12,12 +13,15 @@ const temporal = await Connection.connect({ address: config.TEMPORAL_ADDRESS ?? 
   logger.warn({ err }, 'Temporal unreachable at start; /readyz will say so');
   return undefined;
 });
-const http = await startHttpServer({ config, db, logger, temporal });
+const metrics = config.METRICS_PORT === undefined ? undefined : createMetrics({ process: 'api' });
+const metricsServer = metrics ? await startMetricsServer({ port: config.METRICS_PORT!, host: config.METRICS_HOST, registry: metrics.registry }) : undefined;
+const http = await startHttpServer({ config, db, logger, temporal, ...(metrics ? { metrics } : {}) });
 logger.info({ url: http.url }, 'api listening');
 const stop = () => {
   void http.close().then(async () => {
     await db.end();
     await temporal?.close();
+    await metricsServer?.close();
     process.exit(0);
   });
 };

@@ -63,6 +63,14 @@ export const ConfigSchema = z.object({
    * sending new requests first (e.g. its health-check interval; 0 in development).
    */
   SHUTDOWN_DELAY_MS: z.coerce.number().int().min(0).default(0),
+  /**
+   * Prometheus: GET /metrics on this port (API and worker metrics of the process; unset: off).
+   * Its own listener, so the public API never exposes it.
+   */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
+  METRICS_HOST: z.string().default('0.0.0.0'),
+  /** The Temporal SDK's own Prometheus metrics (worker runtime telemetry) on this port (unset: off). */
+  TEMPORAL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /** Where `npm start` keeps the Temporal SQLite file and the embedded PostgreSQL. */
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -9,6 +9,7 @@ import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { type EmbeddedPostgres, isPostgresReachable, startEmbeddedPostgres } from '../core/db/embedded-postgres.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, withTenant } from '../core/db/pool.js';
+import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
@@ -112,14 +113,17 @@ try {
 
   const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
   cleanups.push(() => db.end());
-  const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address });
+  const metrics = config.METRICS_PORT === undefined ? undefined : createMetrics({ process: role });
+  const metricsServer = metrics ? await startMetricsServer({ port: config.METRICS_PORT!, host: config.METRICS_HOST, registry: metrics.registry }) : undefined;
+  if (metricsServer) cleanups.push(() => metricsServer.close());
+  const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address, ...(metrics ? { metrics } : {}) });
   if (worker) cleanups.push(() => worker.stop());
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   if (role !== 'worker') {
     const { Connection } = await import('@temporalio/client');
     const temporalConnection = await Connection.connect({ address });
     cleanups.push(() => temporalConnection.close());
-    http = await startHttpServer({ config, db, logger, temporal: temporalConnection });
+    http = await startHttpServer({ config, db, logger, temporal: temporalConnection, ...(metrics ? { metrics } : {}) });
     // Closed first on shutdown (cleanups run in reverse): requests drain before anything they use stops.
     cleanups.push(() => http!.close());
   }
@@ -132,6 +136,7 @@ try {
     say(`  health         ${http.url}/healthz  ${http.url}/readyz`);
   }
   if (worker) say(`  worker         task queue ${config.TEMPORAL_TASK_QUEUE}`);
+  if (metricsServer) say(`  metrics        http://127.0.0.1:${metricsServer.port}/metrics${config.TEMPORAL_METRICS_PORT ? `   Temporal SDK: http://127.0.0.1:${config.TEMPORAL_METRICS_PORT}/metrics` : ''}`);
   say(`  PostgreSQL     ${redact(config.DATABASE_URL)}${embedded ? ' (embedded)' : ''}`);
   say(`  Temporal       ${address}${(temporal?.uiUrl ?? temporalUi) ? `   Web UI: ${temporal?.uiUrl ?? temporalUi}` : ''}`);
   if (demo && http) {

@@ -7,6 +7,7 @@ import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { classifyFailures } from '../activities/to-failure.js';
 import { type AppRole, loadConfig } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
+import type { Metrics } from '../core/metrics.js';
 
 /** The configuration defaults, for callers that pass no limits (tests). */
 const DEFAULTS = loadConfig({});
@@ -28,6 +29,7 @@ export interface WorkerDeps {
   /** Concurrency limits (core/config.ts WORKER_MAX_CONCURRENT_*); the config defaults when absent. */
   maxConcurrentLocalActivities?: number;
   maxConcurrentWorkflowTasks?: number;
+  metrics?: Metrics;
   /** On shutdown, how long running activities may finish before they are cancelled. */
   shutdownGraceTimeMs?: number;
 }
@@ -41,9 +43,9 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
     activities: {
       // Errors are classified at the Temporal boundary (activities/to-failure.ts).
-      ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue })),
-      ...classifyFailures(createCredentialActivities({ db: deps.db })),
-      ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey })),
+      ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
+      ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
+      ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,

@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
+import type { Metrics } from '../core/metrics.js';
 import { sealAuditChains } from '../core/repositories/audit.js';
 import { purgeExpiredEvents, sealEventFeeds } from '../core/repositories/events.js';
 import { compactCounts, purgePositions } from '../core/repositories/list-page.js';
@@ -21,6 +22,7 @@ export interface RelayDeps {
   streamConcurrency: number;
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
+  metrics?: Metrics;
 }
 
 function toEvent(row: OutboxRow): StreamEvent {
@@ -34,7 +36,14 @@ function toEvent(row: OutboxRow): StreamEvent {
 const SIGNAL_DEADLINE_MS = 5_000;
 
 async function signal(deps: RelayDeps, row: OutboxRow): Promise<void> {
-  await deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
+  const workflowType = STREAM_WORKFLOWS[row.stream_type].type;
+  try {
+    await deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
+    deps.metrics?.relaySignals.inc({ workflow_type: workflowType, outcome: 'delivered' });
+  } catch (err) {
+    deps.metrics?.relaySignals.inc({ workflow_type: workflowType, outcome: 'failed' });
+    throw err;
+  }
 }
 
 /** Which workflow each outbox stream feeds, and its first input. */
@@ -63,6 +72,7 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
   return deps.db.transaction(async (tx) => {
     const rows = await claimOutbox(tx, deps.batchSize);
     if (rows.length === 0) return { delivered: 0, failed: 0 };
+    deps.metrics?.relayBatches.inc();
     const streams = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       const key = `${row.stream_type}/${row.stream_id}`;

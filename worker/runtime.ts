@@ -3,6 +3,7 @@ import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnecti
 import type { Logger } from 'pino';
 import { appDatabaseUrl, type Config } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
+import { type Metrics, registerDatabaseGauges } from '../core/metrics.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
 import { startBackgroundLoops } from './outbox-relay.js';
@@ -27,12 +28,16 @@ const TEMPORAL_LEVELS: Record<Config['LOG_LEVEL'], LogLevel> = {
  * Routes the Temporal SDK's own logs (and its Rust core's) through LOG_LEVEL. Once per process;
  * a process that already installed a runtime (tests) keeps its own.
  */
-function installTemporalRuntime(level: Config['LOG_LEVEL']) {
-  const mapped = TEMPORAL_LEVELS[level];
+function installTemporalRuntime(config: Config) {
+  const mapped = TEMPORAL_LEVELS[config.LOG_LEVEL];
   try {
     Runtime.install({
       logger: new DefaultLogger(mapped),
-      telemetryOptions: { logging: { forward: {}, filter: makeTelemetryFilterString({ core: mapped, other: 'ERROR' }) } },
+      telemetryOptions: {
+        logging: { forward: {}, filter: makeTelemetryFilterString({ core: mapped, other: 'ERROR' }) },
+        // The SDK's own metrics (workflow completions and failures by type, task latencies, …).
+        ...(config.TEMPORAL_METRICS_PORT ? { metrics: { prometheus: { bindAddress: `${config.METRICS_HOST}:${config.TEMPORAL_METRICS_PORT}` } } } : {}),
+      },
     });
   } catch {
     // already installed
@@ -40,9 +45,10 @@ function installTemporalRuntime(level: Config['LOG_LEVEL']) {
 }
 
 /** Temporal worker + outbox relay + audit sealer, sharing one app-role pool. */
-export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string }): Promise<WorkerRuntime> {
-  const { config, db, logger, address } = deps;
-  installTemporalRuntime(config.LOG_LEVEL);
+export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string; metrics?: Metrics }): Promise<WorkerRuntime> {
+  const { config, db, logger, address, metrics } = deps;
+  installTemporalRuntime(config);
+  if (metrics) registerDatabaseGauges(metrics, db);
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
@@ -57,6 +63,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     maxConcurrentLocalActivities: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
+    ...(metrics ? { metrics } : {}),
   });
   const loops = startBackgroundLoops({
     db,
@@ -67,6 +74,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     batchSize: config.RELAY_BATCH_SIZE,
     streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     listenUrl: appDatabaseUrl(config),
+    ...(metrics ? { metrics } : {}),
   });
   const done = (async () => {
     try {

@@ -67,8 +67,9 @@ afterAll(async () => {
 describe('replicas and graceful shutdown', () => {
   it('two APIs and a worker share one database and Temporal; SIGTERM under load loses no request and no event', async () => {
     const tenant = await createTenant(owner, { slug: 'replicas', name: 'Replicas' });
+    const [apiBMetricsPort, workerMetricsPort, temporalMetricsPort] = [await freePort(), await freePort(), await freePort()];
     const { token } = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
-    const [apiA, apiB, worker1] = await Promise.all([startReplica('api-a', 'api', { SHUTDOWN_DELAY_MS: '1500' }), startReplica('api-b', 'api'), startReplica('worker-1', 'worker')]);
+    const [apiA, apiB, worker1] = await Promise.all([startReplica('api-a', 'api', { SHUTDOWN_DELAY_MS: '1500' }), startReplica('api-b', 'api', { METRICS_PORT: String(apiBMetricsPort) }), startReplica('worker-1', 'worker')]);
 
     const live = new Set([apiA, apiB]);
     const statuses: number[] = [];
@@ -92,7 +93,7 @@ describe('replicas and graceful shutdown', () => {
       statuses.push(0);
     }
 
-    const total = 240;
+    const total = 160;
     let next = 0;
     let sigtermApi: Promise<void> | undefined;
     let sigtermWorker: Promise<void> | undefined;
@@ -100,7 +101,7 @@ describe('replicas and graceful shutdown', () => {
     async function lane(): Promise<void> {
       while (next < total) {
         const i = next++;
-        if (i === 60) {
+        if (i === 40) {
           sigtermApi = (async () => {
             apiA.child.kill('SIGTERM');
             readyDuringDrain.push(await statusOnFreshConnection(`${apiA.url}/readyz`));
@@ -108,7 +109,7 @@ describe('replicas and graceful shutdown', () => {
             expect(await apiA.exited, apiA.out).toBe(0);
           })();
         }
-        if (i === 120) {
+        if (i === 80) {
           sigtermWorker = (async () => {
             worker1.child.kill('SIGTERM');
             expect(await worker1.exited, worker1.out).toBe(0);
@@ -125,7 +126,7 @@ describe('replicas and graceful shutdown', () => {
     expect(statuses).toHaveLength(total);
 
     // The events the stopped worker left behind are applied by a new one, each exactly once.
-    await startReplica('worker-2', 'worker');
+    await startReplica('worker-2', 'worker', { METRICS_PORT: String(workerMetricsPort), TEMPORAL_METRICS_PORT: String(temporalMetricsPort) });
     const Count = z.object({ users: z.number(), active: z.number() });
     await eventually(async () => {
       const c = await owner.one(sql.type(Count)`
@@ -137,5 +138,23 @@ describe('replicas and graceful shutdown', () => {
     expect(joiners).toHaveLength(total);
     expect(joiners.filter((j) => j.n !== 1)).toEqual([]);
     expect(await owner.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM outbox WHERE tenant_id = ${tenant.id} AND delivered_at IS NULL`)).toBe(0);
-  });
+
+    // Prometheus: the API counts and times SCIM requests per tenant; the worker reports the relay,
+    // the database-backed gauges and the Temporal SDK's own metrics.
+    const apiMetrics = await (await fetch(`http://127.0.0.1:${apiBMetricsPort}/metrics`)).text();
+    const created = new RegExp(`roster_scim_requests_total\\{tenant="${tenant.id}",resource="Users",method="POST",status="201",process="api"\\} (\\d+)`).exec(apiMetrics);
+    expect(Number(created?.[1]), apiMetrics.slice(0, 2000)).toBeGreaterThan(total / 3);
+    expect(apiMetrics).toMatch(/roster_scim_request_duration_seconds_bucket\{le="\+Inf",process="api",resource="Users",method="POST"\} [1-9]/);
+    // Never on the public port (there the path is only the portal's fallback, if anything).
+    expect(await (await fetch(`${apiB.url}/metrics`)).text()).not.toContain('roster_scim_requests_total');
+    const workerMetrics = await eventually(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).text();
+      return /roster_relay_signals_total\{workflow_type="identityLifecycle",outcome="delivered",process="worker"\} [1-9]/.test(text) && text;
+    });
+    expect(workerMetrics).toMatch(/^roster_outbox_backlog\{process="worker"\} 0$/m);
+    expect(workerMetrics).toMatch(/^roster_guard_holds\{process="worker"\} 0$/m);
+    expect(workerMetrics).toMatch(/^roster_audit_sealer_lag_seconds\{process="worker"\} [\d.e+-]+$/m);
+    const sdkMetrics = await (await fetch(`http://127.0.0.1:${temporalMetricsPort}/metrics`)).text();
+    expect(sdkMetrics).toMatch(/temporal_workflow_task_execution_latency|temporal_request/);
+  }, 300_000);
 });

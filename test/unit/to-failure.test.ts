@@ -35,3 +35,29 @@ describe('failures are classified at the Temporal boundary', () => {
     expect(permanentFailure(gone, PARKING_FAILURES)).toBeUndefined();
   });
 });
+
+describe('classifyFailures (in a real activity context)', () => {
+  it('throws the classified failure and counts it by activity and type', async () => {
+    const { MockActivityEnvironment } = await import('@temporalio/testing');
+    const { createMetrics } = await import('../../core/metrics.js');
+    const { classifyFailures } = await import('../../activities/to-failure.js');
+    const metrics = createMetrics({ process: 'worker' });
+    const acts = classifyFailures(
+      {
+        refuse: async (): Promise<void> => {
+          throw new DomainError(422, 'nope', 'refused');
+        },
+        flaky: async (): Promise<void> => {
+          throw new Error('connection hiccup');
+        },
+      },
+      metrics,
+    );
+    const env = new MockActivityEnvironment();
+    await expect(env.run(acts.refuse)).rejects.toMatchObject({ type: 'EventInvalid', nonRetryable: true });
+    await expect(env.run(acts.flaky)).rejects.toThrow('connection hiccup');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('roster_activity_failures_total{activity="refuse",failure_type="EventInvalid",process="worker"} 1');
+    expect(text).toContain('roster_activity_failures_total{activity="flaky",failure_type="retryable",process="worker"} 1');
+  });
+});
