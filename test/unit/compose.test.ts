@@ -136,6 +136,25 @@ describe('docker-compose.yml', () => {
     expect(environment('temporal-ui').TEMPORAL_ADDRESS).toBe('temporal:7233');
   });
 
+  it('exposes /metrics to Prometheus inside the network, with a monitoring profile that scrapes it and loads the dashboard', () => {
+    for (const name of ['api', 'worker']) expect(loadConfig(environment(name)).METRICS_PORT, name).toBe(9464);
+    expect(loadConfig(environment('worker')).TEMPORAL_METRICS_PORT).toBe(9465);
+    // Not published: only the api's own port is.
+    expect(JSON.stringify(service('api').ports)).not.toContain('9464');
+    const prometheus = parse(read('deploy/prometheus/prometheus.yml')) as { scrape_configs: { dns_sd_configs: { names: string[]; port: number }[] }[]; rule_files: string[] };
+    const scraped = prometheus.scrape_configs.flatMap((c) => c.dns_sd_configs.map((d) => `${d.names.join()}:${d.port}`));
+    expect(scraped).toEqual(expect.arrayContaining(['api:9464', 'worker:9464', 'worker:9465']));
+    const alerts = parse(read('deploy/prometheus/alerts.yml')) as { groups: { rules: { alert: string; expr: string }[] }[] };
+    const exprs = alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)).join('\n');
+    // Every roster_* series an alert or the dashboard uses is one the code defines.
+    const defined = read('core/metrics.ts');
+    const dashboard = read('deploy/grafana/dashboards/roster.json');
+    for (const series of new Set([...`${exprs}\n${dashboard}`.matchAll(/roster_[a-z_]+/g)].map((m) => m[0].replace(/_(bucket|sum|count)$/, '')))) {
+      expect(defined, series).toContain(`'${series}'`);
+    }
+    for (const name of ['prometheus', 'grafana']) expect((service(name) as { profiles?: string[] }).profiles).toEqual(['monitoring']);
+  });
+
   it('runs more than one worker', () => {
     expect(service('worker').deploy?.replicas).toBeGreaterThanOrEqual(2);
   });
