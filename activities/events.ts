@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { type Db, withTenant } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
+import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
 import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
@@ -9,6 +10,7 @@ import { eventDeliveryWorkflowId } from '../workflows/ids.js';
 import type { WebhookFailureType } from '../workflows/failures.js';
 import { type DeliverEventInput, deliverEventSignal } from '../workflows/messages.js';
 import type { EventDeliveryInput } from '../workflows/event-delivery.js';
+import { postWebhook } from './webhook-post.js';
 
 export interface EventActivityDeps {
   /** The app-role pool: every activity runs under row-level security for its tenant. */
@@ -19,7 +21,8 @@ export interface EventActivityDeps {
   taskQueue: string;
   /** SECRETS_ENCRYPTION_KEY (core/secret-box.ts `loadSecretsKey`): decrypts signing secrets. */
   secretKey: Buffer;
-  fetchImpl?: typeof fetch;
+  /** Where deliveries may connect (the SSRF guard; core/net/webhook-target.ts). */
+  targets: WebhookTargetPolicy;
   /** Per POST; the activity's startToCloseTimeout (30 s) stays above it. */
   requestTimeoutMs?: number;
   metrics?: Metrics;
@@ -79,7 +82,7 @@ export async function signalEventDelivery(
 }
 
 /** Thin adapters for outbound events: record, hand to the subject's delivery workflow, POST signed webhooks. */
-export function createEventActivities({ db, client, taskQueue, secretKey, fetchImpl = fetch, requestTimeoutMs = 10_000, metrics }: EventActivityDeps) {
+export function createEventActivities({ db, client, taskQueue, secretKey, targets, requestTimeoutMs = 10_000, metrics }: EventActivityDeps) {
   return {
     /**
      * Records the event (id = eventIdFor(workflowId, step), so a retry records nothing twice) and
@@ -135,8 +138,7 @@ export function createEventActivities({ db, client, taskQueue, secretKey, fetchI
       let status: number | null = null;
       let error: string | null = null;
       try {
-        const res = await fetchImpl(endpoint.url, {
-          method: 'POST',
+        status = await postWebhook(endpoint.url, {
           headers: {
             'content-type': 'application/json',
             'user-agent': 'Roster-Webhooks/1',
@@ -145,12 +147,10 @@ export function createEventActivities({ db, client, taskQueue, secretKey, fetchI
             [EVENT_TYPE_HEADER]: event.type,
           },
           body,
-          // A redirect is a misconfiguration to surface, not something to follow with a signed body.
-          redirect: 'manual',
-          signal: AbortSignal.timeout(requestTimeoutMs),
+          timeoutMs: requestTimeoutMs,
+          policy: targets,
         });
-        status = res.status;
-        await res.body?.cancel().catch(() => {});
+        // A redirect (3xx) is a misconfiguration to surface, not something to follow with a signed body.
         if (status < 200 || status >= 300) error = `HTTP ${status}`;
       } catch (err) {
         error = describeError(err);

@@ -5,7 +5,7 @@ import { Client, type Connection } from '@temporalio/client';
 import express, { type Express, type Response } from 'express';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
-import { type Config, publicUrl } from '../core/config.js';
+import { type Config, publicUrl, webhookTargets } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
 import { ScimTokenCache } from '../core/scim-token-cache.js';
@@ -129,7 +129,7 @@ export function createApp(deps: AppDeps): Express {
   );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const v1 = [
-    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }),
+    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config) }),
     createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }),
     createAppApiRouter({ db: deps.db }),
   ];

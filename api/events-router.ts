@@ -15,6 +15,7 @@ import {
   rotateWebhookSecret,
   WebhookEndpointView,
 } from '../core/repositories/webhooks.js';
+import { assertWebhookTarget, type WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
 import { appApiErrors } from './app-api-support.js';
 
@@ -25,6 +26,8 @@ export interface EventsRouterDeps {
   secretKey: Buffer;
   /** Accept http://localhost receivers (development and tests only). */
   allowHttpLoopback: boolean;
+  /** Receivers must resolve to addresses this policy allows (the SSRF guard). */
+  webhookTargets: WebhookTargetPolicy;
 }
 
 // Request and response schemas: they validate the requests and generate the OpenAPI paths.
@@ -108,6 +111,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       const { tenantId, keyId } = principal(res);
       const body = CreateWebhookBody.parse(req.body ?? {});
       const url = parseWebhookUrl(body.url, { allowHttpLoopback: deps.allowHttpLoopback });
+      await assertWebhookTarget(url, deps.webhookTargets);
       const created = await withTenant(db, tenantId, async (tx) => {
         const result = await createWebhookEndpoint(tx, tenantId, { url, eventTypes: body.eventTypes }, secretKey);
         await appendAudit(tx, tenantId, [

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { createWebhookTargetPolicy, type WebhookTargetPolicy } from './net/webhook-target.js';
 
 export const AppRole = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower-case identifiers'),
@@ -71,6 +72,14 @@ export const ConfigSchema = z.object({
   METRICS_HOST: z.string().default('0.0.0.0'),
   /** The Temporal SDK's own Prometheus metrics (worker runtime telemetry) on this port (unset: off). */
   TEMPORAL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
+  /**
+   * Webhook receivers must resolve to public addresses (SSRF guard). Networks listed here are
+   * allowed anyway (comma-separated addresses or CIDRs). Unset: loopback outside production, none
+   * in production.
+   */
+  WEBHOOK_ALLOWED_NETWORKS: z.string().optional(),
+  /** DNS servers (host:port, comma-separated) for webhook receivers instead of the system resolver. */
+  WEBHOOK_DNS_SERVERS: z.string().optional(),
   /** Where `npm start` keeps the Temporal SQLite file and the embedded PostgreSQL. */
   DATA_DIR: z.string().default('.data'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -175,4 +184,11 @@ export function appDatabaseUrl(config: Pick<Config, 'DATABASE_URL' | 'APP_DATABA
 
 export function publicUrl(config: Pick<Config, 'PUBLIC_URL' | 'PORT'>, port = config.PORT): string {
   return (config.PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/$/, '');
+}
+
+/** The SSRF guard's policy for webhook receivers (core/net/webhook-target.ts). */
+export function webhookTargets(config: Pick<Config, 'NODE_ENV' | 'WEBHOOK_ALLOWED_NETWORKS' | 'WEBHOOK_DNS_SERVERS'>): WebhookTargetPolicy {
+  const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
+  const allowed = config.WEBHOOK_ALLOWED_NETWORKS ?? (config.NODE_ENV === 'production' ? '' : '127.0.0.0/8,::1');
+  return createWebhookTargetPolicy({ allowedNetworks: list(allowed), dnsServers: list(config.WEBHOOK_DNS_SERVERS ?? '') });
 }

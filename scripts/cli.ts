@@ -13,7 +13,8 @@ import { openStreamParks } from '../core/repositories/stream-parks.js';
 import { identityWorkflowId } from '../workflows/ids.js';
 import { resolveStreamUpdate } from '../workflows/messages.js';
 import { foldKey } from '../core/scim/fold.js';
-import { loadConfig, publicUrl } from '../core/config.js';
+import { loadConfig, publicUrl, webhookTargets } from '../core/config.js';
+import { assertWebhookTarget } from '../core/net/webhook-target.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
@@ -348,6 +349,7 @@ webhook
   .action(async (opts: { tenant: string; url: string; events?: string; json?: boolean }) => {
     const t = await tenantBySlug(opts.tenant);
     const url = parseWebhookUrl(opts.url, { allowHttpLoopback: config.NODE_ENV !== 'production' });
+    await assertWebhookTarget(url, webhookTargets(config));
     const eventTypes = opts.events ? EventType.array().parse(opts.events.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
     const key = loadSecretsKey(config);
     const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {

@@ -5,7 +5,8 @@ import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { classifyFailures } from '../activities/to-failure.js';
-import { type AppRole, loadConfig } from '../core/config.js';
+import { type AppRole, loadConfig, webhookTargets } from '../core/config.js';
+import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
 
@@ -30,6 +31,8 @@ export interface WorkerDeps {
   maxConcurrentLocalActivities?: number;
   maxConcurrentWorkflowTasks?: number;
   metrics?: Metrics;
+  /** Where webhook deliveries may connect (the SSRF guard); the config default when absent. */
+  webhookTargets?: WebhookTargetPolicy;
   /** On shutdown, how long running activities may finish before they are cancelled. */
   shutdownGraceTimeMs?: number;
 }
@@ -45,7 +48,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       // Errors are classified at the Temporal boundary (activities/to-failure.ts).
       ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
-      ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
+      ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,

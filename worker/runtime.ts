@@ -1,7 +1,7 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { appDatabaseUrl, type Config } from '../core/config.js';
+import { appDatabaseUrl, type Config, webhookTargets } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import { type Metrics, registerDatabaseGauges } from '../core/metrics.js';
 import { loadSecretsKey } from '../core/secret-box.js';
@@ -63,6 +63,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     maxConcurrentLocalActivities: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
+    webhookTargets: webhookTargets(config),
     ...(metrics ? { metrics } : {}),
   });
   const loops = startBackgroundLoops({

@@ -5,7 +5,7 @@ import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
 import { startHttpServer } from '../../api/http-server.js';
-import { appDatabaseUrl, type Config, loadConfig } from '../../core/config.js';
+import { appDatabaseUrl, type Config, loadConfig, webhookTargets } from '../../core/config.js';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
 import { createScimConnection } from '../../core/repositories/scim-tokens.js';
 import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
@@ -128,6 +128,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       db: appDb,
       roles: config.APP_ROLES,
       secretKey: loadSecretsKey(config),
+      webhookTargets: webhookTargets(config),
       workflowBundle: { code: inject('workflowCode') },
     });
     workerRun = worker.run();

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEventActivities, type EmitEventInput, type EventActivities } from '../../activities/events.js';
 import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
+import { webhookTargets } from '../../core/config.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, verifySignature } from '../../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../../workflows/ids.js';
@@ -105,7 +106,7 @@ beforeAll(async () => {
   client = new Client({ connection });
   nativeConnection = await NativeConnection.connect({ address });
   // The same key the app's router encrypted the secrets with (test: generated once in DATA_DIR).
-  activities = createEventActivities({ db: stack.app, client, taskQueue, secretKey: loadSecretsKey(stack.config) });
+  activities = createEventActivities({ db: stack.app, client, taskQueue, secretKey: loadSecretsKey(stack.config), targets: webhookTargets(stack.config) });
   worker = await Worker.create({
     connection: nativeConnection,
     taskQueue,
