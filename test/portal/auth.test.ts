@@ -360,5 +360,12 @@ describe('members', () => {
     expect(bad.body.error).toBe('invalid_request');
     expect(bad.body.issues.map((i: any) => i.path)).toEqual(expect.arrayContaining(['email', 'roles.0']));
     expect((await admin.request('PATCH', '/members/not-a-uuid', { roles: ['admin'] })).status).toBe(400);
+    // A method the resource does not have: 405 with exactly its methods (not its neighbours').
+    for (const method of ['OPTIONS', 'PUT']) {
+      const wrong = await admin.request(method, '/members/invite');
+      expect(wrong.status, method).toBe(405);
+      expect(wrong.headers.get('allow'), method).toBe('POST');
+    }
+    expect((await admin.request('PUT', '/members/00000000-0000-4000-8000-000000000000')).headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'PATCH']);
   });
 });
