@@ -440,6 +440,7 @@ export async function enrollTotp(tx: Tx, principal: PortalPrincipal, secretKey: 
   if (user.totp_enabled_at) throw new DomainError(409, 'totp_enabled', 'Two-step sign-in is already on: turn it off first to enrol a new device.');
   const secret = new Secret({ size: 20 }).base32;
   await updatePortalUser(tx, principal.tenantId, user.id, { totpPendingSecret: sealSecret(secretKey, secret, totpAad(principal.tenantId, user.id)) });
+  await appendAudit(tx, principal.tenantId, [{ actor: userActor(user.id), action: 'portal.totp_enrollment_started', targetType: 'portal_user', targetId: user.id }]);
   return { secret, otpauthUri: totpFor(secret, user.email).toString() };
 }
 

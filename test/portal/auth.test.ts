@@ -325,7 +325,7 @@ describe('two-step sign-in (TOTP)', () => {
     expect(off.status).toBe(204);
     expect((await portal(stack, 'POST', '/sign-in', creds)).status).toBe(200);
     expect(await auditActions(stack, tenant.id, grace.userId)).toEqual(
-      expect.arrayContaining(['portal.totp_enabled', 'portal.recovery_code_used', 'portal.totp_disabled', 'portal.sign_in_failed']),
+      expect.arrayContaining(['portal.totp_enrollment_started', 'portal.totp_enabled', 'portal.recovery_code_used', 'portal.totp_disabled', 'portal.sign_in_failed']),
     );
   });
 });
