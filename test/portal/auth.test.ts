@@ -238,9 +238,12 @@ describe('sessions and CSRF', () => {
     const t = await short.createTenant();
     const idle = await portalClient(short, t, { roles: ['auditor'] });
     const busy = await portalSignIn(short, t.slug, idle.email, idle.password);
+    const idleOperator = await consoleClient(short);
     expect((await idle.request('GET', '/session')).status).toBe(200);
+    expect((await idleOperator.request('GET', '/session')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2600));
     expect((await idle.request('GET', '/session')).status).toBe(401);
+    expect((await idleOperator.request('GET', '/session')).status).toBe(401);
 
     // `busy` was created with idle's sign-in above, so it is as old; keep it active past idle.
     const fresh = await portalSignIn(short, t.slug, idle.email, idle.password);
