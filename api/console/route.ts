@@ -9,7 +9,7 @@ import { type OperatorPrincipal, resolveOperator } from '../../core/portal-auth/
 import { csrfTokenFor, safeEqual } from '../../core/portal-auth/tokens.js';
 import type { PortalDeps } from '../portal/deps.js';
 import { sendApiError } from '../portal/errors.js';
-import { declare, parseInput, type RouteDocs, type RouteResult, sendResult } from '../portal/route.js';
+import { declareRoute, parseInput, type RouteDocs, type RouteResult, sendResult } from '../portal/route.js';
 import { CONSOLE_COOKIE, cookieValue } from '../portal/session.js';
 
 /** The console needs what the portal needs (its own cookie, its own sessions). */
@@ -69,7 +69,7 @@ export function consoleSessionMiddleware(deps: ConsoleDeps): RequestHandler {
  */
 export function consoleRoutes(router: Router, deps: ConsoleDeps, defs: readonly ConsoleRouteDef[]): void {
   for (const def of defs) {
-    declare(router, { ...def, access: 'operator' });
+    declareRoute(router, { ...def, access: 'operator' });
     router[def.method](def.path, async (req: Request, res: Response) => {
       const session = consoleSessionOf(res);
       if (!session) {

@@ -94,7 +94,8 @@ export function declaredRoutes(router: Router): readonly DeclaredRoute[] {
   return declared.get(router) ?? [];
 }
 
-export function declare(router: Router, def: RouteDocs & { access: DeclaredRoute['access'] }): void {
+/** Records a route in its router's registry (what declaredRoutes returns). */
+export function declareRoute(router: Router, def: RouteDocs & { access: DeclaredRoute['access'] }): void {
   const route: DeclaredRoute = { ...docsOf(def), access: def.access };
   const list = declared.get(router) ?? [];
   list.push(route);
@@ -132,7 +133,7 @@ const CSRF_HEADER = 'x-csrf-token';
  */
 export function portalRoutes(router: Router, deps: PortalDeps, defs: readonly PortalRouteDef[]): void {
   for (const def of defs) {
-    declare(router, { ...def, access: def.roles });
+    declareRoute(router, { ...def, access: def.roles });
     router[def.method](def.path, async (req: Request, res: Response) => {
       const session = portalSessionOf(res);
       if (!session) {
@@ -188,7 +189,7 @@ export function publicRoute<Q = Record<string, string>, B = undefined, P = Recor
  */
 export function publicRoutes(router: Router, deps: { db: Db; publicUrl: string }, defs: readonly PublicRouteDef[]): void {
   for (const def of defs) {
-    declare(router, { ...def, access: 'public' });
+    declareRoute(router, { ...def, access: 'public' });
     router[def.method](def.path, async (req: Request, res: Response) => {
       if (def.method !== 'get' && !isSameOrigin(req, deps.publicUrl)) {
         sendApiError(res, 403, 'csrf', 'Cross-origin request refused.');
