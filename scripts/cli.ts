@@ -41,6 +41,7 @@ import {
   rotateWebhookSecret,
 } from '../core/repositories/webhooks.js';
 import { loadSecretsKey } from '../core/secret-box.js';
+import { registerPortalCommands } from './cli/commands/portal.js';
 
 /**
  * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
@@ -441,6 +442,8 @@ for (const action of ['retry', 'skip'] as const) {
       }
     });
 }
+
+registerPortalCommands(program, { config, db });
 
 program.command('migrate').description('apply pending migrations').action(async () => {
   await db();
