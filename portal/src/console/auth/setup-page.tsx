@@ -41,7 +41,7 @@ export default function ConsoleSetupPage() {
       <Banner tone="warning" title={isApiError(err, 'link_expired') ? 'This setup link has expired' : isApiError(err, 'link_used') ? 'This setup link was already used' : 'This setup link is not valid'}>
         <p>{err.message}</p>
         <p>
-          Ask for a new one (<code>roster operator create</code> issues it), or <Link to="/console/sign-in">sign in</Link>.
+          Already set your password? <Link to="/console/sign-in">Sign in</Link>.
         </p>
       </Banner>
     ) : (
