@@ -289,4 +289,63 @@ describe('portal sign-in journeys (real browser)', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.waitForURL((u) => u.pathname === '/console/tenants', { timeout: 15_000 });
   });
+
+  it('members: change roles, the last admin keeps admin (error shown in the dialog), remove a member; keyboard users can skip to the content', async () => {
+    const adminEmail = 'solo.admin@example.com';
+    const password = 'harbor tulip quantum 64';
+    const other = await stack.createTenant();
+    const { url } = await issueSetupLink(stack.app, { tenantId: other.id, email: adminEmail, roles: ['admin'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
+    await issueSetupLink(stack.app, { tenantId: other.id, email: 'reviewer.person@example.com', roles: ['reviewer'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
+    const page = await freshPage();
+    await page.goto(url);
+    await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(adminEmail);
+    await page.getByLabel('New password').fill(password);
+    await page.getByLabel('Repeat the password').fill(password);
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
+
+    // Keyboard: on a fresh load the first Tab reaches "Skip to content", which moves focus into the page.
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 10_000 }).toBe('Overview');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+
+    await page.goto(`${stack.url}/members`);
+    const reviewerRow = page.getByRole('row', { name: /reviewer\.person@example\.com/ });
+    await expect.poll(() => reviewerRow.count(), { timeout: 10_000 }).toBe(1);
+
+    // Change the reviewer's roles: add auditor.
+    await page.getByRole('button', { name: 'Change roles of reviewer.person@example.com' }).click();
+    await page.getByRole('dialog').getByRole('checkbox', { name: /Auditor/ }).check();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toContain('Reviewer, Auditor');
+    expect(await page.getByRole('dialog').count()).toBe(0);
+
+    // The only admin cannot drop admin: the API's refusal is shown in the dialog.
+    await page.getByRole('button', { name: `Change roles of ${adminEmail}` }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('checkbox', { name: /Admin/ }).uncheck();
+    await dialog.getByRole('checkbox', { name: /Auditor/ }).check();
+    await dialog.getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/last admin/i);
+    await shot(page, '15-last-admin-refused');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // No roles at all is refused before sending (the API's zod schema, used by the form).
+    await page.getByRole('button', { name: 'Change roles of reviewer.person@example.com' }).click();
+    await dialog.getByRole('checkbox', { name: /Reviewer/ }).uncheck();
+    await dialog.getByRole('checkbox', { name: /Auditor/ }).uncheck();
+    await dialog.getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => dialog.locator('.field-error').textContent()).toMatch(/at least one role/i);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // Remove, after a confirmation.
+    await page.getByRole('button', { name: 'Remove reviewer.person@example.com' }).click();
+    await expectAccessible(page, 'remove confirmation');
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toMatch(/disabled/i);
+    await shot(page, '16-member-removed');
+  });
 });
