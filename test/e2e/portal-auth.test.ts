@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOTP } from 'otpauth';
 import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -23,8 +23,8 @@ const APPROVER_EMAIL = 'approver.person@example.com';
 const APPROVER_PASSWORD = 'velvet canyon drumbeat 88';
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made the way npm start makes it.
-  buildPortal({ logLevel: 'error' });
+  // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
+  ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack();
   tenant = await stack.createTenant();
