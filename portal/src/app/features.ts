@@ -52,3 +52,6 @@ export const features: FeatureEntry[] = [
 export function allowedFeatures(roles: readonly PortalRole[]): FeatureEntry[] {
   return features.filter((f) => f.roles.some((role) => roles.includes(role)));
 }
+
+/** For a page still being built: `lazy: placeholder(title, description)` (also keeps this import used once every page is real). */
+export { placeholder };
