@@ -213,9 +213,12 @@ describe('portal sign-in journeys (real browser)', () => {
     await expect.poll(() => page.getByRole('table', { name: 'Your sessions' }).getByRole('row').count(), { timeout: 10_000 }).toBe(3); // header + 2
     await page.getByRole('button', { name: /^End the session/ }).click();
     await expect.poll(() => page.getByRole('table', { name: 'Your sessions' }).getByRole('row').count(), { timeout: 10_000 }).toBe(2);
-    // The other browser is signed out: its next request sends it to sign-in.
-    await other.reload();
+    // The other browser is signed out: its next request (opening a page in the running app) gets
+    // 401, and the app brings the person to sign-in, saying why and keeping where they were going.
+    await other.getByTestId('account-link').click();
     await other.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
+    expect(new URL(other.url()).searchParams.get('next')).toBe('/account');
+    await expect.poll(() => other.getByText('Your session has ended').count(), { timeout: 10_000 }).toBe(1);
 
     // Two-step sign-in: the secret is shown as text; a code from it turns it on.
     await page.getByRole('button', { name: 'Set up two-step sign-in' }).click();
