@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pagerSteps, type PagerState } from '../../portal/src/components/data-table.js';
 import { ApiError, createApiClient, describeError, toQuery } from '../../portal/src/lib/api.js';
 import { FIRST_LOAD_LIMIT_GZIP, measurePortalFirstLoad } from '../../scripts/lib/bench-portal-size.js';
 
@@ -96,6 +97,24 @@ describe('portal API client (lib/api.ts) over real HTTP', () => {
   it('builds query strings', () => {
     expect(toQuery({ a: 'x y', b: 2, c: false, d: null, e: undefined, f: '' })).toBe('?a=x+y&b=2&c=false');
     expect(toQuery({})).toBe('');
+  });
+});
+
+describe('keyset pager state', () => {
+  it('walks forward with the API\'s next cursors, back through the ones it came by, and restarts when the filters change', () => {
+    let s: PagerState = { key: 'q=a', cursor: null, history: [] };
+    s = pagerSteps.next(s, 'q=a', 'c2');
+    s = pagerSteps.next(s, 'q=a', 'c3');
+    expect(s).toEqual({ key: 'q=a', cursor: 'c3', history: [null, 'c2'] }); // page 3
+    s = pagerSteps.prev(s, 'q=a');
+    expect(s).toEqual({ key: 'q=a', cursor: 'c2', history: [null] }); // page 2
+    s = pagerSteps.prev(s, 'q=a');
+    expect(s).toEqual({ key: 'q=a', cursor: null, history: [] }); // page 1
+    expect(pagerSteps.prev(s, 'q=a')).toEqual(s); // nothing before the first page
+    // New filters: the old cursors mean nothing for them.
+    s = pagerSteps.next(pagerSteps.next(s, 'q=a', 'c2'), 'q=a', 'c3');
+    expect(pagerSteps.view(s, 'q=b')).toEqual({ key: 'q=b', cursor: null, history: [] });
+    expect(pagerSteps.next(s, 'q=b', 'd2')).toEqual({ key: 'q=b', cursor: 'd2', history: [null] });
   });
 });
 

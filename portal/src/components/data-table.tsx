@@ -72,29 +72,45 @@ function cellText(value: unknown): string {
   return JSON.stringify(value);
 }
 
+/** Where a keyset-paged list is: the cursor of the shown page and those of the pages before it. */
+export interface PagerState {
+  key: string;
+  cursor: string | null;
+  history: (string | null)[];
+}
+
+const startAt = (key: string): PagerState => ({ key, cursor: null, history: [] });
+
+/** Pure steps of the pager (a changed `key`, i.e. new filters, starts again at the first page). */
+export const pagerSteps = {
+  view: (s: PagerState, key: string): PagerState => (s.key === key ? s : startAt(key)),
+  next: (s: PagerState, key: string, nextCursor: string): PagerState => {
+    const base = pagerSteps.view(s, key);
+    return { key, cursor: nextCursor, history: [...base.history, base.cursor] };
+  },
+  prev: (s: PagerState, key: string): PagerState => {
+    const base = pagerSteps.view(s, key);
+    if (base.history.length === 0) return startAt(key);
+    return { key, cursor: base.history[base.history.length - 1] ?? null, history: base.history.slice(0, -1) };
+  },
+};
+
 /**
  * Keyset paging state: the cursor of the page being shown and the cursors of the pages before it,
  * so "Previous" works even when the API only hands out `nextCursor`. Reset it when filters change
  * (pass the filters as `resetKey`).
+ *
+ *   const pager = useKeysetPager(JSON.stringify({ search, state }));
+ *   const list = useQuery({ queryKey: ['users', search, state, pager.cursor], queryFn: ... });
+ *   <Pager page={pager.page} hasPrev={pager.hasPrev} hasNext={!!list.data?.nextCursor}
+ *          onPrev={pager.prev} onNext={() => pager.next(list.data!.nextCursor!)} />
  */
 export function useKeysetPager(resetKey = '') {
-  const [state, setState] = useState<{ key: string; cursor: string | null; history: (string | null)[] }>({ key: resetKey, cursor: null, history: [] });
-  const current = state.key === resetKey ? state : { key: resetKey, cursor: null, history: [] };
-  const next = useCallback(
-    (nextCursor: string) => setState((s) => {
-      const base = s.key === resetKey ? s : { key: resetKey, cursor: null, history: [] };
-      return { key: resetKey, cursor: nextCursor, history: [...base.history, base.cursor] };
-    }),
-    [resetKey],
-  );
-  const prev = useCallback(
-    () => setState((s) => {
-      if (s.key !== resetKey || s.history.length === 0) return { key: resetKey, cursor: null, history: [] };
-      return { key: resetKey, cursor: s.history[s.history.length - 1] ?? null, history: s.history.slice(0, -1) };
-    }),
-    [resetKey],
-  );
-  const first = useCallback(() => setState({ key: resetKey, cursor: null, history: [] }), [resetKey]);
+  const [state, setState] = useState<PagerState>(() => startAt(resetKey));
+  const current = pagerSteps.view(state, resetKey);
+  const next = useCallback((nextCursor: string) => setState((s) => pagerSteps.next(s, resetKey, nextCursor)), [resetKey]);
+  const prev = useCallback(() => setState((s) => pagerSteps.prev(s, resetKey)), [resetKey]);
+  const first = useCallback(() => setState(startAt(resetKey)), [resetKey]);
   return { cursor: current.cursor, page: current.history.length + 1, hasPrev: current.history.length > 0, next, prev, first };
 }
 
