@@ -152,6 +152,10 @@ describe('portal sign-in journeys (real browser)', () => {
     const linkBox = dialog.getByTestId('secret-value');
     await expect.poll(() => linkBox.inputValue(), { timeout: 10_000 }).toMatch(/\/setup#token=/);
     const inviteUrl = await linkBox.inputValue();
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
+    await dialog.getByRole('button', { name: 'Copy' }).click();
+    await expect.poll(() => dialog.getByText('Copied to the clipboard').count()).toBe(1);
+    expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(inviteUrl);
     await shot(page, '07-invite-link');
     await dialog.getByRole('button', { name: 'Done' }).click();
     // Shown once: opening the dialog again starts a new invitation, no link.
