@@ -354,5 +354,11 @@ describe('portal sign-in journeys (real browser)', () => {
     await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
     await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toMatch(/disabled/i);
     await shot(page, '16-member-removed');
+
+    // Tablet width: the nav becomes a bar, the table scrolls inside its frame, nothing overflows the page.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
+    await expectAccessible(page, 'members (tablet)');
+    await shot(page, '17-members-tablet');
   });
 });
