@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { portalDist } from '../api/app.js';
@@ -13,6 +11,7 @@ import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
+import { buildPortal, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -95,9 +94,9 @@ try {
     writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
   }
 
-  if (role !== 'worker' && !existsSync(join(portalDist, 'index.html'))) {
-    say('building the portal (first start)…');
-    execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', fileURLToPath(new URL('../portal/vite.config.ts', import.meta.url)), '--logLevel', 'warn'], { stdio: 'inherit' });
+  if (role !== 'worker' && portalBuildIsStale()) {
+    say(existsSync(join(portalDist, 'index.html')) ? 'rebuilding the portal (its sources changed)…' : 'building the portal (first start)…');
+    buildPortal();
   }
 
   let demo: { slug: string; token: string } | undefined;
