@@ -126,7 +126,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
 $$;
 REVOKE ALL ON FUNCTION fleet_identity_alerts(interval) FROM PUBLIC;
 
-CREATE FUNCTION console_tenants(p_stuck_after interval)
+-- All tenants, or the one named by p_tenant.
+CREATE FUNCTION console_tenants(p_stuck_after interval, p_tenant uuid DEFAULT NULL)
 RETURNS TABLE (id uuid, slug text, name text, created_at timestamptz, connections integer,
                last_request_at timestamptz, requests_1h bigint, errors_1h bigint,
                outbox_backlog bigint, oldest_undelivered_at timestamptz, stuck integer, held integer)
@@ -148,6 +149,7 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
     FROM tenants t
     LEFT JOIN c ON c.tenant_id = t.id LEFT JOIN a ON a.tenant_id = t.id LEFT JOIN b ON b.tenant_id = t.id
     LEFT JOIN o ON o.tenant_id = t.id LEFT JOIN i ON i.tenant_id = t.id
+   WHERE p_tenant IS NULL OR t.id = p_tenant
    ORDER BY t.slug
 $$;
 
@@ -174,10 +176,11 @@ $$;
 
 -- Creates a tenant (the console's only write; its audit row is written by the caller, in the same
 -- transaction, into the new tenant's own log). A taken slug raises unique_violation.
-CREATE FUNCTION console_create_tenant(p_slug text, p_name text)
+-- The caller picks the id, so that its transaction can be scoped to the new tenant beforehand.
+CREATE FUNCTION console_create_tenant(p_id uuid, p_slug text, p_name text)
 RETURNS TABLE (id uuid, slug text, name text, created_at timestamptz)
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = public AS $$
-  INSERT INTO tenants (slug, name) VALUES (p_slug, p_name) RETURNING id, slug, name, created_at
+  INSERT INTO tenants (id, slug, name) VALUES (p_id, p_slug, p_name) RETURNING id, slug, name, created_at
 $$;
 
 -- The outbox relay's health: what waits, since when, and what keeps failing.
@@ -197,17 +200,17 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
    ORDER BY f.since, f.user_id LIMIT p_limit
 $$;
 
-REVOKE ALL ON FUNCTION console_tenants(interval), console_tenant_connections(uuid), console_create_tenant(text, text),
+REVOKE ALL ON FUNCTION console_tenants(interval, uuid), console_tenant_connections(uuid), console_create_tenant(uuid, text, text),
   console_outbox_health(), console_identity_alerts(interval, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION console_tenants(interval), console_tenant_connections(uuid), console_create_tenant(text, text),
+GRANT EXECUTE ON FUNCTION console_tenants(interval, uuid), console_tenant_connections(uuid), console_create_tenant(uuid, text, text),
   console_outbox_health(), console_identity_alerts(interval, integer) TO roster_app;
 
 -- Down Migration
 DROP FUNCTION console_identity_alerts(interval, integer);
 DROP FUNCTION console_outbox_health();
-DROP FUNCTION console_create_tenant(text, text);
+DROP FUNCTION console_create_tenant(uuid, text, text);
 DROP FUNCTION console_tenant_connections(uuid);
-DROP FUNCTION console_tenants(interval);
+DROP FUNCTION console_tenants(interval, uuid);
 DROP FUNCTION fleet_identity_alerts(interval);
 DROP FUNCTION scim_activity_flush(jsonb, jsonb);
 DROP TABLE scim_request_errors;
