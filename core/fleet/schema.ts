@@ -103,3 +103,13 @@ export const FleetHealth = z.object({
   identitiesTruncated: z.boolean(),
 });
 export type FleetHealth = z.infer<typeof FleetHealth>;
+
+export const IssueSetupLinkBody = z.object({
+  email: z.string().trim().min(3).max(320).email('enter an e-mail address'),
+  roles: z.array(z.enum(['admin', 'approver', 'reviewer', 'auditor'])).min(1, 'choose at least one role').default(['admin']),
+});
+export type IssueSetupLinkBody = z.infer<typeof IssueSetupLinkBody>;
+
+/** Shown once: Roster keeps only the link's hash. */
+export const SetupLink = z.object({ url: z.string(), expiresAt: z.string() });
+export type SetupLink = z.infer<typeof SetupLink>;
