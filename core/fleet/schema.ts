@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Email, PortalRole, SetupLinkResponse } from '../portal-auth/schema.js';
 
 /**
  * The operator console's API shapes (pure zod: the console pages import them). Operators see
@@ -105,11 +106,11 @@ export const FleetHealth = z.object({
 export type FleetHealth = z.infer<typeof FleetHealth>;
 
 export const IssueSetupLinkBody = z.object({
-  email: z.string().trim().min(3).max(320).email('enter an e-mail address'),
-  roles: z.array(z.enum(['admin', 'approver', 'reviewer', 'auditor'])).min(1, 'choose at least one role').default(['admin']),
+  email: Email,
+  roles: z.array(PortalRole).min(1, 'choose at least one role').default(['admin']),
 });
 export type IssueSetupLinkBody = z.infer<typeof IssueSetupLinkBody>;
 
 /** Shown once: Roster keeps only the link's hash. */
-export const SetupLink = z.object({ url: z.string(), expiresAt: z.string() });
-export type SetupLink = z.infer<typeof SetupLink>;
+export const SetupLink = SetupLinkResponse;
+export type SetupLink = SetupLinkResponse;
