@@ -26,17 +26,17 @@ const tenantColumns: Column<TenantSummary>[] = [
     render: (t) => (
       <>
         <Link to={`/console/tenants/${t.id}`}>{t.name}</Link>
-        <div className="muted">{t.slug}</div>
+        {t.name !== t.slug && <div className="muted">{t.slug}</div>}
       </>
     ),
   },
-  { key: 'created', header: 'Created', className: 'nowrap hide-narrow', render: (t) => formatDateTime(t.createdAt) },
   { key: 'connections', header: 'Connections', className: 'num', render: (t) => formatNumber(t.connections) },
-  { key: 'last', header: 'Last SCIM request', className: 'nowrap', render: (t) => <LastRequest at={t.lastRequestAt} /> },
-  { key: 'errors', header: 'Errors (1 h)', className: 'nowrap', render: (t) => <ErrorRate requests={t.requests1h} errors={t.errors1h} rate={t.errorRate1h} /> },
-  { key: 'backlog', header: 'Outbox backlog', className: 'num', render: (t) => <AlertCount value={t.outboxBacklog} status="backlog" /> },
+  { key: 'last', header: 'Last request', className: 'nowrap', render: (t) => <LastRequest at={t.lastRequestAt} /> },
+  { key: 'errors', header: 'Errors, 1 h', className: 'nowrap', render: (t) => <ErrorRate requests={t.requests1h} errors={t.errors1h} rate={t.errorRate1h} /> },
+  { key: 'backlog', header: 'Backlog', className: 'num', render: (t) => <AlertCount value={t.outboxBacklog} status="backlog" /> },
   { key: 'stuck', header: 'Stuck', className: 'num', render: (t) => <AlertCount value={t.stuck} status="stuck" /> },
   { key: 'held', header: 'Held', className: 'num', render: (t) => <AlertCount value={t.held} status="held" /> },
+  { key: 'created', header: 'Created', className: 'nowrap hide-narrow', render: (t) => formatDateTime(t.createdAt) },
 ];
 
 function TenantListPage() {
@@ -50,7 +50,7 @@ function TenantListPage() {
     </Button>
   );
   return (
-    <Page title="Tenants" description="Each customer is a tenant. Create one, then issue its first admin's setup link." actions={create}>
+    <Page title="Tenants" description="Each customer is a tenant: create one, then issue its first admin's setup link. Backlog counts events not yet handed to the workflow engine, stuck the identities waiting over 15 minutes, held the leavers held by the guard." actions={create}>
       <ErrorBanner error={tenants.error} title="The tenants could not be loaded" onRetry={() => void tenants.refetch()} />
       {!tenants.error && (
         <DataTable
