@@ -50,14 +50,21 @@ export async function requireTenant(db: Db, tenantId: string, stuckAfterMinutes 
   return tenant;
 }
 
+function duration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 120) return `${s} s`;
+  if (s < 7200) return `${Math.round(s / 60)} min`;
+  return `${(s / 3600).toFixed(1)} h`;
+}
+
 function relayStatus(outbox: { backlog: number; failing: number; age_seconds: number; last_error: string | null }): { status: RelayStatus; detail: string } {
   if (outbox.failing > 0) {
     return { status: 'failing', detail: `${outbox.failing} undelivered event(s) failed at least once${outbox.last_error ? `: ${outbox.last_error}` : ''}` };
   }
   if (outbox.backlog > 0 && outbox.age_seconds > RELAY_LAG_SECONDS) {
-    return { status: 'lagging', detail: `the oldest undelivered event has waited ${Math.round(outbox.age_seconds)} s (more than ${RELAY_LAG_SECONDS} s)` };
+    return { status: 'lagging', detail: `the oldest undelivered event has waited ${duration(outbox.age_seconds)} (more than ${duration(RELAY_LAG_SECONDS)})` };
   }
-  return { status: 'healthy', detail: outbox.backlog === 0 ? 'nothing waiting for delivery' : `${outbox.backlog} event(s) waiting, the oldest for ${Math.round(outbox.age_seconds)} s` };
+  return { status: 'healthy', detail: outbox.backlog === 0 ? 'nothing waiting for delivery' : `${outbox.backlog} event(s) waiting, the oldest for ${duration(outbox.age_seconds)}` };
 }
 
 /** Outbox backlog and relay health, stuck and held identities (ids only), per-tenant counts. */

@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -19,6 +20,7 @@ let stack: TestStack;
 let tenant: TestTenant;
 let browser: BrowserContext;
 let profile: string;
+let personId: string;
 
 /** A new operator and their setup link, as `roster operator create --email … --json` issues it. */
 function newOperator(email: string) {
@@ -43,7 +45,9 @@ beforeAll(async () => {
   execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'portal/vite.config.ts', '--logLevel', 'error'], { stdio: 'inherit' });
   stack = await startStack();
   tenant = await stack.createTenant();
-  expect((await stack.scim(tenant, 'POST', '/Users', { userName: PERSON, emails: [{ value: PERSON }] })).status).toBe(201);
+  const person = await stack.scim(tenant, 'POST', '/Users', { userName: PERSON, emails: [{ value: PERSON }] });
+  expect(person.status).toBe(201);
+  personId = person.body.id;
   mkdirSync(SHOTS, { recursive: true });
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
@@ -125,10 +129,16 @@ describe('operator console (real browser)', () => {
     expect(await page.getByTestId('secret-value').count()).toBe(0);
     expect(await page.content()).not.toContain(link);
 
-    // 5. Fleet health.
+    // 5. Fleet health. No worker runs here: the person's first event has waited an hour (the
+    // relay lags, the identity is stuck), and the guard holds them.
+    await stack.owner.query(sql.unsafe`UPDATE outbox SET created_at = now() - interval '1 hour' WHERE tenant_id = ${tenant.id}`);
+    await stack.owner.query(sql.unsafe`INSERT INTO deprovision_holds (tenant_id, user_id) VALUES (${tenant.id}, ${personId})`);
     await page.getByRole('link', { name: 'Fleet health' }).click();
     await page.getByRole('heading', { level: 1, name: 'Fleet health' }).waitFor();
-    await page.getByTestId('fleet-outbox').waitFor();
+    await page.getByTestId('fleet-outbox').getByText('Lagging').waitFor();
+    const stuckTable = page.getByRole('table', { name: 'Identities whose workflow is stuck' });
+    await stuckTable.getByText(personId).waitFor();
+    await page.getByRole('table', { name: 'Leavers held by the mass-deprovisioning guard' }).getByText(personId).waitFor();
     await shot(page, '07-fleet');
     await expectAccessible(page, 'fleet health');
     expect(await page.content()).not.toContain(PERSON);
