@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withTenant } from '../../core/db/pool.js';
+import { createDatabasePool, withTenant } from '../../core/db/pool.js';
 import { connectionActivity, RECENT_ERRORS_KEPT, recentScimErrors } from '../../core/connections/activity.js';
 import { createScimConnection } from '../../core/repositories/scim-tokens.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -98,5 +98,44 @@ describe('SCIM connection activity', () => {
            + (SELECT count(*) FROM scim_request_errors WHERE tenant_id = ${b.id})
            + (SELECT count(*) FROM scim_connection_activity WHERE tenant_id = ${b.id}) AS n`);
     expect(n).toBe(0);
+  });
+
+  it('never fails a request when the activity cannot be written, and keeps the counts for the next flush', async () => {
+    const c = await stack.createTenant();
+    await stack.owner.query(sql.unsafe`REVOKE EXECUTE ON FUNCTION scim_activity_flush(jsonb, jsonb) FROM roster_app`);
+    try {
+      expect((await stack.scim(c, 'POST', '/Users', { userName: 'activity-outage@example.com' })).status).toBe(201);
+      expect((await stack.scim(c, 'GET', '/Users/not-there')).status).toBe(404);
+      // Several flush intervals pass, each failing.
+      await new Promise((r) => setTimeout(r, 500));
+      expect((await activityOf(c))[0]).toMatchObject({ requests1h: 0, lastRequestAt: null });
+    } finally {
+      await stack.owner.query(sql.unsafe`GRANT EXECUTE ON FUNCTION scim_activity_flush(jsonb, jsonb) TO roster_app`);
+    }
+    const [row] = await eventually(async () => {
+      const rows = await activityOf(c);
+      return rows[0]!.requests1h > 0 ? rows : undefined;
+    }, 10_000);
+    expect(row).toMatchObject({ requests1h: 2, errors1h: 1 });
+    expect((await errorsOf(c)).map((e) => [e.status, e.path])).toEqual([[404, '/scim/v2/Users/not-there']]);
+  });
+});
+
+describe('SCIM connection activity on shutdown', () => {
+  it('is written when the API process stops, however long the flush interval', async () => {
+    const quiet = await startStack({ env: { SCIM_ACTIVITY_FLUSH_MS: '600000' } });
+    const t = await quiet.createTenant();
+    expect((await quiet.scim(t, 'GET', '/Users')).status).toBe(200);
+    expect((await quiet.scim(t, 'GET', '/Groups/nope')).status).toBe(404);
+    const owner = await createDatabasePool(quiet.databaseUrl, { maximumPoolSize: 1 });
+    try {
+      const count = () => owner.oneFirst(sql.type(z.object({ n: z.number() }))`
+        SELECT coalesce(sum(requests), 0)::int AS n FROM scim_activity_buckets WHERE tenant_id = ${t.id}`);
+      expect(await count()).toBe(0);
+      await quiet.close();
+      expect(await count()).toBe(2);
+    } finally {
+      await owner.end();
+    }
   });
 });
