@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createOperator } from '../../core/portal-auth/operator-service.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -22,9 +22,13 @@ let browser: BrowserContext;
 let profile: string;
 let personId: string;
 
-/** A new operator and their setup link, as `roster operator create --email … --json` issues it. */
-function newOperator(email: string) {
-  return createOperator(stack.app, { email, createdBy: 'e2e', publicUrl: stack.url, ttlSeconds: 3600 });
+/** `roster operator create --email … --json`: how the vendor's staff get their first link. */
+function createOperatorWithCli(email: string): { url: string; expiresAt: string } {
+  const out = execFileSync(process.execPath, ['scripts/roster.mjs', 'operator', 'create', '--email', email, '--json'], {
+    env: { ...process.env, DATABASE_URL: stack.databaseUrl, PUBLIC_URL: stack.url, LOG_LEVEL: 'silent' },
+    encoding: 'utf8',
+  });
+  return JSON.parse(out) as { url: string; expiresAt: string };
 }
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -42,7 +46,7 @@ async function expectAccessible(page: Page, what: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'portal/vite.config.ts', '--logLevel', 'error'], { stdio: 'inherit' });
+  ensurePortalBuilt();
   stack = await startStack();
   tenant = await stack.createTenant();
   const person = await stack.scim(tenant, 'POST', '/Users', { userName: PERSON, emails: [{ value: PERSON }] });
@@ -70,7 +74,7 @@ describe('operator console (real browser)', () => {
     const page = await browser.newPage();
 
     // 1. The setup link from `roster operator create`: choose a password.
-    const { url } = await newOperator(OPERATOR_EMAIL);
+    const { url } = createOperatorWithCli(OPERATOR_EMAIL);
     expect(url).toMatch(new RegExp(`^${stack.url}/console/setup#token=`));
     await page.goto(url);
     await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(OPERATOR_EMAIL);
