@@ -52,6 +52,7 @@ export function createConsoleTenantsRouter(deps: ConsoleDeps): Router {
           roles: body.roles,
           createdBy: actor,
           publicUrl: deps.publicUrl,
+          ttlSeconds: deps.config.SETUP_LINK_TTL_SECONDS,
           purpose: 'setup',
         });
         return { status: 201, body: link };
