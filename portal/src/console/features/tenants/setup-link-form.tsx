@@ -1,15 +1,17 @@
 import { useState } from 'react';
 import { IssueSetupLinkBody, type SetupLink } from '../../../../../core/fleet/schema.js';
+import { PORTAL_ROLES, type PortalRole } from '../../../../../core/portal-auth/schema.js';
 import { Button, CheckboxGroup, FormError, SecretReveal, TextField, useZodForm } from '../../../components/index.js';
 import { formatDateTime } from '../../../lib/format.js';
 import { useIssueSetupLink } from './api.js';
 
-const ROLE_OPTIONS = [
-  { value: 'admin', label: 'Admin', description: 'Sets up connections, settings and members' },
-  { value: 'approver', label: 'Approver', description: 'Decides on connection change requests' },
-  { value: 'reviewer', label: 'Reviewer', description: 'Reviews access in recertification campaigns' },
-  { value: 'auditor', label: 'Auditor', description: 'Reads and exports the audit log' },
-];
+const ROLE_TEXT: Record<PortalRole, { label: string; description: string }> = {
+  admin: { label: 'Admin', description: 'Sets up connections, settings and members' },
+  approver: { label: 'Approver', description: 'Decides on connection change requests' },
+  reviewer: { label: 'Reviewer', description: 'Reviews access in recertification campaigns' },
+  auditor: { label: 'Auditor', description: 'Reads and exports the audit log' },
+};
+const ROLE_OPTIONS = PORTAL_ROLES.map((value) => ({ value, ...ROLE_TEXT[value] }));
 
 /**
  * Issues a one-time setup link for a person of the tenant (by default its first admin). The link
