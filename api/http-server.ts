@@ -6,6 +6,7 @@ import { appDatabaseUrl, type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
+import { ScimActivityRecorder } from '../core/connections/activity.js';
 import { createApp, scimTokenCache } from './app.js';
 
 export interface HttpServer {
@@ -13,10 +14,11 @@ export interface HttpServer {
   port: number;
   url: string;
   scimTokens: ScimTokenCache;
+  scimActivity: ScimActivityRecorder;
   /**
    * Graceful stop: /readyz turns 503 (for SHUTDOWN_DELAY_MS), the listener closes, in-flight
    * requests finish (up to SHUTDOWN_TIMEOUT_MS, then their connections are cut), idle keep-alive
-   * connections close as soon as they are idle.
+   * connections close as soon as they are idle; then the SCIM activity counts are flushed.
    */
   close(): Promise<void>;
 }
@@ -34,13 +36,15 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   const url = publicUrl(deps.config, port);
   // Each API process listens for SCIM token revocations on a connection of its own.
   const scimTokens = scimTokenCache(deps, appDatabaseUrl(deps.config));
+  const scimActivity = new ScimActivityRecorder({ db: deps.db, flushIntervalMs: deps.config.SCIM_ACTIVITY_FLUSH_MS, logger: deps.logger });
   let draining = false;
-  server.on('request', createApp({ ...deps, scimTokens, publicUrl: url, draining: () => draining }));
+  server.on('request', createApp({ ...deps, scimTokens, scimActivity, publicUrl: url, draining: () => draining }));
   return {
     server,
     port,
     url,
     scimTokens,
+    scimActivity,
     close: async () => {
       draining = true;
       if (deps.config.SHUTDOWN_DELAY_MS > 0) await new Promise((r) => setTimeout(r, deps.config.SHUTDOWN_DELAY_MS));
@@ -56,6 +60,7 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
         });
       });
       await scimTokens.close();
+      await scimActivity.close();
     },
   };
 }
