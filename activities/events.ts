@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
-import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
+import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/webhooks/queries.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../workflows/ids.js';
 import { type DeliverEventInput, deliverEventSignal, type WebhookFailureType } from '../workflows/messages.js';

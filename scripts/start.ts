@@ -9,7 +9,7 @@ import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { type EmbeddedPostgres, isPostgresReachable, startEmbeddedPostgres } from '../core/db/embedded-postgres.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, withTenant } from '../core/db/pool.js';
-import { createScimConnection } from '../core/repositories/scim-tokens.js';
+import { createConnection } from '../core/connections/service.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
@@ -90,7 +90,7 @@ try {
   let demo: { slug: string; token: string } | undefined;
   if ((await countTenants(owner)) === 0) {
     const tenant = await createTenant(owner, { slug: 'demo', name: 'Demo tenant' });
-    const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+    const conn = await withTenant(owner, tenant.id, (tx) => createConnection(tx, { tenantId: tenant.id, actor: { type: 'system', id: 'start' } }, { name: 'default' }));
     demo = { slug: tenant.slug, token: conn.token };
   }
 
