@@ -74,3 +74,10 @@ export function tokenStatus(token: { expiresAt: string | null; revokedAt: string
   if (token.expiresAt) return Date.parse(token.expiresAt) > now ? 'expiring' : 'expired';
   return 'active';
 }
+
+/** The portal's connections page: the base URL to give the IdP, and the connections. */
+export const ConnectionsPage = z.object({
+  scimBaseUrl: z.string().describe('`${PUBLIC_URL}/scim/v2`: the base URL every IdP is given'),
+  connections: z.array(ScimConnectionView),
+});
+export type ConnectionsPage = z.infer<typeof ConnectionsPage>;
