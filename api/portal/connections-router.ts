@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { createConnection, getConnection, listConnections, revokeConnection, revokeToken, rotateToken } from '../../core/connections/service.js';
 import { ConnectionsPage, CreateConnectionBody, CreatedConnection, RotatedToken, RotateTokenBody, ScimConnectionView, ScimTokenView } from '../../core/connections/schema.js';
 import type { PortalDeps } from './deps.js';
-import { portalRoutes } from './route.js';
+import { portalRoute, portalRoutes } from './route.js';
 
 const ConnectionParams = z.object({ id: z.string().uuid() });
 const TokenParams = ConnectionParams.extend({ tokenId: z.string().uuid() });
@@ -20,7 +20,7 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
   const tags = ['Portal: connections'];
   const scimBaseUrl = `${deps.publicUrl}/scim/v2`;
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/connections',
       summary: "The tenant's SCIM connections with their tokens, and the SCIM base URL to give the IdP",
@@ -28,8 +28,8 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       roles: ['admin', 'auditor'],
       response: ConnectionsPage,
       handler: async ({ tx, tenantId }) => ({ body: { scimBaseUrl, connections: await listConnections(tx, tenantId) } }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/connections/:id',
       summary: 'One SCIM connection with its tokens',
@@ -38,8 +38,8 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       params: ConnectionParams,
       response: ScimConnectionView,
       handler: async ({ tx, tenantId, params }) => ({ body: await getConnection(tx, tenantId, params.id) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/connections',
       summary: 'Create a SCIM connection with its first token (shown once)',
@@ -52,8 +52,8 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
         res.set('Cache-Control', 'no-store');
         return { status: 201, body: await createConnection(tx, { tenantId, actor, requestId: requestIdOf(req) }, body) };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/connections/:id/rotate',
       summary: "Issue a new token (shown once); the connection's current tokens keep working for the overlap",
@@ -67,8 +67,8 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
         const overlapSeconds = body.overlapSeconds ?? deps.config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS;
         return { body: await rotateToken(tx, { tenantId, actor, requestId: requestIdOf(req) }, { connectionId: params.id, overlapSeconds }) };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'delete',
       path: '/connections/:id/tokens/:tokenId',
       summary: 'Revoke one token: refused from the next request on',
@@ -79,8 +79,8 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       handler: async ({ tx, tenantId, actor, params, req }) => ({
         body: await revokeToken(tx, { tenantId, actor, requestId: requestIdOf(req) }, { connectionId: params.id, tokenId: params.tokenId }),
       }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'delete',
       path: '/connections/:id',
       summary: 'Revoke a connection and all its tokens',
@@ -91,7 +91,7 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
         await revokeConnection(tx, { tenantId, actor, requestId: requestIdOf(req) }, { connectionId: params.id });
         return { status: 204 };
       },
-    },
+    }),
   ]);
   return router;
 }

@@ -7,7 +7,7 @@ import { getSettings, listHeldLeavers, releaseHeldLeavers, updateSettings } from
 import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../../core/webhooks/schema.js';
 import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../core/webhooks/service.js';
 import type { PortalDeps } from './deps.js';
-import { portalRoutes } from './route.js';
+import { portalRoute, portalRoutes } from './route.js';
 
 const WebhookParams = z.object({ id: z.string().uuid() });
 const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
@@ -21,7 +21,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
   const tags = ['Portal: settings'];
   const webhookPolicy = { secretKey: deps.secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' };
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/settings',
       summary: 'Deletion grace period and guard thresholds',
@@ -29,8 +29,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       roles: ['admin', 'auditor'],
       response: TenantSettings,
       handler: async ({ tx, tenantId }) => ({ body: await getSettings(tx, tenantId) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'patch',
       path: '/settings',
       summary: 'Change the grace period or guard thresholds (what is left out stays); audited with before and after',
@@ -39,8 +39,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       body: UpdateTenantSettingsBody,
       response: TenantSettings,
       handler: async ({ tx, tenantId, actor, body, req }) => ({ body: await updateSettings(tx, { tenantId, actor, requestId: requestIdOf(req) }, body) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/settings/held-leavers',
       summary: 'Leavers the mass-deprovisioning guard holds',
@@ -48,8 +48,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       roles: ['admin', 'auditor'],
       response: z.object({ data: z.array(HeldLeaver) }),
       handler: async ({ tx, tenantId }) => ({ body: { data: await listHeldLeavers(tx, tenantId) } }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/settings/held-leavers/release',
       summary: 'Let held leavers proceed (all, or one): their workflows are signalled at once',
@@ -65,8 +65,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
         await signalReleased(deps.temporal, tenantId, released, `user:${actor.id}`);
         return { body: { released } };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/settings/webhooks',
       summary: "The vendor app's webhook endpoints (never their secrets)",
@@ -74,8 +74,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       roles: ['admin', 'auditor'],
       response: z.object({ data: z.array(WebhookEndpointView) }),
       handler: async ({ tx, tenantId }) => ({ body: { data: await listWebhooks(tx, tenantId) } }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/settings/webhooks',
       summary: 'Add a webhook endpoint; its signing secret is shown once',
@@ -88,8 +88,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
         res.set('Cache-Control', 'no-store');
         return { status: 201, body: await createWebhook(tx, { tenantId, actor, requestId: requestIdOf(req) }, webhookPolicy, body) };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/settings/webhooks/:id/rotate',
       summary: "Rotate an endpoint's signing secret (shown once); the old one keeps signing for the overlap",
@@ -102,8 +102,8 @@ export function createSettingsRouter(deps: PortalDeps): Router {
         res.set('Cache-Control', 'no-store');
         return { body: await rotateWebhook(tx, { tenantId, actor, requestId: requestIdOf(req) }, webhookPolicy, { endpointId: params.id, overlapSeconds: body.overlapSeconds }) };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'delete',
       path: '/settings/webhooks/:id',
       summary: 'Delete a webhook endpoint',
@@ -114,7 +114,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
         await deleteWebhook(tx, { tenantId, actor, requestId: requestIdOf(req) }, { endpointId: params.id });
         return { status: 204 };
       },
-    },
+    }),
   ]);
   return router;
 }

@@ -55,7 +55,7 @@ describe('portal settings API', () => {
   it('answers 400 with the field for out-of-range or empty changes', async () => {
     const share = await admin.request('PATCH', '/settings', { guard: { maxShare: 1.5 } });
     expect(share.status).toBe(400);
-    expect(share.body).toMatchObject({ error: 'invalid_request', issues: [expect.objectContaining({ path: ['guard', 'maxShare'] })] });
+    expect(share.body).toMatchObject({ error: 'invalid_request', issues: [expect.objectContaining({ path: 'guard.maxShare' })] });
     expect((await admin.request('PATCH', '/settings', { deletionGraceSeconds: -1 })).status).toBe(400);
     expect((await admin.request('PATCH', '/settings', {})).status).toBe(400);
     expect((await admin.request('PATCH', '/settings', { somethingElse: 1 })).status).toBe(400);
