@@ -8,14 +8,14 @@ export const MAX_GUARD_WINDOW_SECONDS = 30 * 86_400;
 export const DeletionGraceSeconds = z
   .number()
   .int()
-  .min(0)
-  .max(MAX_DELETION_GRACE_SECONDS)
+  .min(0, 'the grace period cannot be negative')
+  .max(MAX_DELETION_GRACE_SECONDS, 'the grace period is at most 365 days')
   .describe('How long a SCIM-deleted identity stays restorable before its personal data is removed');
 
 export const GuardSettings = z.object({
-  maxSuspensions: z.number().int().min(0).max(1_000_000).describe('Leavers allowed per window before further ones are held'),
-  maxShare: z.number().min(0).max(1).describe("Share of the tenant's identities allowed to leave per window (0-1)"),
-  windowSeconds: z.number().int().min(1).max(MAX_GUARD_WINDOW_SECONDS).describe('The window both limits count over'),
+  maxSuspensions: z.number().int('a whole number of leavers').min(0, 'cannot be negative').max(1_000_000).describe('Leavers allowed per window before further ones are held'),
+  maxShare: z.number().min(0, 'a share from 0 to 1 (0–100 %)').max(1, 'a share from 0 to 1 (0–100 %)').describe("Share of the tenant's identities allowed to leave per window (0-1)"),
+  windowSeconds: z.number().int().min(1, 'the window is at least one second').max(MAX_GUARD_WINDOW_SECONDS, 'the window is at most 30 days').describe('The window both limits count over'),
 });
 export type GuardSettings = z.infer<typeof GuardSettings>;
 

@@ -4,6 +4,7 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTenant } from '../../core/db/pool.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -128,7 +129,7 @@ describe('connections and settings (real browser)', () => {
     await shot(page, '06-connection-revoked');
 
     const actions = await stack.owner.anyFirst(sql.type(z.object({ action: z.string() }))`
-      SELECT action FROM audit_events WHERE tenant_id = ${tenant.id} AND actor_type = 'user' AND actor_id = ${admin.userId} ORDER BY id`);
+      SELECT action FROM audit_events WHERE tenant_id = ${tenant.id} AND actor_type = 'user' AND actor_id = ${admin.userId} AND action LIKE 'scim%' ORDER BY id`);
     expect(actions).toEqual(['scim_connection.created', 'scim_token.rotated', 'scim_token.revoked', 'scim_connection.revoked']);
 
     // Tablet width: the same page stays usable.
@@ -167,6 +168,32 @@ describe('connections and settings (real browser)', () => {
       { actor_id: client.userId, data: { before: { deletionGraceSeconds: 2_592_000 }, after: { deletionGraceSeconds: 1_209_600 } } },
       { actor_id: client.userId, data: { before: { 'guard.maxSuspensions': 50, 'guard.maxShare': 0.2 }, after: { 'guard.maxSuspensions': 20, 'guard.maxShare': 0.05 } } },
     ]);
+    // A webhook endpoint: its signing secret is shown once, with a copy button.
+    await page.getByRole('button', { name: 'Add endpoint' }).click();
+    await page.getByRole('dialog').getByLabel('URL').fill('https://hooks.example.com/roster');
+    await page.getByRole('dialog').getByRole('button', { name: 'Add endpoint' }).click();
+    const secretBox = page.getByRole('dialog').getByTestId('secret-value');
+    await expect.poll(() => secretBox.inputValue()).toMatch(/^whsec_/);
+    const secret = await secretBox.inputValue();
+    await page.getByRole('dialog').getByTestId('secret-reveal').getByRole('button', { name: 'Copy' }).click();
+    await expect.poll(() => clipboard(page)).toBe(secret);
+    await shot(page, '10a-webhook-secret');
+    await page.getByRole('dialog').getByRole('button', { name: 'I have saved it' }).click();
+    const hooks = await client.request('GET', '/settings/webhooks');
+    expect(hooks.body.data).toEqual([expect.objectContaining({ url: 'https://hooks.example.com/roster', eventTypes: null })]);
+    expect(JSON.stringify(hooks.body)).not.toContain(secret);
+
+    // A held leaver, released after confirming.
+    const held = await stack.scim(tenant, 'POST', '/Users', { userName: 'held.browser@example.com' });
+    await withTenant(stack.owner, tenant.id, (tx) => tx.query(sql.unsafe`INSERT INTO deprovision_holds (tenant_id, user_id) VALUES (${tenant.id}, ${held.body.id})`));
+    await page.reload();
+    const heldRegion = page.getByRole('region', { name: 'Held leavers' });
+    await heldRegion.getByRole('button', { name: 'Release held.browser@example.com' }).click({ timeout: 15_000 });
+    await shot(page, '10b-release-confirm');
+    await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
+    await expect.poll(() => heldRegion.getByText('Nobody is held').count()).toBe(1);
+    expect((await client.request('GET', '/settings/held-leavers')).body.data).toEqual([]);
+
     // The Members page is one link away.
     expect(await page.getByRole('link', { name: 'Members page' }).getAttribute('href')).toBe('/members');
   });

@@ -132,7 +132,7 @@ function GuardSection({ settings, canChange }: { settings: TenantSettings; canCh
         <div className="field-row">
           <TextField label="Leavers per window" hint="More than this many holds the rest." type="number" min={0} step={1} disabled={!canChange} {...form.text('maxSuspensions')} />
           <TextField label="Share of people per window (%)" hint="Counted once at least 10 people leave." type="number" min={0} max={100} step="any" disabled={!canChange} {...form.text('maxSharePercent')} />
-          <TextField label="Window (minutes)" type="number" min={1} step="any" disabled={!canChange} {...form.text('windowMinutes')} />
+          <TextField label="Window (minutes)" hint="How far back both limits count." type="number" min={1} step="any" disabled={!canChange} {...form.text('windowMinutes')} />
         </div>
         <FormError error={form.formError} />
         {canChange && (
