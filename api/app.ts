@@ -9,6 +9,7 @@ import { type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
 import { ScimTokenCache } from '../core/scim-token-cache.js';
+import type { ScimActivityRecorder } from '../core/connections/activity.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
 import { createConsoleApi } from './console/router.js';
@@ -32,6 +33,8 @@ export interface AppDeps {
   temporal?: Connection | undefined;
   /** SCIM token resolution; startHttpServer passes one with its NOTIFY listener (default: uncached). */
   scimTokens?: ScimTokenCache;
+  /** Records SCIM connection activity; startHttpServer passes one and flushes it on close. */
+  scimActivity?: ScimActivityRecorder;
   /** Overrides PUBLIC_URL / PORT when the listening port is only known after listen (tests). */
   publicUrl?: string;
 }
@@ -113,7 +116,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/console/api', createConsoleApi(surfaceDeps));
   app.use(
     '/scim/v2',
-    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }),
+    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
   );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const v1 = [

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { appDatabaseUrl, type Config, publicUrl } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
+import { ScimActivityRecorder } from '../core/connections/activity.js';
 import { createApp, scimTokenCache } from './app.js';
 
 export interface HttpServer {
@@ -12,6 +13,7 @@ export interface HttpServer {
   port: number;
   url: string;
   scimTokens: ScimTokenCache;
+  scimActivity: ScimActivityRecorder;
   close(): Promise<void>;
 }
 
@@ -28,12 +30,14 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   const url = publicUrl(deps.config, port);
   // Each API process listens for SCIM token revocations on a connection of its own.
   const scimTokens = scimTokenCache(deps, appDatabaseUrl(deps.config));
-  server.on('request', createApp({ ...deps, scimTokens, publicUrl: url }));
+  const scimActivity = new ScimActivityRecorder({ db: deps.db, flushIntervalMs: deps.config.SCIM_ACTIVITY_FLUSH_MS, logger: deps.logger });
+  server.on('request', createApp({ ...deps, scimTokens, scimActivity, publicUrl: url }));
   return {
     server,
     port,
     url,
     scimTokens,
+    scimActivity,
     close: async () => {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -41,6 +45,7 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
         setTimeout(() => server.closeAllConnections(), 2_000).unref();
       });
       await scimTokens.close();
+      await scimActivity.close();
     },
   };
 }

@@ -7,10 +7,17 @@ export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
 /** RFC 7644 §3.12 error body; `status` is a string there. */
 export function sendScimError(res: Response, status: number, detail: string, scimType?: string): void {
+  // Read by the connection activity recorder when the response finishes (api/scim-router.ts).
+  res.locals.scimError = { detail, scimType } satisfies ScimErrorSent;
   res
     .status(status)
     .type(SCIM_CONTENT_TYPE)
     .json({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
+}
+
+export interface ScimErrorSent {
+  detail: string;
+  scimType: string | undefined;
 }
 
 interface BodyParserError {

@@ -8,7 +8,8 @@ import type { ScimPaging } from '../core/scim/paging.js';
 import * as scim from '../core/scim/service.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
-import { SCIM_CONTENT_TYPE, scimErrorHandler, sendScimError } from './scim-errors.js';
+import type { ScimActivityRecorder } from '../core/connections/activity.js';
+import { SCIM_CONTENT_TYPE, type ScimErrorSent, scimErrorHandler, sendScimError } from './scim-errors.js';
 import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
 
 export interface ScimRouterDeps {
@@ -20,6 +21,31 @@ export interface ScimRouterDeps {
   publicUrl: string;
   /** Cursor key and remembered list positions (core/scim/paging.ts), one per process. */
   paging: ScimPaging;
+  /** Counts each connection's requests and errors in memory (flushed in batches); none: not recorded. */
+  activity?: ScimActivityRecorder | undefined;
+}
+
+/** Counts the answer once it is sent: no work before it, no database round trip for it. */
+function recordActivity(activity: ScimActivityRecorder, req: Request, res: Response, principal: { tenantId: string; connectionId: string }): void {
+  res.once('finish', () => {
+    const status = res.statusCode;
+    if (status < 400) {
+      activity.record({ tenantId: principal.tenantId, connectionId: principal.connectionId, status, method: req.method, path: '' });
+      return;
+    }
+    const sent = res.locals.scimError as ScimErrorSent | undefined;
+    const url = req.originalUrl;
+    const q = url.indexOf('?');
+    activity.record({
+      tenantId: principal.tenantId,
+      connectionId: principal.connectionId,
+      status,
+      method: req.method,
+      path: q < 0 ? url : url.slice(0, q),
+      scimType: sent?.scimType,
+      detail: sent?.detail,
+    });
+  });
 }
 
 type Handler = (req: Request, res: Response) => Promise<scim.ScimResult> | scim.ScimResult;
@@ -56,6 +82,7 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
       sendScimError(res, 401, 'missing, invalid, expired or revoked bearer token');
       return;
     }
+    if (deps.activity) recordActivity(deps.activity, req, res, principal);
     res.locals.scim = {
       db: deps.db,
       tenantId: principal.tenantId,

@@ -62,6 +62,8 @@ export const ConfigSchema = z.object({
   SCIM_TOKEN_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
   /** How often an API process writes last_used_at for the SCIM tokens it saw. */
   SCIM_TOKEN_TOUCH_INTERVAL_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How often an API process writes the SCIM connection activity it counted (core/connections/activity.ts). */
+  SCIM_ACTIVITY_FLUSH_MS: z.coerce.number().int().min(50).default(5_000),
   SCIM_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_048_576),
   SCIM_MAX_FILTER_LENGTH: z.coerce.number().int().min(64).default(4096),
   SCIM_MAX_FILTER_DEPTH: z.coerce.number().int().min(2).default(32),

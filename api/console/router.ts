@@ -8,6 +8,8 @@ import { apiErrorHandler, sendApiError } from '../portal/errors.js';
 import { type DeclaredRoute, declaredRoutes, publicRoutes } from '../portal/route.js';
 import { clearedCookie, CONSOLE_COOKIE, sessionCookie } from '../portal/session.js';
 import { type ConsoleDeps, consoleRoutes, consoleSessionMiddleware, consoleSessionOf } from './route.js';
+import { createConsoleTenantsRouter } from './tenants-router.js';
+import { createConsoleFleetRouter } from './fleet-router.js';
 
 export type { ConsoleDeps } from './route.js';
 
@@ -104,7 +106,7 @@ function createConsoleSessionRouter(deps: ConsoleDeps): Router {
 }
 
 /** The console's feature routers, each built with `consoleRoutes(...)`: one import + one entry. */
-export const consoleFeatureRouters: ReadonlyArray<(deps: ConsoleDeps) => Router> = [createConsoleSessionRouter];
+export const consoleFeatureRouters: ReadonlyArray<(deps: ConsoleDeps) => Router> = [createConsoleSessionRouter, createConsoleTenantsRouter, createConsoleFleetRouter];
 
 export interface ConsoleApi extends Router {
   routes: readonly DeclaredRoute[];

@@ -14,7 +14,7 @@ export interface ConsoleFeatureEntry {
 
 export const consoleFeatures: ConsoleFeatureEntry[] = [
   // Tenants (helper "console")
-  { path: 'tenants', label: 'Tenants', lazy: () => import('./placeholder-page.js').then((m) => ({ default: m.TenantsPlaceholder })) },
+  { path: 'tenants', label: 'Tenants', lazy: () => import('./features/tenants/page.js') },
   // Fleet health (helper "console")
-  { path: 'fleet', label: 'Fleet health', lazy: () => import('./placeholder-page.js').then((m) => ({ default: m.FleetPlaceholder })) },
+  { path: 'fleet', label: 'Fleet health', lazy: () => import('./features/fleet/page.js') },
 ];

@@ -1,0 +1,87 @@
+import { randomUUID } from 'node:crypto';
+import { type Db, sqlState, withTenant } from '../db/pool.js';
+import { DomainError } from '../errors.js';
+import { appendAudit } from '../repositories/audit.js';
+import { findTenantSummary, insertTenant, listConnectionHealth, listIdentityAlerts, listTenantSummaries, outboxHealth } from './queries.js';
+import { CreateTenantBody, type FleetHealth, type RelayStatus, type Tenant, type TenantDetail, type TenantList } from './schema.js';
+
+/** The operator acting in the console (audited as actor `operator`). */
+export interface OperatorActor {
+  type: 'operator';
+  id: string;
+}
+
+/** The most identity alerts one fleet page lists (counts per tenant stay exact). */
+export const FLEET_ALERT_LIMIT = 200;
+/** The oldest undelivered outbox row may wait this long before the relay counts as lagging. */
+export const RELAY_LAG_SECONDS = 60;
+
+/**
+ * Creates a tenant; its first audit row, in its own log, names the operator. One transaction,
+ * scoped to the new tenant from its first statement.
+ */
+export async function createTenant(db: Db, actor: OperatorActor, input: CreateTenantBody): Promise<Tenant> {
+  const { slug, name } = CreateTenantBody.parse(input);
+  const id = randomUUID();
+  try {
+    return await withTenant(db, id, async (tx) => {
+      const tenant = await insertTenant(tx, { id, slug, name });
+      await appendAudit(tx, id, [{ actor, action: 'tenant.created', targetType: 'tenant', targetId: id, data: { slug, name } }]);
+      return tenant;
+    });
+  } catch (err) {
+    if (sqlState(err) === '23505') throw new DomainError(409, 'tenant_exists', `a tenant with the slug "${slug}" already exists`);
+    throw err;
+  }
+}
+
+export async function listTenants(db: Db, stuckAfterMinutes: number): Promise<TenantList> {
+  return { tenants: await listTenantSummaries(db, stuckAfterMinutes), stuckAfterMinutes };
+}
+
+export async function tenantDetail(db: Db, tenantId: string, stuckAfterMinutes: number): Promise<TenantDetail> {
+  const tenant = await requireTenant(db, tenantId, stuckAfterMinutes);
+  return { tenant, connections: await listConnectionHealth(db, tenantId) };
+}
+
+export async function requireTenant(db: Db, tenantId: string, stuckAfterMinutes = 0) {
+  const tenant = await findTenantSummary(db, tenantId, stuckAfterMinutes);
+  if (!tenant) throw new DomainError(404, 'not_found', 'no such tenant');
+  return tenant;
+}
+
+function relayStatus(outbox: { backlog: number; failing: number; age_seconds: number; last_error: string | null }): { status: RelayStatus; detail: string } {
+  if (outbox.failing > 0) {
+    return { status: 'failing', detail: `${outbox.failing} undelivered event(s) failed at least once${outbox.last_error ? `: ${outbox.last_error}` : ''}` };
+  }
+  if (outbox.backlog > 0 && outbox.age_seconds > RELAY_LAG_SECONDS) {
+    return { status: 'lagging', detail: `the oldest undelivered event has waited ${Math.round(outbox.age_seconds)} s (more than ${RELAY_LAG_SECONDS} s)` };
+  }
+  return { status: 'healthy', detail: outbox.backlog === 0 ? 'nothing waiting for delivery' : `${outbox.backlog} event(s) waiting, the oldest for ${Math.round(outbox.age_seconds)} s` };
+}
+
+/** Outbox backlog and relay health, stuck and held identities (ids only), per-tenant counts. */
+export async function fleetHealth(db: Db, stuckAfterMinutes: number): Promise<FleetHealth> {
+  const [outbox, tenants, identities] = await Promise.all([
+    outboxHealth(db),
+    listTenantSummaries(db, stuckAfterMinutes),
+    listIdentityAlerts(db, stuckAfterMinutes, FLEET_ALERT_LIMIT + 1),
+  ]);
+  return {
+    generatedAt: new Date().toISOString(),
+    stuckAfterMinutes,
+    outbox: {
+      backlog: outbox.backlog,
+      oldestUndeliveredAt: outbox.oldest_undelivered_at,
+      oldestAgeSeconds: Math.max(0, Math.round(outbox.age_seconds)),
+      failing: outbox.failing,
+      lastError: outbox.last_error,
+    },
+    relay: relayStatus(outbox),
+    tenants: tenants
+      .filter((t) => t.outboxBacklog > 0 || t.stuck > 0 || t.held > 0)
+      .map((t) => ({ id: t.id, slug: t.slug, outboxBacklog: t.outboxBacklog, stuck: t.stuck, held: t.held })),
+    identities: identities.slice(0, FLEET_ALERT_LIMIT),
+    identitiesTruncated: identities.length > FLEET_ALERT_LIMIT,
+  };
+}
