@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { createConnection, getConnection, listConnections, revokeConnection, revokeToken, rotateToken } from '../../core/connections/service.js';
+import { createConnection, getConnection, listConnectionsWithActivity, revokeConnection, revokeToken, rotateToken } from '../../core/connections/service.js';
 import { ConnectionsPage, CreateConnectionBody, CreatedConnection, RotatedToken, RotateTokenBody, ScimConnectionView, ScimTokenView } from '../../core/connections/schema.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
@@ -23,11 +23,11 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
     portalRoute({
       method: 'get',
       path: '/connections',
-      summary: "The tenant's SCIM connections with their tokens, and the SCIM base URL to give the IdP",
+      summary: "The tenant's SCIM connections with their tokens, last request, last hour's traffic and recent SCIM errors, and the SCIM base URL to give the IdP",
       tags,
       roles: ['admin', 'auditor'],
       response: ConnectionsPage,
-      handler: async ({ tx, tenantId }) => ({ body: { scimBaseUrl, connections: await listConnections(tx, tenantId) } }),
+      handler: async ({ tx, tenantId }) => ({ body: { scimBaseUrl, connections: await listConnectionsWithActivity(tx, tenantId) } }),
     }),
     portalRoute({
       method: 'get',

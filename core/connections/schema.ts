@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ConnectionActivity, ScimRequestError } from './activity-schema.js';
 
 /**
  * SCIM connections and their bearer tokens as every surface shows them (CLI, portal API, portal).
@@ -75,9 +76,16 @@ export function tokenStatus(token: { expiresAt: string | null; revokedAt: string
   return 'active';
 }
 
+/** A connection with its traffic: last request, the last hour, and its most recent error answers. */
+export const ScimConnectionWithActivity = ScimConnectionView.extend({
+  activity: ConnectionActivity.omit({ connectionId: true }),
+  recentErrors: z.array(ScimRequestError).describe('Newest first'),
+});
+export type ScimConnectionWithActivity = z.infer<typeof ScimConnectionWithActivity>;
+
 /** The portal's connections page: the base URL to give the IdP, and the connections. */
 export const ConnectionsPage = z.object({
   scimBaseUrl: z.string().describe('`${PUBLIC_URL}/scim/v2`: the base URL every IdP is given'),
-  connections: z.array(ScimConnectionView),
+  connections: z.array(ScimConnectionWithActivity),
 });
 export type ConnectionsPage = z.infer<typeof ConnectionsPage>;

@@ -2,12 +2,14 @@ import type { Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { appendAudit } from '../repositories/audit.js';
 import { auditEntry, type ServiceContext } from '../shared/service-context.js';
+import { connectionActivity, recentScimErrors } from './activity.js';
 import * as q from './queries.js';
 import {
   type CreatedConnection,
   MAX_TOKEN_OVERLAP_SECONDS,
   type RotatedToken,
   type ScimConnectionView,
+  type ScimConnectionWithActivity,
   type ScimTokenView,
   ConnectionName,
   tokenStatus,
@@ -40,6 +42,25 @@ export async function listConnections(tx: Tx, tenantId: string): Promise<ScimCon
   const tokens = await q.listTokens(tx, tenantId);
   const now = Date.now();
   return connections.map((c) => connectionView(c, tokens, now));
+}
+
+/** How many of a connection's latest SCIM error answers the connections list carries. */
+export const LISTED_RECENT_ERRORS = 10;
+
+/** The connections with their traffic (core/connections/activity.ts): what the portal's page shows. */
+export async function listConnectionsWithActivity(tx: Tx, tenantId: string): Promise<ScimConnectionWithActivity[]> {
+  const connections = await listConnections(tx, tenantId);
+  const activity = new Map((await connectionActivity(tx, tenantId)).map((a) => [a.connectionId, a]));
+  const out: ScimConnectionWithActivity[] = [];
+  for (const c of connections) {
+    const a = activity.get(c.id);
+    out.push({
+      ...c,
+      activity: { lastRequestAt: a?.lastRequestAt ?? null, requests1h: a?.requests1h ?? 0, errors1h: a?.errors1h ?? 0, errorRate1h: a?.errorRate1h ?? 0 },
+      recentErrors: await recentScimErrors(tx, tenantId, c.id, LISTED_RECENT_ERRORS),
+    });
+  }
+  return out;
 }
 
 export async function getConnection(tx: Tx, tenantId: string, connectionId: string): Promise<ScimConnectionView> {

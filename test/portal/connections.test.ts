@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
 
 /** The portal's Connections API over real HTTP: roles, tokens shown once, rotation, revocation, tenancy. */
@@ -14,7 +14,7 @@ let approver: PortalTestClient;
 let otherAdmin: PortalTestClient;
 
 beforeAll(async () => {
-  stack = await startStack();
+  stack = await startStack({ env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
   tenant = await stack.createTenant();
   other = await stack.createTenant();
   admin = await portalClient(stack, tenant, { roles: ['admin'] });
@@ -81,6 +81,28 @@ describe('portal connections API', () => {
     expect((await createUser(rotated.body.token, 'after-connection-revoke@example.com')).status).toBe(401);
     expect((await admin.request('DELETE', `/connections/${created.connectionId}`)).status).toBe(404);
     expect((await admin.request('POST', `/connections/${created.connectionId}/rotate`, {})).status).toBe(404);
+  });
+
+  it("shows each connection's last request, last hour's traffic and its recent SCIM errors (no query strings)", async () => {
+    const created = (await admin.request('POST', '/connections', { name: 'busy' })).body;
+    expect((await createUser(created.token, 'traffic-1@example.com')).status).toBe(201);
+    const bad = await stack.scim(created.token, 'POST', '/Users', { displayName: 'no userName' });
+    expect(bad.status).toBe(400);
+    expect((await stack.scim(created.token, 'GET', '/Users/00000000-0000-4000-8000-000000000000?attributes=userName')).status).toBe(404);
+    const connection = await eventually(async () => {
+      const listed = await auditor.request('GET', '/connections');
+      const c = listed.body.connections.find((x: { id: string }) => x.id === created.connectionId);
+      return c.activity.requests1h >= 3 && c.recentErrors.length >= 2 ? c : undefined;
+    }, 15_000);
+    expect(connection.activity).toMatchObject({ lastRequestAt: expect.any(String), requests1h: 3, errors1h: 2 });
+    expect(connection.activity.errorRate1h).toBeCloseTo(2 / 3);
+    expect(connection.recentErrors.map((e: { method: string; path: string; status: number }) => [e.method, e.path, e.status])).toEqual([
+      ['GET', '/scim/v2/Users/00000000-0000-4000-8000-000000000000', 404],
+      ['POST', '/scim/v2/Users', 400],
+    ]);
+    // The other connections' activity is their own.
+    const fixture = (await auditor.request('GET', '/connections')).body.connections.find((x: { id: string }) => x.id === tenant.connectionId);
+    expect(fixture.recentErrors).toEqual([]);
   });
 
   it("another tenant's admin neither sees nor changes this tenant's connections", async () => {

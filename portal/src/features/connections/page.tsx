@@ -1,5 +1,6 @@
 import { useState } from 'react';
-import type { CreatedConnection, RotatedToken, ScimConnectionView, ScimTokenView } from '../../../../core/connections/schema.js';
+import type { ScimRequestError } from '../../../../core/connections/activity-schema.js';
+import type { CreatedConnection, RotatedToken, ScimConnectionView, ScimConnectionWithActivity, ScimTokenView } from '../../../../core/connections/schema.js';
 import { CreateConnectionBody } from '../../../../core/connections/schema.js';
 import {
   Banner,
@@ -111,12 +112,22 @@ export default function ConnectionsPage() {
   );
 }
 
-function lastUsed(connection: ScimConnectionView): string | null {
-  const times = connection.tokens.map((t) => t.lastUsedAt).filter((t): t is string => t !== null);
-  return times.length ? times.reduce((a, b) => (a > b ? a : b)) : null;
+/** The last request: from the activity recorder, else the tokens' last use (minute resolution). */
+function lastRequest(connection: ScimConnectionWithActivity): string | null {
+  const times = [connection.activity.lastRequestAt, ...connection.tokens.map((t) => t.lastUsedAt)].filter((t): t is string => t !== null);
+  return times.length ? times.reduce((a, b) => (Date.parse(a) > Date.parse(b) ? a : b)) : null;
 }
 
-function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimConnectionView; canChange: boolean; onIssued: (issued: Issued) => void }) {
+const percent = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 1 });
+
+const errorColumns: Column<ScimRequestError>[] = [
+  { key: 'at', header: 'When', className: 'nowrap', render: (e) => <span title={formatDateTime(e.at)}>{formatRelative(e.at)}</span> },
+  { key: 'request', header: 'Request', render: (e) => <code>{`${e.method} ${e.path}`}</code> },
+  { key: 'status', header: 'Status', className: 'num', render: (e) => <StatusBadge status="error">{e.status}</StatusBadge> },
+  { key: 'detail', header: 'What the IdP was told', render: (e) => [e.scimType, e.detail].filter(Boolean).join(': ') || '—' },
+];
+
+function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimConnectionWithActivity; canChange: boolean; onIssued: (issued: Issued) => void }) {
   const toast = useToast();
   const revokeToken = useRevokeToken();
   const revokeConnection = useRevokeConnection();
@@ -124,7 +135,8 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
   const [revokingToken, setRevokingToken] = useState<ScimTokenView | null>(null);
   const [revokingConnection, setRevokingConnection] = useState(false);
   const revoked = connection.revokedAt !== null;
-  const last = lastUsed(connection);
+  const last = lastRequest(connection);
+  const { requests1h, errors1h, errorRate1h } = connection.activity;
 
   const columns: Column<ScimTokenView>[] = [
     { key: 'prefix', header: 'Token', render: (t) => <code>{t.prefix}</code> },
@@ -175,9 +187,29 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
         <dt>Created</dt>
         <dd>{formatDateTime(connection.createdAt)}</dd>
         <dt>Last request</dt>
-        <dd title={last ?? undefined}>{last ? formatRelative(last) : 'No request yet'}</dd>
+        <dd title={last ? formatDateTime(last) : undefined} data-testid="last-request">
+          {last ? formatRelative(last) : 'No request yet'}
+        </dd>
+        <dt>Last hour</dt>
+        <dd data-testid="last-hour">
+          {requests1h === 0 ? 'No requests' : `${requests1h.toLocaleString()} requests, ${errors1h.toLocaleString()} errors (${percent.format(errorRate1h)})`}
+          {errorRate1h >= 0.05 && requests1h > 0 && (
+            <>
+              {' '}
+              <StatusBadge status="degraded">high error rate</StatusBadge>
+            </>
+          )}
+        </dd>
       </dl>
       <DataTable caption={`Tokens of ${connection.name}`} columns={columns} rows={connection.tokens} rowKey={(t) => t.id} empty={<EmptyState title="No tokens" />} />
+      <h3 className="subheading">Recent SCIM errors</h3>
+      <DataTable
+        caption={`Recent SCIM errors of ${connection.name}`}
+        columns={errorColumns}
+        rows={connection.recentErrors}
+        rowKey={(e) => `${e.at}-${e.method}-${e.path}-${e.status}`}
+        empty={<p className="muted">No error answers recently{last ? '' : ': this connection has not been used yet'}.</p>}
+      />
 
       <RotateDialog open={rotating} connection={connection} onClose={() => setRotating(false)} onRotated={(r, overlapLabel) => {
         setRotating(false);
