@@ -22,7 +22,7 @@ beforeAll(async () => {
   // The real build the API serves (portal/dist), made the way npm start makes it.
   buildPortal({ logLevel: 'error' });
   mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack();
+  stack = await startStack({ env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
   tenant = await stack.createTenant();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -104,7 +104,18 @@ describe('connections and settings (real browser)', () => {
     expect((await createUser(token, 'browser-made@example.com')).status).toBe(201);
 
     const card = page.getByRole('region', { name: 'Okta production' });
-    await expect.poll(() => card.getByRole('row').count()).toBe(2); // header + one token
+    // Its traffic shows up on the card: the last request and the error the IdP got.
+    expect((await stack.scim(token, 'POST', '/Users', { displayName: 'no userName' })).status).toBe(400);
+    await expect
+      .poll(async () => {
+        await page.reload();
+        await card.getByTestId('last-hour').waitFor();
+        return card.getByRole('table', { name: 'Recent SCIM errors of Okta production' }).getByText('POST /scim/v2/Users').count();
+      }, { timeout: 15_000 })
+      .toBe(1);
+    expect(await card.getByTestId('last-hour').textContent()).toContain('2 requests, 1 error (50%)');
+    await shot(page, '03a-connection-activity');
+    await expect.poll(() => card.getByRole('table', { name: 'Tokens of Okta production' }).getByRole('row').count()).toBe(2); // header + one token
     await card.getByRole('button', { name: 'Rotate token' }).click();
     await page.getByRole('dialog').getByLabel('Overlap').selectOption({ label: '1 hour' });
     await page.getByRole('dialog').getByRole('button', { name: 'Issue new token' }).click();

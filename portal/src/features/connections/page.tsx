@@ -192,7 +192,7 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
         </dd>
         <dt>Last hour</dt>
         <dd data-testid="last-hour">
-          {requests1h === 0 ? 'No requests' : `${requests1h.toLocaleString()} requests, ${errors1h.toLocaleString()} errors (${percent.format(errorRate1h)})`}
+          {requests1h === 0 ? 'No requests' : `${requests1h.toLocaleString()} requests, ${errors1h.toLocaleString()} ${errors1h === 1 ? 'error' : 'errors'} (${percent.format(errorRate1h)})`}
           {errorRate1h >= 0.05 && requests1h > 0 && (
             <>
               {' '}
