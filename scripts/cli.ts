@@ -15,6 +15,7 @@ import { registerAppKeyCommands } from './cli/commands/app-key.js';
 import { registerAuditCommands } from './cli/commands/audit.js';
 import { registerGuardCommands } from './cli/commands/guard.js';
 import { registerMigrateCommands } from './cli/commands/migrate.js';
+import { registerPortalCommands } from './cli/commands/portal.js';
 import { registerRoleMappingCommands } from './cli/commands/role-mapping.js';
 import { registerScimTokenCommands } from './cli/commands/scim-token.js';
 import { registerTenantCommands } from './cli/commands/tenant.js';
@@ -82,6 +83,7 @@ registerGuardCommands(program, deps);
 registerAuditCommands(program, deps);
 registerWebhookCommands(program, deps);
 registerMigrateCommands(program, deps);
+registerPortalCommands(program, { config, db });
 
 try {
   await program.parseAsync(process.argv);
