@@ -62,7 +62,7 @@ export async function releaseHeldLeavers(
   }
   const by = ctx.actor.id ?? ctx.actor.type;
   const released = await releaseHolds(tx, ctx.tenantId, { ...(userId ? { userId } : {}), by, actor: ctx.actor, requestId: ctx.requestId });
-  if (input.userId && released.length === 0) throw new DomainError(404, 'not_found', 'that identity is not held');
+  if (userId && released.length === 0) throw new DomainError(404, 'not_found', 'that identity is not held');
   return released;
 }
 

@@ -136,6 +136,9 @@ describe('tenant settings service', () => {
     expect(await inTenant(b, (tx) => releaseHeldLeavers(tx, ctx(b), { userName: 'HELD-2@example.com' }))).toEqual([u2.body.id]);
     expect(await openAlerts()).toBe(0);
     expect(await inTenant(b, (tx) => listHeldLeavers(tx, b.id))).toEqual([]);
+    await expect(inTenant(b, (tx) => releaseHeldLeavers(tx, ctx(b), { userName: 'held-1@example.com' }))).rejects.toMatchObject({ status: 404 });
+    await expect(inTenant(b, (tx) => releaseHeldLeavers(tx, ctx(b), { userName: 'nobody@example.com' }))).rejects.toMatchObject({ status: 404 });
+    expect(await inTenant(b, (tx) => releaseHeldLeavers(tx, ctx(b)))).toEqual([]);
     expect((await auditOf(b, 'leaver.released')).map((r) => [r.target_id, r.actor_type, r.actor_id])).toEqual([
       [u1.body.id, 'user', actor.id],
       [u2.body.id, 'user', actor.id],
