@@ -4,7 +4,7 @@ import { type Db, withTenant } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
-import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/repositories/webhooks.js';
+import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, recordDeliveryAttempt } from '../core/webhooks/queries.js';
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../workflows/ids.js';
 import type { WebhookFailureType } from '../workflows/failures.js';

@@ -1,5 +1,6 @@
 import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { z } from 'zod';
+import { CreatePersonalTokenBody, CredentialName as Name, Scopes, YEAR_SECONDS as YEAR } from '../core/credentials/schema.js';
 import { CredentialKind, IntrospectionResponse, ServiceAccountStatus } from '../core/repositories/credentials.js';
 
 extendZodWithOpenApi(z);
@@ -9,24 +10,11 @@ extendZodWithOpenApi(z);
  * parses with these and the OpenAPI document is generated from them.
  */
 
-/** RFC 6749 §3.3 scope-token: printable ASCII without space, `"` or `\`. */
-const Scope = z.string().min(1).max(100).regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'a scope is printable ASCII without spaces, quotes or backslashes');
-const Scopes = z.array(Scope).max(50);
-const Role = z.string().min(1).max(100);
-const Name = z.string().trim().min(1).max(200);
-const YEAR = 366 * 24 * 3600;
-
 export const CreateSessionBody = z
   .object({ ttlSeconds: z.number().int().min(60).max(30 * 24 * 3600).optional().describe('lifetime, default 12 hours') })
   .strict();
-export const CreatePersonalTokenBody = z
-  .object({
-    name: Name,
-    scopes: Scopes,
-    requiredRoles: z.array(Role).max(50).optional().describe('roles the token depends on: losing one revokes it, not holding one makes it inactive'),
-    expiresInSeconds: z.number().int().min(60).max(YEAR).optional().describe('default: no expiry'),
-  })
-  .strict();
+// Shared with the CLI (`roster token issue`).
+export { CreatePersonalTokenBody };
 export const CreateOAuthGrantBody = z
   .object({ clientId: z.string().min(1).max(200), clientName: z.string().min(1).max(200).optional(), scopes: Scopes })
   .strict();

@@ -3,12 +3,13 @@ import express, { type Request, Router } from 'express';
 import { z } from 'zod';
 import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { AppRole } from '../core/config.js';
-import type { Db } from '../core/db/pool.js';
+import { type Db, withTenant } from '../core/db/pool.js';
 import { listRoleMappings, RoleMappingRow, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
-import { releaseHolds } from '../core/repositories/lifecycle.js';
+import { releaseHeldLeavers } from '../core/tenants/service.js';
+import { signalReleased } from '../activities/lifecycle-signals.js';
+import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import { requireAppKey } from './app-auth.js';
-import { signalReleased } from './hold-release.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
 /**
@@ -85,16 +86,20 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
   router.get('/users/:userId/timeline', route(async ({ req, tx, tenantId }) => ({ data: await identityTimeline(tx, tenantId, param(req, 'userId')) })));
   router.get('/alerts', route(async ({ req, tx, tenantId }) => ({ data: await tenantAlerts(tx, tenantId, { open: AlertsQuery.parse(req.query).open === 'true' }) })));
-  router.post(
-    '/guard/release',
-    route(async ({ req, tx, tenantId, actor }) => {
+  router.post('/guard/release', async (req, res, next) => {
+    try {
+      const { tenantId, keyId } = res.locals.app as AppPrincipal;
       const body = parseBody(ReleaseBody, req);
-      const released = await releaseHolds(tx, tenantId, { ...(body.userId ? { userId: body.userId } : {}), by: actor.id ?? 'app' });
-      // The database row is the durable release; the signal only saves the held workflow its wait.
-      await signalReleased(deps.temporal, tenantId, released, actor.id ?? 'app');
-      return { released };
-    }),
-  );
+      const ctx = { tenantId, actor: { type: 'system' as const, id: `app-key:${keyId}` } };
+      const released = await withTenant(deps.db, tenantId, (tx) => releaseHeldLeavers(tx, ctx, { userId: body.userId }));
+      // After commit: the database row is the durable release; the signal only saves the held workflow its wait.
+      await signalReleased(deps.temporal, tenantId, released, ctx.actor.id);
+      res.set('Cache-Control', 'no-store');
+      res.json({ released });
+    } catch (err) {
+      next(err);
+    }
+  });
   router.use(appApiErrors);
   return router;
 }

@@ -3,19 +3,10 @@ import express, { type NextFunction, type Request, type Response, Router } from 
 import { z } from 'zod';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
-import { appendAudit } from '../core/repositories/audit.js';
 import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
-import {
-  createWebhookEndpoint,
-  DEFAULT_ROTATION_OVERLAP_SECONDS,
-  disableWebhookEndpoint,
-  listWebhookEndpoints,
-  MAX_ROTATION_OVERLAP_SECONDS,
-  parseWebhookUrl,
-  rotateWebhookSecret,
-  WebhookEndpointView,
-} from '../core/repositories/webhooks.js';
-import { assertWebhookTarget, type WebhookTargetPolicy } from '../core/net/webhook-target.js';
+import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
+import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../core/webhooks/service.js';
+import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
 import { appApiErrors } from './app-api-support.js';
 
@@ -30,19 +21,8 @@ export interface EventsRouterDeps {
   webhookTargets: WebhookTargetPolicy;
 }
 
-// Request and response schemas: they validate the requests and generate the OpenAPI paths.
-export const CreateWebhookBody = z
-  .object({
-    url: z.string().min(1).describe('https URL that receives POSTed events'),
-    eventTypes: z.array(EventType).min(1).optional().describe('Only these event types; all when omitted'),
-  })
-  .strict();
-export const RotateWebhookBody = z
-  .object({
-    overlapSeconds: z.number().int().min(0).max(MAX_ROTATION_OVERLAP_SECONDS).optional().describe('How long the old secret keeps signing beside the new one'),
-  })
-  .strict();
-const WebhookWithSecret = WebhookEndpointView.extend({ secret: z.string().describe('Signing secret (whsec_…), shown once') });
+// Request and response schemas (webhook bodies: core/webhooks/schema.ts): they validate the requests
+// and generate the OpenAPI paths.
 const EventsQuery = z
   .object({
     after: z.string().max(64).optional().describe('Cursor from a previous page (nextCursor); the beginning of the retained feed when absent'),
@@ -110,24 +90,10 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     handle(async (req, res) => {
       const { tenantId, keyId } = principal(res);
       const body = CreateWebhookBody.parse(req.body ?? {});
-      const url = parseWebhookUrl(body.url, { allowHttpLoopback: deps.allowHttpLoopback });
-      await assertWebhookTarget(url, deps.webhookTargets);
-      const created = await withTenant(db, tenantId, async (tx) => {
-        const result = await createWebhookEndpoint(tx, tenantId, { url, eventTypes: body.eventTypes }, secretKey);
-        await appendAudit(tx, tenantId, [
-          {
-            actor: actor(keyId),
-            action: 'webhook.created',
-            targetType: 'webhook_endpoint',
-            targetId: result.endpoint.id,
-            requestId: requestId(req),
-            data: { origin: new URL(url).origin, eventTypes: result.endpoint.eventTypes },
-          },
-        ]);
-        return result;
-      });
+      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
+      const created = await withTenant(db, tenantId, (tx) => createWebhook(tx, ctx, { secretKey, allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets }, body));
       res.set('Cache-Control', 'no-store');
-      res.status(201).json({ ...created.endpoint, secret: created.secret });
+      res.status(201).json(created);
     }),
   );
 
@@ -136,7 +102,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     auth,
     handle(async (_req, res) => {
       const { tenantId } = principal(res);
-      res.json({ data: await withTenant(db, tenantId, (tx) => listWebhookEndpoints(tx, tenantId)) });
+      res.json({ data: await withTenant(db, tenantId, (tx) => listWebhooks(tx, tenantId)) });
     }),
   );
 
@@ -148,16 +114,10 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
       const body = RotateWebhookBody.parse(req.body ?? {});
-      const overlap = body.overlapSeconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
-      const rotated = await withTenant(db, tenantId, async (tx) => {
-        const result = await rotateWebhookSecret(tx, tenantId, id, overlap, secretKey);
-        await appendAudit(tx, tenantId, [
-          { actor: actor(keyId), action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: id, requestId: requestId(req), data: { overlapSeconds: overlap } },
-        ]);
-        return result;
-      });
+      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
+      const rotated = await withTenant(db, tenantId, (tx) => rotateWebhook(tx, ctx, { secretKey }, { endpointId: id, overlapSeconds: body.overlapSeconds }));
       res.set('Cache-Control', 'no-store');
-      res.json({ ...rotated.endpoint, secret: rotated.secret });
+      res.json(rotated);
     }),
   );
 
@@ -167,10 +127,7 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     handle(async (req, res) => {
       const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
-      await withTenant(db, tenantId, async (tx) => {
-        await disableWebhookEndpoint(tx, tenantId, id);
-        await appendAudit(tx, tenantId, [{ actor: actor(keyId), action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: id, requestId: requestId(req) }]);
-      });
+      await withTenant(db, tenantId, (tx) => deleteWebhook(tx, { tenantId, actor: actor(keyId), requestId: requestId(req) }, { endpointId: id }));
       res.status(204).end();
     }),
   );

@@ -12,7 +12,7 @@ import pg from 'pg';
 import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, withTenant } from '../core/db/pool.js';
-import { createScimConnection } from '../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../core/connections/queries.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { runHttp, type Scenario } from './lib/bench-http.js';
 import { userBody } from './lib/bench-lifecycle.js';
@@ -69,7 +69,7 @@ try {
   const owner = await createDatabasePool(ownerUrl.toString(), { maximumPoolSize: 2 });
   const mk = async (slug: string) => {
     const t = await createTenant(owner, { slug });
-    const c = await withTenant(owner, t.id, (tx) => createScimConnection(tx, t.id, 'bench'));
+    const c = await withTenant(owner, t.id, (tx) => insertConnectionWithToken(tx, t.id, 'bench'));
     return { id: t.id, token: c.token, connectionId: c.connectionId };
   };
   const reads = await mk('reads');

@@ -58,7 +58,7 @@ import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
 import { createAppKey } from '../core/repositories/app-keys.js';
-import { createScimConnection } from '../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../core/connections/queries.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
@@ -238,7 +238,7 @@ const checkpoint = () => ownerQuery('CHECKPOINT').catch(() => undefined);
 
 async function tenantWithToken(owner: Db, slug: string) {
   const tenant = await createTenant(owner, { slug });
-  const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id, 'bench'));
+  const conn = await withTenant(owner, tenant.id, (tx) => insertConnectionWithToken(tx, tenant.id, 'bench'));
   return { id: tenant.id, token: conn.token, connectionId: conn.connectionId };
 }
 

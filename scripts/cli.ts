@@ -2,53 +2,33 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { userInfo } from 'node:os';
 import { Client, Connection } from '@temporalio/client';
-import { Command, InvalidArgumentError } from 'commander';
-import { sql } from 'slonik';
-import { z } from 'zod';
-import { signalReleased } from '../api/hold-release.js';
-import type { Actor } from '../core/repositories/audit.js';
-import { listRoleMappings, setDefaultRole, setGroupRoles } from '../core/repositories/entitlements.js';
-import { releaseHolds } from '../core/repositories/lifecycle.js';
-import { openStreamParks } from '../core/repositories/stream-parks.js';
-import { identityWorkflowId } from '../workflows/ids.js';
-import { resolveStreamUpdate } from '../workflows/messages.js';
-import { foldKey } from '../core/scim/fold.js';
-import { loadConfig, publicUrl, webhookTargets } from '../core/config.js';
-import { assertWebhookTarget } from '../core/net/webhook-target.js';
+import { Command } from 'commander';
+import { ZodError } from 'zod';
+import { loadConfig, publicUrl } from '../core/config.js';
 import { migrate } from '../core/db/migrate.js';
-import { createDatabasePool, type Db, withTenant } from '../core/db/pool.js';
+import { createDatabasePool, type Db } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
-import { createAppKey, revokeAppKey } from '../core/repositories/app-keys.js';
-import { appendAudit, sealAuditChains, verifyAuditChain } from '../core/repositories/audit.js';
-import { findUserIdByUserName, issuePersonalToken } from '../core/repositories/credentials.js';
-import { CreatePersonalTokenBody } from '../api/app-api-schemas.js';
-import {
-  createScimConnection,
-  listScimConnections,
-  listScimTokens,
-  revokeScimConnection,
-  revokeScimToken,
-  rotateScimToken,
-} from '../core/repositories/scim-tokens.js';
-import { createTenant, findTenantBySlug, setDeletionGrace, type TenantRow } from '../core/repositories/tenants.js';
-import { EventType } from '../core/repositories/events.js';
-import {
-  createWebhookEndpoint,
-  DEFAULT_ROTATION_OVERLAP_SECONDS,
-  disableWebhookEndpoint,
-  listWebhookEndpoints,
-  parseWebhookUrl,
-  rotateWebhookSecret,
-} from '../core/repositories/webhooks.js';
-import { loadSecretsKey } from '../core/secret-box.js';
+import type { Actor } from '../core/repositories/audit.js';
+import { findTenantBySlug, type TenantRow } from '../core/repositories/tenants.js';
+import type { CliDeps } from './cli/deps.js';
+import { registerAppKeyCommands } from './cli/commands/app-key.js';
+import { registerAuditCommands } from './cli/commands/audit.js';
+import { registerGuardCommands } from './cli/commands/guard.js';
+import { registerMigrateCommands } from './cli/commands/migrate.js';
 import { registerPortalCommands } from './cli/commands/portal.js';
+import { registerRoleMappingCommands } from './cli/commands/role-mapping.js';
+import { registerScimTokenCommands } from './cli/commands/scim-token.js';
+import { registerStreamCommands } from './cli/commands/stream.js';
+import { registerTenantCommands } from './cli/commands/tenant.js';
+import { registerTokenCommands } from './cli/commands/token.js';
+import { registerWebhookCommands } from './cli/commands/webhook.js';
 
 /**
- * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
- * act across tenants, tenant admins never get this tool. Secrets are printed once, never stored.
+ * Operator CLI: the composition root. It connects with the owner credentials (DATABASE_URL), like
+ * migrations: operators act across tenants, tenant admins never get this tool. Each command module
+ * (scripts/cli/commands/*.ts) calls core services only. Secrets are printed once, never stored.
  */
 const config = loadConfig(withRuntimeDefaults(process.env));
-const scimBaseUrl = `${publicUrl(config)}/scim/v2`;
 
 /** Without DATABASE_URL, use what `npm start` recorded (it may be running an embedded server). */
 function withRuntimeDefaults(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
@@ -63,23 +43,8 @@ function withRuntimeDefaults(env: NodeJS.ProcessEnv): Record<string, string | un
   };
 }
 
+/** Audit rows name the operator's OS account. */
 const operator: Actor = { type: 'operator', id: `cli:${userInfo().username}` };
-
-async function groupByName(tenantId: string, displayName: string): Promise<string> {
-  const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id::text FROM groups WHERE tenant_id = ${tenantId} AND display_name_key = ${foldKey(displayName)}`);
-  if (!id) throw new DomainError(404, 'not_found', `no group "${displayName}" in this tenant`);
-  return id;
-}
-
-async function userByName(tenantId: string, userName: string): Promise<string> {
-  const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND user_name_key = ${foldKey(userName)} AND scim_deleted_at IS NULL`);
-  if (!id) throw new DomainError(404, 'not_found', `no user "${userName}" in this tenant`);
-  return id;
-}
-
-const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
 let pool: Db | undefined;
 async function db(): Promise<Db> {
@@ -96,365 +61,39 @@ async function tenantBySlug(slug: string): Promise<TenantRow> {
   return tenant;
 }
 
-function print(json: boolean, value: object, human: () => string): void {
-  process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human()}\n`);
+/** A Temporal client for the duration of `fn`, or undefined when none is configured or reachable. */
+async function withTemporal<T>(fn: (client: Client | undefined) => Promise<T>): Promise<T> {
+  const connection = config.TEMPORAL_ADDRESS ? await Connection.connect({ address: config.TEMPORAL_ADDRESS }).catch(() => undefined) : undefined;
+  try {
+    return await fn(connection ? new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }) : undefined);
+  } finally {
+    await connection?.close();
+  }
 }
 
-const intArg = (v: string) => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('expected a non-negative integer');
-  return n;
-};
-
+const deps: CliDeps = { config, db, tenantBySlug, actor: operator, scimBaseUrl: `${publicUrl(config)}/scim/v2`, withTemporal };
 const program = new Command('roster').description('Roster operator tool').showHelpAfterError();
 
-const tenant = program.command('tenant').description('tenants');
-tenant
-  .command('create <slug>')
-  .description('create a tenant with a SCIM connection; prints its SCIM base URL and token (shown once)')
-  .option('--name <name>', 'display name')
-  .option('--json', 'machine-readable output')
-  .action(async (slug: string, opts: { name?: string; json?: boolean }) => {
-    const d = await db();
-    const t = await createTenant(d, { slug, ...(opts.name ? { name: opts.name } : {}) });
-    const conn = await withTenant(d, t.id, (tx) => createScimConnection(tx, t.id));
-    print(!!opts.json, { tenantId: t.id, slug: t.slug, scimBaseUrl, scimToken: conn.token, connectionId: conn.connectionId }, () =>
-      [`tenant ${t.slug} (${t.id})`, `SCIM base URL: ${scimBaseUrl}`, `SCIM token (shown once): ${conn.token}`].join('\n'),
-    );
-  });
-tenant
-  .command('set-grace <slug> <seconds>')
-  .description('set the deletion grace period after a SCIM DELETE')
-  .action(async (slug: string, seconds: string) => {
-    const t = await tenantBySlug(slug);
-    await setDeletionGrace(await db(), t.id, intArg(seconds));
-    process.stdout.write(`grace period of ${slug}: ${seconds} s\n`);
-  });
-
-const token = program.command('scim-token').description('SCIM bearer tokens');
-token
-  .command('create')
-  .description('create a new SCIM connection with its token')
-  .requiredOption('--tenant <slug>')
-  .option('--name <name>', 'connection name', 'default')
-  .option('--json')
-  .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const conn = await withTenant(await db(), t.id, (tx) => createScimConnection(tx, t.id, opts.name));
-    print(!!opts.json, { tenantId: t.id, connectionId: conn.connectionId, tokenId: conn.tokenId, scimBaseUrl, scimToken: conn.token }, () =>
-      `connection ${conn.connectionId}\nSCIM token (shown once): ${conn.token}`,
-    );
-  });
-token
-  .command('rotate')
-  .description('issue a new token; older tokens keep working for the overlap')
-  .requiredOption('--tenant <slug>')
-  .option('--connection <id>', 'connection id (default: the only active one)')
-  .option('--overlap <seconds>', 'how long older tokens keep working', intArg)
-  .option('--json')
-  .action(async (opts: { tenant: string; connection?: string; overlap?: number; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const result = await withTenant(await db(), t.id, async (tx) => {
-      const connectionId = opts.connection ?? (await soleConnection(tx, t.id));
-      return { connectionId, ...(await rotateScimToken(tx, t.id, connectionId, opts.overlap ?? config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS)) };
-    });
-    print(!!opts.json, { tenantId: t.id, connectionId: result.connectionId, tokenId: result.tokenId, scimToken: result.token, previousValidUntil: result.previousValidUntil }, () =>
-      `SCIM token (shown once): ${result.token}\nprevious tokens valid until ${result.previousValidUntil}`,
-    );
-  });
-token
-  .command('revoke')
-  .description('revoke a token, or a whole connection; effective on the next request')
-  .requiredOption('--tenant <slug>')
-  .option('--connection <id>')
-  .option('--token <id>')
-  .option('--json')
-  .action(async (opts: { tenant: string; connection?: string; token?: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    await withTenant(await db(), t.id, async (tx) => {
-      if (opts.token) await revokeScimToken(tx, t.id, opts.token);
-      else await revokeScimConnection(tx, t.id, opts.connection ?? (await soleConnection(tx, t.id)));
-    });
-    print(!!opts.json, { revoked: opts.token ?? opts.connection ?? 'connection' }, () => 'revoked');
-  });
-token
-  .command('list')
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const rows = await withTenant(await db(), t.id, async (tx) => {
-      const out = [];
-      for (const c of await listScimConnections(tx, t.id)) out.push({ ...c, tokens: await listScimTokens(tx, t.id, c.id) });
-      return out;
-    });
-    print(!!opts.json, rows, () =>
-      rows.map((c) => `${c.id} ${c.name}${c.revoked_at ? ' (revoked)' : ''}\n${c.tokens.map((k) => `  ${k.id} ${k.token_prefix} last used ${k.last_used_at ?? 'never'}${k.revoked_at ? ' revoked' : k.expires_at ? ` expires ${k.expires_at}` : ''}`).join('\n')}`).join('\n'),
-    );
-  });
-
-async function soleConnection(tx: Parameters<Parameters<typeof withTenant>[2]>[0], tenantId: string): Promise<string> {
-  const live = (await listScimConnections(tx, tenantId)).filter((c) => !c.revoked_at);
-  if (live.length !== 1) throw new DomainError(400, 'ambiguous', `tenant has ${live.length} active SCIM connections; pass --connection`);
-  return live[0]!.id;
-}
-
-const appKey = program.command('app-key').description("API keys for the vendor's application (app API, introspection)");
-appKey
-  .command('create')
-  .requiredOption('--tenant <slug>')
-  .option('--name <name>', 'key name', 'default')
-  .option('--json')
-  .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const key = await withTenant(await db(), t.id, (tx) => createAppKey(tx, t.id, opts.name));
-    print(!!opts.json, { tenantId: t.id, keyId: key.keyId, appKey: key.appKey }, () => `app key ${key.keyId}
-app key (shown once): ${key.appKey}`);
-  });
-appKey
-  .command('revoke')
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--key <id>')
-  .action(async (opts: { tenant: string; key: string }) => {
-    const t = await tenantBySlug(opts.tenant);
-    await withTenant(await db(), t.id, (tx) => revokeAppKey(tx, t.id, opts.key));
-    process.stdout.write('revoked\n');
-  });
-
-const credentialToken = program.command('token').description('personal API tokens for scripts (introspected at /oauth2/introspect)');
-credentialToken
-  .command('issue')
-  .description("issue a personal API token for a live user (shown once)")
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--user <userName>')
-  .option('--name <name>', 'token name', 'cli')
-  .option('--scopes <scopes>', 'comma-separated scopes', '')
-  .option('--json')
-  .action(async (opts: { tenant: string; user: string; name: string; scopes: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const body = CreatePersonalTokenBody.parse({ name: opts.name, scopes: opts.scopes.split(',').map((s) => s.trim()).filter(Boolean) });
-    const issued = await withTenant(await db(), t.id, async (tx) => {
-      const userId = await findUserIdByUserName(tx, t.id, opts.user);
-      if (!userId) throw new DomainError(404, 'not_found', `no live user "${opts.user}" in tenant ${opts.tenant}`);
-      return issuePersonalToken(tx, t.id, { userId, ...body }, { type: 'operator', id: 'cli' });
-    });
-    print(!!opts.json, { token: issued.token, credentialId: issued.credential.id, userId: issued.credential.userId }, () =>
-      `token ${issued.credential.id} for user ${issued.credential.userId}\ntoken (shown once): ${issued.token}`,
-    );
-  });
-
-const mapping = program.command('role-mapping').description('IdP group → app role mappings');
-mapping
-  .command('set')
-  .description("set the roles a group grants (applied to every member through their workflows)")
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--group <displayName>')
-  .requiredOption('--roles <roles>', 'comma-separated; empty to remove the mapping', list)
-  .option('--dry-run', 'show who would gain or lose which roles, change nothing')
-  .option('--json')
-  .action(async (opts: { tenant: string; group: string; roles: string[]; dryRun?: boolean; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const groupId = await groupByName(t.id, opts.group);
-    const r = await withTenant(await db(), t.id, (tx) =>
-      setGroupRoles(tx, { tenantId: t.id, groupId, roles: opts.roles, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
-    );
-    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected\n${r.changes.map((c) => `  ${c.userId} +[${c.gains.join(',')}] -[${c.losses.join(',')}]`).join('\n')}`);
-  });
-mapping
-  .command('list')
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const rows = await withTenant(await db(), t.id, (tx) => listRoleMappings(tx, t.id));
-    print(!!opts.json, [...rows], () => rows.map((r) => `${r.display_name}: ${r.roles.join(', ')}`).join('\n'));
-  });
-
-program
-  .command('default-role')
-  .description("set (or clear with 'none') the role every user of the tenant gets")
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--role <role>')
-  .option('--dry-run')
-  .option('--json')
-  .action(async (opts: { tenant: string; role: string; dryRun?: boolean; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const role = opts.role === 'none' ? null : opts.role;
-    const r = await withTenant(await db(), t.id, (tx) =>
-      setDefaultRole(tx, { tenantId: t.id, role, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
-    );
-    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected`);
-  });
-
-const guard = program.command('guard').description('the mass-deprovisioning guard');
-guard
-  .command('release')
-  .description('let held leavers proceed (all of the tenant, or one user)')
-  .requiredOption('--tenant <slug>')
-  .option('--user <userName>')
-  .option('--json')
-  .action(async (opts: { tenant: string; user?: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const userId = opts.user ? await userByName(t.id, opts.user) : undefined;
-    const released = await withTenant(await db(), t.id, (tx) => releaseHolds(tx, t.id, { ...(userId ? { userId } : {}), by: operator.id! }));
-    // The database row is the release; the signal spares the workflows their periodic re-check.
-    if (released.length && config.TEMPORAL_ADDRESS) {
-      const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS }).catch(() => undefined);
-      if (connection) {
-        await signalReleased(new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }), t.id, released, operator.id!);
-        await connection.close();
-      }
-    }
-    print(!!opts.json, { released }, () => `released ${released.length} held leaver(s)`);
-  });
-guard
-  .command('set')
-  .description("the tenant's guard thresholds")
-  .requiredOption('--tenant <slug>')
-  .option('--max-suspensions <n>', 'leavers allowed per window', intArg)
-  .option('--max-share <fraction>', 'share of identities allowed per window (0-1)', Number)
-  .option('--window <seconds>', 'window length', intArg)
-  .action(async (opts: { tenant: string; maxSuspensions?: number; maxShare?: number; window?: number }) => {
-    const t = await tenantBySlug(opts.tenant);
-    await (await db()).query(sql.unsafe`
-      UPDATE tenants SET guard_max_suspensions = coalesce(${opts.maxSuspensions ?? null}::int, guard_max_suspensions),
-             guard_max_share = coalesce(${opts.maxShare ?? null}::numeric, guard_max_share),
-             guard_window_seconds = coalesce(${opts.window ?? null}::int, guard_window_seconds)
-       WHERE id = ${t.id}`);
-    process.stdout.write('guard updated\n');
-  });
-
-program
-  .command('audit-verify')
-  .description("seal pending audit events and verify a tenant's hash chain")
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    await sealAuditChains(await db());
-    const v = await verifyAuditChain(await db(), t.id);
-    print(!!opts.json, { sealed: v.sealed, intact: v.first_bad_seq === null, firstBadSeq: v.first_bad_seq }, () =>
-      v.first_bad_seq === null ? `chain intact: ${v.sealed} events` : `chain BROKEN at seq ${v.first_bad_seq}`,
-    );
-    if (v.first_bad_seq !== null) process.exitCode = 3;
-  });
-
-const webhook = program.command('webhook').description("signed webhook endpoints of the vendor's app (secrets shown once)");
-const webhookActor = { type: 'operator' as const, id: 'cli' };
-webhook
-  .command('add')
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--url <url>', 'https URL (http only to localhost outside production)')
-  .option('--events <types>', `comma-separated event types (default: all): ${EventType.options.join(', ')}`)
-  .option('--json')
-  .action(async (opts: { tenant: string; url: string; events?: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const url = parseWebhookUrl(opts.url, { allowHttpLoopback: config.NODE_ENV !== 'production' });
-    await assertWebhookTarget(url, webhookTargets(config));
-    const eventTypes = opts.events ? EventType.array().parse(opts.events.split(',').map((s) => s.trim()).filter(Boolean)) : undefined;
-    const key = loadSecretsKey(config);
-    const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
-      const created = await createWebhookEndpoint(tx, t.id, { url, eventTypes }, key);
-      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.created', targetType: 'webhook_endpoint', targetId: created.endpoint.id, data: { origin: new URL(url).origin, eventTypes: created.endpoint.eventTypes } }]);
-      return created;
-    });
-    print(!!opts.json, { tenantId: t.id, id: endpoint.id, url: endpoint.url, eventTypes: endpoint.eventTypes, secret }, () =>
-      `webhook ${endpoint.id} -> ${endpoint.url}\nsigning secret (shown once): ${secret}`,
-    );
-  });
-webhook
-  .command('rotate')
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--id <endpointId>')
-  .option('--overlap <seconds>', 'how long the old secret keeps signing', intArg)
-  .option('--json')
-  .action(async (opts: { tenant: string; id: string; overlap?: number; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const overlap = opts.overlap ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
-    const key = loadSecretsKey(config);
-    const { endpoint, secret } = await withTenant(await db(), t.id, async (tx) => {
-      const rotated = await rotateWebhookSecret(tx, t.id, opts.id, overlap, key);
-      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.secret_rotated', targetType: 'webhook_endpoint', targetId: opts.id, data: { overlapSeconds: overlap } }]);
-      return rotated;
-    });
-    print(!!opts.json, { tenantId: t.id, id: endpoint.id, secret, previousSecretExpiresAt: endpoint.previousSecretExpiresAt }, () =>
-      `signing secret (shown once): ${secret}\nprevious secret signs until ${endpoint.previousSecretExpiresAt ?? 'now (no overlap)'}`,
-    );
-  });
-webhook
-  .command('list')
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const rows = await withTenant(await db(), t.id, (tx) => listWebhookEndpoints(tx, t.id));
-    print(!!opts.json, rows, () => rows.map((w) => `${w.id} ${w.url} ${w.eventTypes?.join(',') ?? '(all events)'} ${w.secretPrefix}`).join('\n'));
-  });
-webhook
-  .command('delete')
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--id <endpointId>')
-  .action(async (opts: { tenant: string; id: string }) => {
-    const t = await tenantBySlug(opts.tenant);
-    await withTenant(await db(), t.id, async (tx) => {
-      await disableWebhookEndpoint(tx, t.id, opts.id);
-      await appendAudit(tx, t.id, [{ actor: webhookActor, action: 'webhook.deleted', targetType: 'webhook_endpoint', targetId: opts.id }]);
-    });
-    process.stdout.write('deleted\n');
-  });
-
-const stream = program.command('stream').description("an identity's lifecycle stream parked on an event that could not be applied");
-stream
-  .command('list')
-  .description('parked streams of a tenant (open stream_parked alerts)')
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const parked = await withTenant(await db(), t.id, (tx) => openStreamParks(tx, t.id));
-    print(!!opts.json, { parked }, () => (parked.length ? parked.map((p) => `${p.userId} seq ${p.seq} ${p.eventType}: ${p.failureType} ${p.message}`).join('\n') : 'no parked streams'));
-  });
-for (const action of ['retry', 'skip'] as const) {
-  stream
-    .command(action)
-    .description(action === 'retry' ? 'run the parked event again' : 'move the stream past the parked event (audited)')
-    .requiredOption('--tenant <slug>')
-    .requiredOption('--user <userName|id>')
-    .option('--reason <text>')
-    .option('--json')
-    .action(async (opts: { tenant: string; user: string; reason?: string; json?: boolean }) => {
-      const t = await tenantBySlug(opts.tenant);
-      const userId = /^[0-9a-f-]{36}$/i.test(opts.user) ? opts.user : await userByName(t.id, opts.user);
-      const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS });
-      try {
-        const handle = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE }).workflow.getHandle(identityWorkflowId(t.id, userId));
-        const result = await handle
-          .executeUpdate(resolveStreamUpdate, { args: [{ action, by: operator.id!, ...(opts.reason ? { reason: opts.reason } : {}) }] })
-          .catch((err: unknown) => {
-            // The validator's refusal (nothing parked, a decision in flight) or no such workflow.
-            const cause = (err as { cause?: { message?: string } }).cause;
-            throw new DomainError(409, 'not_parked', cause?.message ?? (err instanceof Error ? err.message : String(err)));
-          });
-        print(!!opts.json, result, () => (result.outcome === 'parked' ? `still parked at seq ${result.seq}: ${result.failureType} ${result.message}` : `${result.outcome} seq ${result.seq}`));
-        if (result.outcome === 'parked') process.exitCode = 4;
-      } finally {
-        await connection.close();
-      }
-    });
-}
-
+// One line per command module.
+registerTenantCommands(program, deps);
+registerScimTokenCommands(program, deps);
+registerAppKeyCommands(program, deps);
+registerTokenCommands(program, deps);
+registerRoleMappingCommands(program, { db, tenantBySlug, catalogue: config.APP_ROLES, actor: operator });
+registerGuardCommands(program, deps);
+registerAuditCommands(program, deps);
+registerWebhookCommands(program, deps);
+registerStreamCommands(program, deps);
+registerMigrateCommands(program, deps);
 registerPortalCommands(program, { config, db });
-
-program.command('migrate').description('apply pending migrations').action(async () => {
-  await db();
-  process.stdout.write('migrations applied\n');
-});
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.stderr.write(`roster: ${err instanceof Error ? err.message : String(err)}\n`);
-  process.exitCode = err instanceof DomainError ? 2 : 1;
+  // Invalid input (a DomainError or a failed schema) exits 2; anything else is a failure (1).
+  const message = err instanceof ZodError ? err.issues.map((i) => `${i.path.join('.') || 'input'}: ${i.message}`).join('; ') : err instanceof Error ? err.message : String(err);
+  process.stderr.write(`roster: ${message}\n`);
+  process.exitCode = err instanceof DomainError || err instanceof ZodError ? 2 : 1;
 } finally {
   await pool?.end();
 }

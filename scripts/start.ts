@@ -7,8 +7,8 @@ import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { type EmbeddedPostgres, isPostgresReachable, startEmbeddedPostgres } from '../core/db/embedded-postgres.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, withTenant } from '../core/db/pool.js';
+import { createConnection } from '../core/connections/service.js';
 import { createMetrics, startMetricsServer } from '../core/metrics.js';
-import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
 import { buildPortal, portalBuildIsStale } from './lib/portal-build.js';
@@ -105,7 +105,7 @@ try {
     cleanups.push(() => owner.end());
     if ((await countTenants(owner)) === 0) {
       const tenant = await createTenant(owner, { slug: 'demo', name: 'Demo tenant' });
-      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+      const conn = await withTenant(owner, tenant.id, (tx) => createConnection(tx, { tenantId: tenant.id, actor: { type: 'system', id: 'start' } }, { name: 'default' }));
       demo = { slug: tenant.slug, token: conn.token };
     }
   }

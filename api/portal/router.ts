@@ -5,6 +5,8 @@ import type { PortalDeps } from './deps.js';
 import { methodNotAllowed } from '../method-not-allowed.js';
 import { apiErrorHandler, sendApiError } from './errors.js';
 import { createMembersRouter } from './members-routes.js';
+import { createConnectionsRouter } from './connections-router.js';
+import { createSettingsRouter } from './settings-router.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
 import { portalSessionMiddleware } from './session.js';
 
@@ -18,6 +20,8 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createPortalSessionRouter,
   createAccountRouter,
   createMembersRouter,
+  createConnectionsRouter,
+  createSettingsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -3,19 +3,9 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
+import { EventType } from '../events/schema.js';
 
-/** The event types the vendor's app receives (webhooks and the events feed). */
-export const EVENT_TYPES = [
-  'user.provisioned',
-  'user.updated',
-  'user.suspended',
-  'user.reactivated',
-  'user.deleted',
-  'role.granted',
-  'role.revoked',
-] as const;
-export const EventType = z.enum(EVENT_TYPES);
-export type EventType = z.infer<typeof EventType>;
+export { EVENT_TYPES, EventType } from '../events/schema.js';
 
 export const EventSubjectType = z.enum(['user', 'group', 'service_account']);
 export type EventSubjectType = z.infer<typeof EventSubjectType>;

@@ -226,3 +226,9 @@ export async function touchGroups(tx: Tx, groupIds: readonly string[]): Promise<
   await tx.query(sql.unsafe`
     UPDATE groups SET version = version + 1, updated_at = now() WHERE id = ANY(${sql.array(groupIds as string[], 'uuid')})`);
 }
+
+/** The live group with this display name (compared as SCIM compares it: folded), or null. */
+export async function findGroupIdByDisplayName(tx: Tx, tenantId: string, displayName: string): Promise<string | null> {
+  return tx.maybeOneFirst(sql.type(z.object({ id: z.string().uuid() }))`
+    SELECT id FROM groups WHERE tenant_id = ${tenantId} AND display_name_key = ${foldKey(displayName)}`);
+}

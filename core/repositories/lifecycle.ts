@@ -302,7 +302,11 @@ export async function holdStatus(tx: Tx, input: { tenantId: string; userId: stri
  * Releases open holds (all of a tenant's, or one identity's); returns the released identities.
  * A released leaver then proceeds without asking the guard again.
  */
-export async function releaseHolds(tx: Tx, tenantId: string, options: { userId?: string; by: string; reason?: string }): Promise<string[]> {
+export async function releaseHolds(
+  tx: Tx,
+  tenantId: string,
+  options: { userId?: string; by: string; reason?: string; actor?: Actor; requestId?: string | undefined },
+): Promise<string[]> {
   const ids = await tx.anyFirst(sql.type(z.object({ user_id: z.string() }))`
     UPDATE deprovision_holds SET released_at = now(), released_by = ${options.by}
      WHERE tenant_id = ${tenantId} AND released_at IS NULL
@@ -314,7 +318,14 @@ export async function releaseHolds(tx: Tx, tenantId: string, options: { userId?:
     await appendAudit(
       tx,
       tenantId,
-      ids.map((id) => ({ actor: { type: 'operator' as const, id: options.by }, action: 'leaver.released', targetType: 'user', targetId: id, data: { reason: options.reason ?? 'released' } })),
+      ids.map((id) => ({
+        actor: options.actor ?? { type: 'operator' as const, id: options.by },
+        action: 'leaver.released',
+        targetType: 'user',
+        targetId: id,
+        ...(options.requestId ? { requestId: options.requestId } : {}),
+        data: { reason: options.reason ?? 'released' },
+      })),
     );
   }
   return [...ids];

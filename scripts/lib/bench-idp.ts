@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { createDatabasePool, withTenant } from '../../core/db/pool.js';
-import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant } from '../../core/repositories/tenants.js';
 import { pool, workerPolling } from './bench-lifecycle.js';
 import { bulkLoadUsers, percentile } from './bench-pg.js';
@@ -695,7 +695,7 @@ export async function idpPart(ctx: IdpPartContext) {
   try {
     for (const name of [...ctx.dialects, 'ceiling'] as const) {
       const tenant = await createTenant(owner, { slug: `bench-idp-${name}` });
-      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id, 'bench-idp'));
+      const conn = await withTenant(owner, tenant.id, (tx) => insertConnectionWithToken(tx, tenant.id, 'bench-idp'));
       tenants[name] = { id: tenant.id, token: conn.token };
     }
   } finally {

@@ -7,7 +7,7 @@
  */
 import pg from 'pg';
 import { createDatabasePool, withTenant } from '../../core/db/pool.js';
-import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant } from '../../core/repositories/tenants.js';
 import { bulkLoadUsers, percentile } from './bench-pg.js';
 import { cpuSample, cpuUsage } from './bench-proc.js';
@@ -169,7 +169,7 @@ export async function benchListing(options: {
   try {
     for (const users of options.sizes) {
       const tenant = await createTenant(owner, { slug: `bench-listing-${users}-${Date.now()}` });
-      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id, 'bench-listing'));
+      const conn = await withTenant(owner, tenant.id, (tx) => insertConnectionWithToken(tx, tenant.id, 'bench-listing'));
       const loadSec = await bulkLoadUsers(options.ownerUrl, tenant.id, `list-${users}-`, users);
       say(`        ${users.toLocaleString('en-US')} users loaded in ${loadSec.toFixed(1)} s; listing them by startIndex, then by cursor`);
       const walks: ListingWalk[] = [];

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -264,7 +265,8 @@ describe('roster token issue (CLI)', () => {
     expect(await introspect(stack, a.appKey, out.token)).toMatchObject({ active: true, sub: userA, scope: 'read write', token_type: 'personal_token' });
     const audit = await stack.owner.one(sql.type(z.object({ actor_type: z.string(), actor_id: z.string().nullable() }))`
       SELECT actor_type, actor_id FROM audit_events WHERE target_id = ${out.credentialId} AND action = 'credential.issued'`);
-    expect(audit).toEqual({ actor_type: 'operator', actor_id: 'cli' });
+    // Every CLI command names the operator's OS account in its audit rows.
+    expect(audit).toEqual({ actor_type: 'operator', actor_id: `cli:${userInfo().username}` });
 
     const unknown = run(process.execPath, ['scripts/roster.mjs', 'token', 'issue', '--tenant', a.slug, '--user', 'nobody@example.com', '--json'], {
       env: { ...process.env, DATABASE_URL: stack.databaseUrl, LOG_LEVEL: 'silent' },

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type HttpServer, startHttpServer } from '../../api/http-server.js';
 import { appDatabaseUrl } from '../../core/config.js';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
-import { revokeScimConnection, revokeScimToken, rotateScimToken } from '../../core/repositories/scim-tokens.js';
+import { revokeConnection, revokeToken, rotateToken } from '../../core/connections/service.js';
 import { eventually, scimFetch, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 /**
@@ -19,6 +19,7 @@ interface Api {
 }
 
 let stack: TestStack;
+const ctx = (t: TestTenant) => ({ tenantId: t.id, actor: { type: 'operator' as const, id: 'test' } });
 const apis: Api[] = [];
 
 async function startApi(): Promise<Api> {
@@ -68,14 +69,14 @@ describe('SCIM token cache', () => {
     const t = await stack.createTenant();
     await primed(t.token);
     const tokenId = await stack.owner.oneFirst(sql.unsafe`SELECT id FROM scim_tokens WHERE connection_id = ${t.connectionId}`);
-    await withTenant(stack.owner, t.id, (tx) => revokeScimToken(tx, t.id, String(tokenId)));
+    await withTenant(stack.owner, t.id, (tx) => revokeToken(tx, ctx(t), { tokenId: String(tokenId) }));
     await refusedEverywhereWithinOneSecond(t.token);
   });
 
   it('rotation without overlap ends the old token everywhere; the new one works', async () => {
     const t = await stack.createTenant();
     await primed(t.token);
-    const rotated = await withTenant(stack.owner, t.id, (tx) => rotateScimToken(tx, t.id, t.connectionId, 0));
+    const rotated = await withTenant(stack.owner, t.id, (tx) => rotateToken(tx, ctx(t), { connectionId: t.connectionId, overlapSeconds: 0 }));
     await refusedEverywhereWithinOneSecond(t.token);
     for (const a of apis) expect(await status(a, rotated.token)).toBe(200);
   });
@@ -83,7 +84,7 @@ describe('SCIM token cache', () => {
   it('a rotated token with an overlap is cached only until its new expiry', async () => {
     const t = await stack.createTenant();
     await primed(t.token);
-    await withTenant(stack.owner, t.id, (tx) => rotateScimToken(tx, t.id, t.connectionId, 1));
+    await withTenant(stack.owner, t.id, (tx) => rotateToken(tx, ctx(t), { connectionId: t.connectionId, overlapSeconds: 1 }));
     // Still valid during the overlap (re-read with its expiry after the eviction)…
     for (const a of apis) expect(await status(a, t.token)).toBe(200);
     // …and refused once it passes, though no further notification comes.
@@ -94,7 +95,7 @@ describe('SCIM token cache', () => {
     const t = await stack.createTenant();
     await primed(t.token);
     await primed(tenant.token);
-    await withTenant(stack.owner, t.id, (tx) => revokeScimConnection(tx, t.id, t.connectionId));
+    await withTenant(stack.owner, t.id, (tx) => revokeConnection(tx, ctx(t), { connectionId: t.connectionId }));
     await refusedEverywhereWithinOneSecond(t.token);
     for (const a of apis) expect(await status(a, tenant.token)).toBe(200);
   });
@@ -108,7 +109,7 @@ describe('SCIM token cache', () => {
     expect(killed.length).toBeGreaterThanOrEqual(apis.length); // the stack's own API process listens too
     const tokenId = await stack.owner.oneFirst(sql.unsafe`SELECT id FROM scim_tokens WHERE connection_id = ${t.connectionId}`);
     // Revoked while nobody is listening: no notification will ever arrive for it.
-    await withTenant(stack.owner, t.id, (tx) => revokeScimToken(tx, t.id, String(tokenId)));
+    await withTenant(stack.owner, t.id, (tx) => revokeToken(tx, ctx(t), { tokenId: String(tokenId) }));
     await refusedEverywhereWithinOneSecond(t.token);
     // The listeners reconnect and the cache is in use again.
     const u = await stack.createTenant();

@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scimFetch, startStack, type TestStack } from '../helpers/stack.js';
@@ -84,5 +85,19 @@ describe('roster CLI', () => {
     expect(def).toMatchObject({ applied: true, affectedUsers: 1 });
     // Nothing is held, so a release releases nothing (and says so).
     expect(await roster('guard', 'release', '--tenant', 'entitled', '--json')).toEqual({ released: [] });
+  });
+
+  it('guard set and tenant set-grace change the settings through the service, each with an audit row naming the operator', async () => {
+    const t = await roster('tenant', 'create', 'guarded', '--json');
+    expect(await roster('guard', 'set', '--tenant', 'guarded', '--max-suspensions', '5', '--max-share', '0.1', '--json')).toEqual({ maxSuspensions: 5, maxShare: 0.1, windowSeconds: 3600 });
+    await roster('tenant', 'set-grace', 'guarded', '600');
+    await expect(roster('guard', 'set', '--tenant', 'guarded', '--max-share', '2', '--json')).rejects.toMatchObject({ code: 2 });
+    const { sql } = await import('slonik');
+    const rows = await stack.owner.any(sql.unsafe`
+      SELECT actor_type, actor_id, data FROM audit_events WHERE tenant_id = ${t.tenantId} AND action = 'tenant.settings_updated' ORDER BY id`);
+    expect(rows).toEqual([
+      { actor_type: 'operator', actor_id: `cli:${userInfo().username}`, data: { before: { 'guard.maxSuspensions': 50, 'guard.maxShare': 0.2 }, after: { 'guard.maxSuspensions': 5, 'guard.maxShare': 0.1 } } },
+      { actor_type: 'operator', actor_id: `cli:${userInfo().username}`, data: { before: { deletionGraceSeconds: 2_592_000 }, after: { deletionGraceSeconds: 600 } } },
+    ]);
   });
 });

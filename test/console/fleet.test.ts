@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { createTenant, fleetHealth, listTenants, tenantDetail } from '../../core/fleet/service.js';
 import { listAudit } from '../../core/repositories/audit.js';
-import { createScimConnection, revokeScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken, revokeConnectionRows } from '../../core/connections/queries.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 // The fleet queries against a stack without a worker: nothing drains the outbox, so every
@@ -58,8 +58,8 @@ describe('fleet health (console queries)', () => {
   });
 
   it('shows one tenant with its connections (revoked ones marked) and 404s an unknown one', async () => {
-    const second = await withTenant(stack.owner, busy.id, (tx) => createScimConnection(tx, busy.id, 'okta-old'));
-    await withTenant(stack.owner, busy.id, (tx) => revokeScimConnection(tx, busy.id, second.connectionId));
+    const second = await withTenant(stack.owner, busy.id, (tx) => insertConnectionWithToken(tx, busy.id, 'okta-old'));
+    await withTenant(stack.owner, busy.id, (tx) => revokeConnectionRows(tx, busy.id, second.connectionId));
     const detail = await tenantDetail(stack.app, busy.id, 0);
     expect(detail.tenant).toMatchObject({ id: busy.id, connections: 1, stuck: 2, held: 1 });
     expect(detail.connections).toHaveLength(2);

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabasePool, withTenant } from '../../core/db/pool.js';
 import { connectionActivity, RECENT_ERRORS_KEPT, recentScimErrors } from '../../core/connections/activity.js';
-import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -64,7 +64,7 @@ describe('SCIM connection activity', () => {
   });
 
   it('keeps per-connection counts apart and only the last errors of each connection', async () => {
-    const second = await withTenant(stack.owner, a.id, (tx) => createScimConnection(tx, a.id, 'second'));
+    const second = await withTenant(stack.owner, a.id, (tx) => insertConnectionWithToken(tx, a.id, 'second'));
     const before = (await activityOf(a)).find((r) => r.connectionId === a.connectionId)!;
     const n = RECENT_ERRORS_KEPT + 5;
     for (let i = 0; i < n; i++) {

@@ -5,7 +5,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
-import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant } from '../../core/repositories/tenants.js';
 import { freePort } from '../../scripts/lib/temporal-dev-server.js';
 import { cloneDatabase, eventually } from '../helpers/stack.js';
@@ -68,7 +68,7 @@ describe('replicas and graceful shutdown', () => {
   it('two APIs and a worker share one database and Temporal; SIGTERM under load loses no request and no event', async () => {
     const tenant = await createTenant(owner, { slug: 'replicas', name: 'Replicas' });
     const [apiBMetricsPort, workerMetricsPort, temporalMetricsPort] = [await freePort(), await freePort(), await freePort()];
-    const { token } = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+    const { token } = await withTenant(owner, tenant.id, (tx) => insertConnectionWithToken(tx, tenant.id));
     const [apiA, apiB, worker1] = await Promise.all([startReplica('api-a', 'api', { SHUTDOWN_DELAY_MS: '1500' }), startReplica('api-b', 'api', { METRICS_PORT: String(apiBMetricsPort) }), startReplica('worker-1', 'worker')]);
 
     const live = new Set([apiA, apiB]);

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import { startHttpServer } from '../../api/http-server.js';
 import { appDatabaseUrl, type Config, loadConfig, webhookTargets } from '../../core/config.js';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
-import { createScimConnection } from '../../core/repositories/scim-tokens.js';
+import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
@@ -153,7 +153,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       const slug = `t-${randomBytes(5).toString('hex')}`;
       const tenant = await createTenant(owner, { slug });
       if (opts.graceSeconds !== undefined) await setDeletionGrace(owner, tenant.id, opts.graceSeconds);
-      const conn = await withTenant(owner, tenant.id, (tx) => createScimConnection(tx, tenant.id));
+      const conn = await withTenant(owner, tenant.id, (tx) => insertConnectionWithToken(tx, tenant.id));
       const t = { id: tenant.id, slug, token: conn.token, connectionId: conn.connectionId };
       tenants.push(t);
       return t;

@@ -31,7 +31,7 @@ export const features: FeatureEntry[] = [
   // Overview (helper "directory")
   { path: 'overview', label: 'Overview', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Overview', 'Connection health, identities by lifecycle state, open alerts and recent activity.') },
   // Connections (helper "settings")
-  { path: 'connections', label: 'Connections', roles: ['admin', 'auditor'], lazy: placeholder('Connections', 'SCIM connections, their tokens and setup guides.') },
+  { path: 'connections', label: 'Connections', roles: ['admin', 'auditor'], lazy: () => import('../features/connections/page.js') },
   // Directory (helper "directory")
   { path: 'directory', label: 'Directory', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Directory', 'Users and groups, with effective roles and timelines.') },
   // Role mappings (helper "audit")
@@ -41,7 +41,7 @@ export const features: FeatureEntry[] = [
   // Audit log (helper "audit")
   { path: 'audit', label: 'Audit log', roles: ['admin', 'auditor'], lazy: placeholder('Audit log', 'Every change, filterable, exportable and verifiable.') },
   // Settings (helper "settings")
-  { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: placeholder('Settings', 'Deletion grace period, deprovisioning guard and webhooks.') },
+  { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: () => import('../features/settings/page.js') },
   // Members (helper "frame")
   { path: 'members', label: 'Members', roles: ['admin'], lazy: () => import('../features/members/page.js') },
   // Account (helper "frame"): reached from the user menu

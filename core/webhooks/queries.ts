@@ -2,27 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Tx } from '../db/pool.js';
-import { DomainError } from '../errors.js';
 import { openSecret, sealSecret } from '../secret-box.js';
 import { displayPrefix, generateSecret } from '../secrets.js';
 import { WEBHOOK_SECRET_PREFIX } from '../webhook-signature.js';
-import { EventType } from './events.js';
+import { EventType } from '../events/schema.js';
+import type { WebhookEndpointView } from './schema.js';
 
-/** How long a rotated-out signing secret keeps signing beside its replacement, by default. */
-export const DEFAULT_ROTATION_OVERLAP_SECONDS = 86_400;
-export const MAX_ROTATION_OVERLAP_SECONDS = 7 * 86_400;
-
-/** What an endpoint looks like to its tenant: never its secret. */
-export const WebhookEndpointView = z.object({
-  id: z.string().uuid(),
-  url: z.string(),
-  eventTypes: z.array(EventType).nullable().describe('null: every event type'),
-  secretPrefix: z.string(),
-  createdAt: z.string(),
-  rotatedAt: z.string().nullable(),
-  previousSecretExpiresAt: z.string().nullable(),
-});
-export type WebhookEndpointView = z.infer<typeof WebhookEndpointView>;
+// SQL for webhook endpoints and deliveries; tenant always explicit. Rules and audit: service.ts.
 
 const EndpointRow = z.object({
   id: z.string().uuid(),
@@ -49,28 +35,6 @@ function toView(row: EndpointRow, now = Date.now()): WebhookEndpointView {
     rotatedAt: row.rotated_at,
     previousSecretExpiresAt: previousLive ? row.previous_expires_at : null,
   };
-}
-
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/**
- * A receiver URL: https, or plain http to the loopback interface when `allowHttpLoopback` (development
- * and tests). No credentials in the URL (they would be shown back in listings), no fragment.
- */
-export function parseWebhookUrl(text: string, options: { allowHttpLoopback: boolean }): string {
-  const invalid = (why: string) => new DomainError(400, 'invalid_request', `url: ${why}`);
-  if (text.length > 2048) throw invalid('too long');
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw invalid('not an absolute URL');
-  }
-  if (url.username || url.password) throw invalid('must not carry credentials');
-  if (url.hash) throw invalid('must not have a fragment');
-  if (url.protocol === 'https:') return url.toString();
-  if (url.protocol === 'http:' && options.allowHttpLoopback && LOOPBACK_HOSTS.has(url.hostname)) return url.toString();
-  throw invalid(options.allowHttpLoopback ? 'must be https (or http to localhost)' : 'must be https');
 }
 
 /** The associated data binding a ciphertext to its endpoint row. */
@@ -103,7 +67,7 @@ export async function listWebhookEndpoints(tx: Tx, tenantId: string): Promise<We
 /**
  * Issues a new signing secret. The current one keeps signing (as a second v1 value) for
  * `overlapSeconds`, so receivers can switch without rejecting a delivery; a secret rotated out
- * earlier stops at once (at most two secrets sign at any time).
+ * earlier stops at once (at most two secrets sign at any time). Null when there is no live endpoint.
  */
 export async function rotateWebhookSecret(
   tx: Tx,
@@ -111,7 +75,7 @@ export async function rotateWebhookSecret(
   endpointId: string,
   overlapSeconds: number,
   key: Buffer,
-): Promise<{ endpoint: WebhookEndpointView; secret: string }> {
+): Promise<{ endpoint: WebhookEndpointView; secret: string } | null> {
   const secret = generateSecret(WEBHOOK_SECRET_PREFIX);
   const row = await tx.maybeOne(sql.type(EndpointRow)`
     UPDATE webhook_endpoints
@@ -122,16 +86,18 @@ export async function rotateWebhookSecret(
            rotated_at = now()
      WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND disabled_at IS NULL
      RETURNING ${endpointColumns}`);
-  if (!row) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
-  return { endpoint: toView(row), secret };
+  return row ? { endpoint: toView(row), secret } : null;
 }
 
-/** Deletes an endpoint for its tenant. The row stays (disabled) so in-flight deliveries learn it is gone. */
-export async function disableWebhookEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<void> {
+/**
+ * Deletes an endpoint for its tenant; false when there was no live one. The row stays (disabled) so
+ * in-flight deliveries learn it is gone.
+ */
+export async function disableWebhookEndpoint(tx: Tx, tenantId: string, endpointId: string): Promise<boolean> {
   const res = await tx.query(sql.unsafe`
     UPDATE webhook_endpoints SET disabled_at = now(), previous_secret_ciphertext = NULL, previous_expires_at = NULL
      WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND disabled_at IS NULL`);
-  if (res.rowCount === 0) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
+  return res.rowCount > 0;
 }
 
 /** Whether any live endpoint of the tenant takes events of this type (emitters skip the delivery workflow otherwise). */

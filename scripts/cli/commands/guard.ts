@@ -1,0 +1,41 @@
+import type { Command } from 'commander';
+import { signalReleased } from '../../../activities/lifecycle-signals.js';
+import { withTenant } from '../../../core/db/pool.js';
+import { releaseHeldLeavers, updateSettings } from '../../../core/tenants/service.js';
+import { type CliDeps, intArg, numberArg, print, serviceContext } from '../deps.js';
+
+/** `roster guard release|set`: the mass-deprovisioning guard. */
+export function registerGuardCommands(program: Command, deps: CliDeps): void {
+  const guard = program.command('guard').description('the mass-deprovisioning guard');
+  guard
+    .command('release')
+    .description('let held leavers proceed (all of the tenant, or one user)')
+    .requiredOption('--tenant <slug>')
+    .option('--user <userName>')
+    .option('--json')
+    .action(async (opts: { tenant: string; user?: string; json?: boolean }) => {
+      const t = await deps.tenantBySlug(opts.tenant);
+      const released = await withTenant(await deps.db(), t.id, (tx) => releaseHeldLeavers(tx, serviceContext(deps, t.id), { userName: opts.user }));
+      // After commit: the database row is the release; the signal spares the workflows their periodic re-check.
+      if (released.length) await deps.withTemporal((client) => signalReleased(client, t.id, released, deps.actor.id ?? 'cli'));
+      print(!!opts.json, { released }, () => `released ${released.length} held leaver(s)`);
+    });
+  guard
+    .command('set')
+    .description("the tenant's guard thresholds (audited)")
+    .requiredOption('--tenant <slug>')
+    .option('--max-suspensions <n>', 'leavers allowed per window', intArg)
+    .option('--max-share <fraction>', 'share of identities allowed per window (0-1)', numberArg)
+    .option('--window <seconds>', 'window length', intArg)
+    .option('--json')
+    .action(async (opts: { tenant: string; maxSuspensions?: number; maxShare?: number; window?: number; json?: boolean }) => {
+      const t = await deps.tenantBySlug(opts.tenant);
+      const guardChange = { maxSuspensions: opts.maxSuspensions, maxShare: opts.maxShare, windowSeconds: opts.window };
+      const after = await withTenant(await deps.db(), t.id, (tx) => updateSettings(tx, serviceContext(deps, t.id), { guard: dropUndefined(guardChange) }));
+      print(!!opts.json, after.guard, () => `guard of ${t.slug}: ${after.guard.maxSuspensions} leavers or ${after.guard.maxShare * 100} % per ${after.guard.windowSeconds} s`);
+    });
+}
+
+function dropUndefined<T extends Record<string, unknown>>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
