@@ -1,0 +1,93 @@
+-- Up Migration
+
+-- The portal's directory (issue 7): search users and groups, count identities by lifecycle state
+-- and show recent lifecycle activity, each without scanning a big tenant per request.
+
+-- Search is a substring match (LIKE '%term%', terms of 3 or more characters) over one lower-cased
+-- text per user: userName, displayName, externalId and every email value. A trigram index
+-- answers it whatever the position of the term; an IMMUTABLE SQL function keeps the index
+-- expression and the query's expression identical.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
+CREATE FUNCTION directory_user_search_text(p_user_name text, p_display_name text, p_external_id text, p_emails jsonb)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT lower(p_user_name || ' ' || coalesce(p_display_name, '') || ' ' || coalesce(p_external_id, '') || ' '
+               || jsonb_path_query_array(p_emails, '$[*].value')::text)
+$$;
+GRANT EXECUTE ON FUNCTION directory_user_search_text(text, text, text, jsonb) TO roster_app;
+
+CREATE INDEX users_directory_search ON users
+  USING gin (directory_user_search_text(user_name, display_name, external_id, emails) gin_trgm_ops);
+CREATE INDEX groups_directory_search ON groups USING gin (display_name_key gin_trgm_ops);
+
+-- Identities by lifecycle state, kept like the live-resource counts of 1764600000000_list_counts:
+-- append-only delta rows in resource_count_deltas (resource type 'UserState:<state>'), summed by
+-- an index-only scan and folded by the worker's existing compactor (it folds every (tenant,
+-- resource type) pair). Creates and deletes count per statement; a row trigger whose WHEN clause
+-- is checked without calling the function fires only when a user's state actually changes.
+ALTER TABLE resource_count_deltas DROP CONSTRAINT resource_count_deltas_resource_type_check;
+ALTER TABLE resource_count_deltas ADD CONSTRAINT resource_count_deltas_resource_type_check
+  CHECK (resource_type IN ('User', 'Group', 'UserState:provisioned', 'UserState:active', 'UserState:suspended', 'UserState:deleted'));
+
+INSERT INTO resource_count_deltas (tenant_id, resource_type, delta)
+SELECT tenant_id, 'UserState:' || lifecycle_state, count(*) FROM users GROUP BY tenant_id, lifecycle_state;
+
+CREATE FUNCTION count_user_states_inserted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  INSERT INTO resource_count_deltas (tenant_id, resource_type, delta)
+  SELECT tenant_id, 'UserState:' || lifecycle_state, count(*) FROM new_rows GROUP BY tenant_id, lifecycle_state;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION count_user_states_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  INSERT INTO resource_count_deltas (tenant_id, resource_type, delta)
+  SELECT tenant_id, 'UserState:' || lifecycle_state, -count(*) FROM old_rows
+   WHERE EXISTS (SELECT 1 FROM tenants t WHERE t.id = old_rows.tenant_id)
+   GROUP BY tenant_id, lifecycle_state;
+  RETURN NULL;
+END $$;
+CREATE FUNCTION count_user_state_change() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+BEGIN
+  INSERT INTO resource_count_deltas (tenant_id, resource_type, delta)
+  VALUES (NEW.tenant_id, 'UserState:' || OLD.lifecycle_state, -1), (NEW.tenant_id, 'UserState:' || NEW.lifecycle_state, 1);
+  RETURN NULL;
+END $$;
+CREATE TRIGGER users_count_states_insert AFTER INSERT ON users REFERENCING NEW TABLE AS new_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION count_user_states_inserted();
+CREATE TRIGGER users_count_states_delete AFTER DELETE ON users REFERENCING OLD TABLE AS old_rows
+  FOR EACH STATEMENT EXECUTE FUNCTION count_user_states_deleted();
+CREATE TRIGGER users_count_state_change AFTER UPDATE OF lifecycle_state ON users FOR EACH ROW
+  WHEN (OLD.lifecycle_state IS DISTINCT FROM NEW.lifecycle_state)
+  EXECUTE FUNCTION count_user_state_change();
+
+-- The overview's recent lifecycle activity: the newest lifecycle events of one tenant, read
+-- backwards from this partial index instead of filtering the whole audit trail.
+CREATE INDEX audit_events_lifecycle_recent ON audit_events (tenant_id, id)
+  WHERE action LIKE 'lifecycle.%' OR action LIKE 'leaver.%' OR action LIKE 'user.%';
+
+-- Non-human identity lists page newest first; sessions share the credentials table and may be
+-- many, so the token list has its own (partial) index.
+CREATE INDEX credentials_tokens_page ON credentials (tenant_id, created_at, id) WHERE kind <> 'session';
+CREATE INDEX oauth_grants_page ON oauth_grants (tenant_id, created_at, id);
+CREATE INDEX service_accounts_page ON service_accounts (tenant_id, created_at, id);
+
+-- Down Migration
+DROP INDEX service_accounts_page;
+DROP INDEX oauth_grants_page;
+DROP INDEX credentials_tokens_page;
+DROP INDEX audit_events_lifecycle_recent;
+DROP TRIGGER users_count_state_change ON users;
+DROP TRIGGER users_count_states_delete ON users;
+DROP TRIGGER users_count_states_insert ON users;
+DROP FUNCTION count_user_state_change();
+DROP FUNCTION count_user_states_deleted();
+DROP FUNCTION count_user_states_inserted();
+DELETE FROM resource_count_deltas WHERE resource_type LIKE 'UserState:%';
+ALTER TABLE resource_count_deltas DROP CONSTRAINT resource_count_deltas_resource_type_check;
+ALTER TABLE resource_count_deltas ADD CONSTRAINT resource_count_deltas_resource_type_check CHECK (resource_type IN ('User', 'Group'));
+DROP INDEX groups_directory_search;
+DROP INDEX users_directory_search;
+DROP FUNCTION directory_user_search_text(text, text, text, jsonb);
