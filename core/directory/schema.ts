@@ -331,3 +331,30 @@ export const ReassignResult = z.object({ changed: z.boolean(), serviceAccount: S
 export type ReassignResult = z.infer<typeof ReassignResult>;
 
 export const IdParams = z.object({ id: z.string() });
+
+/** Readable names for the audit actions the timeline and the overview show. */
+const ACTION_LABELS: Record<string, string> = {
+  'user.created': 'Created by the IdP',
+  'user.provisioned': 'Provisioned',
+  'user.updated': 'Attributes changed in the IdP',
+  'user.activated': 'Activated in the IdP',
+  'user.deactivated': 'Deactivated in the IdP',
+  'user.suspended': 'Suspended',
+  'user.reactivated': 'Reactivated',
+  'user.deleted': 'Deleted in the IdP (grace period started)',
+  'user.restored': 'Restored in the IdP',
+  'lifecycle.active': 'Joiner done: account active',
+  'lifecycle.suspended': 'Leaver started: account suspended',
+  'lifecycle.deleted': 'Personal data removed (deletion complete)',
+  'leaver.held': 'Leaver held by the mass-deprovisioning guard',
+  'leaver.released': 'Held leaver released',
+  'role.granted': 'Role granted',
+  'role.revoked': 'Role revoked',
+  'exposure_report.recorded': 'Exposure report recorded',
+};
+
+export function actionLabel(action: string): string {
+  return ACTION_LABELS[action] ?? action.replace(/[._]/g, ' ').replace(/^./, (c) => c.toUpperCase());
+}
+
+export const ACTOR_LABELS: Record<string, string> = { scim: 'IdP (SCIM)', system: 'Lifecycle engine', operator: 'Operator', user: 'Portal user' };
