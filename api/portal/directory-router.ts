@@ -16,8 +16,8 @@ import {
 } from '../../core/directory/schema.js';
 import { identityWorkflowId } from '../../workflows/ids.js';
 import { identityStatusQuery } from '../../workflows/messages.js';
-import { portalRoutes } from './route.js';
-import type { PortalDeps } from './router.js';
+import { portalRoute, portalRoutes } from './route.js';
+import type { PortalDeps } from './deps.js';
 
 /** Every directory read is open to admins, reviewers and auditors; approvers do not browse people. */
 const READERS = ['admin', 'auditor', 'reviewer'] as const;
@@ -71,7 +71,7 @@ export async function describeIdentityWorkflow(client: Client | undefined, tenan
 export function createDirectoryRouter(deps: PortalDeps): Router {
   const router = Router();
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/users',
       roles: [...READERS],
@@ -79,8 +79,8 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       query: UserListQuery,
       response: UserPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await directory.listUsers(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/users/:id',
       roles: [...READERS],
@@ -88,8 +88,8 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       params: IdParams,
       response: UserDetail,
       handler: async ({ tx, tenantId, params }) => ({ status: 200, body: await directory.userDetail(tx, tenantId, params.id, deps.config.APP_ROLES) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/users/:id/timeline',
       roles: [...READERS],
@@ -101,8 +101,8 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
         const workflow = await describeIdentityWorkflow(deps.temporal, tenantId, timeline.userId);
         return { status: 200, body: { ...timeline, workflow } };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/users/:id/exposure',
       roles: [...READERS],
@@ -110,8 +110,8 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       params: IdParams,
       response: UserExposure,
       handler: async ({ tx, tenantId, params }) => ({ status: 200, body: await directory.userExposure(tx, tenantId, params.id) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/groups',
       roles: [...READERS],
@@ -119,8 +119,8 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       query: GroupListQuery,
       response: GroupPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await directory.listGroups(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/groups/:id',
       roles: [...READERS],
@@ -129,7 +129,7 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       query: GroupMembersQuery,
       response: GroupDetail,
       handler: async ({ tx, tenantId, params, query }) => ({ status: 200, body: await directory.groupDetail(tx, tenantId, params.id, query) }),
-    },
+    }),
   ]);
   return router;
 }

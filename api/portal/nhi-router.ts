@@ -14,8 +14,8 @@ import {
   TokenPage,
 } from '../../core/directory/schema.js';
 import * as nhi from '../../core/directory/service.js';
-import { portalRoutes } from './route.js';
-import type { PortalDeps } from './router.js';
+import { portalRoute, portalRoutes } from './route.js';
+import type { PortalDeps } from './deps.js';
 
 const READERS = ['admin', 'auditor', 'reviewer'] as const;
 
@@ -26,7 +26,7 @@ const READERS = ['admin', 'auditor', 'reviewer'] as const;
 export function createNhiRouter(deps: PortalDeps): Router {
   const router = Router();
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/service-accounts',
       roles: [...READERS],
@@ -34,8 +34,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       query: ServiceAccountListQuery,
       response: ServiceAccountPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await nhi.listServiceAccounts(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/service-accounts/:id/revoke',
       roles: ['admin'],
@@ -43,8 +43,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       params: IdParams,
       response: RevokeResult,
       handler: async ({ tx, tenantId, params, actor }) => ({ status: 200, body: await nhi.revokeServiceAccount(tx, tenantId, params.id, actor) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/tokens',
       roles: [...READERS],
@@ -52,8 +52,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       query: TokenListQuery,
       response: TokenPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await nhi.listTokens(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/tokens/:id/revoke',
       roles: ['admin'],
@@ -61,8 +61,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       params: IdParams,
       response: RevokeResult,
       handler: async ({ tx, tenantId, params, actor }) => ({ status: 200, body: await nhi.revokeToken(tx, tenantId, params.id, actor) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/oauth-grants',
       roles: [...READERS],
@@ -70,8 +70,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       query: OAuthGrantListQuery,
       response: OAuthGrantPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await nhi.listOAuthGrants(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/oauth-grants/:id/revoke',
       roles: ['admin'],
@@ -79,8 +79,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       params: IdParams,
       response: RevokeResult,
       handler: async ({ tx, tenantId, params, actor }) => ({ status: 200, body: await nhi.revokeGrant(tx, tenantId, params.id, actor) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/orphans',
       roles: [...READERS],
@@ -88,8 +88,8 @@ export function createNhiRouter(deps: PortalDeps): Router {
       query: OrphanListQuery,
       response: OrphanPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await nhi.listOrphans(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/orphans/:id/reassign',
       roles: ['admin'],
@@ -98,7 +98,7 @@ export function createNhiRouter(deps: PortalDeps): Router {
       body: ReassignBody,
       response: ReassignResult,
       handler: async ({ tx, tenantId, params, body, actor }) => ({ status: 200, body: await nhi.reassignOrphan(tx, tenantId, params.id, body.ownerUserId, actor) }),
-    },
+    }),
   ]);
   return router;
 }
