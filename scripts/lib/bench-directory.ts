@@ -12,7 +12,8 @@ import { issueSetupLink } from '../../core/portal-auth/service.js';
 import { createScimConnection } from '../../core/repositories/scim-tokens.js';
 import { createTenant } from '../../core/repositories/tenants.js';
 import { percentile } from './bench-pg.js';
-import { cpuSample, type CpuUsage, cpuUsage } from './bench-proc.js';
+import { cpuSample, type CpuUsage, cpuUsage, startApiProcess } from './bench-proc.js';
+import { freePort } from './temporal-dev-server.js';
 
 export const DIRECTORY_TARGET_P99_MS = 100;
 
@@ -118,6 +119,8 @@ export async function benchDirectory(options: {
   sessions?: number;
   durationSec?: number;
   say?: (line: string) => void;
+  /** Awaited right before the measured run (e.g. wait for an idle machine). */
+  beforeMeasuring?: () => Promise<void>;
 }): Promise<DirectoryResult> {
   const say = options.say ?? (() => {});
   const sessions = options.sessions ?? 10;
@@ -143,6 +146,7 @@ export async function benchDirectory(options: {
     // Warm-up: plans and caches, one pass per call type per session.
     await Promise.all(cookies.map((c) => get(c, 'warm-up', '/users?limit=25')));
     samples.length = 0;
+    await options.beforeMeasuring?.();
 
     const before = cpuSample(options.apiPid);
     const t0 = performance.now();
@@ -203,4 +207,43 @@ export function directoryTable(r: DirectoryResult): string[][] {
     ['call', 'requests', 'req/s', 'errors', 'p50 ms', 'p99 ms', 'max ms', `target p99 ≤ ${DIRECTORY_TARGET_P99_MS} ms`],
     ...r.calls.map((c) => [c.call, String(c.requests), f(c.requests / r.seconds), String(c.errors), f(c.p50Ms), f(c.p99Ms), f(c.maxMs), c.p99Ms <= DIRECTORY_TARGET_P99_MS && c.errors === 0 ? 'met' : 'MISSED']),
   ];
+}
+
+/**
+ * The `directory` part of `npm run bench` (BENCH_ONLY=directory; not in the default run): its own
+ * API process, one tenant of BENCH_DIRECTORY_USERS users (default 100,000), BENCH_DIRECTORY_SESSIONS
+ * sessions (10) for BENCH_DIRECTORY_DURATION seconds (20).
+ */
+export async function directoryPart(ctx: {
+  ownerUrl: string;
+  apiEnv: Record<string, string>;
+  env: NodeJS.ProcessEnv;
+  say: (line?: string) => void;
+  table: (rows: string[][]) => string;
+  cleanups: (() => Promise<unknown>)[];
+  waitForQuiet: () => Promise<void>;
+}): Promise<DirectoryResult> {
+  const n = (name: string, fallback: number) => {
+    const v = Number(ctx.env[name] ?? fallback);
+    if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
+    return v;
+  };
+  const users = n('BENCH_DIRECTORY_USERS', 100_000);
+  const sessions = n('BENCH_DIRECTORY_SESSIONS', 10);
+  const durationSec = n('BENCH_DIRECTORY_DURATION', 20);
+  ctx.say(`\n[directory] portal directory list and search: ${users.toLocaleString('en-US')} users, ${sessions} signed-in sessions, ${durationSec} s`);
+  const api = await startApiProcess({ port: await freePort(), env: ctx.apiEnv });
+  ctx.cleanups.push(() => api.stop());
+  const result = await benchDirectory({ ownerUrl: ctx.ownerUrl, apiUrl: api.url, apiPid: api.pid, users, sessions, durationSec, say: ctx.say, beforeMeasuring: ctx.waitForQuiet });
+  await api.stop();
+  ctx.say('\nDirectory (GET /portal/api/users through the API, 25 per page; p99 target ≤ 100 ms)');
+  ctx.say(ctx.table(directoryTable(result)));
+  const c = result.cpu;
+  if (c) {
+    ctx.say(
+      `CPU over the run: API ${c.apiCores ?? '?'} cores (${result.apiCpuMsPerRequest?.toFixed(2) ?? '?'} ms per request), PostgreSQL ${c.postgresCores} cores, load generator ${c.benchCores}, other ${c.otherCores}; machine ${c.machineBusyPct} % busy`,
+    );
+  }
+  ctx.say(result.meetsTarget ? 'directory: every call met p99 ≤ 100 ms' : 'directory: some call MISSED p99 ≤ 100 ms (or failed)');
+  return result;
 }
