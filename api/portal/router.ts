@@ -1,5 +1,8 @@
 import express, { Router } from 'express';
 import { createAccountRouter } from './account-routes.js';
+import { createDirectoryRouter } from './directory-router.js';
+import { createNhiRouter } from './nhi-router.js';
+import { createOverviewRouter } from './overview-router.js';
 import { createPortalPublicRouter, createPortalSessionRouter } from './auth-routes.js';
 import type { PortalDeps } from './deps.js';
 import { apiErrorHandler, sendApiError } from './errors.js';
@@ -17,6 +20,9 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createPortalSessionRouter,
   createAccountRouter,
   createMembersRouter,
+  createOverviewRouter,
+  createDirectoryRouter,
+  createNhiRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -78,7 +78,7 @@ async function loadUsers(ownerUrl: string, tenantId: string, count: number): Pro
 /** A signed-in portal session: a setup link issued through the service, completed over HTTP. */
 async function signedInSession(owner: Awaited<ReturnType<typeof createDatabasePool>>, apiUrl: string, tenantId: string, i: number): Promise<string> {
   const email = `bench-auditor-${i}-${randomBytes(3).toString('hex')}@corp.example`;
-  const link = await issueSetupLink(owner, { tenantId, email, roles: ['auditor'], createdBy: { type: 'system', id: 'bench' } });
+  const link = await issueSetupLink(owner, { tenantId, email, roles: ['auditor'], createdBy: { type: 'system', id: 'bench' }, publicUrl: apiUrl });
   const token = new URL(link.url).hash.replace(/^#token=/, '');
   const res = await fetch(`${apiUrl}/portal/api/setup/complete`, {
     method: 'POST',

@@ -312,7 +312,7 @@ describe('GET /overview', () => {
     expect(activity.map((e: { action: string }) => e.action)).toContain('user.created');
     expect(activity.some((e: { targetId: string }) => e.targetId === a)).toBe(true);
     // Never another tenant's activity.
-    expect(activity.every((e: { targetId: string }) => [a, b].includes(e.targetId) || e.userName === 'ov-c@example.com')).toBe(true);
+    expect(activity.every((e: { targetId: string; userName: string }) => [a, b].includes(e.targetId) || e.userName === 'ov-c@example.com')).toBe(true);
   });
 });
 

@@ -163,7 +163,7 @@ describe('revoking', () => {
     expect((await admin.request('POST', `/tokens/${session.credential.id}/revoke`)).status).toBe(404);
     expect((await inTenant(tenant, (tx) => introspect(tx, tenant.id, t.token))).active).toBe(true);
 
-    const noCsrf = await fetch(`${stack.url}/portal/api/tokens/${t.credential.id}/revoke`, { method: 'POST', headers: { cookie: admin.cookie } });
+    const noCsrf = await fetch(`${stack.url}/portal/api/tokens/${t.credential.id}/revoke`, { method: 'POST', headers: { cookie: `roster_portal=${admin.cookie}` } });
     expect(noCsrf.status).toBe(403);
     expect((await inTenant(tenant, (tx) => introspect(tx, tenant.id, t.token))).active).toBe(true);
   });
