@@ -169,13 +169,13 @@ describe('GET /users/:id', () => {
     const group = await stack.scim(tenant, 'POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: 'Engineering', members: [{ value: userId }] });
     expect(group.status).toBe(201);
     const catalogue = stack.config.APP_ROLES;
-    await withTenant(stack.owner, tenant.id, async (tx) => {
-      await setDefaultRole(tx, { tenantId: tenant.id, role: 'viewer', catalogue, dryRunOnly: false, actor: system });
-      await setGroupRoles(tx, { tenantId: tenant.id, groupId: group.body.id, roles: ['member', 'viewer'], catalogue, dryRunOnly: false, actor: system });
-      await setDirectGrant(tx, { tenantId: tenant.id, userId, role: 'billing-admin', granted: true, catalogue, actor: system });
-      await issuePersonalToken(tx, tenant.id, { userId, name: 'ci deploy', scopes: ['deploy'] }, system);
-      await recordOAuthGrant(tx, tenant.id, { userId, clientId: 'figma', clientName: 'Figma', scopes: ['files:read'] }, system);
-    });
+    // One change per transaction, as the services make them (each takes its locks in order).
+    const inTenant = <T>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(stack.owner, tenant.id, fn);
+    await inTenant((tx) => setDefaultRole(tx, { tenantId: tenant.id, role: 'viewer', catalogue, dryRunOnly: false, actor: system }));
+    await inTenant((tx) => setGroupRoles(tx, { tenantId: tenant.id, groupId: group.body.id, roles: ['member', 'viewer'], catalogue, dryRunOnly: false, actor: system }));
+    await inTenant((tx) => setDirectGrant(tx, { tenantId: tenant.id, userId, role: 'billing-admin', granted: true, catalogue, actor: system }));
+    await inTenant((tx) => issuePersonalToken(tx, tenant.id, { userId, name: 'ci deploy', scopes: ['deploy'] }, system));
+    await inTenant((tx) => recordOAuthGrant(tx, tenant.id, { userId, clientId: 'figma', clientName: 'Figma', scopes: ['files:read'] }, system));
     await stack.owner.query(sql.unsafe`INSERT INTO user_roles (tenant_id, user_id, role) VALUES (${tenant.id}, ${userId}, 'viewer')`);
 
     const res = await auditor.request('GET', `/users/${userId}`);
