@@ -344,7 +344,13 @@ const ACTION_LABELS: Record<string, string> = {
   'user.deleted': 'Deleted in the IdP (grace period started)',
   'user.restored': 'Restored in the IdP',
   'lifecycle.active': 'Joiner done: account active',
-  'lifecycle.suspended': 'Leaver started: account suspended',
+  'lifecycle.user.deactivated': 'Leaver sequence ran: access revoked',
+  'lifecycle.user.deleted': 'Leaver sequence ran: deletion scheduled',
+  'lifecycle.user.updated': 'Mover sequence ran: attributes applied',
+  'lifecycle.user.restored': 'Restore applied',
+  'lifecycle.entitlements.changed': 'Entitlements recomputed',
+  'lifecycle.membership.added': 'Group membership applied',
+  'lifecycle.membership.removed': 'Group removal applied',
   'lifecycle.deleted': 'Personal data removed (deletion complete)',
   'leaver.held': 'Leaver held by the mass-deprovisioning guard',
   'leaver.released': 'Held leaver released',
@@ -355,6 +361,19 @@ const ACTION_LABELS: Record<string, string> = {
 
 export function actionLabel(action: string): string {
   return ACTION_LABELS[action] ?? action.replace(/[._]/g, ' ').replace(/^./, (c) => c.toUpperCase());
+}
+
+/** Why a credential or grant stopped working (credentials.revoked_reason), in words. */
+const REASON_LABELS: Record<string, string> = {
+  user_left: 'the person left',
+  revoked_in_portal: 'revoked in the portal',
+  revoked_by_app: 'revoked by the application',
+  required_role_lost: 'a role it needs was lost',
+  service_account_disabled: 'its service account was disabled',
+};
+
+export function reasonLabel(reason: string | null | undefined): string {
+  return reason ? (REASON_LABELS[reason] ?? reason.replace(/_/g, ' ')) : 'no reason recorded';
 }
 
 export const ACTOR_LABELS: Record<string, string> = { scim: 'IdP (SCIM)', system: 'Lifecycle engine', operator: 'Operator', user: 'Portal user' };

@@ -6,7 +6,7 @@ import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
-import { issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
+import { createServiceAccount, introspect, issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { USER } from '../helpers/scim.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -149,5 +149,58 @@ describe('directory (real browser)', () => {
     await page.goto(`${stack.url}/directory/users/${userId}?tab=timeline`);
     await page.getByText('Nothing left open').waitFor();
     await shot(page, '07-leaver-timeline-tablet');
+  }, 180_000);
+
+  it("lets an admin revoke a token through a confirm dialog and hand a leaver's service account to a new owner", async () => {
+    const app = { type: 'system' as const, id: 'vendor-app' };
+    const userOf = async (userName: string, displayName: string) => {
+      const res = await stack.scim(tenant, 'POST', '/Users', { schemas: [USER], userName, displayName });
+      expect(res.status).toBe(201);
+      const id = res.body.id as string;
+      await eventually(async () => (await stack.owner.oneFirst(sql.unsafe`SELECT lifecycle_state FROM users WHERE tenant_id = ${tenant.id} AND id = ${id}`)) === 'active', 30_000);
+      return id;
+    };
+    const olga = await userOf('olga.owner@example.com', 'Olga Owner');
+    const nina = await userOf('nina.new@example.com', 'Nina Newowner');
+    const account = await withTenant(stack.owner, tenant.id, (tx) => createServiceAccount(tx, tenant.id, { name: 'nightly-export', ownerUserId: olga }, app));
+    const pat = await withTenant(stack.owner, tenant.id, (tx) => issuePersonalToken(tx, tenant.id, { userId: nina, name: 'nina-laptop', scopes: ['read'] }, app));
+    // Olga leaves; she has no manager, so the leaver disables her service account and queues it.
+    await stack.scim(tenant, 'PATCH', `/Users/${olga}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+    await eventually(async () => (await stack.owner.oneFirst(sql.unsafe`SELECT orphaned FROM service_accounts WHERE tenant_id = ${tenant.id} AND id = ${account.id}`)) === true, 60_000);
+
+    const page = await browser.newPage();
+    const admin = await browserSignIn(page, stack, tenant, { roles: ['admin'] });
+
+    await page.goto(`${stack.url}/non-human?tab=tokens`);
+    await page.getByRole('heading', { level: 1, name: 'Non-human identities' }).waitFor();
+    await page.getByRole('button', { name: 'Revoke token nina-laptop' }).click();
+    const confirm = page.getByRole('dialog', { name: 'Revoke token nina-laptop?' });
+    await confirm.waitFor();
+    await shot(page, '08-revoke-confirm');
+    await expectAccessible(page, 'revoke dialog');
+    await confirm.getByRole('button', { name: 'Revoke' }).click();
+    await page.getByText('token nina-laptop revoked').waitFor();
+    await expect.poll(() => page.getByRole('button', { name: 'Revoke token nina-laptop' }).count()).toBe(0);
+    expect((await withTenant(stack.owner, tenant.id, (tx) => introspect(tx, tenant.id, pat.token))).active).toBe(false);
+    const audit = await stack.owner.one(sql.unsafe`SELECT actor_type, actor_id FROM audit_events WHERE tenant_id = ${tenant.id} AND action = 'credential.revoked' AND target_id = ${pat.credential.id}`);
+    expect(audit).toEqual({ actor_type: 'user', actor_id: admin.userId });
+
+    await page.getByRole('tab', { name: 'Orphan queue' }).click();
+    await page.getByRole('button', { name: 'Reassign nightly-export' }).click();
+    const dialog = page.getByRole('dialog', { name: 'New owner for nightly-export' });
+    await dialog.getByLabel('Find a person').fill('nina');
+    await dialog.getByRole('radio', { name: /Nina Newowner/ }).check();
+    await shot(page, '09-reassign-dialog');
+    await expectAccessible(page, 'reassign dialog');
+    await dialog.getByRole('button', { name: 'Reassign' }).click();
+    await page.getByText('The orphan queue is empty').waitFor();
+    await shot(page, '10-orphan-queue-empty');
+    const owned = await stack.owner.one(sql.unsafe`SELECT owner_user_id, orphaned FROM service_accounts WHERE tenant_id = ${tenant.id} AND id = ${account.id}`);
+    expect(owned).toEqual({ owner_user_id: nina, orphaned: false });
+
+    await page.getByRole('tab', { name: 'Service accounts' }).click();
+    await page.getByRole('cell', { name: 'nightly-export', exact: true }).waitFor();
+    await shot(page, '11-service-accounts');
+    await expectAccessible(page, 'service accounts');
   }, 180_000);
 });

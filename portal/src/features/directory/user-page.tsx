@@ -4,6 +4,7 @@ import { formatDateTime, formatRelative } from '../../lib/format.js';
 import {
   ACTOR_LABELS,
   actionLabel,
+  reasonLabel,
   type ExposureReport,
   type TimelineEvent,
   type UserDetail,
@@ -192,12 +193,12 @@ function AccessTab({ user }: { user: UserDetail }) {
 
 function CredentialsTab({ user }: { user: UserDetail }) {
   const tokenColumns: Column<UserDetail['tokens'][number]>[] = [
-    { key: 'name', header: 'Token', render: (t) => <><div>{t.name ?? '—'}</div><code className="muted small">{t.tokenPrefix}…</code></> },
+    { key: 'name', header: 'Token', render: (t) => <><div>{t.name ?? '—'}</div><code className="muted small">{t.tokenPrefix}</code></> },
     { key: 'kind', header: 'Kind', render: (t) => (t.kind === 'personal_token' ? 'Personal token' : 'Service token') },
     { key: 'scopes', header: 'Scopes', className: 'hide-narrow', render: (t) => t.scopes.join(' ') || <span className="muted">—</span> },
     { key: 'createdAt', header: 'Created', className: 'nowrap', render: (t) => formatDateTime(t.createdAt) },
     { key: 'lastUsedAt', header: 'Last used', className: 'nowrap', render: (t) => formatRelative(t.lastUsedAt) },
-    { key: 'live', header: 'Status', render: (t) => (t.live ? <StatusBadge status="live" /> : <StatusBadge status="revoked">{t.revokedAt ? `Revoked (${t.revokedReason ?? 'no reason'})` : 'Expired'}</StatusBadge>) },
+    { key: 'live', header: 'Status', render: (t) => (t.live ? <StatusBadge status="live" /> : <StatusBadge status="revoked">{t.revokedAt ? `Revoked: ${reasonLabel(t.revokedReason)}` : 'Expired'}</StatusBadge>) },
   ];
   const saColumns: Column<UserDetail['serviceAccounts'][number]>[] = [
     { key: 'name', header: 'Service account' },
@@ -306,7 +307,7 @@ export function ExposureSection({ exposure }: { exposure: UserExposure }) {
           </StatusBadge>
         ),
     },
-    { key: 'revokedAt', header: 'Closed', className: 'nowrap', render: (i) => (i.revokedAt ? `${formatDateTime(i.revokedAt)}${i.revokedReason ? ` (${i.revokedReason})` : ''}` : '—') },
+    { key: 'revokedAt', header: 'Closed', className: 'nowrap', render: (i) => (i.revokedAt ? `${formatDateTime(i.revokedAt)}${i.revokedReason ? ` (${reasonLabel(i.revokedReason)})` : ''}` : '—') },
   ];
   const tallies: [string, { total: number; live: number }][] = [
     ['Sessions', r.sessions],

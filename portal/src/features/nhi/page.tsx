@@ -164,7 +164,7 @@ function TokensTab({ admin }: { admin: boolean }) {
   const status = paging.params.get('status') ?? 'live';
   const list = useNhiList('tokens', { cursor: paging.cursor, limit: PAGE_SIZE, status });
   const columns: Column<TokenListItem>[] = [
-    { key: 'name', header: 'Token', render: (t) => <><div>{t.name ?? '—'}</div><code className="muted small">{t.tokenPrefix}…</code></> },
+    { key: 'name', header: 'Token', render: (t) => <><div>{t.name ?? '—'}</div><code className="muted small">{t.tokenPrefix}</code></> },
     { key: 'kind', header: 'Kind', render: (t) => (t.kind === 'personal_token' ? 'Personal' : <>Service: {t.serviceAccount?.name}</>) },
     { key: 'owner', header: 'Owner', render: (t) => <Owner owner={t.owner} /> },
     { key: 'scopes', header: 'Scopes', className: 'hide-narrow', render: (t) => t.scopes.join(' ') || '—' },

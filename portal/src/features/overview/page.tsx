@@ -41,7 +41,7 @@ export default function OverviewPage() {
         ) : c.lastUsedAt ? (
           <StatusBadge status="ok">Syncing</StatusBadge>
         ) : (
-          <StatusBadge status="pending">Waiting for the IdP's first request</StatusBadge>
+          <StatusBadge status="pending">No request recorded yet</StatusBadge>
         ),
     },
     { key: 'liveTokens', header: 'Live tokens', className: 'num' },
