@@ -117,7 +117,8 @@ export function containsPattern(term: string): string {
   return `%${term.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 }
 
-const USER_SEARCH_TEXT = sql.fragment`directory_user_search_text(u.user_name, u.display_name, u.external_id, u.emails)`;
+/** The stored, lower-cased search text (migration 1764700002000_directory_search.sql). */
+const USER_SEARCH_TEXT = sql.fragment`u.directory_search`;
 
 /** The user's primary email (or the first one). */
 const PRIMARY_EMAIL = sql.fragment`(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e

@@ -4,9 +4,10 @@
 -- and show recent lifecycle activity, each without scanning a big tenant per request.
 
 -- Search is a substring match (LIKE '%term%', terms of 3 or more characters) over one lower-cased
--- text per user: userName, displayName, externalId and every email value. A trigram index
--- answers it whatever the position of the term; an IMMUTABLE SQL function keeps the index
--- expression and the query's expression identical.
+-- text per user: userName, displayName, externalId and every email value. It is computed once per
+-- write into a stored generated column (so erasing personal data erases it too) and served by a
+-- trigram index whatever the position of the term; computing it per row at read time made the
+-- index's recheck of a common term cost ~25 µs a row.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
 CREATE FUNCTION directory_user_search_text(p_user_name text, p_display_name text, p_external_id text, p_emails jsonb)
@@ -16,8 +17,9 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
 $$;
 GRANT EXECUTE ON FUNCTION directory_user_search_text(text, text, text, jsonb) TO roster_app;
 
-CREATE INDEX users_directory_search ON users
-  USING gin (directory_user_search_text(user_name, display_name, external_id, emails) gin_trgm_ops);
+ALTER TABLE users ADD COLUMN directory_search text
+  GENERATED ALWAYS AS (directory_user_search_text(user_name, display_name, external_id, emails)) STORED;
+CREATE INDEX users_directory_search ON users USING gin (directory_search gin_trgm_ops);
 CREATE INDEX groups_directory_search ON groups USING gin (display_name_key gin_trgm_ops);
 
 -- Identities by lifecycle state, kept like the live-resource counts of 1764600000000_list_counts:
@@ -90,4 +92,5 @@ ALTER TABLE resource_count_deltas DROP CONSTRAINT resource_count_deltas_resource
 ALTER TABLE resource_count_deltas ADD CONSTRAINT resource_count_deltas_resource_type_check CHECK (resource_type IN ('User', 'Group'));
 DROP INDEX groups_directory_search;
 DROP INDEX users_directory_search;
+ALTER TABLE users DROP COLUMN directory_search;
 DROP FUNCTION directory_user_search_text(text, text, text, jsonb);

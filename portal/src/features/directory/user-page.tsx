@@ -307,7 +307,19 @@ export function ExposureSection({ exposure }: { exposure: UserExposure }) {
           </StatusBadge>
         ),
     },
-    { key: 'revokedAt', header: 'Closed', className: 'nowrap', render: (i) => (i.revokedAt ? `${formatDateTime(i.revokedAt)}${i.revokedReason ? ` (${reasonLabel(i.revokedReason)})` : ''}` : '—') },
+    {
+      key: 'revokedAt',
+      header: 'Closed',
+      render: (i) =>
+        i.revokedAt ? (
+          <>
+            <div className="nowrap">{formatDateTime(i.revokedAt)}</div>
+            {i.revokedReason && <div className="muted small">{reasonLabel(i.revokedReason)}</div>}
+          </>
+        ) : (
+          '—'
+        ),
+    },
   ];
   const tallies: [string, { total: number; live: number }][] = [
     ['Sessions', r.sessions],

@@ -115,7 +115,9 @@ function RevokeAction({ list, id, what, detail, disabled }: { list: Exclude<NhiL
         danger
         onConfirm={async () => {
           const r = await revoke.mutateAsync(id);
-          toast(r.changed ? `${what} ${list === 'service-accounts' ? 'disabled' : 'revoked'}` : `${what} was already ${list === 'service-accounts' ? 'disabled' : 'revoked'}`);
+          const done = list === 'service-accounts' ? 'disabled' : 'revoked';
+          const subject = what.charAt(0).toUpperCase() + what.slice(1);
+          toast(r.changed ? `${subject} ${done}` : `${subject} was already ${done}`);
         }}
       >
         <p>{detail}</p>
