@@ -172,8 +172,8 @@ const StateCount = z.object({ state: z.string(), n: z.number() });
 /** Identities per lifecycle state, from the maintained delta rows (index-only, never a scan of users). */
 export async function countUsersByState(tx: Tx, tenantId: string): Promise<Record<LifecycleState, number>> {
   const rows = await tx.any(sql.type(StateCount)`
-    SELECT substr(resource_type, 11) AS state, coalesce(sum(delta), 0)::int8 AS n FROM resource_count_deltas
-     WHERE tenant_id = ${tenantId} AND resource_type LIKE 'UserState:%' GROUP BY resource_type`);
+    SELECT state, coalesce(sum(delta), 0)::int8 AS n FROM user_state_count_deltas
+     WHERE tenant_id = ${tenantId} GROUP BY state`);
   const counts = { provisioned: 0, active: 0, suspended: 0, deleted: 0 };
   for (const r of rows) if (r.state in counts) counts[r.state as LifecycleState] = r.n;
   return counts;
