@@ -202,5 +202,19 @@ describe('directory (real browser)', () => {
     await page.getByRole('cell', { name: 'nightly-export', exact: true }).waitFor();
     await shot(page, '11-service-accounts');
     await expectAccessible(page, 'service accounts');
+
+    const group = await stack.scim(tenant, 'POST', '/Groups', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'],
+      displayName: 'Data Platform',
+      members: [{ value: olga }, { value: nina }],
+    });
+    expect(group.status).toBe(201);
+    await page.goto(`${stack.url}/directory/groups`);
+    await page.getByRole('link', { name: 'Data Platform' }).click();
+    await page.getByRole('heading', { level: 1, name: 'Data Platform' }).waitFor();
+    await page.getByRole('link', { name: 'Nina Newowner' }).waitFor();
+    expect(await page.getByRole('table', { name: 'Members' }).getByRole('row').count()).toBe(3);
+    await shot(page, '12-group');
+    await expectAccessible(page, 'group');
   }, 180_000);
 });
