@@ -37,6 +37,7 @@ import {
   rotateWebhookSecret,
 } from '../core/repositories/webhooks.js';
 import { loadSecretsKey } from '../core/secret-box.js';
+import { registerPortalCommands } from './cli/commands/portal.js';
 
 /**
  * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
@@ -396,6 +397,8 @@ webhook
     });
     process.stdout.write('deleted\n');
   });
+
+registerPortalCommands(program, { config, db });
 
 program.command('migrate').description('apply pending migrations').action(async () => {
   await db();

@@ -4,6 +4,7 @@ import { completeOperatorSetup, inspectOperatorSetupLink, type NewOperatorSessio
 import { OperatorSessionResponse, OperatorSignInBody, SetupCompleteBody, SetupInspectBody, SetupInspectResponse } from '../../core/portal-auth/schema.js';
 import { csrfTokenFor } from '../../core/portal-auth/tokens.js';
 import { clientInfo } from '../portal/auth-routes.js';
+import { methodNotAllowed } from '../method-not-allowed.js';
 import { apiErrorHandler, sendApiError } from '../portal/errors.js';
 import { type DeclaredRoute, declaredRoutes, publicRoutes } from '../portal/route.js';
 import { clearedCookie, CONSOLE_COOKIE, sessionCookie } from '../portal/session.js';
@@ -113,12 +114,17 @@ export interface ConsoleApi extends Router {
 /** The operator console's JSON API, mounted at /console/api. */
 export function createConsoleApi(deps: ConsoleDeps): ConsoleApi {
   const api = Router();
-  api.use(express.json({ limit: '1mb' }));
   const publicRouter = createConsolePublicRouter(deps);
+  const features = consoleFeatureRouters.map((create) => create(deps));
+  const wrongMethod = methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`));
+  // Each sub-router would answer OPTIONS on its own with just its own routes' methods (express's
+  // automatic reply); the surface answers it once, from all of them.
+  api.use((req, res, next) => (req.method === 'OPTIONS' ? wrongMethod(req, res, next) : next()));
+  api.use(express.json({ limit: '1mb' }));
   api.use(publicRouter);
   api.use(consoleSessionMiddleware(deps));
-  const features = consoleFeatureRouters.map((create) => create(deps));
   for (const router of features) api.use(router);
+  api.use(wrongMethod);
   api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such console API endpoint.'));
   api.use(apiErrorHandler);
   const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));
