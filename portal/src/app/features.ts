@@ -8,7 +8,9 @@ import type { PortalRole } from './session.js';
  *
  * - `path`: first URL segment, without slashes ('directory'). The route is `/${path}/*`, so a
  *   feature routes its own sub-pages with <Routes>/<Route> inside its page component (relative
- *   paths, e.g. <Route path="users/:id" .../>).
+ *   paths, e.g. <Route path="users/:id" .../>). Links between pages are clearest absolute
+ *   (<Link to={`/directory/users/${id}`}>): inside a splat route a relative link resolves from the
+ *   full current URL.
  * - `roles`: who may open it; the nav shows only entries the user's roles allow and the route
  *   shows "not available for your role" otherwise (the API enforces the same rule on every call).
  * - `lazy`: `() => import('../features/<feature>/page.js')` (module with a default component), so
@@ -41,9 +43,9 @@ export const features: FeatureEntry[] = [
   // Settings (helper "settings")
   { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: placeholder('Settings', 'Deletion grace period, deprovisioning guard and webhooks.') },
   // Members (helper "frame")
-  { path: 'members', label: 'Members', roles: ['admin'], lazy: placeholder('Members', 'People who can sign in to this portal, and their roles.') },
+  { path: 'members', label: 'Members', roles: ['admin'], lazy: () => import('../features/members/page.js') },
   // Account (helper "frame"): reached from the user menu
-  { path: 'account', label: 'Your account', roles: all, nav: false, lazy: placeholder('Your account', 'Sessions, two-step verification and recovery codes.') },
+  { path: 'account', label: 'Your account', roles: all, nav: false, lazy: () => import('../features/account/page.js') },
 ];
 
 /** The entries `roles` may open, in nav order. */
