@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { Router } from 'express';
+import { withTenant } from '../../core/db/pool.js';
 import * as directory from '../../core/directory/service.js';
 import {
   GroupDetail,
@@ -96,8 +97,11 @@ export function createDirectoryRouter(deps: PortalDeps): Router {
       summary: "The user's lifecycle audit events (newest first) and the identity workflow's live status",
       params: IdParams,
       response: UserTimeline,
-      handler: async ({ tx, tenantId, params }) => {
-        const timeline = await directory.userTimeline(tx, tenantId, params.id);
+      // Not one transaction around everything: asking Temporal may take up to its deadline, and a
+      // database connection should not wait on it. The audit read is its own tenant transaction.
+      stream: true,
+      handler: async ({ db, tenantId, params }) => {
+        const timeline = await withTenant(db, tenantId, (tx) => directory.userTimeline(tx, tenantId, params.id));
         const workflow = await describeIdentityWorkflow(deps.temporal, tenantId, timeline.userId);
         return { status: 200, body: { ...timeline, workflow } };
       },
