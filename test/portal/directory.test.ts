@@ -4,6 +4,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
 import { setDefaultRole, setDirectGrant, setGroupRoles } from '../../core/repositories/entitlements.js';
 import { compactCounts } from '../../core/repositories/list-page.js';
+import { completeIdentityDeletion } from '../../core/repositories/lifecycle.js';
 import { activeUser, deactivate } from '../helpers/app-api-fixtures.js';
 import { portalClient } from '../helpers/portal.js';
 import { ENT, USER } from '../helpers/scim.js';
@@ -127,6 +128,21 @@ describe('GET /users', () => {
     // LIKE wildcards in the term match only themselves.
     expect((await admin.request('GET', `/users?search=${encodeURIComponent('%%%')}`)).body.items).toEqual([]);
     expect((await admin.request('GET', `/users?search=${encodeURIComponent('pager_0')}`)).body.items).toEqual([]);
+  });
+
+  it('forgets a deleted identity: once its personal data is erased, searching its old name, email or external id finds nothing', async () => {
+    const id = await scimUser(tenant, 'erasable.person@example.com', { displayName: 'Erasable Person', externalId: 'ERASE-77', emails: [{ value: 'erase.me@private.example', primary: true }] });
+    expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
+    expect((await admin.request('GET', '/users?search=erasable')).body.items.map((u: { id: string }) => u.id)).toEqual([id]);
+    // What the identity workflow does when the grace period ends.
+    await withTenant(stack.owner, tenant.id, (tx) => completeIdentityDeletion(tx, { tenantId: tenant.id, userId: id, workflowId: 'test' }));
+    for (const term of ['erasable', 'erase.me@private', 'erase-77']) {
+      const res = await admin.request('GET', `/users?search=${encodeURIComponent(term)}`);
+      expect(res.body.items, term).toEqual([]);
+    }
+    const detail = await admin.request('GET', `/users/${id}`);
+    expect(detail.body).toMatchObject({ state: 'deleted', displayName: null });
+    expect(JSON.stringify(detail.body)).not.toMatch(/erase/i);
   });
 
   it('refuses searches shorter than three characters and bad cursors with a readable 400', async () => {
