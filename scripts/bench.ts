@@ -20,6 +20,8 @@
  * Environment:
  *   BENCH_ONLY=scim|lifecycle|idp|listing  run one part only (default: all four, in that order)
  *   BENCH_LISTING_SIZES     tenant sizes for the listing part (default 10000,100000,1000000)
+ *   BENCH_ONLY=directory    the portal directory's list and search (issue 7; only when asked for):
+ *                           BENCH_DIRECTORY_USERS (100000), _SESSIONS (10), _DURATION seconds (20)
  *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
  *                           default postgres://postgres@127.0.0.1:5432/roster_bench
  *   BENCH_TEMPORAL_ADDRESS  use this Temporal instead of starting a dev server
@@ -62,6 +64,7 @@ import { insertConnectionWithToken } from '../core/connections/queries.js';
 import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
+import { directoryPart } from './lib/bench-directory.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
 import { idpPart, type IdpRunConfig } from './lib/bench-idp.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
@@ -113,13 +116,14 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal'];
+const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory'];
 if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
 const RUN_SCIM = ONLY === '' || ONLY === 'scim';
 const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
 const RUN_IDP = ONLY === '' || ONLY === 'idp';
 const RUN_LISTING = ONLY === '' || ONLY === 'listing';
 const RUN_PORTAL = ONLY === '' || ONLY === 'portal';
+const RUN_DIRECTORY = ONLY === 'directory';
 const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
@@ -901,7 +905,7 @@ function portalPart(): PortalSizeResult {
 
 async function main() {
   const started = new Date();
-  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal'].filter(Boolean).join(' + ');
+  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal', RUN_DIRECTORY && 'directory'].filter(Boolean).join(' + ');
   say(`Roster bench (${parts}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
@@ -945,6 +949,7 @@ async function main() {
     : undefined;
   const listing = RUN_LISTING ? await listingPart(temporalAddress ?? '127.0.0.1:1') : undefined;
   const portal = RUN_PORTAL ? portalPart() : undefined;
+  const directory = RUN_DIRECTORY ? await directoryPart({ ownerUrl, apiEnv: apiEnv('127.0.0.1:1', appUrl), env, say, table, cleanups, waitForQuiet }) : undefined;
 
   // -------------------------------------------------------------------------------------------
   // Report
@@ -969,7 +974,7 @@ async function main() {
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL },
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL, directory: RUN_DIRECTORY },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -986,6 +991,7 @@ async function main() {
     ...(idp ? { idp: idp.json } : {}),
     ...(listing ? { listing } : {}),
     ...(portal ? { portal } : {}),
+    ...(directory ? { directory } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });

@@ -1,5 +1,8 @@
 import express, { Router } from 'express';
 import { createAccountRouter } from './account-routes.js';
+import { createDirectoryRouter } from './directory-router.js';
+import { createNhiRouter } from './nhi-router.js';
+import { createOverviewRouter } from './overview-router.js';
 import { createPortalPublicRouter, createPortalSessionRouter } from './auth-routes.js';
 import type { PortalDeps } from './deps.js';
 import { methodNotAllowed } from '../method-not-allowed.js';
@@ -22,6 +25,9 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createMembersRouter,
   createConnectionsRouter,
   createSettingsRouter,
+  createOverviewRouter,
+  createDirectoryRouter,
+  createNhiRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -29,15 +29,15 @@ const all: readonly PortalRole[] = ['admin', 'approver', 'reviewer', 'auditor'];
 
 export const features: FeatureEntry[] = [
   // Overview (helper "directory")
-  { path: 'overview', label: 'Overview', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Overview', 'Connection health, identities by lifecycle state, open alerts and recent activity.') },
+  { path: 'overview', label: 'Overview', roles: ['admin', 'auditor', 'reviewer'], lazy: () => import('../features/overview/page.js') },
   // Connections (helper "settings")
   { path: 'connections', label: 'Connections', roles: ['admin', 'auditor'], lazy: () => import('../features/connections/page.js') },
   // Directory (helper "directory")
-  { path: 'directory', label: 'Directory', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Directory', 'Users and groups, with effective roles and timelines.') },
+  { path: 'directory', label: 'Directory', roles: ['admin', 'auditor', 'reviewer'], lazy: () => import('../features/directory/page.js') },
   // Role mappings (helper "audit")
   { path: 'role-mappings', label: 'Role mappings', roles: ['admin', 'auditor', 'approver'], lazy: placeholder('Role mappings', 'Group → roles and the default role, with a dry run before saving.') },
   // Non-human identities (helper "directory")
-  { path: 'non-human', label: 'Non-human identities', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Non-human identities', 'Service accounts, tokens and OAuth grants; the orphan queue.') },
+  { path: 'non-human', label: 'Non-human identities', roles: ['admin', 'auditor', 'reviewer'], lazy: () => import('../features/nhi/page.js') },
   // Audit log (helper "audit")
   { path: 'audit', label: 'Audit log', roles: ['admin', 'auditor'], lazy: placeholder('Audit log', 'Every change, filterable, exportable and verifiable.') },
   // Settings (helper "settings")
