@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { AppRole } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
-import { listRoleMappings, RoleMappingRow, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
+import { RoleMappingRow } from '../core/repositories/entitlements.js';
+import { RoleChangeResult } from '../core/entitlements/schema.js';
+import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/entitlements/service.js';
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
 import { requireAppKey } from './app-auth.js';
@@ -20,13 +22,16 @@ export function roleSchemas(roles: readonly AppRole[]) {
   const Role = names.length ? z.enum(names as [string, ...string[]]) : z.string();
   return {
     Role,
-    RoleMappingBody: z.object({ roles: z.array(Role).max(100), dryRun: z.boolean().default(false) }),
+    RoleMappingBody: z.object({ roles: z.array(Role).max(100), dryRun: z.boolean().default(false), fingerprint: Fingerprint }),
     // null clears the default role. OpenAPI 3.0's `nullable` does not widen an `enum`, so null is
     // listed among its values for the document.
-    DefaultRoleBody: z.object({ role: Role.nullable().openapi({ enum: [...names, null] }), dryRun: z.boolean().default(false) }),
+    DefaultRoleBody: z.object({ role: Role.nullable().openapi({ enum: [...names, null] }), dryRun: z.boolean().default(false), fingerprint: Fingerprint }),
   };
 }
 extendZodWithOpenApi(z);
+
+/** A dry run's fingerprint: saving with it applies the change only if its effect is unchanged. */
+const Fingerprint = z.string().min(1).max(128).optional().describe("a dry run's fingerprint: apply only if the effect is still the one previewed (else 409 preview_stale)");
 
 export const ReleaseBody = z.object({ userId: z.string().uuid().optional() });
 export const AlertsQuery = z.object({ open: z.enum(['true', 'false']).optional().describe('true: only open alerts') });
@@ -60,26 +65,26 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
     '/role-mappings/:groupId',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(RoleMappingBody, req);
-      return setGroupRoles(tx, { tenantId, groupId: param(req, 'groupId'), roles: body.roles, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
+      return setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId: param(req, 'groupId'), roles: body.roles }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint });
     }),
   );
   router.put(
     '/default-role',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(DefaultRoleBody, req);
-      return setDefaultRole(tx, { tenantId, role: body.role, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
+      return setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint });
     }),
   );
   router.put(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true, catalogue: deps.roles, actor }),
+      setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true }),
     ),
   );
   router.delete(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false, catalogue: deps.roles, actor }),
+      setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false }),
     ),
   );
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
@@ -99,11 +104,7 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   return router;
 }
 
-const DryRunResult = z.object({
-  applied: z.boolean(),
-  affectedUsers: z.number().int(),
-  changes: z.array(z.object({ userId: z.string().uuid(), gains: z.array(z.string()), losses: z.array(z.string()) })),
-});
+const DryRunResult = RoleChangeResult;
 
 /** Adds the entitlements and lifecycle routes to the OpenAPI document (same zod schemas). */
 export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: readonly AppRole[]): void {
@@ -112,7 +113,7 @@ export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: r
   const tags = ['Entitlements and lifecycle'];
   const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
   const ok = (description: string, schema: z.ZodTypeAny) => ({ 200: { description, content: json(schema) } });
-  const err = { 400: { description: 'invalid_request / unknown_role' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' } };
+  const err = { 400: { description: 'invalid_request / unknown_role' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' }, 409: { description: 'preview_stale' } };
   const userId = z.object({ userId: z.string().uuid() });
   const dry = registry.register('RoleChangeResult', DryRunResult);
   registry.registerPath({ method: 'get', path: '/api/v1/roles', tags, security, summary: "The vendor's app roles catalogue", responses: { ...ok('Roles', z.object({ data: z.array(AppRole) })), 401: err[401] } });

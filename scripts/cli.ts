@@ -7,7 +7,6 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { signalReleased } from '../api/hold-release.js';
 import type { Actor } from '../core/repositories/audit.js';
-import { listRoleMappings, setDefaultRole, setGroupRoles } from '../core/repositories/entitlements.js';
 import { releaseHolds } from '../core/repositories/lifecycle.js';
 import { foldKey } from '../core/scim/fold.js';
 import { loadConfig, publicUrl } from '../core/config.js';
@@ -37,6 +36,7 @@ import {
   rotateWebhookSecret,
 } from '../core/repositories/webhooks.js';
 import { loadSecretsKey } from '../core/secret-box.js';
+import { registerRoleMappingCommands } from './cli/commands/role-mapping.js';
 
 /**
  * Operator CLI. It connects with the owner credentials (DATABASE_URL), like migrations: operators
@@ -60,13 +60,6 @@ function withRuntimeDefaults(env: NodeJS.ProcessEnv): Record<string, string | un
 
 const operator: Actor = { type: 'operator', id: `cli:${userInfo().username}` };
 
-async function groupByName(tenantId: string, displayName: string): Promise<string> {
-  const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id::text FROM groups WHERE tenant_id = ${tenantId} AND display_name_key = ${foldKey(displayName)}`);
-  if (!id) throw new DomainError(404, 'not_found', `no group "${displayName}" in this tenant`);
-  return id;
-}
-
 async function userByName(tenantId: string, userName: string): Promise<string> {
   const id = await (await db()).maybeOneFirst(sql.type(z.object({ id: z.string() }))`
     SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND user_name_key = ${foldKey(userName)} AND scim_deleted_at IS NULL`);
@@ -74,7 +67,6 @@ async function userByName(tenantId: string, userName: string): Promise<string> {
   return id;
 }
 
-const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
 
 let pool: Db | undefined;
 async function db(): Promise<Db> {
@@ -238,48 +230,7 @@ credentialToken
     );
   });
 
-const mapping = program.command('role-mapping').description('IdP group → app role mappings');
-mapping
-  .command('set')
-  .description("set the roles a group grants (applied to every member through their workflows)")
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--group <displayName>')
-  .requiredOption('--roles <roles>', 'comma-separated; empty to remove the mapping', list)
-  .option('--dry-run', 'show who would gain or lose which roles, change nothing')
-  .option('--json')
-  .action(async (opts: { tenant: string; group: string; roles: string[]; dryRun?: boolean; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const groupId = await groupByName(t.id, opts.group);
-    const r = await withTenant(await db(), t.id, (tx) =>
-      setGroupRoles(tx, { tenantId: t.id, groupId, roles: opts.roles, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
-    );
-    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected\n${r.changes.map((c) => `  ${c.userId} +[${c.gains.join(',')}] -[${c.losses.join(',')}]`).join('\n')}`);
-  });
-mapping
-  .command('list')
-  .requiredOption('--tenant <slug>')
-  .option('--json')
-  .action(async (opts: { tenant: string; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const rows = await withTenant(await db(), t.id, (tx) => listRoleMappings(tx, t.id));
-    print(!!opts.json, [...rows], () => rows.map((r) => `${r.display_name}: ${r.roles.join(', ')}`).join('\n'));
-  });
-
-program
-  .command('default-role')
-  .description("set (or clear with 'none') the role every user of the tenant gets")
-  .requiredOption('--tenant <slug>')
-  .requiredOption('--role <role>')
-  .option('--dry-run')
-  .option('--json')
-  .action(async (opts: { tenant: string; role: string; dryRun?: boolean; json?: boolean }) => {
-    const t = await tenantBySlug(opts.tenant);
-    const role = opts.role === 'none' ? null : opts.role;
-    const r = await withTenant(await db(), t.id, (tx) =>
-      setDefaultRole(tx, { tenantId: t.id, role, catalogue: config.APP_ROLES, dryRunOnly: !!opts.dryRun, actor: operator }),
-    );
-    print(!!opts.json, r, () => `${r.applied ? 'applied' : 'dry run'}: ${r.affectedUsers} users affected`);
-  });
+registerRoleMappingCommands(program, { db, tenantBySlug, catalogue: config.APP_ROLES, actor: operator });
 
 const guard = program.command('guard').description('the mass-deprovisioning guard');
 guard
