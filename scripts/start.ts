@@ -1,6 +1,4 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join, resolve } from 'node:path';
 import pino from 'pino';
 import { portalDist } from '../api/app.js';
@@ -12,6 +10,7 @@ import { createDatabasePool, withTenant } from '../core/db/pool.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
+import { buildPortal, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -80,9 +79,9 @@ try {
   // embedded database and the dev server too.
   writeFileSync(join(dataDir, 'runtime.json'), JSON.stringify({ DATABASE_URL: config.DATABASE_URL, PORT: config.PORT, TEMPORAL_ADDRESS: address }, null, 2));
 
-  if (!existsSync(join(portalDist, 'index.html'))) {
-    say('building the portal (first start)…');
-    execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/vite/bin/vite.js', import.meta.url)), 'build', '--config', fileURLToPath(new URL('../portal/vite.config.ts', import.meta.url)), '--logLevel', 'warn'], { stdio: 'inherit' });
+  if (portalBuildIsStale()) {
+    say(existsSync(join(portalDist, 'index.html')) ? 'rebuilding the portal (its sources changed)…' : 'building the portal (first start)…');
+    buildPortal();
   }
 
   const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });

@@ -33,9 +33,9 @@ afterAll(async () => {
 });
 
 describe('portal (real browser)', () => {
-  it('shows a ready Roster with each dependency checked, and where its SCIM API is', async () => {
+  it('shows a ready Roster with each dependency checked, and where its SCIM API is (/status)', async () => {
     const page = await browser.newPage();
-    await page.goto(stack.url);
+    await page.goto(`${stack.url}/status`);
     await expect.poll(() => page.getByTestId('readiness').textContent(), { timeout: 15_000 }).toBe('Ready');
     expect(await page.getByTestId('check-database').textContent()).toBe('database: ok');
     expect(await page.getByTestId('check-temporal').textContent()).toBe('temporal: ok');
@@ -46,9 +46,15 @@ describe('portal (real browser)', () => {
 
   it('says "Not ready" when Temporal is unreachable, and deep links still load the portal', async () => {
     const page = await browser.newPage();
-    await page.goto(`${bare.url}/some/portal/route`);
+    await page.goto(`${bare.url}/status`);
     await expect.poll(() => page.getByTestId('readiness').textContent(), { timeout: 15_000 }).toBe('Not ready');
     expect(await page.getByTestId('check-temporal').textContent()).toBe('temporal: not configured');
+    // A deep link into the signed-in portal loads the SPA, which sends a visitor without a session
+    // to sign-in and remembers where they were going.
+    await page.goto(`${bare.url}/some/portal/route`);
+    await page.waitForURL((url) => url.pathname === '/sign-in', { timeout: 15_000 });
+    expect(new URL(page.url()).searchParams.get('next')).toBe('/some/portal/route');
+    expect(await page.getByRole('heading', { level: 1 }).textContent()).toBe('Sign in');
     // API paths are never swallowed by the portal's fallback.
     expect((await page.request.get(`${bare.url}/api/v1/nothing-here`)).status()).toBe(401);
   });

@@ -1,4 +1,5 @@
 import { useEffect, useState } from 'react';
+import { PublicShell, StatusBadge } from '../../components/index.js';
 
 interface Readiness {
   status: string;
@@ -8,10 +9,9 @@ interface Readiness {
 type Load = { state: 'loading' } | { state: 'loaded'; ready: boolean; body: Readiness } | { state: 'failed'; message: string };
 
 /**
- * The operator's first page: is this Roster ready, and where are its surfaces. The tenant admin
- * portal (connections, approvals, reviews, audit) builds on this shell in later work.
+ * Is this Roster ready, and where are its surfaces (no sign-in needed: the same data as /readyz).
  */
-export function StatusPage() {
+export default function StatusPage() {
   const [load, setLoad] = useState<Load>({ state: 'loading' });
 
   useEffect(() => {
@@ -35,16 +35,19 @@ export function StatusPage() {
 
   const scimBase = `${window.location.origin}/scim/v2`;
   return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 720, margin: '3rem auto', lineHeight: 1.5 }}>
-      <h1>Roster</h1>
-      <section aria-labelledby="status-heading">
-        <h2 id="status-heading">Status</h2>
+    <PublicShell title="Status" wide>
+      <section aria-labelledby="status-heading" className="section">
+        <h2 id="status-heading">Readiness</h2>
         {load.state === 'loading' && <p>Checking…</p>}
         {load.state === 'failed' && <p role="alert">Unreachable: {load.message}</p>}
         {load.state === 'loaded' && (
           <>
-            <p data-testid="readiness">{load.ready ? 'Ready' : 'Not ready'}</p>
-            <ul>
+            <p>
+              <StatusBadge status={load.ready ? 'ok' : 'error'}>
+                <span data-testid="readiness">{load.ready ? 'Ready' : 'Not ready'}</span>
+              </StatusBadge>
+            </p>
+            <ul className="plain-list">
               {Object.entries(load.body.checks).map(([name, value]) => (
                 <li key={name} data-testid={`check-${name}`}>
                   {name}: {value}
@@ -54,17 +57,20 @@ export function StatusPage() {
           </>
         )}
       </section>
-      <section aria-labelledby="surfaces-heading">
+      <section aria-labelledby="surfaces-heading" className="section">
         <h2 id="surfaces-heading">Surfaces</h2>
-        <ul>
+        <ul className="plain-list">
           <li>
             SCIM 2.0 base URL for identity providers: <code data-testid="scim-base">{scimBase}</code>
           </li>
           <li>
-            <a href="/openapi.json">OpenAPI description</a> of SCIM, the app API and introspection
+            <a href="/openapi.json">OpenAPI description</a> of SCIM, the app API, the portal and console APIs
+          </li>
+          <li>
+            <a href="/sign-in">Tenant portal sign-in</a> · <a href="/console">Operator console</a>
           </li>
         </ul>
       </section>
-    </main>
+    </PublicShell>
   );
 }

@@ -1,0 +1,52 @@
+import type { ComponentType } from 'react';
+import { placeholder } from './placeholder-page.js';
+import type { PortalRole } from './session.js';
+
+/**
+ * Every page of the signed-in portal, in nav order. Adding a feature = one entry here (replace its
+ * placeholder line); nothing else in app/ changes.
+ *
+ * - `path`: first URL segment, without slashes ('directory'). The route is `/${path}/*`, so a
+ *   feature routes its own sub-pages with <Routes>/<Route> inside its page component (relative
+ *   paths, e.g. <Route path="users/:id" .../>).
+ * - `roles`: who may open it; the nav shows only entries the user's roles allow and the route
+ *   shows "not available for your role" otherwise (the API enforces the same rule on every call).
+ * - `lazy`: `() => import('../features/<feature>/page.js')` (module with a default component), so
+ *   each feature is its own chunk and the first load stays small.
+ * - `nav: false` keeps a page out of the nav (still routable).
+ */
+export interface FeatureEntry {
+  path: string;
+  label: string;
+  roles: readonly PortalRole[];
+  lazy: () => Promise<{ default: ComponentType }>;
+  nav?: boolean;
+}
+
+const all: readonly PortalRole[] = ['admin', 'approver', 'reviewer', 'auditor'];
+
+export const features: FeatureEntry[] = [
+  // Overview (helper "directory")
+  { path: 'overview', label: 'Overview', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Overview', 'Connection health, identities by lifecycle state, open alerts and recent activity.') },
+  // Connections (helper "settings")
+  { path: 'connections', label: 'Connections', roles: ['admin', 'auditor'], lazy: placeholder('Connections', 'SCIM connections, their tokens and setup guides.') },
+  // Directory (helper "directory")
+  { path: 'directory', label: 'Directory', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Directory', 'Users and groups, with effective roles and timelines.') },
+  // Role mappings (helper "audit")
+  { path: 'role-mappings', label: 'Role mappings', roles: ['admin', 'auditor', 'approver'], lazy: placeholder('Role mappings', 'Group → roles and the default role, with a dry run before saving.') },
+  // Non-human identities (helper "directory")
+  { path: 'non-human', label: 'Non-human identities', roles: ['admin', 'auditor', 'reviewer'], lazy: placeholder('Non-human identities', 'Service accounts, tokens and OAuth grants; the orphan queue.') },
+  // Audit log (helper "audit")
+  { path: 'audit', label: 'Audit log', roles: ['admin', 'auditor'], lazy: placeholder('Audit log', 'Every change, filterable, exportable and verifiable.') },
+  // Settings (helper "settings")
+  { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: placeholder('Settings', 'Deletion grace period, deprovisioning guard and webhooks.') },
+  // Members (helper "frame")
+  { path: 'members', label: 'Members', roles: ['admin'], lazy: placeholder('Members', 'People who can sign in to this portal, and their roles.') },
+  // Account (helper "frame"): reached from the user menu
+  { path: 'account', label: 'Your account', roles: all, nav: false, lazy: placeholder('Your account', 'Sessions, two-step verification and recovery codes.') },
+];
+
+/** The entries `roles` may open, in nav order. */
+export function allowedFeatures(roles: readonly PortalRole[]): FeatureEntry[] {
+  return features.filter((f) => f.roles.some((role) => roles.includes(role)));
+}

@@ -1,0 +1,156 @@
+import { useCallback, useState, type ReactNode } from 'react';
+import { Button } from './button.js';
+import { EmptyState, Spinner } from './feedback.js';
+
+export interface Column<Row> {
+  /** Column id (also the default cell: row[key]). */
+  key: string;
+  header: ReactNode;
+  render?: (row: Row) => ReactNode;
+  /** e.g. 'num' (right-aligned), 'nowrap', 'hide-narrow' (hidden under 900px). */
+  className?: string;
+}
+
+/**
+ * A table of server rows. `caption` names the table for screen readers (visually hidden unless
+ * `showCaption`); the empty state explains what to do next; `loading` keeps the old rows visible.
+ */
+export function DataTable<Row>({
+  columns,
+  rows,
+  rowKey,
+  caption,
+  showCaption = false,
+  empty,
+  loading = false,
+  onRowClick,
+}: {
+  columns: Column<Row>[];
+  rows: Row[] | undefined;
+  rowKey: (row: Row) => string;
+  caption: string;
+  showCaption?: boolean;
+  empty?: ReactNode;
+  loading?: boolean;
+  onRowClick?: (row: Row) => void;
+}) {
+  if (!rows) return <Spinner label={`Loading ${caption.toLowerCase()}…`} />;
+  if (rows.length === 0 && !loading) return <>{empty ?? <EmptyState title="Nothing here yet" />}</>;
+  return (
+    <div className="table-wrap" aria-busy={loading || undefined}>
+      <table className="table">
+        <caption className={showCaption ? 'table-caption' : 'visually-hidden'}>{caption}</caption>
+        <thead>
+          <tr>
+            {columns.map((column) => (
+              <th key={column.key} scope="col" className={column.className}>
+                {column.header}
+              </th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((row) => (
+            <tr key={rowKey(row)} className={onRowClick ? 'row-clickable' : undefined} onClick={onRowClick ? () => onRowClick(row) : undefined}>
+              {columns.map((column) => (
+                <td key={column.key} className={column.className}>
+                  {column.render ? column.render(row) : cellText((row as Record<string, unknown>)[column.key])}
+                </td>
+              ))}
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return value.toString();
+  return JSON.stringify(value);
+}
+
+/**
+ * Keyset paging state: the cursor of the page being shown and the cursors of the pages before it,
+ * so "Previous" works even when the API only hands out `nextCursor`. Reset it when filters change
+ * (pass the filters as `resetKey`).
+ */
+export function useKeysetPager(resetKey = '') {
+  const [state, setState] = useState<{ key: string; cursor: string | null; history: (string | null)[] }>({ key: resetKey, cursor: null, history: [] });
+  const current = state.key === resetKey ? state : { key: resetKey, cursor: null, history: [] };
+  const next = useCallback(
+    (nextCursor: string) => setState((s) => {
+      const base = s.key === resetKey ? s : { key: resetKey, cursor: null, history: [] };
+      return { key: resetKey, cursor: nextCursor, history: [...base.history, base.cursor] };
+    }),
+    [resetKey],
+  );
+  const prev = useCallback(
+    () => setState((s) => {
+      if (s.key !== resetKey || s.history.length === 0) return { key: resetKey, cursor: null, history: [] };
+      return { key: resetKey, cursor: s.history[s.history.length - 1] ?? null, history: s.history.slice(0, -1) };
+    }),
+    [resetKey],
+  );
+  const first = useCallback(() => setState({ key: resetKey, cursor: null, history: [] }), [resetKey]);
+  return { cursor: current.cursor, page: current.history.length + 1, hasPrev: current.history.length > 0, next, prev, first };
+}
+
+/**
+ * Keyset pager: previous/next and where the user is ("Page 3 · rows 101–150 of about 12,000").
+ * Works with `useKeysetPager` or with next/prev cursors straight from the API.
+ */
+export function Pager({
+  page,
+  pageSize,
+  shown,
+  total,
+  hasPrev,
+  hasNext,
+  onPrev,
+  onNext,
+  onFirst,
+  busy = false,
+  label = 'Pages',
+}: {
+  page: number;
+  pageSize?: number;
+  shown?: number;
+  total?: number | null;
+  hasPrev: boolean;
+  hasNext: boolean;
+  onPrev: () => void;
+  onNext: () => void;
+  onFirst?: () => void;
+  busy?: boolean;
+  label?: string;
+}) {
+  let where = `Page ${page.toLocaleString()}`;
+  if (pageSize && shown !== undefined && shown > 0) {
+    const from = (page - 1) * pageSize + 1;
+    where += ` · rows ${from.toLocaleString()}–${(from + shown - 1).toLocaleString()}`;
+  }
+  if (total !== undefined && total !== null) where += ` of ${total.toLocaleString()}`;
+  return (
+    <nav className="pager" aria-label={label}>
+      <span className="pager-where" aria-live="polite">
+        {where}
+      </span>
+      <span className="pager-buttons">
+        {onFirst && page > 2 && (
+          <Button size="small" onClick={onFirst} disabled={busy}>
+            First
+          </Button>
+        )}
+        <Button size="small" onClick={onPrev} disabled={!hasPrev || busy}>
+          ← Previous
+        </Button>
+        <Button size="small" onClick={onNext} disabled={!hasNext || busy}>
+          Next →
+        </Button>
+      </span>
+    </nav>
+  );
+}
