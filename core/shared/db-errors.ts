@@ -34,6 +34,20 @@ const MAP: Readonly<Record<string, (err: unknown) => DomainError>> = {
  */
 export const TRANSIENT_SQLSTATES: ReadonlySet<string> = new Set(['40001', '40P01']);
 
+/**
+ * The SQLSTATE of `err`. slonik's pg driver turns 22P02 into an `InvalidInputError` that keeps
+ * only PostgreSQL's message (no code, no cause), and raises the same class for its own "empty
+ * query" bugs: PostgreSQL's wording tells the two apart.
+ */
+function stateOf(err: unknown): string | undefined {
+  const state = sqlState(err);
+  if (state !== undefined) return state;
+  const e = err as { name?: unknown; constructor?: { name?: unknown }; message?: unknown } | undefined;
+  const name = e?.constructor?.name ?? e?.name;
+  if (name === 'InvalidInputError' && typeof e?.message === 'string' && /^invalid input (syntax|value)/i.test(e.message)) return '22P02';
+  return undefined;
+}
+
 function detailOf(err: unknown): string {
   for (let e = err as { detail?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
     if (typeof e.detail === 'string') return e.detail;
@@ -47,7 +61,7 @@ function detailOf(err: unknown): string {
  * (transient states, connection loss, bugs): those stay with the surface's 503 / 500 handling.
  */
 export function domainErrorFromDatabase(err: unknown): DomainError | undefined {
-  const state = sqlState(err);
+  const state = stateOf(err);
   if (state === undefined || TRANSIENT_SQLSTATES.has(state)) return undefined;
   return MAP[state]?.(err);
 }
