@@ -11,6 +11,8 @@ import type { ScimLimits } from '../core/scim/discovery.js';
 import { ScimTokenCache } from '../core/scim-token-cache.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
+import { createConsoleApi } from './console/router.js';
+import { createPortalApi } from './portal/router.js';
 import { createIntrospectionRouter } from './introspect.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import { createEventsRouter } from './events-router.js';
@@ -104,6 +106,11 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const secretKey = loadSecretsKey(deps.config);
+  const temporalClient = deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined;
+  // The tenant portal and the operator console: separate APIs, cookies and sessions.
+  const surfaceDeps = { db: deps.db, config: deps.config, secretKey, publicUrl: base, temporal: temporalClient };
+  app.use('/portal/api', createPortalApi(surfaceDeps));
+  app.use('/console/api', createConsoleApi(surfaceDeps));
   app.use(
     '/scim/v2',
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }),
@@ -111,7 +118,7 @@ export function createApp(deps: AppDeps): Express {
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const v1 = [
     createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production' }),
-    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined }),
+    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient }),
     createAppApiRouter({ db: deps.db }),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
@@ -121,7 +128,7 @@ export function createApp(deps: AppDeps): Express {
   // The portal (built by Vite into portal/dist): static assets, and index.html for its routes.
   if (existsSync(join(portalDist, 'index.html'))) {
     app.use(express.static(portalDist, { index: 'index.html', maxAge: '1h' }));
-    app.get(/^\/(?!api\/|scim\/|oauth2\/)[^.]*$/, (_req, res) => {
+    app.get(/^\/(?!api\/|scim\/|oauth2\/|portal\/api(?:\/|$)|console\/api(?:\/|$))[^.]*$/, (_req, res) => {
       res.sendFile(join(portalDist, 'index.html'));
     });
   }

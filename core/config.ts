@@ -121,6 +121,19 @@ export const ConfigSchema = z.object({
    * API. The price is worker CPU per joiner (about 18-20 ms against 15-17 ms at 100/100 in
    * throughput runs). Re-measure on other hardware.
    */
+  /** Portal and console sessions: signed out after this long without a request. */
+  PORTAL_SESSION_IDLE_SECONDS: z.coerce.number().int().min(1).default(1800),
+  /** Portal and console sessions: signed out this long after sign-in, however active. */
+  PORTAL_SESSION_ABSOLUTE_SECONDS: z.coerce.number().int().min(1).default(43_200),
+  /** Setup and invitation links (portal and console) stop working after this long. */
+  SETUP_LINK_TTL_SECONDS: z.coerce.number().int().min(60).default(259_200),
+  /** Sign-in throttling: failures per account within the window before the account locks. */
+  AUTH_ACCOUNT_MAX_FAILURES: z.coerce.number().int().min(1).default(5),
+  /** Sign-in throttling: failures per client address within the window before it is refused. */
+  AUTH_ADDRESS_MAX_FAILURES: z.coerce.number().int().min(1).default(20),
+  AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).default(900),
+  /** How long a locked account (or refused address) waits. */
+  AUTH_LOCKOUT_SECONDS: z.coerce.number().int().min(1).default(900),
   /** Outbox relay: fallback poll interval (a NOTIFY at commit wakes it at once) and batch size. */
   RELAY_POLL_MS: z.coerce.number().int().min(5).default(500),
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(50),

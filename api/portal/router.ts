@@ -1,0 +1,40 @@
+import express, { Router } from 'express';
+import { createAccountRouter } from './account-routes.js';
+import { createPortalPublicRouter, createPortalSessionRouter } from './auth-routes.js';
+import type { PortalDeps } from './deps.js';
+import { apiErrorHandler, sendApiError } from './errors.js';
+import { createMembersRouter } from './members-routes.js';
+import { type DeclaredRoute, declaredRoutes } from './route.js';
+import { portalSessionMiddleware } from './session.js';
+
+export type { PortalDeps } from './deps.js';
+
+/**
+ * The portal's feature routers, each built with `portalRoutes(...)`. Adding a feature: one import
+ * and one entry here.
+ */
+export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
+  createPortalSessionRouter,
+  createAccountRouter,
+  createMembersRouter,
+];
+
+export interface PortalApi extends Router {
+  /** Every route declared on this API (auth routes and features), for openapi and the authz test. */
+  routes: readonly DeclaredRoute[];
+}
+
+/** The tenant portal's JSON API, mounted at /portal/api. */
+export function createPortalApi(deps: PortalDeps): PortalApi {
+  const api = Router();
+  api.use(express.json({ limit: '1mb' }));
+  const publicRouter = createPortalPublicRouter(deps);
+  api.use(publicRouter);
+  api.use(portalSessionMiddleware(deps));
+  const features = featureRouters.map((create) => create(deps));
+  for (const router of features) api.use(router);
+  api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such portal API endpoint.'));
+  api.use(apiErrorHandler);
+  const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));
+  return Object.assign(api, { routes });
+}
