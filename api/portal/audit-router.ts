@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { withTenant } from '../../core/db/pool.js';
 import { AuditExportQuery, AuditListQuery, AuditPage, ChainVerification } from '../../core/audit/schema.js';
 import { EXPORT_CONTENT_TYPES, exportAuditEvents, listAuditEvents, recordExport, verifyAuditLog } from '../../core/audit/service.js';
-import { portalRoutes } from './route.js';
+import { portalRoute, portalRoutes } from './route.js';
 import type { PortalDeps } from './router.js';
 
 /**
@@ -15,7 +15,7 @@ import type { PortalDeps } from './router.js';
 export function createAuditRouter(deps: PortalDeps): Router {
   const router = Router();
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/audit-events',
       roles: ['admin', 'auditor'],
@@ -23,8 +23,8 @@ export function createAuditRouter(deps: PortalDeps): Router {
       query: AuditListQuery,
       response: AuditPage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await listAuditEvents(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/audit-events/export',
       roles: ['admin', 'auditor'],
@@ -45,8 +45,8 @@ export function createAuditRouter(deps: PortalDeps): Router {
         // Readable.from pulls the next batch only when the client has taken the last one.
         await pipeline(Readable.from(exportAuditEvents(db, tenantId, filter, format)), res);
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/audit-events/verify',
       roles: ['admin', 'auditor'],
@@ -55,7 +55,7 @@ export function createAuditRouter(deps: PortalDeps): Router {
       response: ChainVerification,
       stream: true,
       handler: async ({ db, tenantId }) => ({ status: 200, body: await verifyAuditLog(db, tenantId) }),
-    },
+    }),
   ]);
   return router;
 }

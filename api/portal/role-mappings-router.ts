@@ -11,7 +11,7 @@ import {
   RoleMappingSaveBody,
 } from '../../core/entitlements/schema.js';
 import { roleMappingOverview, searchGroups, setDefaultRole, setGroupRoles } from '../../core/entitlements/service.js';
-import { portalRoutes } from './route.js';
+import { portalRoute, portalRoutes } from './route.js';
 import type { PortalDeps } from './router.js';
 
 const readers = ['admin', 'auditor', 'approver'] as const;
@@ -25,15 +25,15 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
   const router = Router();
   const catalogue = deps.config.APP_ROLES;
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/role-mappings',
       roles: [...readers],
       summary: 'Mapped groups with their roles and member counts, the default role and the roles catalogue',
       response: RoleMappingOverview,
       handler: async ({ tx, tenantId }) => ({ status: 200, body: await roleMappingOverview(tx, tenantId, catalogue) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'get',
       path: '/role-mappings/groups',
       roles: [...readers],
@@ -41,8 +41,8 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       query: GroupSearchQuery,
       response: GroupChoicePage,
       handler: async ({ tx, tenantId, query }) => ({ status: 200, body: await searchGroups(tx, tenantId, query) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/role-mappings/preview',
       roles: ['admin'],
@@ -53,8 +53,8 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
         const { applied: _applied, ...preview } = await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: body.groupId, roles: body.roles }, { mode: 'preview' });
         return { status: 200, body: preview };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'put',
       path: '/role-mappings/:groupId',
       roles: ['admin'],
@@ -65,8 +65,8 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
         status: 200,
         body: await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: String(params.groupId), roles: body.roles }, { mode: 'apply', fingerprint: body.fingerprint }),
       }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/default-role/preview',
       roles: ['admin'],
@@ -77,8 +77,8 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
         const { applied: _applied, ...preview } = await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'preview' });
         return { status: 200, body: preview };
       },
-    },
-    {
+    }),
+    portalRoute({
       method: 'put',
       path: '/default-role',
       roles: ['admin'],
@@ -89,7 +89,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
         status: 200,
         body: await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'apply', fingerprint: body.fingerprint }),
       }),
-    },
+    }),
   ]);
   return router;
 }

@@ -1,10 +1,12 @@
 import express, { Router } from 'express';
 import { createAccountRouter } from './account-routes.js';
+import { createAuditRouter } from './audit-router.js';
 import { createPortalPublicRouter, createPortalSessionRouter } from './auth-routes.js';
 import type { PortalDeps } from './deps.js';
 import { apiErrorHandler, sendApiError } from './errors.js';
 import { createMembersRouter } from './members-routes.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
+import { createRoleMappingsRouter } from './role-mappings-router.js';
 import { portalSessionMiddleware } from './session.js';
 
 export type { PortalDeps } from './deps.js';
@@ -17,6 +19,8 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createPortalSessionRouter,
   createAccountRouter,
   createMembersRouter,
+  createAuditRouter,
+  createRoleMappingsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -1,6 +1,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
+import { DomainError } from '../errors.js';
 import { escapeLike } from '../scim/fold.js';
 import { type AuditEventInput, AuditEventInput as AuditEventInputSchema, type AuditFilter } from './schema.js';
 
@@ -61,6 +62,7 @@ export async function listAudit(
 
 /** The WHERE clause of a filtered view of one tenant's log. */
 export function auditWhere(tenantId: string, f: AuditFilter) {
+  if (f.from && f.to && f.from >= f.to) throw new DomainError(400, 'invalid_request', '"from" must be before "to"');
   const where = [sql.fragment`tenant_id = ${tenantId}`];
   if (f.actorType) where.push(sql.fragment`actor_type = ${f.actorType}`);
   if (f.actorId) where.push(sql.fragment`actor_id = ${f.actorId}`);

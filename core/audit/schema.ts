@@ -31,34 +31,30 @@ const Instant = z
 
 /**
  * Filters of the audit log. `action` matches exactly, or as a prefix when it ends in `*`
- * (`role.*`); `from` is inclusive, `to` exclusive.
+ * (`role.*`); `from` is inclusive, `to` exclusive (the service refuses `from` ≥ `to`). Plain
+ * objects, no refinements: they double as OpenAPI query parameters.
  */
-export const AuditFilter = z
-  .object({
-    actorType: ActorType.optional(),
-    actorId: Text.optional(),
-    action: Text.regex(/^[A-Za-z0-9_.:-]+\*?$/, 'letters, digits, . _ : - and an optional trailing *').optional(),
-    targetType: Text.optional(),
-    targetId: Text.optional(),
-    from: Instant.optional(),
-    to: Instant.optional(),
-  })
-  .refine((f) => !f.from || !f.to || f.from < f.to, { message: '"from" must be before "to"', path: ['to'] });
+export const AuditFilter = z.object({
+  actorType: ActorType.optional(),
+  actorId: Text.optional(),
+  action: Text.regex(/^[A-Za-z0-9_.:-]+\*?$/, 'letters, digits, . _ : - and an optional trailing *').optional(),
+  targetType: Text.optional(),
+  targetId: Text.optional(),
+  from: Instant.optional(),
+  to: Instant.optional(),
+});
 export type AuditFilter = z.infer<typeof AuditFilter>;
 
-export const AuditListQuery = z.intersection(
-  AuditFilter,
-  z.object({
-    /** Opaque position from a previous page's `next` or `prev`. */
-    cursor: z.string().max(200).optional(),
-    limit: z.coerce.number().int().min(1).max(200).default(50),
-  }),
-);
+export const AuditListQuery = AuditFilter.extend({
+  /** Opaque position from a previous page's `next` or `prev`. */
+  cursor: z.string().max(200).optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
 export type AuditListQuery = z.infer<typeof AuditListQuery>;
 
 export const ExportFormat = z.enum(['csv', 'json', 'ndjson']);
 export type ExportFormat = z.infer<typeof ExportFormat>;
-export const AuditExportQuery = z.intersection(AuditFilter, z.object({ format: ExportFormat.default('csv') }));
+export const AuditExportQuery = AuditFilter.extend({ format: ExportFormat.default('csv') });
 export type AuditExportQuery = z.infer<typeof AuditExportQuery>;
 
 /** One event as the API shows it (hashes in hex; seq and hashes null until the sealer links it). */
