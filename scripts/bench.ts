@@ -92,6 +92,7 @@ import {
   startApiProcess,
   startNodeProcess,
 } from './lib/bench-proc.js';
+import { measurePortalFirstLoad, type PortalSizeResult } from './lib/bench-portal-size.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -112,12 +113,13 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-const PARTS = ['scim', 'lifecycle', 'idp', 'listing'];
+const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal'];
 if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
 const RUN_SCIM = ONLY === '' || ONLY === 'scim';
 const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
 const RUN_IDP = ONLY === '' || ONLY === 'idp';
 const RUN_LISTING = ONLY === '' || ONLY === 'listing';
+const RUN_PORTAL = ONLY === '' || ONLY === 'portal';
 const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
@@ -887,9 +889,19 @@ async function listingPart(temporalAddress: string): Promise<ListingResult[]> {
   return results;
 }
 
+/** Issue 7: the portal's first load (gzipped JavaScript the index.html loads before any lazy page). */
+function portalPart(): PortalSizeResult {
+  say('\n[portal] vite build, then the first load');
+  const result = measurePortalFirstLoad();
+  const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+  say(table([['first-load file', 'bytes', 'gzip'], ...result.initialJs.map((f) => [f.file, kb(f.bytes), kb(f.gzipBytes)])]));
+  say(`Portal first load: ${kb(result.initialJsGzipBytes)} gzipped JavaScript (+ ${kb(result.initialCssGzipBytes)} CSS); target ≤ ${kb(result.limitGzipBytes)}: ${result.ok ? 'met' : 'MISSED'}`);
+  return result;
+}
+
 async function main() {
   const started = new Date();
-  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing'].filter(Boolean).join(' + ');
+  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal'].filter(Boolean).join(' + ');
   say(`Roster bench (${parts}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
@@ -932,6 +944,7 @@ async function main() {
       })
     : undefined;
   const listing = RUN_LISTING ? await listingPart(temporalAddress ?? '127.0.0.1:1') : undefined;
+  const portal = RUN_PORTAL ? portalPart() : undefined;
 
   // -------------------------------------------------------------------------------------------
   // Report
@@ -956,7 +969,7 @@ async function main() {
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING },
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -972,6 +985,7 @@ async function main() {
     ...(lifecycle ? { lifecycle: lifecycle.json } : {}),
     ...(idp ? { idp: idp.json } : {}),
     ...(listing ? { listing } : {}),
+    ...(portal ? { portal } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });

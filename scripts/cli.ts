@@ -36,6 +36,7 @@ import {
   rotateWebhookSecret,
 } from '../core/repositories/webhooks.js';
 import { loadSecretsKey } from '../core/secret-box.js';
+import { registerPortalCommands } from './cli/commands/portal.js';
 import { registerRoleMappingCommands } from './cli/commands/role-mapping.js';
 
 /**
@@ -347,6 +348,8 @@ webhook
     });
     process.stdout.write('deleted\n');
   });
+
+registerPortalCommands(program, { config, db });
 
 program.command('migrate').description('apply pending migrations').action(async () => {
   await db();

@@ -43,5 +43,7 @@ export function buildPortal(opts: { logLevel?: 'warn' | 'error' | 'info' } = {})
   execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', join(root, 'portal', 'vite.config.ts'), '--logLevel', opts.logLevel ?? 'warn'], {
     stdio: 'inherit',
     cwd: root,
+    // Always the production build of React, even when called from vitest (NODE_ENV=test).
+    env: { ...process.env, NODE_ENV: 'production' },
   });
 }

@@ -1,9 +1,9 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -15,7 +15,7 @@ let profile: string;
 
 beforeAll(async () => {
   // The real build the API serves (portal/dist), made the way npm start and the Dockerfile make it.
-  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'portal/vite.config.ts', '--logLevel', 'error'], { stdio: 'inherit' });
+  buildPortal({ logLevel: 'error' });
   [stack, bare] = await Promise.all([startStack({ worker: true }), startStack()]);
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   // A fresh profile per run; the flags keep Chromium off the (closed) network.

@@ -41,9 +41,9 @@ export const features: FeatureEntry[] = [
   // Settings (helper "settings")
   { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: placeholder('Settings', 'Deletion grace period, deprovisioning guard and webhooks.') },
   // Members (helper "frame")
-  { path: 'members', label: 'Members', roles: ['admin'], lazy: placeholder('Members', 'People who can sign in to this portal, and their roles.') },
+  { path: 'members', label: 'Members', roles: ['admin'], lazy: () => import('../features/members/page.js') },
   // Account (helper "frame"): reached from the user menu
-  { path: 'account', label: 'Your account', roles: all, nav: false, lazy: placeholder('Your account', 'Sessions, two-step verification and recovery codes.') },
+  { path: 'account', label: 'Your account', roles: all, nav: false, lazy: () => import('../features/account/page.js') },
 ];
 
 /** The entries `roles` may open, in nav order. */

@@ -1,8 +1,10 @@
 import { createContext, useContext } from 'react';
+// Types only: zod itself stays out of the first-load bundle.
+import type { PortalRole, SessionResponse, SessionUser } from '../../../core/portal-auth/schema.js';
 import { api } from '../lib/api.js';
 
-/** The portal roles (same names as core/portal-auth/schema.ts PortalRole). */
-export type PortalRole = 'admin' | 'approver' | 'reviewer' | 'auditor';
+export type { PortalRole, SessionUser };
+/** The portal roles, in the order pages list them (core/portal-auth/schema.ts PortalRole). */
 export const portalRoles: readonly PortalRole[] = ['admin', 'approver', 'reviewer', 'auditor'];
 
 export const roleLabels: Record<PortalRole, { label: string; description: string }> = {
@@ -12,18 +14,8 @@ export const roleLabels: Record<PortalRole, { label: string; description: string
   auditor: { label: 'Auditor', description: 'Reads everything, changes nothing.' },
 };
 
-export interface SessionUser {
-  id: string;
-  email: string;
-  displayName?: string | null;
-  roles: PortalRole[];
-  tenant: { slug: string; name: string };
-}
-
-export interface Session {
-  user: SessionUser;
-  csrfToken: string;
-}
+/** GET /portal/api/session: the signed-in user and the CSRF token for state-changing requests. */
+export type Session = SessionResponse;
 
 export const sessionQueryKey = ['portal', 'session'] as const;
 

@@ -15,6 +15,8 @@ export function Dialog({ open, onClose, title, children, footer, wide = false }:
     if (open && !dialog.open) {
       const opener = document.activeElement as HTMLElement | null;
       dialog.showModal();
+      // Start at the first field of a form dialog; otherwise showModal's default (first button).
+      dialog.querySelector<HTMLElement>('.dialog-body input:not([type=hidden]):not([readonly]), .dialog-body select, .dialog-body textarea')?.focus();
       return () => {
         if (dialog.open) dialog.close();
         opener?.focus?.();

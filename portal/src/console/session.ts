@@ -1,14 +1,10 @@
 import { createContext, useContext } from 'react';
+import type { OperatorSessionResponse } from '../../../core/portal-auth/schema.js';
 import { consoleApi } from '../lib/api.js';
 
-export interface Operator {
-  id: string;
-  email: string;
-}
-export interface OperatorSession {
-  operator: Operator;
-  csrfToken: string;
-}
+/** GET /console/api/session (core/portal-auth/schema.ts OperatorSessionResponse). */
+export type OperatorSession = OperatorSessionResponse;
+export type Operator = OperatorSession['operator'];
 
 export const operatorSessionKey = ['console', 'session'] as const;
 

@@ -35,15 +35,18 @@ export default function ConsoleSetupPage() {
   } else if (inspect.isPending) {
     body = <Spinner label="Checking your setup link…" />;
   } else if (inspect.isError) {
-    const status = isApiError(inspect.error) ? inspect.error.status : 0;
-    body =
-      status === 410 || status === 404 ? (
-        <Banner tone="warning" title={status === 410 ? 'This setup link has expired' : 'This setup link is not valid'}>
-          Setup links work once and for a limited time. Ask for a new one (<code>roster operator create</code> issues it).
-        </Banner>
-      ) : (
-        <ErrorBanner error={inspect.error} title="The setup link could not be checked" onRetry={() => void inspect.refetch()} />
-      );
+    const err = inspect.error;
+    const gone = isApiError(err) && (err.status === 410 || err.status === 404);
+    body = gone ? (
+      <Banner tone="warning" title={isApiError(err, 'link_expired') ? 'This setup link has expired' : isApiError(err, 'link_used') ? 'This setup link was already used' : 'This setup link is not valid'}>
+        <p>{err.message}</p>
+        <p>
+          Already set your password? <Link to="/console/sign-in">Sign in</Link>.
+        </p>
+      </Banner>
+    ) : (
+      <ErrorBanner error={err} title="The setup link could not be checked" onRetry={() => void inspect.refetch()} />
+    );
   } else {
     body = (
       <>

@@ -52,20 +52,20 @@ export default function SetupPage() {
     );
   }
   if (inspect.isError) {
-    const expired = isApiError(inspect.error, 'link_expired') || (isApiError(inspect.error) && inspect.error.status === 410);
-    const unknown = isApiError(inspect.error) && inspect.error.status === 404;
+    const err = inspect.error;
+    const gone = isApiError(err) && (err.status === 410 || err.status === 404);
+    const title = isApiError(err, 'link_expired') ? 'This setup link has expired' : isApiError(err, 'link_used') ? 'This setup link was already used' : 'This setup link is not valid';
     return (
       <PublicShell title="Set up your account">
-        {expired ? (
-          <Banner tone="warning" title="This setup link has expired">
-            Setup links work for a limited time and only once. Ask the person who sent it for a new one.
-          </Banner>
-        ) : unknown ? (
-          <Banner tone="warning" title="This setup link is not valid">
-            It may have been used already or replaced by a newer one. If you already set your password, <Link to="/sign-in">sign in</Link>; otherwise ask for a new link.
+        {gone ? (
+          <Banner tone="warning" title={title}>
+            <p>{err.message}</p>
+            <p>
+              Already set your password? <Link to="/sign-in">Sign in</Link>.
+            </p>
           </Banner>
         ) : (
-          <ErrorBanner error={inspect.error} title="The setup link could not be checked" onRetry={() => void inspect.refetch()} />
+          <ErrorBanner error={err} title="The setup link could not be checked" onRetry={() => void inspect.refetch()} />
         )}
       </PublicShell>
     );

@@ -2,11 +2,14 @@ import { useQueryClient } from '@tanstack/react-query';
 import { useRef, useState, type FormEvent } from 'react';
 import { useLocation, useNavigate, useSearchParams } from 'react-router';
 import { Banner, Button, FormError, PublicShell, TextField } from '../../components/index.js';
+import { SignInBody, TotpCode } from '../../../../core/portal-auth/schema.js';
 import { api, isApiError } from '../../lib/api.js';
 import { safeNext } from '../../app/session-guard.js';
 import { rememberedTenant, rememberTenant, sessionQueryKey } from '../../app/session.js';
 
 type Step = 'password' | 'code';
+
+const sentence = (text: string) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${/[.!?]$/.test(text) ? '' : '.'}`;
 
 /**
  * Sign-in: organisation (tenant slug, remembered on this device), email and password; when the
@@ -32,12 +35,20 @@ export default function SignInPage() {
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
+    // The API's own schemas (core/portal-auth/schema.ts) check the form before it is sent.
     const next: typeof errors = {};
-    if (!tenant.trim()) next.tenant = 'Enter your organisation’s Roster name (the one in your setup link).';
+    const parsed = SignInBody.safeParse({ tenant, email, password });
+    if (!parsed.success) {
+      for (const issue of parsed.error.issues) {
+        const key = issue.path[0] as keyof typeof errors;
+        next[key] ??= sentence(issue.message);
+      }
+    }
     if (!email.trim()) next.email = 'Enter your email address.';
-    else if (!/^[^\s@]+@[^\s@]+$/.test(email.trim())) next.email = 'Enter an email address like name@example.com.';
-    if (!password) next.password = 'Enter your password.';
-    if (step === 'code' && !code.trim()) next.code = 'Enter the code from your authenticator app, or a recovery code.';
+    if (step === 'code') {
+      const checked = TotpCode.safeParse(code);
+      if (!checked.success) next.code = sentence(checked.error.issues[0]?.message ?? 'Enter the code.');
+    }
     setErrors(next);
     if (Object.keys(next).length > 0) return;
     setBusy(true);

@@ -1,0 +1,187 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueSetupLink } from '../../core/portal-auth/service.js';
+import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join('test-artifacts', 'portal-auth');
+const AXE = readFileSync(join('node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+let stack: TestStack;
+let tenant: TestTenant;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+const ADMIN_EMAIL = 'first.admin@example.com';
+const ADMIN_PASSWORD = 'plum orbit lantern 2047';
+const APPROVER_EMAIL = 'approver.person@example.com';
+const APPROVER_PASSWORD = 'velvet canyon drumbeat 88';
+
+beforeAll(async () => {
+  // The real build the API serves (portal/dist), made the way npm start makes it.
+  buildPortal({ logLevel: 'error' });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  stack = await startStack();
+  tenant = await stack.createTenant();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await stack?.close();
+});
+
+async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+  const context = await browser.newContext({ viewport });
+  contexts.push(context);
+  return context.newPage();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** axe-core in the page; fails with the rule ids and targets of serious/critical violations. */
+async function expectAccessible(page: Page, label: string): Promise<void> {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious, `${label}: ${JSON.stringify(serious, null, 1)}`).toEqual([]);
+}
+
+async function navLabels(page: Page): Promise<string[]> {
+  return page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
+}
+
+describe('portal sign-in journeys (real browser)', () => {
+  it('setup link → password → signed in on the overview; sign out; sign in again; invite an approver who sees only what approvers may', async () => {
+    const { url: setupUrl } = await issueSetupLink(stack.app, {
+      tenantId: tenant.id,
+      email: ADMIN_EMAIL,
+      roles: ['admin'],
+      createdBy: { type: 'operator', id: 'e2e' },
+      publicUrl: stack.url,
+    });
+    expect(setupUrl).toMatch(/\/setup#token=/);
+
+    // 1. The setup page shows whose account and which tenant, then a password form.
+    const page = await freshPage();
+    await page.goto(setupUrl);
+    await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(ADMIN_EMAIL);
+    expect(await page.getByTestId('setup-tenant').textContent()).toBeTruthy();
+    // The token leaves the address bar once read.
+    expect(page.url()).not.toContain('token=');
+    await expectAccessible(page, 'setup');
+    await shot(page, '01-setup');
+
+    // A too-short password is refused at the field, before any request.
+    await page.getByLabel('New password').fill('short');
+    await page.getByLabel('Repeat the password').fill('short');
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await expect.poll(() => page.locator('.field-error').first().textContent()).toContain('at least 12');
+    // The API's own check (a common password) is shown at the field too.
+    await page.getByLabel('New password').fill('password1234');
+    await page.getByLabel('Repeat the password').fill('password1234');
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await expect.poll(() => page.locator('.field-error, .form-error').first().textContent(), { timeout: 10_000 }).toMatch(/common|guess/i);
+    await shot(page, '02-setup-refused');
+
+    await page.getByLabel('New password').fill(ADMIN_PASSWORD);
+    await page.getByLabel('Repeat the password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+
+    // 2. Signed in, on the overview, with the full admin nav.
+    await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
+    expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members']);
+    expect(await page.getByTestId('account-link').textContent()).toContain(ADMIN_EMAIL);
+    await expectAccessible(page, 'overview frame');
+    await shot(page, '03-overview');
+
+    // 3. Sign out → sign-in page; the session is gone for the API too.
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
+    expect((await page.request.get(`${stack.url}/portal/api/session`)).status()).toBe(401);
+    // The tenant was remembered on this device.
+    expect(await page.getByLabel('Organisation').inputValue()).toBe(tenant.slug);
+    await expectAccessible(page, 'sign-in');
+    await shot(page, '04-signed-out');
+
+    // A wrong password is answered inline, without saying which part was wrong.
+    await page.getByLabel('Email').fill(ADMIN_EMAIL);
+    await page.getByLabel('Password').fill('not the password at all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 10_000 }).toBeTruthy();
+    expect(page.url()).toContain('/sign-in');
+    await shot(page, '05-sign-in-refused');
+
+    // 4. Sign in with email + password → back on the portal.
+    await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
+
+    // 5. Members: invite an approver; the link is shown once.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Members' }).click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Members');
+    await expect.poll(() => page.getByRole('table').textContent()).toContain(ADMIN_EMAIL);
+    await expectAccessible(page, 'members');
+    await shot(page, '06-members');
+
+    await page.getByRole('button', { name: 'Invite a person' }).first().click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByLabel('Email').fill(APPROVER_EMAIL);
+    // Approver is pre-selected; make sure it is the only role.
+    expect(await dialog.getByRole('checkbox', { name: /Approver/ }).isChecked()).toBe(true);
+    expect(await dialog.getByRole('checkbox', { name: /Admin/ }).isChecked()).toBe(false);
+    await expectAccessible(page, 'invite dialog');
+    await dialog.getByRole('button', { name: 'Create invitation link' }).click();
+    const linkBox = dialog.getByTestId('secret-value');
+    await expect.poll(() => linkBox.inputValue(), { timeout: 10_000 }).toMatch(/\/setup#token=/);
+    const inviteUrl = await linkBox.inputValue();
+    await shot(page, '07-invite-link');
+    await dialog.getByRole('button', { name: 'Done' }).click();
+    // Shown once: opening the dialog again starts a new invitation, no link.
+    await page.getByRole('button', { name: 'Invite a person' }).first().click();
+    expect(await page.getByRole('dialog').getByTestId('secret-value').count()).toBe(0);
+    await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
+    await expect.poll(() => page.getByRole('table').textContent()).toContain(APPROVER_EMAIL);
+    expect(await page.getByRole('row', { name: new RegExp(APPROVER_EMAIL) }).textContent()).toMatch(/invited/i);
+
+    // 6. The approver opens the link in a fresh browser, sets a password, lands signed in.
+    const approver = await freshPage({ width: 768, height: 1024 });
+    await approver.goto(inviteUrl);
+    await expect.poll(() => approver.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(APPROVER_EMAIL);
+    await approver.getByLabel('New password').fill(APPROVER_PASSWORD);
+    await approver.getByLabel('Repeat the password').fill(APPROVER_PASSWORD);
+    await approver.getByRole('button', { name: 'Set password and sign in' }).click();
+    await approver.waitForURL((u) => u.pathname !== '/setup', { timeout: 15_000 });
+    await expect.poll(() => approver.getByTestId('account-link').textContent(), { timeout: 10_000 }).toContain(APPROVER_EMAIL);
+
+    // Only what approvers may see: the nav, the pages, and (the real check) the API.
+    expect(await navLabels(approver)).toEqual(['Role mappings']);
+    expect(new URL(approver.url()).pathname).toBe('/role-mappings');
+    await shot(approver, '08-approver-tablet');
+    await approver.goto(`${stack.url}/members`);
+    await expect.poll(() => approver.getByText('Not available for your role').count(), { timeout: 10_000 }).toBe(1);
+    const members = await approver.request.get(`${stack.url}/portal/api/members`);
+    expect(members.status()).toBe(403);
+    expect(await members.json()).toMatchObject({ error: 'forbidden' });
+    await shot(approver, '09-approver-members-refused');
+
+    // The admin's members list now shows the approver as active.
+    await page.reload();
+    await expect.poll(() => page.getByRole('row', { name: new RegExp(APPROVER_EMAIL) }).textContent(), { timeout: 10_000 }).toMatch(/active/i);
+  });
+});
