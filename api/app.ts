@@ -100,17 +100,25 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  const openapi = buildOpenApiDocument(base, { roles: deps.config.APP_ROLES });
-  app.get('/openapi.json', (_req, res) => {
-    res.json(openapi);
-  });
-
   const secretKey = loadSecretsKey(deps.config);
   const temporalClient = deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined;
   // The tenant portal and the operator console: separate APIs, cookies and sessions.
   const surfaceDeps = { db: deps.db, config: deps.config, secretKey, publicUrl: base, temporal: temporalClient };
-  app.use('/portal/api', createPortalApi(surfaceDeps));
-  app.use('/console/api', createConsoleApi(surfaceDeps));
+  const portalApi = createPortalApi(surfaceDeps);
+  const consoleApi = createConsoleApi(surfaceDeps);
+
+  const openapi = buildOpenApiDocument(base, {
+    roles: deps.config.APP_ROLES,
+    surfaces: [
+      { base: '/portal/api', cookie: 'roster_portal', tag: 'Portal', routes: portalApi.routes },
+      { base: '/console/api', cookie: 'roster_console', tag: 'Console', routes: consoleApi.routes },
+    ],
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.use('/portal/api', portalApi);
+  app.use('/console/api', consoleApi);
   app.use(
     '/scim/v2',
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey) }),

@@ -8,6 +8,7 @@ import { registerEntitlementsApiPaths } from './entitlements-router.js';
 import { registerEventsApiPaths } from './events-router.js';
 import { registerAppApiPaths } from './app-api-schemas.js';
 import { ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
+import { registerSurfaceRoutes, type SurfaceDescription } from './portal/openapi.js';
 
 extendZodWithOpenApi(z);
 
@@ -87,7 +88,7 @@ const PatchOp = z.object({
 });
 
 /** The OpenAPI description, generated from the same zod schemas that validate requests. */
-export function buildOpenApiDocument(publicUrl: string, options: { roles?: readonly AppRole[] } = {}) {
+export function buildOpenApiDocument(publicUrl: string, options: { roles?: readonly AppRole[]; surfaces?: readonly SurfaceDescription[] } = {}) {
   const registry = new OpenAPIRegistry();
   const bearer = registry.registerComponent('securitySchemes', 'scimBearer', { type: 'http', scheme: 'bearer' });
   const error = registry.register('ScimError', ScimErrorBody);
@@ -171,6 +172,7 @@ export function buildOpenApiDocument(publicUrl: string, options: { roles?: reado
   registerAppApiPaths(registry);
   registerEventsApiPaths(registry);
   registerEntitlementsApiPaths(registry, options.roles ?? []);
+  for (const surface of options.surfaces ?? []) registerSurfaceRoutes(registry, surface);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({
     method: 'get',

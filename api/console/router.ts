@@ -4,6 +4,7 @@ import { completeOperatorSetup, inspectOperatorSetupLink, type NewOperatorSessio
 import { OperatorSessionResponse, OperatorSignInBody, SetupCompleteBody, SetupInspectBody, SetupInspectResponse } from '../../core/portal-auth/schema.js';
 import { csrfTokenFor } from '../../core/portal-auth/tokens.js';
 import { clientInfo } from '../portal/auth-routes.js';
+import { methodNotAllowed } from '../method-not-allowed.js';
 import { apiErrorHandler, sendApiError } from '../portal/errors.js';
 import { type DeclaredRoute, declaredRoutes, publicRoutes } from '../portal/route.js';
 import { clearedCookie, CONSOLE_COOKIE, sessionCookie } from '../portal/session.js';
@@ -119,6 +120,7 @@ export function createConsoleApi(deps: ConsoleDeps): ConsoleApi {
   api.use(consoleSessionMiddleware(deps));
   const features = consoleFeatureRouters.map((create) => create(deps));
   for (const router of features) api.use(router);
+  api.use(methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`)));
   api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such console API endpoint.'));
   api.use(apiErrorHandler);
   const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));

@@ -3,6 +3,7 @@ import { createAccountRouter } from './account-routes.js';
 import { createAuditRouter } from './audit-router.js';
 import { createPortalPublicRouter, createPortalSessionRouter } from './auth-routes.js';
 import type { PortalDeps } from './deps.js';
+import { methodNotAllowed } from '../method-not-allowed.js';
 import { apiErrorHandler, sendApiError } from './errors.js';
 import { createMembersRouter } from './members-routes.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
@@ -37,6 +38,7 @@ export function createPortalApi(deps: PortalDeps): PortalApi {
   api.use(portalSessionMiddleware(deps));
   const features = featureRouters.map((create) => create(deps));
   for (const router of features) api.use(router);
+  api.use(methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`)));
   api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such portal API endpoint.'));
   api.use(apiErrorHandler);
   const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));
