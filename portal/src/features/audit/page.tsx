@@ -79,8 +79,8 @@ export default function AuditPage() {
   const columns: Column<AuditEvent>[] = [
     { key: 'occurredAt', header: 'When', className: 'nowrap', render: (e) => <time dateTime={e.occurredAt}>{formatDateTime(e.occurredAt)}</time> },
     { key: 'actor', header: 'Actor', render: (e) => <ActorCell event={e} /> },
-    { key: 'action', header: 'Action', render: (e) => <code>{e.action}</code> },
-    { key: 'target', header: 'Target', className: 'hide-narrow', render: (e) => (e.target.type ? <span>{e.target.type}{e.target.id ? <span className="muted"> {e.target.id}</span> : null}</span> : <span className="muted">—</span>) },
+    { key: 'action', header: 'Action', render: (e) => <code className="audit-action">{e.action}</code> },
+    { key: 'target', header: 'Target', className: 'hide-narrow', render: (e) => (e.target.type ? <span>{e.target.type}{e.target.id ? <> <ShortId id={e.target.id} /></> : null}</span> : <span className="muted">—</span>) },
     { key: 'seq', header: 'Seq', className: 'num', render: (e) => (e.seq === null ? <span className="muted" title="Not linked into the chain yet">pending</span> : `#${e.seq}`) },
     { key: 'data', header: 'Details', render: (e) => <DetailsCell event={e} /> },
   ];
@@ -165,7 +165,18 @@ function ActorCell({ event }: { event: AuditEvent }) {
   return (
     <span>
       <span className="badge badge-neutral">{event.actor.type}</span>
-      {event.actor.id ? <span className="muted audit-id"> {event.actor.id}</span> : <span className="visually-hidden"> {label}</span>}
+      {event.actor.id ? <> <ShortId id={event.actor.id} /></> : <span className="visually-hidden"> {label}</span>}
+    </span>
+  );
+}
+
+/** Long ids (uuids, workflow ids) shortened to their ends; the whole id is in the title and the details. */
+function ShortId({ id }: { id: string }) {
+  const short = id.length > 16 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id;
+  return (
+    <span className="muted audit-id" title={id}>
+      {short}
+      {short !== id && <span className="visually-hidden"> ({id})</span>}
     </span>
   );
 }
@@ -176,7 +187,7 @@ function DetailsCell({ event }: { event: AuditEvent }) {
   return (
     <details className="audit-details">
       <summary>{keys.slice(0, 3).join(', ')}{keys.length > 3 ? '…' : ''}</summary>
-      <pre>{JSON.stringify(event.data, null, 2)}</pre>
+      <pre>{JSON.stringify({ actor: event.actor, target: event.target, ...(event.requestId ? { requestId: event.requestId } : {}), data: event.data }, null, 2)}</pre>
       {event.hash && <p className="muted audit-id">hash {event.hash}</p>}
     </details>
   );
