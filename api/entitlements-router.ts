@@ -65,26 +65,26 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
     '/role-mappings/:groupId',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(RoleMappingBody, req);
-      return setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId: param(req, 'groupId'), roles: body.roles }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint });
+      return forApp(await setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId: param(req, 'groupId'), roles: body.roles }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
     }),
   );
   router.put(
     '/default-role',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(DefaultRoleBody, req);
-      return setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint });
+      return forApp(await setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
     }),
   );
   router.put(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true }),
+      forApp(await setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true })),
     ),
   );
   router.delete(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false }),
+      forApp(await setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false })),
     ),
   );
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
@@ -104,7 +104,12 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   return router;
 }
 
-const DryRunResult = RoleChangeResult;
+/**
+ * The app API's answer to a role change: per person only the id (the vendor's app knows its users),
+ * as it always was; the fingerprint lets a dry run be applied only if its effect still holds.
+ */
+const DryRunResult = RoleChangeResult.extend({ changes: z.array(z.object({ userId: z.string().uuid(), gains: z.array(z.string()), losses: z.array(z.string()) })) });
+const forApp = (r: RoleChangeResult): z.infer<typeof DryRunResult> => ({ ...r, changes: r.changes.map(({ userId, gains, losses }) => ({ userId, gains, losses })) });
 
 /** Adds the entitlements and lifecycle routes to the OpenAPI document (same zod schemas). */
 export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: readonly AppRole[]): void {
