@@ -29,7 +29,9 @@ export function createAuditRouter(deps: PortalDeps): Router {
       path: '/audit-events/export',
       roles: ['admin', 'auditor'],
       summary: 'The filtered audit log as a download (csv, json or ndjson), streamed oldest first',
+      description: 'Answers 200 with a `text/csv`, `application/json` (one array) or `application/x-ndjson` attachment, read and sent in batches.',
       query: AuditExportQuery,
+      successStatus: 200,
       stream: true,
       handler: async ({ db, tenantId, actor, query, res }) => {
         const { format, ...filter } = query;
