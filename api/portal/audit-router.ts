@@ -44,8 +44,14 @@ export function createAuditRouter(deps: PortalDeps): Router {
           'Cache-Control': 'no-store',
           'X-Content-Type-Options': 'nosniff',
         });
-        // Readable.from pulls the next batch only when the client has taken the last one.
-        await pipeline(Readable.from(exportAuditEvents(db, tenantId, filter, format)), res);
+        // Readable.from pulls the next batch only when the client has taken the last one; a client
+        // that goes away ends the generator (no further batches are read).
+        try {
+          await pipeline(Readable.from(exportAuditEvents(db, tenantId, filter, format)), res);
+        } catch (err) {
+          if ((err as { code?: unknown }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
+          throw err;
+        }
       },
     }),
     portalRoute({

@@ -17,6 +17,13 @@ import type { PortalDeps } from './router.js';
 const readers = ['admin', 'auditor', 'approver'] as const;
 
 /**
+ * People listed per answer: a default-role change touches everyone, and a page shows a few
+ * hundred at most. `affectedUsers` is always the full count, and the fingerprint covers everyone.
+ */
+export const PREVIEW_ROWS = 500;
+const listed = <T extends { changes: unknown[] }>(r: T): T => ({ ...r, changes: r.changes.slice(0, PREVIEW_ROWS) });
+
+/**
  * Role mappings (IdP group → app roles) and the default role. Every change is previewed first
  * (who gains and loses which role); saving carries the preview's fingerprint and applies exactly
  * that effect, or answers 409 `preview_stale` when membership or mappings moved in between.
@@ -51,7 +58,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       response: RoleChangePreview,
       handler: async ({ tx, tenantId, actor, body }) => {
         const { applied: _applied, ...preview } = await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: body.groupId, roles: body.roles }, { mode: 'preview' });
-        return { status: 200, body: preview };
+        return { status: 200, body: listed(preview) };
       },
     }),
     portalRoute({
@@ -63,7 +70,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       response: RoleChangeResult,
       handler: async ({ tx, tenantId, actor, params, body }) => ({
         status: 200,
-        body: await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: String(params.groupId), roles: body.roles }, { mode: 'apply', fingerprint: body.fingerprint }),
+        body: listed(await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: String(params.groupId), roles: body.roles }, { mode: 'apply', fingerprint: body.fingerprint })),
       }),
     }),
     portalRoute({
@@ -75,7 +82,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       response: RoleChangePreview,
       handler: async ({ tx, tenantId, actor, body }) => {
         const { applied: _applied, ...preview } = await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'preview' });
-        return { status: 200, body: preview };
+        return { status: 200, body: listed(preview) };
       },
     }),
     portalRoute({
@@ -87,7 +94,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       response: RoleChangeResult,
       handler: async ({ tx, tenantId, actor, body }) => ({
         status: 200,
-        body: await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'apply', fingerprint: body.fingerprint }),
+        body: listed(await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'apply', fingerprint: body.fingerprint })),
       }),
     }),
   ]);

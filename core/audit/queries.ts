@@ -145,7 +145,11 @@ export const ChainDetailRow = z.object({
 });
 export type ChainDetailRow = z.infer<typeof ChainDetailRow>;
 
-/** `audit_verify` with what the first broken link expected and found (migration 1764700004000). */
-export async function verifyAuditChainDetail(tx: Pick<Tx, 'one'>, tenantId: string): Promise<ChainDetailRow> {
+/**
+ * `audit_verify` with what the first broken link expected and found (migration 1764700004000).
+ * A long chain takes longer than the pool's statement timeout: this transaction gets its own.
+ */
+export async function verifyAuditChainDetail(tx: Pick<Tx, 'one' | 'query'>, tenantId: string, timeoutMinutes = 15): Promise<ChainDetailRow> {
+  await tx.query(sql.unsafe`SELECT set_config('statement_timeout', ${`${timeoutMinutes}min`}, true)`);
   return tx.one(sql.type(ChainDetailRow)`SELECT * FROM audit_verify_detail(${tenantId})`);
 }

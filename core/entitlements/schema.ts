@@ -44,6 +44,7 @@ export type RoleChange = z.infer<typeof RoleChange>;
 
 export const RoleChangePreview = z.object({
   affectedUsers: z.number().int(),
+  /** Sorted by userName; the portal lists the first few hundred (affectedUsers is the full count). */
   changes: z.array(RoleChange),
   /**
    * Names exactly these gains and losses. Saving with it applies the change only if its effect is

@@ -291,7 +291,9 @@ function PreviewTable({ preview }: { preview: RoleChangePreview }) {
           </tbody>
         </table>
       </div>
-      {preview.changes.length > SHOWN && <p className="muted">…and {formatNumber(preview.changes.length - SHOWN)} more. Saving applies the change to all of them.</p>}
+      {preview.affectedUsers > Math.min(SHOWN, preview.changes.length) && (
+        <p className="muted">…and {formatNumber(preview.affectedUsers - Math.min(SHOWN, preview.changes.length))} more. Saving applies the change to all of them.</p>
+      )}
     </div>
   );
 }
