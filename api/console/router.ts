@@ -6,9 +6,9 @@ import { csrfTokenFor } from '../../core/portal-auth/tokens.js';
 import { clientInfo } from '../portal/auth-routes.js';
 import { methodNotAllowed } from '../method-not-allowed.js';
 import { apiErrorHandler, sendApiError } from '../portal/errors.js';
-import { type DeclaredRoute, declaredRoutes, publicRoutes } from '../portal/route.js';
+import { type DeclaredRoute, declaredRoutes, publicRoute, publicRoutes } from '../portal/route.js';
 import { clearedCookie, CONSOLE_COOKIE, sessionCookie } from '../portal/session.js';
-import { type ConsoleDeps, consoleRoutes, consoleSessionMiddleware, consoleSessionOf } from './route.js';
+import { type ConsoleDeps, consoleRoute, consoleRoutes, consoleSessionMiddleware, consoleSessionOf } from './route.js';
 
 export type { ConsoleDeps } from './route.js';
 
@@ -32,7 +32,7 @@ function createConsolePublicRouter(deps: ConsoleDeps): Router {
   const settings = { config: deps.config, secretKey: deps.secretKey, publicUrl: deps.publicUrl };
   const tags = ['Console: sign-in'];
   publicRoutes(router, deps, [
-    {
+    publicRoute({
       method: 'post',
       path: '/sign-in',
       summary: 'Operator sign-in with e-mail and password',
@@ -44,8 +44,8 @@ function createConsolePublicRouter(deps: ConsoleDeps): Router {
         setCookie(res, deps, session);
         return { body: signedIn(deps, session) };
       },
-    },
-    {
+    }),
+    publicRoute({
       method: 'post',
       path: '/setup/inspect',
       summary: 'What an operator setup link is for',
@@ -53,8 +53,8 @@ function createConsolePublicRouter(deps: ConsoleDeps): Router {
       body: SetupInspectBody,
       response: SetupInspectResponse,
       handler: async ({ db, body }) => ({ body: await inspectOperatorSetupLink(db, body.token) }),
-    },
-    {
+    }),
+    publicRoute({
       method: 'post',
       path: '/setup/complete',
       summary: 'Choose an operator password with a setup link; signs the operator in',
@@ -66,7 +66,7 @@ function createConsolePublicRouter(deps: ConsoleDeps): Router {
         setCookie(res, deps, session);
         return { body: signedIn(deps, session) };
       },
-    },
+    }),
   ]);
   return router;
 }
@@ -75,7 +75,7 @@ function createConsoleSessionRouter(deps: ConsoleDeps): Router {
   const router = Router();
   const tags = ['Console: sign-in'];
   consoleRoutes(router, deps, [
-    {
+    consoleRoute({
       method: 'get',
       path: '/session',
       summary: 'The signed-in operator and the CSRF token for writes',
@@ -87,8 +87,8 @@ function createConsoleSessionRouter(deps: ConsoleDeps): Router {
           csrfToken: consoleSessionOf(res)!.csrfToken,
         },
       }),
-    },
-    {
+    }),
+    consoleRoute({
       method: 'post',
       path: '/sign-out',
       summary: 'Ends this operator session',
@@ -99,7 +99,7 @@ function createConsoleSessionRouter(deps: ConsoleDeps): Router {
         res.append('Set-Cookie', clearedCookie(CONSOLE_COOKIE, CONSOLE_COOKIE_PATH, deps.publicUrl));
         return { status: 204 };
       },
-    },
+    }),
   ]);
   return router;
 }
@@ -114,13 +114,17 @@ export interface ConsoleApi extends Router {
 /** The operator console's JSON API, mounted at /console/api. */
 export function createConsoleApi(deps: ConsoleDeps): ConsoleApi {
   const api = Router();
-  api.use(express.json({ limit: '1mb' }));
   const publicRouter = createConsolePublicRouter(deps);
+  const features = consoleFeatureRouters.map((create) => create(deps));
+  const wrongMethod = methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`));
+  // Each sub-router would answer OPTIONS on its own with just its own routes' methods (express's
+  // automatic reply); the surface answers it once, from all of them.
+  api.use((req, res, next) => (req.method === 'OPTIONS' ? wrongMethod(req, res, next) : next()));
+  api.use(express.json({ limit: '1mb' }));
   api.use(publicRouter);
   api.use(consoleSessionMiddleware(deps));
-  const features = consoleFeatureRouters.map((create) => create(deps));
   for (const router of features) api.use(router);
-  api.use(methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`)));
+  api.use(wrongMethod);
   api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such console API endpoint.'));
   api.use(apiErrorHandler);
   const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));

@@ -12,7 +12,7 @@ import {
 } from '../../core/portal-auth/schema.js';
 import { csrfTokenFor } from '../../core/portal-auth/tokens.js';
 import type { PortalDeps } from './deps.js';
-import { portalRoutes, publicRoutes } from './route.js';
+import { portalRoute, portalRoutes, publicRoute, publicRoutes } from './route.js';
 import { clearedCookie, PORTAL_COOKIE, portalSessionOf, sessionCookie } from './session.js';
 
 export const PORTAL_COOKIE_PATH = '/portal/api';
@@ -37,7 +37,7 @@ export function createPortalPublicRouter(deps: PortalDeps): Router {
   const router = Router();
   const settings = { config: deps.config, secretKey: deps.secretKey, publicUrl: deps.publicUrl };
   publicRoutes(router, deps, [
-    {
+    publicRoute({
       method: 'post',
       path: '/sign-in',
       summary: 'Sign in with tenant, e-mail, password (and a TOTP or recovery code when enabled)',
@@ -49,8 +49,8 @@ export function createPortalPublicRouter(deps: PortalDeps): Router {
         setSessionCookie(res, deps, session);
         return { body: signedIn(deps, session) };
       },
-    },
-    {
+    }),
+    publicRoute({
       method: 'post',
       path: '/setup/inspect',
       summary: 'What a setup link is for (e-mail, tenant, expiry)',
@@ -58,8 +58,8 @@ export function createPortalPublicRouter(deps: PortalDeps): Router {
       body: SetupInspectBody,
       response: SetupInspectResponse,
       handler: async ({ db, body }) => ({ body: await inspectSetupLink(db, body.token) }),
-    },
-    {
+    }),
+    publicRoute({
       method: 'post',
       path: '/setup/complete',
       summary: 'Choose a password with a setup link; signs the person in',
@@ -71,7 +71,7 @@ export function createPortalPublicRouter(deps: PortalDeps): Router {
         setSessionCookie(res, deps, session);
         return { body: signedIn(deps, session) };
       },
-    },
+    }),
   ]);
   return router;
 }
@@ -80,7 +80,7 @@ export function createPortalPublicRouter(deps: PortalDeps): Router {
 export function createPortalSessionRouter(deps: PortalDeps): Router {
   const router = Router();
   portalRoutes(router, deps, [
-    {
+    portalRoute({
       method: 'get',
       path: '/session',
       summary: 'The signed-in person, their roles and tenant, and the CSRF token for writes',
@@ -88,8 +88,8 @@ export function createPortalSessionRouter(deps: PortalDeps): Router {
       roles: PORTAL_ROLES,
       response: SessionResponse,
       handler: async ({ tx, principal, res }) => ({ body: await sessionInfo(tx, principal, deps.secretKey, portalSessionOf(res)!.token) }),
-    },
-    {
+    }),
+    portalRoute({
       method: 'post',
       path: '/sign-out',
       summary: 'Ends this session',
@@ -100,7 +100,7 @@ export function createPortalSessionRouter(deps: PortalDeps): Router {
         res.append('Set-Cookie', clearedCookie(PORTAL_COOKIE, PORTAL_COOKIE_PATH, deps.publicUrl));
         return { status: 204 };
       },
-    },
+    }),
   ]);
   return router;
 }

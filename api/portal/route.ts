@@ -177,6 +177,10 @@ export interface PublicRouteDef<Q = any, B = any, P = any> extends RouteDocs {
   handler(ctx: PublicContext<Q, B, P>): Promise<RouteResult | void>;
 }
 
+export function publicRoute<Q = Record<string, string>, B = undefined, P = Record<string, string>>(def: PublicRouteDef<Q, B, P>): PublicRouteDef<Q, B, P> {
+  return def;
+}
+
 /**
  * Routes that need no session (sign-in, setup links), portal or console. They carry no CSRF token,
  * so a non-GET with an `Origin` header must come from our own origin (a cross-site form cannot

@@ -32,13 +32,17 @@ export interface PortalApi extends Router {
 /** The tenant portal's JSON API, mounted at /portal/api. */
 export function createPortalApi(deps: PortalDeps): PortalApi {
   const api = Router();
-  api.use(express.json({ limit: '1mb' }));
   const publicRouter = createPortalPublicRouter(deps);
+  const features = featureRouters.map((create) => create(deps));
+  const wrongMethod = methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`));
+  // Each sub-router would answer OPTIONS on its own with just its own routes' methods (express's
+  // automatic reply); the surface answers it once, from all of them.
+  api.use((req, res, next) => (req.method === 'OPTIONS' ? wrongMethod(req, res, next) : next()));
+  api.use(express.json({ limit: '1mb' }));
   api.use(publicRouter);
   api.use(portalSessionMiddleware(deps));
-  const features = featureRouters.map((create) => create(deps));
   for (const router of features) api.use(router);
-  api.use(methodNotAllowed(() => [publicRouter, ...features], (res, allow) => sendApiError(res, 405, 'method_not_allowed', `Allowed: ${allow.join(', ')}`)));
+  api.use(wrongMethod);
   api.use((_req, res) => sendApiError(res, 404, 'not_found', 'No such portal API endpoint.'));
   api.use(apiErrorHandler);
   const routes = [publicRouter, ...features].flatMap((r) => declaredRoutes(r));

@@ -54,11 +54,14 @@ export async function lockPortalUser(tx: Tx, tenantId: string, userId: string): 
   return locked ? findPortalUser(tx, tenantId, userId) : null;
 }
 
-/** Admins who can sign in, locked, so two concurrent demotions cannot both pass the last-admin check. */
+/**
+ * Admins who can sign in (active; an invitation may never be accepted), locked, so two concurrent
+ * demotions cannot both pass the last-admin check.
+ */
 export async function lockActiveAdmins(tx: Tx, tenantId: string): Promise<readonly string[]> {
   return tx.anyFirst(sql.type(z.object({ id: z.string() }))`
     SELECT u.id FROM portal_users u
-     WHERE u.tenant_id = ${tenantId} AND u.status <> 'disabled'
+     WHERE u.tenant_id = ${tenantId} AND u.status = 'active'
        AND EXISTS (SELECT 1 FROM portal_user_roles r WHERE r.tenant_id = u.tenant_id AND r.user_id = u.id AND r.role = 'admin')
      ORDER BY u.id FOR NO KEY UPDATE`);
 }

@@ -381,16 +381,17 @@ async function memberOrNotFound(tx: Tx, tenantId: string, userId: string): Promi
   return user;
 }
 
+/** Refuses to take admin from the last active admin (the tenant would have nobody to manage it). */
 async function assertAnotherAdminRemains(tx: Tx, tenantId: string, userId: string): Promise<void> {
   const admins = await lockActiveAdmins(tx, tenantId);
-  if (admins.length === 1 && admins[0] === userId) {
+  if (admins.includes(userId) && admins.length === 1) {
     throw new DomainError(409, 'last_admin', 'This is the last admin of the tenant: make someone else admin first.');
   }
 }
 
 export async function updateMemberRoles(tx: Tx, tenantId: string, actor: Actor, userId: string, roles: readonly PortalRole[]): Promise<Member> {
   const before = await memberOrNotFound(tx, tenantId, userId);
-  if (before.roles.includes('admin') && !roles.includes('admin') && before.status !== 'disabled') await assertAnotherAdminRemains(tx, tenantId, userId);
+  if (before.roles.includes('admin') && !roles.includes('admin')) await assertAnotherAdminRemains(tx, tenantId, userId);
   await setPortalUserRoles(tx, tenantId, userId, roles);
   await appendAudit(tx, tenantId, [
     { actor, action: 'portal.member_roles_changed', targetType: 'portal_user', targetId: userId, data: { before: before.roles, after: [...roles] } },
@@ -439,6 +440,7 @@ export async function enrollTotp(tx: Tx, principal: PortalPrincipal, secretKey: 
   if (user.totp_enabled_at) throw new DomainError(409, 'totp_enabled', 'Two-step sign-in is already on: turn it off first to enrol a new device.');
   const secret = new Secret({ size: 20 }).base32;
   await updatePortalUser(tx, principal.tenantId, user.id, { totpPendingSecret: sealSecret(secretKey, secret, totpAad(principal.tenantId, user.id)) });
+  await appendAudit(tx, principal.tenantId, [{ actor: userActor(user.id), action: 'portal.totp_enrollment_started', targetType: 'portal_user', targetId: user.id }]);
   return { secret, otpauthUri: totpFor(secret, user.email).toString() };
 }
 

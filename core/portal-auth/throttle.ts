@@ -60,6 +60,13 @@ async function countFailure(db: Db, key: string, max: number, limits: ThrottleLi
 
 /** Counts a failed attempt; says which lock (if any) it just closed. */
 export async function recordFailure(db: Db, keys: { account: string; address: string }, limits: ThrottleLimits): Promise<{ accountLocked: boolean; addressLocked: boolean }> {
+  // Now and then, forget windows that ended and locks that expired (the table only grows on failures).
+  if (Math.random() < 0.02) {
+    await db.query(sql.unsafe`
+      DELETE FROM auth_throttle
+       WHERE window_started_at < now() - make_interval(secs => ${limits.AUTH_FAILURE_WINDOW_SECONDS})
+         AND (locked_until IS NULL OR locked_until < now())`);
+  }
   const account = await countFailure(db, keys.account, limits.AUTH_ACCOUNT_MAX_FAILURES, limits);
   const address = await countFailure(db, keys.address, limits.AUTH_ADDRESS_MAX_FAILURES, limits);
   return { accountLocked: account !== null, addressLocked: address !== null };

@@ -134,6 +134,17 @@ describe('sign-in', () => {
     expect(actions).toEqual(expect.arrayContaining(['portal.sign_in', 'portal.sign_in_failed', 'portal.password_set']));
   });
 
+  it('one person in two tenants has two accounts: the tenant slug picks which', async () => {
+    const email = 'two.hats@example.com';
+    const inA = await portalClient(stack, tenant, { roles: ['auditor'], email });
+    const inB = await portalClient(stack, other, { roles: ['admin'], email: email.toUpperCase() });
+    const a = await portalSignIn(stack, tenant.slug, email, inA.password);
+    const b = await portalSignIn(stack, other.slug, email, inB.password);
+    expect((await a.request('GET', '/session')).body.user).toMatchObject({ id: inA.userId, roles: ['auditor'], tenant: { slug: tenant.slug } });
+    expect((await b.request('GET', '/session')).body.user).toMatchObject({ id: inB.userId, roles: ['admin'], tenant: { slug: other.slug } });
+    expect((await portal(stack, 'POST', '/sign-in', { tenant: other.slug, email, password: inA.password })).status).toBe(401);
+  });
+
   it('an invited person who has not set a password yet cannot sign in', async () => {
     await newLink(stack, tenant, 'invited-only@example.com');
     expect((await portal(stack, 'POST', '/sign-in', { tenant: tenant.slug, email: 'invited-only@example.com', password: strongPassword() })).status).toBe(401);
@@ -227,9 +238,12 @@ describe('sessions and CSRF', () => {
     const t = await short.createTenant();
     const idle = await portalClient(short, t, { roles: ['auditor'] });
     const busy = await portalSignIn(short, t.slug, idle.email, idle.password);
+    const idleOperator = await consoleClient(short);
     expect((await idle.request('GET', '/session')).status).toBe(200);
+    expect((await idleOperator.request('GET', '/session')).status).toBe(200);
     await new Promise((r) => setTimeout(r, 2600));
     expect((await idle.request('GET', '/session')).status).toBe(401);
+    expect((await idleOperator.request('GET', '/session')).status).toBe(401);
 
     // `busy` was created with idle's sign-in above, so it is as old; keep it active past idle.
     const fresh = await portalSignIn(short, t.slug, idle.email, idle.password);
@@ -241,6 +255,24 @@ describe('sessions and CSRF', () => {
     await new Promise((r) => setTimeout(r, Math.max(0, 5300 - (Date.now() - started))));
     expect((await fresh.request('GET', '/session')).status).toBe(401);
     expect((await busy.request('GET', '/session')).status).toBe(401);
+  });
+
+  it('operators: five failures lock the console account (429 locked), recorded in operator_audit', async () => {
+    const op = await consoleClient(stack);
+    const wrong = { email: op.email, password: 'not-the-password-1' };
+    for (let i = 1; i <= 4; i++) expect((await apiFetch(consoleBase(stack), 'POST', '/sign-in', wrong)).status).toBe(401);
+    const fifth = await apiFetch(consoleBase(stack), 'POST', '/sign-in', wrong);
+    expect(fifth.status).toBe(429);
+    expect(fifth.body.error).toBe('locked');
+    expect(Number(fifth.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect((await apiFetch(consoleBase(stack), 'POST', '/sign-in', { email: op.email, password: op.password })).status).toBe(429);
+    const actions = await stack.owner.anyFirst(sql.type(z.object({ action: z.string() }))`
+      SELECT action FROM operator_audit WHERE operator_id = ${op.operatorId} ORDER BY id`);
+    expect(actions).toEqual(expect.arrayContaining(['operator.password_set', 'operator.sign_in', 'operator.sign_in_failed', 'operator.account_locked']));
+    // A console write needs its CSRF token too; sign-out ends the session.
+    expect((await op.request('POST', '/sign-out', undefined, { 'x-csrf-token': 'forged' })).status).toBe(403);
+    expect((await op.request('POST', '/sign-out')).status).toBe(204);
+    expect((await op.request('GET', '/session')).status).toBe(401);
   });
 
   it('portal and console never share a cookie or a session', async () => {
@@ -296,7 +328,7 @@ describe('two-step sign-in (TOTP)', () => {
     expect(off.status).toBe(204);
     expect((await portal(stack, 'POST', '/sign-in', creds)).status).toBe(200);
     expect(await auditActions(stack, tenant.id, grace.userId)).toEqual(
-      expect.arrayContaining(['portal.totp_enabled', 'portal.recovery_code_used', 'portal.totp_disabled', 'portal.sign_in_failed']),
+      expect.arrayContaining(['portal.totp_enrollment_started', 'portal.totp_enabled', 'portal.recovery_code_used', 'portal.totp_disabled', 'portal.sign_in_failed']),
     );
   });
 });
@@ -360,5 +392,12 @@ describe('members', () => {
     expect(bad.body.error).toBe('invalid_request');
     expect(bad.body.issues.map((i: any) => i.path)).toEqual(expect.arrayContaining(['email', 'roles.0']));
     expect((await admin.request('PATCH', '/members/not-a-uuid', { roles: ['admin'] })).status).toBe(400);
+    // A method the resource does not have: 405 with exactly its methods (not its neighbours').
+    for (const method of ['OPTIONS', 'PUT']) {
+      const wrong = await admin.request(method, '/members/invite');
+      expect(wrong.status, method).toBe(405);
+      expect(wrong.headers.get('allow'), method).toBe('POST');
+    }
+    expect((await admin.request('PUT', '/members/00000000-0000-4000-8000-000000000000')).headers.get('allow')?.split(', ').sort()).toEqual(['DELETE', 'PATCH']);
   });
 });

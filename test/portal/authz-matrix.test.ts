@@ -87,6 +87,19 @@ describe('authorisation matrix', () => {
     expect(portalRoutes.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining(['get /members', 'patch /members/:id', 'post /sign-in']));
   });
 
+  it('/openapi.json describes every declared route, with its access in the description', async () => {
+    const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
+    for (const [base, routes] of [['/portal/api', portalRoutes], ['/console/api', consoleRoutes]] as const) {
+      for (const route of routes) {
+        const path = `${base}${route.path.replace(/:([A-Za-z0-9_]+)/g, '{$1}')}`;
+        const op = doc.paths[path]?.[route.method];
+        expect(op, `${route.method} ${path}`).toBeDefined();
+        if (Array.isArray(route.access)) expect(op.description).toContain(`Roles: ${route.access.join(', ')}`);
+        expect(op.security !== undefined, path).toBe(route.access !== 'public');
+      }
+    }
+  });
+
   it('portal routes: no session → 401, a console session → 401, each role → 403 unless allowed', async () => {
     const rows: { route: string; cells: Cell[] }[] = [];
     for (const route of portalRoutes) {
