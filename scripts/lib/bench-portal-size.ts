@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { buildPortal } from './portal-build.js';
+import { buildPortal, ensurePortalBuilt } from './portal-build.js';
 
 export interface PortalSizeResult {
   /** JavaScript the browser fetches before the first page renders (entry + its static imports). */
@@ -27,9 +27,10 @@ function staticImports(code: string): string[] {
  * index.html loads initially: module scripts, modulepreload links, and everything they import
  * statically. Lazy pages (dynamic import()) are not part of the first load.
  */
-export function measurePortalFirstLoad(opts: { build?: boolean; dist?: string } = {}): PortalSizeResult {
+export function measurePortalFirstLoad(opts: { build?: boolean | 'if-stale'; dist?: string } = {}): PortalSizeResult {
   const dist = opts.dist ?? join(import.meta.dirname, '..', '..', 'portal', 'dist');
-  if (opts.build !== false) buildPortal({ logLevel: 'error' });
+  if (opts.build === 'if-stale') ensurePortalBuilt();
+  else if (opts.build !== false) buildPortal({ logLevel: 'error' });
   const html = readFileSync(join(dist, 'index.html'), 'utf8');
   const queue: string[] = [];
   for (const m of html.matchAll(/<script[^>]*type="module"[^>]*src="([^"]+)"/g)) if (m[1]) queue.push(m[1]);

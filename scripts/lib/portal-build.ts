@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -46,4 +46,35 @@ export function buildPortal(opts: { logLevel?: 'warn' | 'error' | 'info' } = {})
     // Always the production build of React, even when called from vitest (NODE_ENV=test).
     env: { ...process.env, NODE_ENV: 'production' },
   });
+}
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Builds portal/dist only when it is missing or stale, one process at a time: test files run in
+ * parallel and a build empties portal/dist, which would break a browser test another process is
+ * running against it. The lock is a directory (mkdir is atomic); a lock older than 5 minutes is
+ * taken to be left over from a killed run.
+ */
+export function ensurePortalBuilt(): void {
+  if (!portalBuildIsStale()) return;
+  const lock = join(root, 'portal', '.build-lock');
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (existsSync(lock) && Date.now() - statSync(lock).mtimeMs > 300_000) rmSync(lock, { recursive: true, force: true });
+      if (Date.now() > deadline) throw new Error(`portal build lock ${lock} held for too long`);
+      sleepMs(250);
+    }
+  }
+  try {
+    if (portalBuildIsStale()) buildPortal({ logLevel: 'error' });
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
 }

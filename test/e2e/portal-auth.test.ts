@@ -2,8 +2,10 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TOTP } from 'otpauth';
+import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -21,8 +23,8 @@ const APPROVER_EMAIL = 'approver.person@example.com';
 const APPROVER_PASSWORD = 'velvet canyon drumbeat 88';
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made the way npm start makes it.
-  buildPortal({ logLevel: 'error' });
+  // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
+  ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack();
   tenant = await stack.createTenant();
@@ -183,5 +185,170 @@ describe('portal sign-in journeys (real browser)', () => {
     // The admin's members list now shows the approver as active.
     await page.reload();
     await expect.poll(() => page.getByRole('row', { name: new RegExp(APPROVER_EMAIL) }).textContent(), { timeout: 10_000 }).toMatch(/active/i);
+  });
+
+  it('account: turn on two-step sign-in (secret as text, recovery codes once), then sign-in asks for a code; end another session', async () => {
+    const email = 'totp.person@example.com';
+    const password = 'saffron kettle meridian 51';
+    const { url } = await issueSetupLink(stack.app, { tenantId: tenant.id, email, roles: ['auditor'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
+    const page = await freshPage();
+    await page.goto(url);
+    await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(email);
+    await page.getByLabel('New password').fill(password);
+    await page.getByLabel('Repeat the password').fill(password);
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await expect.poll(() => page.getByTestId('account-link').textContent(), { timeout: 15_000 }).toContain(email);
+
+    // A second session of the same person (another browser), to end from the account page.
+    const other = await freshPage();
+    await other.goto(`${stack.url}/sign-in`);
+    await other.getByLabel('Organisation').fill(tenant.slug);
+    await other.getByLabel('Email').fill(email);
+    await other.getByLabel('Password').fill(password);
+    await other.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => other.getByTestId('account-link').textContent(), { timeout: 15_000 }).toContain(email);
+
+    await page.getByTestId('account-link').click();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Your account');
+    await expect.poll(() => page.getByRole('table', { name: 'Your sessions' }).getByRole('row').count(), { timeout: 10_000 }).toBe(3); // header + 2
+    await page.getByRole('button', { name: /^End the session/ }).click();
+    await expect.poll(() => page.getByRole('table', { name: 'Your sessions' }).getByRole('row').count(), { timeout: 10_000 }).toBe(2);
+    // The other browser is signed out: its next request (opening a page in the running app) gets
+    // 401, and the app brings the person to sign-in, saying why and keeping where they were going.
+    await other.getByTestId('account-link').click();
+    await other.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
+    expect(new URL(other.url()).searchParams.get('next')).toBe('/account');
+    await expect.poll(() => other.getByText('Your session has ended').count(), { timeout: 10_000 }).toBe(1);
+
+    // Two-step sign-in: the secret is shown as text; a code from it turns it on.
+    await page.getByRole('button', { name: 'Set up two-step sign-in' }).click();
+    const secret = (await page.getByTestId('totp-secret').textContent())!.trim();
+    expect(await page.getByTestId('totp-uri').textContent()).toMatch(/^otpauth:\/\/totp\//);
+    await expectAccessible(page, 'account (enrolling)');
+    await shot(page, '10-totp-enroll');
+    const totp = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' });
+    await page.getByLabel('Enter the 6-digit code the app shows').fill(totp.generate());
+    await page.getByRole('button', { name: 'Turn on' }).click();
+    const codes = page.getByTestId('recovery-codes').getByRole('listitem');
+    await expect.poll(() => codes.count(), { timeout: 10_000 }).toBe(10);
+    const recovery = (await codes.first().textContent())!.trim();
+    await shot(page, '11-recovery-codes');
+    await page.getByRole('button', { name: 'I have stored them' }).click();
+    // Shown once: gone from the page, and the section now says it is on.
+    expect(await page.getByTestId('recovery-codes').count()).toBe(0);
+    await expect.poll(() => page.getByRole('button', { name: 'Turn off two-step sign-in' }).count()).toBe(1);
+
+    // Sign out; signing in now asks for a code after the password. A recovery code works.
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const code = page.getByLabel('Verification code');
+    await expect.poll(() => code.count(), { timeout: 10_000 }).toBe(1);
+    await expectAccessible(page, 'sign-in code step');
+    await shot(page, '12-sign-in-code-step');
+    await code.fill('000000');
+    await page.getByRole('button', { name: 'Verify and sign in' }).click();
+    await expect.poll(() => page.locator('.field-error').first().textContent(), { timeout: 10_000 }).toMatch(/code/i);
+    await code.fill(recovery);
+    await page.getByRole('button', { name: 'Verify and sign in' }).click();
+    await expect.poll(() => page.getByTestId('account-link').textContent(), { timeout: 15_000 }).toContain(email);
+    // Auditors start on the overview.
+    expect(new URL(page.url()).pathname).toBe('/overview');
+  });
+
+  it('operator console: setup link → password → console frame (Tenants, Fleet health); its session is not a portal session; sign out and in again', async () => {
+    const email = 'operator.one@vendor.example';
+    const password = 'granite willow compass 73';
+    const { url } = await createOperator(stack.app, { email, createdBy: 'e2e', publicUrl: stack.url, ttlSeconds: 3600 });
+    expect(url).toContain('/console/setup#token=');
+    const page = await freshPage();
+    await page.goto(url);
+    await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(email);
+    await expectAccessible(page, 'console setup');
+    await page.getByLabel('New password').fill(password);
+    await page.getByLabel('Repeat the password').fill(password);
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/console/tenants', { timeout: 15_000 });
+    expect(await page.getByTestId('operator-email').textContent()).toBe(email);
+    expect(await page.getByRole('navigation', { name: 'Console' }).getByRole('link').allTextContents()).toEqual(['Tenants', 'Fleet health']);
+    await expectAccessible(page, 'console frame');
+    await shot(page, '13-console');
+
+    // The console session opens nothing in the tenant portal.
+    expect((await page.request.get(`${stack.url}/portal/api/session`)).status()).toBe(401);
+    await page.goto(`${stack.url}/directory`);
+    await page.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
+
+    await page.goto(`${stack.url}/console/fleet`);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 10_000 }).toBe('Fleet health');
+    await page.getByTestId('sign-out').click();
+    await page.waitForURL((u) => u.pathname === '/console/sign-in', { timeout: 10_000 });
+    await expectAccessible(page, 'console sign-in');
+    await shot(page, '14-console-sign-in');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill(password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/console/tenants', { timeout: 15_000 });
+  });
+
+  it('members: change roles, the last admin keeps admin (error shown in the dialog), remove a member; keyboard users can skip to the content', async () => {
+    const adminEmail = 'solo.admin@example.com';
+    const password = 'harbor tulip quantum 64';
+    const other = await stack.createTenant();
+    const { url } = await issueSetupLink(stack.app, { tenantId: other.id, email: adminEmail, roles: ['admin'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
+    await issueSetupLink(stack.app, { tenantId: other.id, email: 'reviewer.person@example.com', roles: ['reviewer'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
+    const page = await freshPage();
+    await page.goto(url);
+    await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(adminEmail);
+    await page.getByLabel('New password').fill(password);
+    await page.getByLabel('Repeat the password').fill(password);
+    await page.getByRole('button', { name: 'Set password and sign in' }).click();
+    await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
+
+    // Keyboard: on a fresh load the first Tab reaches "Skip to content", which moves focus into the page.
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 10_000 }).toBe('Overview');
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main');
+
+    await page.goto(`${stack.url}/members`);
+    const reviewerRow = page.getByRole('row', { name: /reviewer\.person@example\.com/ });
+    await expect.poll(() => reviewerRow.count(), { timeout: 10_000 }).toBe(1);
+
+    // Change the reviewer's roles: add auditor.
+    await page.getByRole('button', { name: 'Change roles of reviewer.person@example.com' }).click();
+    await page.getByRole('dialog').getByRole('checkbox', { name: /Auditor/ }).check();
+    await page.getByRole('dialog').getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toContain('Reviewer, Auditor');
+    expect(await page.getByRole('dialog').count()).toBe(0);
+
+    // The only admin cannot drop admin: the API's refusal is shown in the dialog.
+    await page.getByRole('button', { name: `Change roles of ${adminEmail}` }).click();
+    const dialog = page.getByRole('dialog');
+    await dialog.getByRole('checkbox', { name: /Admin/ }).uncheck();
+    await dialog.getByRole('checkbox', { name: /Auditor/ }).check();
+    await dialog.getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/last admin/i);
+    await shot(page, '15-last-admin-refused');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // No roles at all is refused before sending (the API's zod schema, used by the form).
+    await page.getByRole('button', { name: 'Change roles of reviewer.person@example.com' }).click();
+    await dialog.getByRole('checkbox', { name: /Reviewer/ }).uncheck();
+    await dialog.getByRole('checkbox', { name: /Auditor/ }).uncheck();
+    await dialog.getByRole('button', { name: 'Save roles' }).click();
+    await expect.poll(() => dialog.locator('.field-error').textContent()).toMatch(/at least one role/i);
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+
+    // Remove, after a confirmation.
+    await page.getByRole('button', { name: 'Remove reviewer.person@example.com' }).click();
+    await expectAccessible(page, 'remove confirmation');
+    await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
+    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toMatch(/disabled/i);
+    await shot(page, '16-member-removed');
   });
 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -14,8 +14,8 @@ let browser: BrowserContext;
 let profile: string;
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made the way npm start and the Dockerfile make it.
-  buildPortal({ logLevel: 'error' });
+  // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
+  ensurePortalBuilt();
   [stack, bare] = await Promise.all([startStack({ worker: true }), startStack()]);
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   // A fresh profile per run; the flags keep Chromium off the (closed) network.

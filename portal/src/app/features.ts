@@ -8,7 +8,9 @@ import type { PortalRole } from './session.js';
  *
  * - `path`: first URL segment, without slashes ('directory'). The route is `/${path}/*`, so a
  *   feature routes its own sub-pages with <Routes>/<Route> inside its page component (relative
- *   paths, e.g. <Route path="users/:id" .../>).
+ *   paths, e.g. <Route path="users/:id" .../>). Links between pages are clearest absolute
+ *   (<Link to={`/directory/users/${id}`}>): inside a splat route a relative link resolves from the
+ *   full current URL.
  * - `roles`: who may open it; the nav shows only entries the user's roles allow and the route
  *   shows "not available for your role" otherwise (the API enforces the same rule on every call).
  * - `lazy`: `() => import('../features/<feature>/page.js')` (module with a default component), so
@@ -50,3 +52,6 @@ export const features: FeatureEntry[] = [
 export function allowedFeatures(roles: readonly PortalRole[]): FeatureEntry[] {
   return features.filter((f) => f.roles.some((role) => roles.includes(role)));
 }
+
+/** For a page still being built: `lazy: placeholder(title, description)` (also keeps this import used once every page is real). */
+export { placeholder };

@@ -17,7 +17,10 @@ export function RequireSession({ children }: { children: ReactNode }) {
 
   useEffect(
     () =>
-      api.onUnauthenticated(() => {
+      api.onUnauthenticated((path) => {
+        // Another call found the session gone: check the session once (its own 401 is the answer,
+        // never a reason to ask again), and the guard then sends the person to sign-in.
+        if (path === '/session' || queryClient.isFetching({ queryKey: sessionQueryKey }) > 0) return;
         void queryClient.invalidateQueries({ queryKey: sessionQueryKey });
       }),
     [queryClient],
@@ -33,7 +36,9 @@ export function RequireSession({ children }: { children: ReactNode }) {
   if (session.isError) {
     if (isApiError(session.error) && session.error.status === 401) {
       const next = `${location.pathname}${location.search}`;
-      return <Navigate to={next === '/' ? '/sign-in' : `/sign-in?next=${encodeURIComponent(next)}`} replace />;
+      // A session that was there a moment ago has ended (idle timeout, revoked elsewhere): say so.
+      const expired = session.data !== undefined;
+      return <Navigate to={next === '/' ? '/sign-in' : `/sign-in?next=${encodeURIComponent(next)}`} replace state={expired ? { expired: true } : undefined} />;
     }
     return (
       <main className="fullpage-center" id="main">

@@ -12,7 +12,10 @@ export function RequireOperator({ children }: { children: ReactNode }) {
   const session = useQuery({ queryKey: operatorSessionKey, queryFn: fetchOperatorSession, staleTime: 60_000, retry: false });
   useEffect(
     () =>
-      consoleApi.onUnauthenticated(() => {
+      consoleApi.onUnauthenticated((path) => {
+        // Another call found the session gone: check the session once (its own 401 is the answer,
+        // never a reason to ask again), and the guard then sends the person to sign-in.
+        if (path === '/session' || queryClient.isFetching({ queryKey: operatorSessionKey }) > 0) return;
         void queryClient.invalidateQueries({ queryKey: operatorSessionKey });
       }),
     [queryClient],

@@ -82,13 +82,13 @@ export interface ApiClient {
   /** Absolute URL of an API path (for links such as export downloads). */
   url(path: string, query?: Query): string;
   setCsrfToken(token: string | null): void;
-  /** Called on any 401 `unauthenticated` answer (the app drops its cached session). */
-  onUnauthenticated(listener: () => void): () => void;
+  /** Called with the request's path on any 401 `unauthenticated` answer (the app re-checks its session). */
+  onUnauthenticated(listener: (path: string) => void): () => void;
 }
 
 export function createApiClient(base: string): ApiClient {
   let csrf: string | null = null;
-  const listeners = new Set<() => void>();
+  const listeners = new Set<(path: string) => void>();
 
   const raw = async (method: string, path: string, init: { body?: unknown; signal?: AbortSignal } = {}): Promise<Response> => {
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -124,7 +124,7 @@ export function createApiClient(base: string): ApiClient {
         retryAfter: Number.isFinite(retry) && retry > 0 ? retry : undefined,
         body,
       });
-      if (res.status === 401 && code === 'unauthenticated') for (const listener of listeners) listener();
+      if (res.status === 401 && code === 'unauthenticated') for (const listener of listeners) listener(path.split('?')[0] ?? path);
       throw err;
     }
     return body as T;

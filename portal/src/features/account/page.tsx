@@ -248,7 +248,8 @@ export default function AccountPage() {
           )}
           <dt>Organisation</dt>
           <dd>
-            {user.tenant.name} <span className="muted">({user.tenant.slug})</span>
+            {user.tenant.name}
+            {user.tenant.name !== user.tenant.slug && <span className="muted"> ({user.tenant.slug})</span>}
           </dd>
           <dt>Roles</dt>
           <dd data-testid="account-roles">{user.roles.map((r) => roleLabels[r]?.label ?? r).join(', ')}</dd>

@@ -30,11 +30,13 @@ export default function SignInPage() {
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
   const codeRef = useRef<HTMLInputElement>(null);
-  const signedOut = (location.state as { signedOut?: boolean } | null)?.signedOut === true;
+  const arrival = location.state as { signedOut?: boolean; expired?: boolean } | null;
+  const [notice, setNotice] = useState<'signedOut' | 'expired' | null>(arrival?.signedOut ? 'signedOut' : arrival?.expired ? 'expired' : null);
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setError(null);
+    setNotice(null);
     // The API's own schemas (core/portal-auth/schema.ts) check the form before it is sent.
     const next: typeof errors = {};
     const parsed = SignInBody.safeParse({ tenant, email, password });
@@ -74,7 +76,12 @@ export default function SignInPage() {
 
   return (
     <PublicShell title="Sign in">
-      {signedOut && <Banner tone="success">You have signed out.</Banner>}
+      {notice === 'signedOut' && <Banner tone="success">You have signed out.</Banner>}
+      {notice === 'expired' && (
+        <Banner tone="info" title="Your session has ended">
+          Sign in again to continue where you were.
+        </Banner>
+      )}
       <form onSubmit={(e) => void submit(e)} noValidate className="form" aria-describedby="sign-in-help">
         <p id="sign-in-help" className="muted">
           Sign in to your organisation’s Roster portal. First time here? Use the setup link you were sent.

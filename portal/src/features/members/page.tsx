@@ -24,7 +24,8 @@ import { useInviteMember, useMembers, useRemoveMember, useUpdateMemberRoles } fr
 const roleOptions = portalRoles.map((role) => ({ value: role, label: roleLabels[role].label, description: roleLabels[role].description }));
 
 function RoleList({ roles }: { roles: readonly PortalRole[] }) {
-  return <span className="role-list">{roles.map((r) => roleLabels[r]?.label ?? r).join(', ')}</span>;
+  const ordered = [...roles].sort((a, b) => portalRoles.indexOf(a) - portalRoles.indexOf(b));
+  return <span className="role-list">{ordered.map((r) => roleLabels[r]?.label ?? r).join(', ')}</span>;
 }
 
 /** Invite: email + roles → the setup link, shown once with a copy button. */
