@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
@@ -20,7 +20,8 @@ const contexts: BrowserContext[] = [];
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  buildPortal({ logLevel: 'error' });
+  // The real build the API serves (portal/dist), made once per change of its sources.
+  ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
