@@ -1,7 +1,7 @@
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { ZodError, type z } from 'zod';
 import { type Db, retryAfterSeconds, type Tx, withTenant } from '../core/db/pool.js';
-import { DomainError } from '../core/errors.js';
+import { toDomainError } from '../core/shared/db-errors.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import type { Actor } from '../core/repositories/audit.js';
 
@@ -18,8 +18,9 @@ export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) 
     next(err);
     return;
   }
-  if (err instanceof DomainError) {
-    res.status(err.status).json({ error: err.code, error_description: err.message });
+  const domain = toDomainError(err);
+  if (domain) {
+    res.status(domain.status).json({ error: domain.code, error_description: domain.message });
     return;
   }
   if (err instanceof ZodError) {

@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { AppRole } from '../core/config.js';
 import { type Db, withTenant } from '../core/db/pool.js';
-import { listRoleMappings, RoleMappingRow, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/repositories/entitlements.js';
+import { RoleMappingRow } from '../core/repositories/entitlements.js';
+import { RoleChangeResult } from '../core/entitlements/schema.js';
+import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/entitlements/service.js';
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
 import { releaseHeldLeavers } from '../core/tenants/service.js';
 import { signalReleased } from '../activities/lifecycle-signals.js';
@@ -21,13 +23,16 @@ export function roleSchemas(roles: readonly AppRole[]) {
   const Role = names.length ? z.enum(names as [string, ...string[]]) : z.string();
   return {
     Role,
-    RoleMappingBody: z.object({ roles: z.array(Role).max(100), dryRun: z.boolean().default(false) }),
+    RoleMappingBody: z.object({ roles: z.array(Role).max(100), dryRun: z.boolean().default(false), fingerprint: Fingerprint }),
     // null clears the default role. OpenAPI 3.0's `nullable` does not widen an `enum`, so null is
     // listed among its values for the document.
-    DefaultRoleBody: z.object({ role: Role.nullable().openapi({ enum: [...names, null] }), dryRun: z.boolean().default(false) }),
+    DefaultRoleBody: z.object({ role: Role.nullable().openapi({ enum: [...names, null] }), dryRun: z.boolean().default(false), fingerprint: Fingerprint }),
   };
 }
 extendZodWithOpenApi(z);
+
+/** A dry run's fingerprint: saving with it applies the change only if its effect is unchanged. */
+const Fingerprint = z.string().min(1).max(128).optional().describe("a dry run's fingerprint: apply only if the effect is still the one previewed (else 409 preview_stale)");
 
 export const ReleaseBody = z.object({ userId: z.string().uuid().optional() });
 export const AlertsQuery = z.object({ open: z.enum(['true', 'false']).optional().describe('true: only open alerts') });
@@ -61,26 +66,26 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
     '/role-mappings/:groupId',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(RoleMappingBody, req);
-      return setGroupRoles(tx, { tenantId, groupId: param(req, 'groupId'), roles: body.roles, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
+      return forApp(await setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId: param(req, 'groupId'), roles: body.roles }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
     }),
   );
   router.put(
     '/default-role',
     route(async ({ req, tx, tenantId, actor }) => {
       const body = parseBody(DefaultRoleBody, req);
-      return setDefaultRole(tx, { tenantId, role: body.role, catalogue: deps.roles, dryRunOnly: body.dryRun, actor });
+      return forApp(await setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
     }),
   );
   router.put(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true, catalogue: deps.roles, actor }),
+      forApp(await setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: true })),
     ),
   );
   router.delete(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
-      setDirectGrant(tx, { tenantId, userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false, catalogue: deps.roles, actor }),
+      forApp(await setDirectGrant(tx, { tenantId, catalogue: deps.roles, actor }, { userId: param(req, 'userId'), role: Role.parse(req.params.role), granted: false })),
     ),
   );
   router.get('/users/:userId/lifecycle', route(async ({ req, tx, tenantId }) => identityLifecycle(tx, tenantId, param(req, 'userId'))));
@@ -104,11 +109,12 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   return router;
 }
 
-const DryRunResult = z.object({
-  applied: z.boolean(),
-  affectedUsers: z.number().int(),
-  changes: z.array(z.object({ userId: z.string().uuid(), gains: z.array(z.string()), losses: z.array(z.string()) })),
-});
+/**
+ * The app API's answer to a role change: per person only the id (the vendor's app knows its users),
+ * as it always was; the fingerprint lets a dry run be applied only if its effect still holds.
+ */
+const DryRunResult = RoleChangeResult.extend({ changes: z.array(z.object({ userId: z.string().uuid(), gains: z.array(z.string()), losses: z.array(z.string()) })) });
+const forApp = (r: RoleChangeResult): z.infer<typeof DryRunResult> => ({ ...r, changes: r.changes.map(({ userId, gains, losses }) => ({ userId, gains, losses })) });
 
 /** Adds the entitlements and lifecycle routes to the OpenAPI document (same zod schemas). */
 export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: readonly AppRole[]): void {
@@ -117,7 +123,7 @@ export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: r
   const tags = ['Entitlements and lifecycle'];
   const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
   const ok = (description: string, schema: z.ZodTypeAny) => ({ 200: { description, content: json(schema) } });
-  const err = { 400: { description: 'invalid_request / unknown_role' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' } };
+  const err = { 400: { description: 'invalid_request / unknown_role' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' }, 409: { description: 'preview_stale' } };
   const userId = z.object({ userId: z.string().uuid() });
   const dry = registry.register('RoleChangeResult', DryRunResult);
   registry.registerPath({ method: 'get', path: '/api/v1/roles', tags, security, summary: "The vendor's app roles catalogue", responses: { ...ok('Roles', z.object({ data: z.array(AppRole) })), 401: err[401] } });

@@ -2,6 +2,7 @@ import type { ErrorRequestHandler, Response } from 'express';
 import { retryAfterSeconds } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { URN } from '../core/scim/schema.js';
+import { domainErrorFromDatabase } from '../core/shared/db-errors.js';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -33,6 +34,12 @@ interface BodyParserError {
 export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (err instanceof ScimError) {
     sendScimError(res, err.status, err.detail, err.scimType);
+    return;
+  }
+  const domain = domainErrorFromDatabase(err);
+  if (domain) {
+    // A constraint the request broke (a uniqueness race, a malformed value): the client's doing.
+    sendScimError(res, domain.status === 409 ? 409 : 400, domain.message, domain.status === 409 ? 'uniqueness' : 'invalidValue');
     return;
   }
   const bp = err as BodyParserError;

@@ -1,5 +1,6 @@
 import express, { Router } from 'express';
 import { createAccountRouter } from './account-routes.js';
+import { createAuditRouter } from './audit-router.js';
 import { createDirectoryRouter } from './directory-router.js';
 import { createNhiRouter } from './nhi-router.js';
 import { createOverviewRouter } from './overview-router.js';
@@ -11,6 +12,7 @@ import { createMembersRouter } from './members-routes.js';
 import { createConnectionsRouter } from './connections-router.js';
 import { createSettingsRouter } from './settings-router.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
+import { createRoleMappingsRouter } from './role-mappings-router.js';
 import { portalSessionMiddleware } from './session.js';
 
 export type { PortalDeps } from './deps.js';
@@ -28,6 +30,8 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createOverviewRouter,
   createDirectoryRouter,
   createNhiRouter,
+  createAuditRouter,
+  createRoleMappingsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -4,10 +4,9 @@ import type { AppRole } from '../config.js';
 import { lockGroups, lockUsers } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { diffRoles, effectiveRoles, type RoleDiff } from '../entitlements.js';
-import { DomainError } from '../errors.js';
 import { appendAudit, type Actor, type AuditEventInput } from './audit.js';
-import { appendOutbox } from './outbox.js';
-import { bumpUserStreams, isUuid } from './users.js';
+import { escapeLike } from '../scim/fold.js';
+import { isUuid } from './users.js';
 
 const Roles = z.object({ role: z.string() });
 
@@ -86,8 +85,8 @@ export async function revokeAllRoles(tx: Tx, tenantId: string, userId: string): 
 }
 
 // ---------------------------------------------------------------------------------------------
-// Mappings, default role, direct grants — each change fans out as an ordered event on every
-// affected identity's stream, in the same transaction, so no identity misses or reorders it.
+// Mappings, default role and direct grants: plain queries. The rules (catalogue check, dry run,
+// preview fingerprint, audit, fan-out to every affected identity) are core/entitlements/service.ts.
 
 export const RoleMappingRow = z.object({ group_id: z.string().uuid(), display_name: z.string(), roles: z.array(z.string()) });
 
@@ -98,145 +97,117 @@ export async function listRoleMappings(tx: Tx, tenantId: string) {
      WHERE rm.tenant_id = ${tenantId} GROUP BY g.id, g.display_name ORDER BY g.display_name`);
 }
 
-function assertRoles(roles: readonly string[], catalogue: readonly AppRole[]) {
-  const known = new Set(catalogue.map((r) => r.name));
-  const unknown = roles.filter((r) => !known.has(r));
-  if (unknown.length) throw new DomainError(400, 'unknown_role', `not in the app roles catalogue: ${unknown.join(', ')}`);
+const MappingWithCount = RoleMappingRow.extend({ member_count: z.number() });
+
+/** Every mapped group with its roles and how many live members it has. */
+export async function listRoleMappingsWithCounts(tx: Tx, tenantId: string) {
+  return tx.any(sql.type(MappingWithCount)`
+    SELECT g.id AS group_id, g.display_name, m.roles,
+           (SELECT count(*) FROM group_members gm JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id
+             WHERE gm.tenant_id = ${tenantId} AND gm.group_id = g.id AND u.scim_deleted_at IS NULL)::int8 AS member_count
+      FROM (SELECT group_id, array_agg(role ORDER BY role) AS roles FROM role_mappings
+             WHERE tenant_id = ${tenantId} GROUP BY group_id) m
+      JOIN groups g ON g.tenant_id = ${tenantId} AND g.id = m.group_id
+     ORDER BY g.display_name, g.id`);
+}
+
+export const GroupChoiceRow = z.object({ id: z.string().uuid(), display_name: z.string(), display_name_key: z.string(), member_count: z.number(), roles: z.array(z.string()) });
+
+/** Groups by name (prefix of the folded name), keyset after (name key, id): to pick one to map. */
+export async function searchGroupsForMapping(tx: Tx, tenantId: string, q: { prefix?: string | undefined; after?: { key: string; id: string } | undefined; limit: number }) {
+  const where = [sql.fragment`g.tenant_id = ${tenantId}`];
+  if (q.prefix) where.push(sql.fragment`g.display_name_key LIKE ${`${escapeLike(q.prefix)}%`}`);
+  if (q.after) where.push(sql.fragment`(g.display_name_key, g.id) > (${q.after.key}, ${q.after.id}::uuid)`);
+  return tx.any(sql.type(GroupChoiceRow)`
+    SELECT g.id, g.display_name, g.display_name_key,
+           (SELECT count(*) FROM group_members gm WHERE gm.tenant_id = ${tenantId} AND gm.group_id = g.id)::int8 AS member_count,
+           coalesce((SELECT array_agg(rm.role ORDER BY rm.role) FROM role_mappings rm
+                      WHERE rm.tenant_id = ${tenantId} AND rm.group_id = g.id), '{}') AS roles
+      FROM groups g WHERE ${sql.join(where, sql.fragment` AND `)}
+     ORDER BY g.display_name_key, g.id LIMIT ${q.limit + 1}`);
 }
 
 /** The group, locked first (core/db/locks.ts) so its member list holds until the fan-out is written. */
-async function requireGroup(tx: Tx, tenantId: string, groupId: string) {
-  const found = isUuid(groupId) && (await lockGroups(tx, [groupId])).size > 0;
-  if (!found) throw new DomainError(404, 'not_found', 'no such group in this tenant');
+export async function lockGroupIfExists(tx: Tx, groupId: string): Promise<boolean> {
+  return isUuid(groupId) && (await lockGroups(tx, [groupId])).size > 0;
 }
 
-async function groupMemberIds(tx: Tx, tenantId: string, groupId: string): Promise<string[]> {
+export async function groupMemberIds(tx: Tx, tenantId: string, groupId: string): Promise<string[]> {
   return [...(await tx.anyFirst(sql.type(z.object({ user_id: z.string() }))`
     SELECT gm.user_id::text FROM group_members gm JOIN users u ON u.tenant_id = gm.tenant_id AND u.id = gm.user_id
      WHERE gm.tenant_id = ${tenantId} AND gm.group_id = ${groupId} AND u.scim_deleted_at IS NULL`))];
 }
 
-async function liveUserIds(tx: Tx, tenantId: string): Promise<string[]> {
+export async function liveUserIds(tx: Tx, tenantId: string): Promise<string[]> {
   return [...(await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
     SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND scim_deleted_at IS NULL`))];
 }
 
-async function fanOut(tx: Tx, tenantId: string, userIds: readonly string[], reason: Record<string, unknown>) {
-  const seqs = await bumpUserStreams(tx, userIds);
-  await appendOutbox(
-    tx,
-    tenantId,
-    [...seqs].map(([userId, seq]) => ({ streamType: 'user' as const, streamId: userId, seq, type: 'entitlements.changed' as const, payload: reason })),
-  );
-  return seqs.size;
+export async function isLiveUser(tx: Tx, tenantId: string, userId: string): Promise<boolean> {
+  if (!isUuid(userId)) return false;
+  return (await tx.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND id = ${userId} AND scim_deleted_at IS NULL`)) !== null;
 }
 
-export interface DryRunResult {
-  affectedUsers: number;
-  changes: { userId: string; gains: string[]; losses: string[] }[];
-}
-
-/** What each affected user would gain and lose; computed in the transaction, then rolled back. */
-async function dryRun(tx: Tx, tenantId: string, userIds: readonly string[], catalogue: readonly AppRole[], apply: (tx: Tx) => Promise<void>): Promise<DryRunResult> {
-  const before = new Map<string, string[]>();
-  for (const id of userIds) before.set(id, await computeEffectiveRoles(tx, tenantId, id, catalogue));
-  await apply(tx);
-  const changes: DryRunResult['changes'] = [];
-  for (const id of userIds) {
-    const d = diffRoles(before.get(id)!, await computeEffectiveRoles(tx, tenantId, id, catalogue));
-    if (d.grant.length || d.revoke.length) changes.push({ userId: id, gains: d.grant, losses: d.revoke });
-  }
-  return { affectedUsers: changes.length, changes };
-}
-
-class RollbackDryRun extends Error {
-  constructor(readonly result: DryRunResult) {
-    super('dry run');
-  }
-}
+const SourcesMany = z.object({ user_id: z.string(), mapped: z.array(z.string()), direct: z.array(z.string()) });
 
 /**
- * Runs `change` in a savepoint, reports its effect, and rolls it back when `dryRunOnly`; otherwise
- * keeps it and fans the change out to every affected identity.
+ * The sources of many users' effective roles in one round trip (a dry run over a big group or
+ * the whole tenant must not cost a query per person).
  */
-async function changeEntitlements(
-  tx: Tx,
-  input: { tenantId: string; userIds: readonly string[]; catalogue: readonly AppRole[]; dryRunOnly: boolean; reason: Record<string, unknown>; actor: Actor; action: string },
-  change: (tx: Tx) => Promise<void>,
-): Promise<DryRunResult & { applied: boolean }> {
-  let result: DryRunResult;
-  try {
-    result = await tx.transaction(async (sp) => {
-      const r = await dryRun(sp, input.tenantId, input.userIds, input.catalogue, change);
-      if (input.dryRunOnly) throw new RollbackDryRun(r);
-      return r;
-    });
-  } catch (err) {
-    if (err instanceof RollbackDryRun) return { ...err.result, applied: false };
-    throw err;
+export async function roleSourcesMany(tx: Tx, tenantId: string, userIds: readonly string[]) {
+  const defaultRole = await tx.maybeOneFirst(sql.type(z.object({ default_role: z.string().nullable() }))`
+    SELECT default_role FROM tenants WHERE id = ${tenantId}`);
+  const rows = userIds.length
+    ? await tx.any(sql.type(SourcesMany)`
+        SELECT u.id::text AS user_id,
+               coalesce((SELECT array_agg(DISTINCT rm.role) FROM group_members gm
+                           JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id
+                          WHERE gm.tenant_id = ${tenantId} AND gm.user_id = u.id), '{}') AS mapped,
+               coalesce((SELECT array_agg(d.role) FROM direct_role_grants d
+                          WHERE d.tenant_id = ${tenantId} AND d.user_id = u.id), '{}') AS direct
+          FROM unnest(${sql.array(userIds, 'uuid')}::uuid[]) AS u(id)`)
+    : [];
+  return new Map(rows.map((r) => [r.user_id, { defaultRole: defaultRole ?? null, mappedRoles: r.mapped, directRoles: r.direct }]));
+}
+
+const UserSummary = z.object({ id: z.string(), user_name: z.string().nullable(), display_name: z.string().nullable() });
+
+/** userName and displayName of these users (for previews a person can read). */
+export async function userSummaries(tx: Tx, tenantId: string, userIds: readonly string[]) {
+  if (userIds.length === 0) return new Map<string, { userName: string | null; displayName: string | null }>();
+  const rows = await tx.any(sql.type(UserSummary)`
+    SELECT id::text, user_name, display_name FROM users
+     WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array(userIds, 'uuid')})`);
+  return new Map(rows.map((r) => [r.id, { userName: r.user_name, displayName: r.display_name }]));
+}
+
+export async function replaceGroupRoles(tx: Tx, tenantId: string, groupId: string, roles: readonly string[]): Promise<void> {
+  await tx.query(sql.unsafe`DELETE FROM role_mappings WHERE tenant_id = ${tenantId} AND group_id = ${groupId}`);
+  if (roles.length) {
+    await tx.query(sql.unsafe`
+      INSERT INTO role_mappings (tenant_id, group_id, role)
+      SELECT ${tenantId}, ${groupId}, r FROM unnest(${sql.array([...roles], 'text')}::text[]) AS r`);
   }
-  await appendAudit(tx, input.tenantId, [{ actor: input.actor, action: input.action, data: { ...input.reason, affectedUsers: result.affectedUsers } }]);
-  await fanOut(tx, input.tenantId, result.changes.map((c) => c.userId), input.reason);
-  return { ...result, applied: true };
 }
 
-export async function setGroupRoles(
-  tx: Tx,
-  input: { tenantId: string; groupId: string; roles: string[]; catalogue: readonly AppRole[]; dryRunOnly: boolean; actor: Actor },
-) {
-  assertRoles(input.roles, input.catalogue);
-  await requireGroup(tx, input.tenantId, input.groupId);
-  const userIds = await groupMemberIds(tx, input.tenantId, input.groupId);
-  return changeEntitlements(
-    tx,
-    { ...input, userIds, reason: { cause: 'role_mapping', groupId: input.groupId, roles: input.roles }, action: 'role_mapping.changed' },
-    async (tx) => {
-      await tx.query(sql.unsafe`DELETE FROM role_mappings WHERE tenant_id = ${input.tenantId} AND group_id = ${input.groupId}`);
-      if (input.roles.length) {
-        await tx.query(sql.unsafe`
-          INSERT INTO role_mappings (tenant_id, group_id, role)
-          SELECT ${input.tenantId}, ${input.groupId}, r FROM unnest(${sql.array(input.roles, 'text')}::text[]) AS r`);
-      }
-    },
-  );
+export async function currentDefaultRole(tx: Tx, tenantId: string): Promise<string | null> {
+  return (await tx.maybeOneFirst(sql.type(z.object({ default_role: z.string().nullable() }))`
+    SELECT default_role FROM tenants WHERE id = ${tenantId}`)) ?? null;
 }
 
-export async function setDefaultRole(
-  tx: Tx,
-  input: { tenantId: string; role: string | null; catalogue: readonly AppRole[]; dryRunOnly: boolean; actor: Actor },
-) {
-  if (input.role) assertRoles([input.role], input.catalogue);
-  const userIds = await liveUserIds(tx, input.tenantId);
-  return changeEntitlements(
-    tx,
-    { ...input, userIds, reason: { cause: 'default_role', role: input.role }, action: 'default_role.changed' },
-    async (tx) => {
-      await tx.query(sql.unsafe`UPDATE tenants SET default_role = ${input.role} WHERE id = ${input.tenantId}`);
-    },
-  );
+export async function updateDefaultRole(tx: Tx, tenantId: string, role: string | null): Promise<void> {
+  await tx.query(sql.unsafe`UPDATE tenants SET default_role = ${role} WHERE id = ${tenantId}`);
 }
 
-export async function setDirectGrant(
-  tx: Tx,
-  input: { tenantId: string; userId: string; role: string; granted: boolean; catalogue: readonly AppRole[]; actor: Actor },
-) {
-  assertRoles([input.role], input.catalogue);
-  const live = await tx.maybeOneFirst(sql.type(z.object({ id: z.string() }))`
-    SELECT id::text FROM users WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND scim_deleted_at IS NULL`);
-  if (!live) throw new DomainError(404, 'not_found', 'no such user in this tenant');
-  return changeEntitlements(
-    tx,
-    { ...input, userIds: [input.userId], dryRunOnly: false, reason: { cause: 'direct_grant', role: input.role, granted: input.granted }, action: input.granted ? 'direct_grant.added' : 'direct_grant.removed' },
-    async (tx) => {
-      if (input.granted) {
-        await tx.query(sql.unsafe`
-          INSERT INTO direct_role_grants (tenant_id, user_id, role, granted_by)
-          VALUES (${input.tenantId}, ${input.userId}, ${input.role}, ${`${input.actor.type}:${input.actor.id ?? ''}`})
-          ON CONFLICT DO NOTHING`);
-      } else {
-        await tx.query(sql.unsafe`
-          DELETE FROM direct_role_grants WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId} AND role = ${input.role}`);
-      }
-    },
-  );
+export async function addDirectGrant(tx: Tx, tenantId: string, userId: string, role: string, grantedBy: string): Promise<void> {
+  await tx.query(sql.unsafe`
+    INSERT INTO direct_role_grants (tenant_id, user_id, role, granted_by)
+    VALUES (${tenantId}, ${userId}, ${role}, ${grantedBy})
+    ON CONFLICT DO NOTHING`);
+}
+
+export async function removeDirectGrant(tx: Tx, tenantId: string, userId: string, role: string): Promise<void> {
+  await tx.query(sql.unsafe`
+    DELETE FROM direct_role_grants WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND role = ${role}`);
 }

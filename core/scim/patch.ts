@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ScimError } from '../errors.js';
+import { type AttrPath, type CompareOp, type CompareValue, type FilterNode, formatAttrPath, parseAttrPath } from './filter.js';
 import { URN, resourceTypes, splitUrn, type AttributeDef, type ResourceTypeDef } from './schema.js';
 import {
   MemberRefSchema,
@@ -41,15 +42,11 @@ import {
 export const PatchOpNameSchema = z.enum(['add', 'replace', 'remove']);
 export type PatchOpName = z.infer<typeof PatchOpNameSchema>;
 
-export type CompareOp = 'eq' | 'ne' | 'co' | 'sw' | 'ew' | 'gt' | 'ge' | 'lt' | 'le';
-export type FilterLiteral = string | number | boolean | null;
-
-/** A value filter inside `[...]` (RFC 7644 §3.4.2.2 grammar, evaluated over one element). */
-export type FilterExpr =
-  | { readonly kind: 'cmp'; readonly attr: string; readonly op: CompareOp; readonly value: FilterLiteral }
-  | { readonly kind: 'pr'; readonly attr: string }
-  | { readonly kind: 'and' | 'or'; readonly left: FilterExpr; readonly right: FilterExpr }
-  | { readonly kind: 'not'; readonly expr: FilterExpr };
+/**
+ * A value filter inside `[...]`, as core/scim/filter.ts parses it (the one SCIM filter parser):
+ * evaluated here over one element of a multi-valued attribute.
+ */
+export type FilterExpr = FilterNode;
 
 /**
  * A syntactically valid PATCH path. Resolution against the catalogue happens at apply time,
@@ -95,17 +92,36 @@ const MAX_PATH_LENGTH = 8192;
 const MAX_FILTER_DEPTH = 32;
 
 // ---------------------------------------------------------------------------------------------
-// Path and value-filter parsing
-
-const NAME = '[A-Za-z$][A-Za-z0-9_$-]*';
-// [urn:seg:…:]name[.name]: URN segments may hold dots ("2.0"), so the prefix ends at the last colon.
-const ATTR_PATH = new RegExp(`^(?:urn:(?:[A-Za-z0-9._+-]+:)+)?${NAME}(?:\\.${NAME})?$`, 'i');
-const SUB_NAME = new RegExp(`^${NAME}$`);
-const FILTER_ATTR = new RegExp(`^${NAME}(?:\\.${NAME})?$`);
+// Path parsing: core/scim/filter.ts's parser (`parseAttrPath`), with PATCH's scimType
 
 function assertSafeSegments(text: string, raw: string): void {
   for (const segment of text.split(/[:.]/)) {
     if (isForbiddenName(segment)) throw invalidPath(`${raw}: "${segment}" is not an attribute`);
+  }
+}
+
+/** Attribute names a value filter reads: none may reach Object.prototype. */
+function assertSafeFilter(node: FilterNode, raw: string): void {
+  const stack = [node];
+  while (stack.length) {
+    const n = stack.pop()!;
+    switch (n.kind) {
+      case 'and':
+      case 'or':
+        stack.push(n.left, n.right);
+        break;
+      case 'not':
+        stack.push(n.filter);
+        break;
+      case 'valuePath':
+        assertSafeSegments(formatAttrPath(n.attr), raw);
+        stack.push(n.filter);
+        break;
+      default:
+        // Inside brackets an attribute names a sub-attribute of the element: no schema URN.
+        if (n.path.uri !== undefined) throw invalidPath(`${raw}: a value filter names sub-attributes, not schema URNs`);
+        assertSafeSegments(formatAttrPath(n.path), raw);
+    }
   }
 }
 
@@ -114,157 +130,25 @@ export function parsePath(input: string): ParsedPath {
   const raw = input.trim();
   if (raw.length === 0) throw invalidPath('path: empty');
   if (raw.length > MAX_PATH_LENGTH) throw invalidPath(`path: longer than ${MAX_PATH_LENGTH} characters`);
-  const open = raw.indexOf('[');
-  const attrPath = open === -1 ? raw : raw.slice(0, open);
-  if (!ATTR_PATH.test(attrPath)) throw invalidPath(`${raw}: malformed attribute path`);
-  assertSafeSegments(attrPath, raw);
-  if (open === -1) return { raw, attrPath };
-
-  // Find the closing bracket outside string literals (a filter value may contain "]").
-  let close = -1;
-  let inString = false;
-  for (let i = open + 1; i < raw.length; i++) {
-    const ch = raw[i];
-    if (inString) {
-      if (ch === '\\') i++;
-      else if (ch === '"') inString = false;
-    } else if (ch === '"') inString = true;
-    else if (ch === '[') throw invalidPath(`${raw}: nested value filters are not allowed`);
-    else if (ch === ']') {
-      close = i;
-      break;
-    }
+  let path: AttrPath;
+  try {
+    // The value filter's brackets count as one level of the parser's depth.
+    path = parseAttrPath(raw, { maxLength: MAX_PATH_LENGTH, maxDepth: MAX_FILTER_DEPTH + 1 });
+  } catch (err) {
+    if (err instanceof ScimError) throw invalidPath(`${raw}: ${err.detail}`);
+    throw err;
   }
-  if (close === -1) throw invalidPath(`${raw}: unterminated value filter`);
-  if (attrPath.includes('.') && !attrPath.toLowerCase().startsWith('urn:')) {
-    throw invalidPath(`${raw}: a value filter must follow a multi-valued attribute`);
+  const prefix = path.uri !== undefined ? `${path.uri}:${path.attr}` : path.attr;
+  if (!path.valueFilter) {
+    const attrPath = path.sub !== undefined ? `${prefix}.${path.sub}` : prefix;
+    assertSafeSegments(attrPath, raw);
+    return { raw, attrPath };
   }
-  const filter = parseFilter(raw.slice(open + 1, close), raw);
-  const after = raw.slice(close + 1);
-  if (after === '') return { raw, attrPath, filter };
-  const sub = after.startsWith('.') ? after.slice(1) : undefined;
-  if (sub === undefined || !SUB_NAME.test(sub)) throw invalidPath(`${raw}: malformed sub-attribute after filter`);
-  assertSafeSegments(sub, raw);
-  return { raw, attrPath, filter, sub };
-}
-
-type Token = { t: '(' | ')' } | { t: 'word'; v: string } | { t: 'str'; v: string } | { t: 'num'; v: number };
-
-const WORD = /[A-Za-z_$][A-Za-z0-9_$:.-]*/y;
-const NUMBER = /-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-const COMPARE_OPS: ReadonlySet<string> = new Set(['eq', 'ne', 'co', 'sw', 'ew', 'gt', 'ge', 'lt', 'le']);
-
-function tokenize(src: string, raw: string): Token[] {
-  const bad = () => invalidPath(`${raw}: malformed value filter`);
-  const tokens: Token[] = [];
-  let i = 0;
-  while (i < src.length) {
-    const ch = src[i] ?? '';
-    if (ch === ' ' || ch === '\t' || ch === '\n' || ch === '\r') {
-      i++;
-    } else if (ch === '(' || ch === ')') {
-      tokens.push({ t: ch });
-      i++;
-    } else if (ch === '"') {
-      let j = i + 1;
-      while (j < src.length && src[j] !== '"') j += src[j] === '\\' ? 2 : 1;
-      if (j >= src.length) throw bad();
-      let v: unknown;
-      try {
-        v = JSON.parse(src.slice(i, j + 1));
-      } catch {
-        throw bad();
-      }
-      if (typeof v !== 'string') throw bad();
-      tokens.push({ t: 'str', v });
-      i = j + 1;
-    } else {
-      NUMBER.lastIndex = i;
-      const num = ch === '-' || (ch >= '0' && ch <= '9') ? NUMBER.exec(src) : null;
-      if (num) {
-        tokens.push({ t: 'num', v: Number(num[0]) });
-        i += num[0].length;
-        continue;
-      }
-      WORD.lastIndex = i;
-      const word = WORD.exec(src);
-      if (!word) throw bad();
-      tokens.push({ t: 'word', v: word[0] });
-      i += word[0].length;
-    }
-  }
-  return tokens;
-}
-
-/** A small recursive-descent parser: `and` binds tighter than `or` (RFC 7644 §3.4.2.2). */
-function parseFilter(src: string, raw: string): FilterExpr {
-  const tokens = tokenize(src, raw);
-  const bad = (why: string) => invalidPath(`${raw}: malformed value filter (${why})`);
-  let pos = 0;
-  let depth = 0;
-  const peekWord = (w: string) => {
-    const tok = tokens[pos];
-    return tok?.t === 'word' && tok.v.toLowerCase() === w;
-  };
-  const expect = (t: '(' | ')') => {
-    if (tokens[pos]?.t !== t) throw bad(`expected "${t}"`);
-    pos++;
-  };
-  const nested = (): FilterExpr => {
-    if (++depth > MAX_FILTER_DEPTH) throw bad(`nested deeper than ${MAX_FILTER_DEPTH}`);
-    expect('(');
-    const e = parseOr();
-    expect(')');
-    depth--;
-    return e;
-  };
-  const parseOr = (): FilterExpr => {
-    let e = parseAnd();
-    while (peekWord('or')) {
-      pos++;
-      e = { kind: 'or', left: e, right: parseAnd() };
-    }
-    return e;
-  };
-  const parseAnd = (): FilterExpr => {
-    let e = parseUnary();
-    while (peekWord('and')) {
-      pos++;
-      e = { kind: 'and', left: e, right: parseUnary() };
-    }
-    return e;
-  };
-  const parseUnary = (): FilterExpr => {
-    const tok = tokens[pos];
-    if (!tok) throw bad('unexpected end');
-    if (tok.t === '(') return nested();
-    if (tok.t === 'word' && tok.v.toLowerCase() === 'not' && tokens[pos + 1]?.t === '(') {
-      pos++;
-      return { kind: 'not', expr: nested() };
-    }
-    if (tok.t !== 'word' || !FILTER_ATTR.test(tok.v)) throw bad('expected an attribute');
-    assertSafeSegments(tok.v, raw);
-    const attr = tok.v;
-    pos++;
-    const opTok = tokens[pos];
-    if (opTok?.t !== 'word') throw bad('expected an operator');
-    const op = opTok.v.toLowerCase();
-    pos++;
-    if (op === 'pr') return { kind: 'pr', attr };
-    if (!COMPARE_OPS.has(op)) throw bad(`unknown operator "${opTok.v}"`);
-    const valTok = tokens[pos];
-    pos++;
-    let value: FilterLiteral;
-    if (valTok?.t === 'str' || valTok?.t === 'num') value = valTok.v;
-    else if (valTok?.t === 'word' && /^(true|false|null)$/i.test(valTok.v)) {
-      const w = valTok.v.toLowerCase();
-      value = w === 'null' ? null : w === 'true';
-    } else throw bad('expected a value');
-    return { kind: 'cmp', attr, op: op as CompareOp, value };
-  };
-  const expr = parseOr();
-  if (pos !== tokens.length) throw bad('unexpected trailing input');
-  return expr;
+  assertSafeSegments(prefix, raw);
+  assertSafeFilter(path.valueFilter, raw);
+  if (path.sub === undefined) return { raw, attrPath: prefix, filter: path.valueFilter };
+  assertSafeSegments(path.sub, raw);
+  return { raw, attrPath: prefix, filter: path.valueFilter, sub: path.sub };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -369,7 +253,7 @@ function isPresent(v: unknown): boolean {
   return true;
 }
 
-function compare(op: CompareOp, actual: unknown, literal: FilterLiteral, caseExact: boolean): boolean {
+function compare(op: CompareOp, actual: unknown, literal: CompareValue, caseExact: boolean): boolean {
   if (Array.isArray(actual)) return actual.some((a) => compare(op, a, literal, caseExact));
   if (actual === undefined || actual === null) {
     if (op === 'eq') return literal === null;
@@ -411,18 +295,22 @@ function compare(op: CompareOp, actual: unknown, literal: FilterLiteral, caseExa
   return op === 'ne';
 }
 
+/** The attribute a comparison inside a value filter reads from the element (`type`, `name.givenName`). */
+const elementAttr = (path: AttrPath): string => (path.sub !== undefined ? `${path.attr}.${path.sub}` : path.attr);
+
 function matches(f: FilterExpr, element: unknown, def: AttributeDef | undefined): boolean {
   switch (f.kind) {
     case 'and': return matches(f.left, element, def) && matches(f.right, element, def);
     case 'or': return matches(f.left, element, def) || matches(f.right, element, def);
-    case 'not': return !matches(f.expr, element, def);
-    case 'pr': return isPresent(lookup(element, f.attr));
-    case 'cmp': {
+    case 'not': return !matches(f.filter, element, def);
+    case 'present': return isPresent(lookup(element, elementAttr(f.path)));
+    case 'compare': {
       // String compares follow the sub-attribute's caseExact (RFC 7644 §3.4.2.2).
-      const head = f.attr.split('.')[0] ?? f.attr;
-      const caseExact = findAttributeDef(def?.subAttributes, head)?.caseExact ?? false;
-      return compare(f.op, lookup(element, f.attr), f.value, caseExact);
+      const caseExact = findAttributeDef(def?.subAttributes, f.path.attr)?.caseExact ?? false;
+      return compare(f.op, lookup(element, elementAttr(f.path)), f.value, caseExact);
     }
+    // A value filter inside a value filter does not parse (RFC 7644 §3.4.2.2 ABNF).
+    case 'valuePath': return false;
   }
 }
 
@@ -431,10 +319,10 @@ function matches(f: FilterExpr, element: unknown, def: AttributeDef | undefined)
  * (`type eq "work"` → { type: "work" }); undefined when the filter does not pin one down.
  */
 function elementFromFilter(f: FilterExpr, def: AttributeDef | undefined): JsonObject | undefined {
-  if (f.kind === 'cmp') {
-    if (f.op !== 'eq' || f.value === null || f.attr.includes('.')) return undefined;
+  if (f.kind === 'compare') {
+    if (f.op !== 'eq' || f.value === null || f.path.sub !== undefined || f.path.uri !== undefined) return undefined;
     const out: JsonObject = {};
-    setOwn(out, findAttributeDef(def?.subAttributes, f.attr)?.name ?? f.attr, f.value);
+    setOwn(out, findAttributeDef(def?.subAttributes, f.path.attr)?.name ?? f.path.attr, f.value);
     return out;
   }
   if (f.kind !== 'and') return undefined;
@@ -449,7 +337,7 @@ function elementFromFilter(f: FilterExpr, def: AttributeDef | undefined): JsonOb
 }
 
 /** Matches every element: `emails.value` (no filter) addresses all emails. */
-const MATCH_ALL: FilterExpr = { kind: 'pr', attr: '$all' };
+const MATCH_ALL: FilterExpr = { kind: 'present', path: { attr: '$all' } };
 const matchesOrAll = (f: FilterExpr, el: unknown, def: AttributeDef | undefined) =>
   f === MATCH_ALL || matches(f, el, def);
 
@@ -869,8 +757,9 @@ class MemberFolder {
 
 /** Member ids named by `value eq "…"` filters, alone or joined with `or` (Okta); else undefined. */
 function memberIdsFromFilter(f: FilterExpr): string[] | undefined {
-  if (f.kind === 'cmp') {
-    return f.op === 'eq' && f.attr.toLowerCase() === 'value' && typeof f.value === 'string' ? [f.value] : undefined;
+  if (f.kind === 'compare') {
+    const valueAttr = f.path.uri === undefined && f.path.sub === undefined && f.path.attr.toLowerCase() === 'value';
+    return f.op === 'eq' && valueAttr && typeof f.value === 'string' ? [f.value] : undefined;
   }
   if (f.kind !== 'or') return undefined;
   const left = memberIdsFromFilter(f.left);

@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
-import { setDefaultRole, setDirectGrant, setGroupRoles } from '../../core/repositories/entitlements.js';
+import { setDefaultRole, setDirectGrant, setGroupRoles } from '../../core/entitlements/service.js';
 import { compactCounts } from '../../core/repositories/list-page.js';
 import { completeIdentityDeletion } from '../../core/repositories/lifecycle.js';
 import { activeUser, deactivate } from '../helpers/app-api-fixtures.js';
@@ -188,9 +188,9 @@ describe('GET /users/:id', () => {
     const catalogue = stack.config.APP_ROLES;
     // One change per transaction, as the services make them (each takes its locks in order).
     const inTenant = <T>(fn: Parameters<typeof withTenant<T>>[2]) => withTenant(stack.owner, tenant.id, fn);
-    await inTenant((tx) => setDefaultRole(tx, { tenantId: tenant.id, role: 'viewer', catalogue, dryRunOnly: false, actor: system }));
-    await inTenant((tx) => setGroupRoles(tx, { tenantId: tenant.id, groupId: group.body.id, roles: ['member', 'viewer'], catalogue, dryRunOnly: false, actor: system }));
-    await inTenant((tx) => setDirectGrant(tx, { tenantId: tenant.id, userId, role: 'billing-admin', granted: true, catalogue, actor: system }));
+    await inTenant((tx) => setDefaultRole(tx, { tenantId: tenant.id, catalogue, actor: system }, { role: 'viewer' }, { mode: 'apply' }));
+    await inTenant((tx) => setGroupRoles(tx, { tenantId: tenant.id, catalogue, actor: system }, { groupId: group.body.id, roles: ['member', 'viewer'] }, { mode: 'apply' }));
+    await inTenant((tx) => setDirectGrant(tx, { tenantId: tenant.id, catalogue, actor: system }, { userId, role: 'billing-admin', granted: true }));
     await inTenant((tx) => issuePersonalToken(tx, tenant.id, { userId, name: 'ci deploy', scopes: ['deploy'] }, system));
     await inTenant((tx) => recordOAuthGrant(tx, tenant.id, { userId, clientId: 'figma', clientName: 'Figma', scopes: ['files:read'] }, system));
     await stack.owner.query(sql.unsafe`INSERT INTO user_roles (tenant_id, user_id, role) VALUES (${tenant.id}, ${userId}, 'viewer')`);

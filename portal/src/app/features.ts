@@ -35,11 +35,11 @@ export const features: FeatureEntry[] = [
   // Directory (helper "directory")
   { path: 'directory', label: 'Directory', roles: ['admin', 'auditor', 'reviewer'], lazy: () => import('../features/directory/page.js') },
   // Role mappings (helper "audit")
-  { path: 'role-mappings', label: 'Role mappings', roles: ['admin', 'auditor', 'approver'], lazy: placeholder('Role mappings', 'Group → roles and the default role, with a dry run before saving.') },
+  { path: 'role-mappings', label: 'Role mappings', roles: ['admin', 'auditor', 'approver'], lazy: () => import('../features/role-mappings/page.js') },
   // Non-human identities (helper "directory")
   { path: 'non-human', label: 'Non-human identities', roles: ['admin', 'auditor', 'reviewer'], lazy: () => import('../features/nhi/page.js') },
   // Audit log (helper "audit")
-  { path: 'audit', label: 'Audit log', roles: ['admin', 'auditor'], lazy: placeholder('Audit log', 'Every change, filterable, exportable and verifiable.') },
+  { path: 'audit', label: 'Audit log', roles: ['admin', 'auditor'], lazy: () => import('../features/audit/page.js') },
   // Settings (helper "settings")
   { path: 'settings', label: 'Settings', roles: ['admin', 'auditor'], lazy: () => import('../features/settings/page.js') },
   // Members (helper "frame")

@@ -1,0 +1,189 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { sql } from 'slonik';
+import { z } from 'zod';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTenant } from '../../core/db/pool.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
+import { browserSignIn } from '../helpers/portal.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join('test-artifacts', 'portal-audit');
+const AXE = readFileSync(join('node_modules', 'axe-core', 'axe.min.js'), 'utf8');
+
+let stack: TestStack;
+let tenant: TestTenant;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+const ids: Record<string, string> = {};
+
+beforeAll(async () => {
+  // The real build the API serves (portal/dist), made once per change of its sources.
+  ensurePortalBuilt();
+  mkdirSync(ARTIFACTS, { recursive: true });
+  stack = await startStack({ worker: true });
+  tenant = await stack.createTenant();
+  for (const name of ['ann', 'bob', 'cat']) {
+    ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com`, displayName: `${name[0]!.toUpperCase()}${name.slice(1)} Example` })).body.id;
+  }
+  await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Ops', members: [{ value: ids.ann }, { value: ids.bob }] });
+  await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Finance', members: [{ value: ids.cat }] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await stack?.close();
+});
+
+async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
+  const context = await browser.newContext({ viewport, acceptDownloads: true });
+  contexts.push(context);
+  return context.newPage();
+}
+
+async function shot(page: Page, name: string): Promise<void> {
+  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+}
+
+/** axe-core in the page; fails with the rule ids and targets of serious/critical violations. */
+async function expectAccessible(page: Page, label: string): Promise<void> {
+  await page.addScriptTag({ content: AXE });
+  const violations = await page.evaluate(async () => {
+    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe;
+    const result = await axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
+  });
+  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  expect(serious, `${label}: ${JSON.stringify(serious, null, 1)}`).toEqual([]);
+}
+
+/** user_roles as the movers left them, by first name. */
+async function grantedRoles(): Promise<Record<string, string[]>> {
+  const rows = await withTenant(stack.owner, tenant.id, (tx) =>
+    tx.any(sql.type(z.object({ user_name: z.string(), roles: z.array(z.string()) }))`
+      SELECT u.user_name, coalesce(array_agg(r.role ORDER BY r.role) FILTER (WHERE r.role IS NOT NULL), '{}') AS roles
+        FROM users u LEFT JOIN user_roles r ON r.tenant_id = u.tenant_id AND r.user_id = u.id
+       WHERE u.tenant_id = ${tenant.id} GROUP BY u.user_name`),
+  );
+  return Object.fromEntries(rows.map((r) => [r.user_name.split('@')[0]!, r.roles]));
+}
+
+async function download(page: Page, testId: string): Promise<{ name: string; text: string }> {
+  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
+  const path = await file.path();
+  return { name: file.suggestedFilename(), text: readFileSync(path, 'utf8') };
+}
+
+describe('role mappings and the audit log (real browser)', () => {
+  it('edits a role mapping with its dry run: the preview lists the right people, and after saving their roles changed', async () => {
+    const page = await freshPage();
+    await browserSignIn(page, stack, tenant, { roles: ['admin'], email: 'it.admin@example.com' });
+    await page.goto(`${stack.url}/role-mappings`);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Role mappings');
+    await expect.poll(() => page.getByText('No group grants a role yet').isVisible()).toBe(true);
+    await expectAccessible(page, 'role mappings (empty)');
+    await shot(page, '01-role-mappings-empty');
+
+    // Choose the group, tick a role, preview.
+    await page.getByRole('button', { name: 'Map a group' }).first().click();
+    await page.getByLabel('Find a group by name').fill('op');
+    await page.getByRole('button', { name: /^Ops/ }).click();
+    await page.getByRole('checkbox', { name: /^admin/ }).check();
+    await page.getByRole('button', { name: 'Preview changes' }).click();
+    const preview = page.getByTestId('preview');
+    await expect.poll(() => preview.getByTestId('preview-row').count(), { timeout: 15_000 }).toBe(2);
+    const rows = await preview.getByTestId('preview-row').allTextContents();
+    expect(rows[0]).toMatch(/Ann Example.*ann@example\.com.*\+ admin/);
+    expect(rows[1]).toMatch(/Bob Example.*bob@example\.com.*\+ admin/);
+    expect(rows.join()).not.toMatch(/Cat/);
+    await expectAccessible(page, 'role mapping preview dialog');
+    await shot(page, '02-role-mapping-preview');
+
+    // Changing the selection invalidates the preview: Save needs a fresh one.
+    await page.getByRole('checkbox', { name: /^member/ }).check();
+    expect(await page.getByRole('button', { name: 'Save' }).isDisabled()).toBe(true);
+    await page.getByRole('checkbox', { name: /^member/ }).uncheck();
+    await page.getByRole('button', { name: /Preview/ }).click();
+    await expect.poll(() => preview.getByTestId('preview-row').count()).toBe(2);
+    await page.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => page.getByRole('status').filter({ hasText: 'roles are being updated' }).count(), { timeout: 15_000 }).toBeGreaterThan(0);
+    await expect.poll(() => page.getByRole('table', { name: 'Groups and the roles they grant' }).textContent()).toMatch(/Ops.*admin.*2/);
+    await shot(page, '03-role-mapping-saved');
+
+    // The movers applied exactly the preview: Ann and Bob gained admin; Cat is untouched.
+    expect(await eventually(async () => {
+      const roles = await grantedRoles();
+      return roles.ann!.length && roles.bob!.length ? roles : undefined;
+    })).toEqual({ ann: ['admin'], bob: ['admin'], cat: [] });
+
+    // A tablet-sized view of the same page.
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await shot(page, '04-role-mappings-tablet');
+  });
+
+  it('exports the audit log (the files hold the rows) and verifies it; after a link is broken, names the first broken link', async () => {
+    const page = await freshPage();
+    await browserSignIn(page, stack, tenant, { roles: ['auditor'], email: 'the.auditor@example.com' });
+    await page.goto(`${stack.url}/audit`);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Audit log');
+    await expect.poll(() => page.getByRole('table', { name: /Audit events/ }).isVisible(), { timeout: 15_000 }).toBe(true);
+    await expectAccessible(page, 'audit log');
+    await shot(page, '05-audit-log');
+
+    // Filter on the mapping change made in the first journey.
+    await page.getByLabel('Action', { exact: true }).fill('role_mapping.*');
+    await page.getByRole('button', { name: 'Apply filters' }).click();
+    await expect.poll(() => page.getByRole('table', { name: /Audit events/ }).locator('tbody tr').count()).toBe(1);
+    expect(await page.getByRole('table', { name: /Audit events/ }).textContent()).toContain('role_mapping.changed');
+    // The filters live in the URL: the view can be shared or bookmarked.
+    expect(new URL(page.url()).searchParams.get('action')).toBe('role_mapping.*');
+    await shot(page, '06-audit-log-filtered');
+
+    const csv = await download(page, 'export-csv');
+    expect(csv.name).toMatch(/^audit-log-\d{8}T\d{6}Z\.csv$/);
+    const lines = csv.text.trim().split('\r\n');
+    expect(lines[0]).toMatch(/^id,seq,occurred_at,actor_type,actor_id,action/);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toContain(',role_mapping.changed,');
+
+    await page.getByRole('button', { name: 'Clear' }).click();
+    await expect.poll(() => page.getByRole('table', { name: /Audit events/ }).locator('tbody tr').count()).toBeGreaterThan(1);
+    const json = await download(page, 'export-json');
+    const events = JSON.parse(json.text) as { action: string; seq: number | null }[];
+    const total = await withTenant(stack.owner, tenant.id, (tx) => tx.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT count(*)::int AS n FROM audit_events WHERE tenant_id = ${tenant.id}`));
+    // Everything written before the export started (the export itself is recorded first, so it is in).
+    expect(events.length).toBe(total);
+    expect(events.map((e) => e.action)).toEqual(expect.arrayContaining(['user.created', 'role_mapping.changed', 'audit.exported']));
+
+    // Verify: intact.
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    await expect.poll(() => page.getByTestId('verify-result').textContent(), { timeout: 30_000 }).toMatch(/Chain intact/);
+    await expectAccessible(page, 'audit log verified');
+    await shot(page, '07-audit-verified');
+
+    // Someone with database access alters event #2 behind Roster's back.
+    await stack.owner.transaction(async (tx) => {
+      await tx.query(sql.unsafe`ALTER TABLE audit_events DISABLE TRIGGER audit_events_append_only`);
+      await tx.query(sql.unsafe`UPDATE audit_events SET data = data || '{"tampered":true}' WHERE tenant_id = ${tenant.id} AND seq = 2`);
+      await tx.query(sql.unsafe`ALTER TABLE audit_events ENABLE TRIGGER audit_events_append_only`);
+    });
+    await page.getByRole('button', { name: 'Verify chain' }).click();
+    await expect.poll(() => page.getByTestId('verify-result').textContent(), { timeout: 30_000 }).toMatch(/Chain broken at event #2/);
+    const result = await page.getByTestId('verify-result').textContent();
+    expect(result).toMatch(/altered after it was sealed/);
+    expect(result).toMatch(/Expected hash[0-9a-f]{64}Stored hash[0-9a-f]{64}/);
+    await expectAccessible(page, 'audit log broken chain');
+    await shot(page, '08-audit-broken-link');
+
+    await page.setViewportSize({ width: 768, height: 1024 });
+    await shot(page, '09-audit-tablet');
+  });
+});
