@@ -10,7 +10,7 @@ import { createDatabasePool, withTenant } from '../core/db/pool.js';
 import { createScimConnection } from '../core/repositories/scim-tokens.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
-import { buildPortal, portalBuildIsStale } from './lib/portal-build.js';
+import { ensurePortalBuilt, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -81,7 +81,7 @@ try {
 
   if (portalBuildIsStale()) {
     say(existsSync(join(portalDist, 'index.html')) ? 'rebuilding the portal (its sources changed)…' : 'building the portal (first start)…');
-    buildPortal();
+    ensurePortalBuilt();
   }
 
   const owner = await createDatabasePool(config.DATABASE_URL, { maximumPoolSize: 2 });
