@@ -11,7 +11,7 @@ import { createConnection } from '../core/connections/service.js';
 import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
-import { buildPortal, portalBuildIsStale } from './lib/portal-build.js';
+import { ensurePortalBuilt, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
@@ -96,7 +96,7 @@ try {
 
   if (role !== 'worker' && portalBuildIsStale()) {
     say(existsSync(join(portalDist, 'index.html')) ? 'rebuilding the portal (its sources changed)…' : 'building the portal (first start)…');
-    buildPortal();
+    ensurePortalBuilt();
   }
 
   let demo: { slug: string; token: string } | undefined;
