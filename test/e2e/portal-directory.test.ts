@@ -1,4 +1,3 @@
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,7 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { createServiceAccount, introspect, issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
+import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { USER } from '../helpers/scim.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -43,7 +43,7 @@ async function expectAccessible(page: Page, name: string) {
 
 beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
-  execFileSync(process.execPath, ['node_modules/vite/bin/vite.js', 'build', '--config', 'portal/vite.config.ts', '--logLevel', 'error'], { stdio: 'inherit' });
+  ensurePortalBuilt();
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
