@@ -1,4 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
+import { toDomainError } from '../../core/shared/db-errors.js';
 import { ZodError } from 'zod';
 import { retryAfterSeconds } from '../../core/db/pool.js';
 import { DomainError } from '../../core/errors.js';
@@ -13,6 +14,8 @@ export function sendApiError(res: Response, status: number, error: string, messa
 }
 
 export function apiErrorBody(err: unknown): { status: number; body: Record<string, unknown>; retryAfter?: number } {
+  // Constraint violations and the like speak as domain errors (core/shared/db-errors.ts).
+  err = toDomainError(err) ?? err;
   if (err instanceof DomainError) {
     const retry = (err as { retryAfterSeconds?: unknown }).retryAfterSeconds;
     return { status: err.status, body: { error: err.code, message: err.message }, ...(typeof retry === 'number' ? { retryAfter: retry } : {}) };

@@ -10,6 +10,7 @@
  */
 
 export interface ApiIssue {
+  /** The field's path; the portal API sends it dotted (`guard.maxShare`), the client splits it. */
   path: (string | number)[];
   message: string;
   code?: string;
@@ -120,7 +121,7 @@ export function createApiClient(base: string): ApiClient {
       const message = typeof record.message === 'string' ? record.message : `The request failed (HTTP ${res.status}).`;
       const retry = Number(res.headers.get('retry-after'));
       const err = new ApiError(res.status, code, message, {
-        issues: Array.isArray(record.issues) ? (record.issues as ApiIssue[]) : [],
+        issues: Array.isArray(record.issues) ? (record.issues as { path?: unknown; message: string; code?: string }[]).map(toIssue) : [],
         retryAfter: Number.isFinite(retry) && retry > 0 ? retry : undefined,
         body,
       });
@@ -153,3 +154,9 @@ export function createApiClient(base: string): ApiClient {
 export const api = createApiClient('/portal/api');
 /** The operator console API. */
 export const consoleApi = createApiClient('/console/api');
+
+/** The API sends an issue's path as a dotted string; forms key fields by its segments. */
+function toIssue(issue: { path?: unknown; message: string; code?: string }): ApiIssue {
+  const path = Array.isArray(issue.path) ? (issue.path as (string | number)[]) : typeof issue.path === 'string' && issue.path ? issue.path.split('.') : [];
+  return { ...issue, path };
+}
