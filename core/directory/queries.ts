@@ -117,9 +117,6 @@ export function containsPattern(term: string): string {
   return `%${term.toLowerCase().replace(/[\\%_]/g, (ch) => `\\${ch}`)}%`;
 }
 
-/** The stored, lower-cased search text (migration 1764700002000_directory_search.sql). */
-const USER_SEARCH_TEXT = sql.fragment`u.directory_search`;
-
 /** The user's primary email (or the first one). */
 const PRIMARY_EMAIL = sql.fragment`(SELECT e->>'value' FROM jsonb_array_elements(u.emails) e
    ORDER BY (e->'primary') = 'true'::jsonb DESC NULLS LAST LIMIT 1)`;
@@ -148,16 +145,23 @@ export interface UserFilter {
 
 function userWhere(tenantId: string, filter: UserFilter) {
   const where = [sql.fragment`u.tenant_id = ${tenantId}`];
-  if (filter.search) where.push(sql.fragment`${USER_SEARCH_TEXT} LIKE ${containsPattern(filter.search)}`);
+  // Through the trigram index (directory_user_matches: LIKE under RLS cannot use it directly).
+  if (filter.search) where.push(sql.fragment`u.id IN (SELECT id FROM directory_user_matches(${tenantId}, ${containsPattern(filter.search)}))`);
   if (filter.state) where.push(sql.fragment`u.lifecycle_state = ${filter.state}`);
   return sql.join(where, sql.fragment` AND `);
 }
 
 export async function listUsers(tx: Tx, tenantId: string, filter: UserFilter, cursor: string | undefined, limit: number) {
-  const where = userWhere(tenantId, filter);
+  const where = userWhere(tenantId, { ...filter, search: undefined });
+  // A search pages over the matches' own keys first (aliased u, like the keyset expects), so a
+  // common term reads only the page's rows from users.
+  const matches = (k: Keyset) =>
+    filter.search
+      ? sql.fragment`AND u.id IN (SELECT u.id FROM directory_user_matches(${tenantId}, ${containsPattern(filter.search)}) u WHERE ${k.where} ORDER BY ${k.orderBy} ${k.limit})`
+      : sql.fragment``;
   return readPage(
     (k) => tx.any(sql.type(UserSummaryRow)`
-      SELECT ${USER_SUMMARY_COLUMNS} FROM users u WHERE ${where} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
+      SELECT ${USER_SUMMARY_COLUMNS} FROM users u WHERE ${where} ${matches(k)} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
     cursor,
     limit,
     'u',
@@ -308,7 +312,7 @@ const GROUP_COLUMNS = sql.fragment`g.id, g.display_name, g.external_id,
 
 function groupWhere(tenantId: string, search: string | undefined) {
   const where = [sql.fragment`g.tenant_id = ${tenantId}`];
-  if (search) where.push(sql.fragment`g.display_name_key LIKE ${containsPattern(search)}`);
+  if (search) where.push(sql.fragment`g.id IN (SELECT id FROM directory_group_matches(${tenantId}, ${containsPattern(search)}))`);
   return sql.join(where, sql.fragment` AND `);
 }
 
