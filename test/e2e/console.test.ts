@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -8,10 +7,10 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible } from '../helpers/browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join('test-artifacts', 'console');
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const OPERATOR_EMAIL = 'ops-e2e@vendor.example';
 const OPERATOR_PASSWORD = 'violet-harbour-lantern-42';
 const PERSON = 'e2e-hidden-person@customer.example';
@@ -36,15 +35,6 @@ async function shot(page: Page, name: string): Promise<void> {
 }
 
 /** axe-core on the page as it is: no serious or critical violations. */
-async function expectAccessible(page: Page, what: string): Promise<void> {
-  await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string | null; nodes: { target: unknown }[] }[] }> } }).axe.run();
-    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target) }));
-  });
-  expect(violations, what).toEqual([]);
-}
-
 beforeAll(async () => {
   ensurePortalBuilt();
   stack = await startStack();

@@ -8,10 +8,10 @@ import { withTenant } from '../../core/db/pool.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible } from '../helpers/browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-audit');
-const AXE = readFileSync(join('node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let stack: TestStack;
 let tenant: TestTenant;
@@ -51,18 +51,6 @@ async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page>
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-/** axe-core in the page; fails with the rule ids and targets of serious/critical violations. */
-async function expectAccessible(page: Page, label: string): Promise<void> {
-  await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious, `${label}: ${JSON.stringify(serious, null, 1)}`).toEqual([]);
 }
 
 /** user_roles as the movers left them, by first name. */

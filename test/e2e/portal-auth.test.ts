@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,10 +7,10 @@ import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible } from '../helpers/browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-auth');
-const AXE = readFileSync(join('node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let stack: TestStack;
 let tenant: TestTenant;
@@ -49,18 +49,6 @@ async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page>
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-/** axe-core in the page; fails with the rule ids and targets of serious/critical violations. */
-async function expectAccessible(page: Page, label: string): Promise<void> {
-  await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious, `${label}: ${JSON.stringify(serious, null, 1)}`).toEqual([]);
 }
 
 async function navLabels(page: Page): Promise<string[]> {
@@ -225,7 +213,7 @@ describe('portal sign-in journeys (real browser)', () => {
       other.waitForURL((u) => u.pathname === '/sign-in', { timeout: 15_000 }),
     ]).catch(() => {});
     await other.waitForURL((u) => u.pathname === '/sign-in', { timeout: 10_000 });
-    expect(['/account', null]).toContain(new URL(other.url()).searchParams.get('next'));
+    expect(['/account', '/overview', null]).toContain(new URL(other.url()).searchParams.get('next'));
     await expect.poll(() => other.getByText('Your session has ended').count(), { timeout: 10_000 }).toBe(1);
 
     // Two-step sign-in: the secret is shown as text; a code from it turns it on.

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { sql } from 'slonik';
@@ -8,10 +8,10 @@ import { withTenant } from '../../core/db/pool.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible } from '../helpers/browser.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-connections');
-const AXE = readFileSync(join('node_modules', 'axe-core', 'axe.min.js'), 'utf8');
 
 let stack: TestStack;
 let tenant: TestTenant;
@@ -47,18 +47,6 @@ async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page>
 
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-/** axe-core in the page; fails with the rule ids and targets of serious/critical violations. */
-async function expectAccessible(page: Page, label: string): Promise<void> {
-  await page.addScriptTag({ content: AXE });
-  const violations = await page.evaluate(async () => {
-    const axe = (window as unknown as { axe: { run: (ctx: Document, opts: unknown) => Promise<{ violations: { id: string; impact: string | null; nodes: { target: string[] }[] }[] }> } }).axe;
-    const result = await axe.run(document, { resultTypes: ['violations'] });
-    return result.violations.map((v) => ({ id: v.id, impact: v.impact, targets: v.nodes.map((n) => n.target.join(' ')) }));
-  });
-  const serious = violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  expect(serious, `${label}: ${JSON.stringify(serious, null, 1)}`).toEqual([]);
 }
 
 const createUser = (token: string, userName: string) => stack.scim(token, 'POST', '/Users', { userName });

@@ -10,6 +10,7 @@ import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { USER } from '../helpers/scim.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible } from '../helpers/browser.js';
 
 /**
  * The journey "open a leaver's timeline with its exposure report", in real headless Chromium
@@ -29,16 +30,6 @@ let profile: string;
 
 async function shot(page: Page, name: string) {
   await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-/** axe-core in the page: no serious or critical violations. */
-async function expectAccessible(page: Page, name: string) {
-  await page.addScriptTag({ path: 'node_modules/axe-core/axe.min.js' });
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; help: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
-    return result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  });
-  expect(violations, name).toEqual([]);
 }
 
 beforeAll(async () => {
