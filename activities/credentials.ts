@@ -1,3 +1,4 @@
+import type { ExposureReport } from '../core/credentials/schema.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import type { Actor } from '../core/repositories/audit.js';
 import * as credentials from '../core/repositories/credentials.js';
@@ -53,7 +54,7 @@ export function createCredentialActivities({ db }: CredentialActivityDeps) {
      * (workflowId[#step], user): a retry returns the stored report. A long-lived identity workflow
      * that runs several leavers should pass `step` (e.g. the event seq) so each run gets its own.
      */
-    async verifyNoLiveCredentials(input: LeaverStep & { step?: string | number }): Promise<credentials.ExposureReport> {
+    async verifyNoLiveCredentials(input: LeaverStep & { step?: string | number }): Promise<ExposureReport> {
       const runKey = input.step === undefined ? input.workflowId : `${input.workflowId}#${input.step}`;
       return withTenant(db, input.tenantId, async (tx) => {
         const report = await credentials.buildExposureReport(tx, input.tenantId, input.userId);

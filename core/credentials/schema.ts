@@ -18,3 +18,32 @@ export const CreatePersonalTokenBody = z
   })
   .strict();
 export type CreatePersonalTokenBody = z.infer<typeof CreatePersonalTokenBody>;
+
+/** The leaver's exposure report: what the user still owned, and what is still live (must be 0). */
+export const ExposureItem = z.object({
+  kind: z.enum(['session', 'personal_token', 'oauth_grant', 'service_account', 'service_account_token']),
+  id: z.string().uuid(),
+  live: z.boolean(),
+  createdAt: z.string(),
+  revokedAt: z.string().nullable(),
+  revokedReason: z.string().nullable().optional(),
+  expiresAt: z.string().nullable().optional(),
+  serviceAccountId: z.string().uuid().nullable().optional(),
+  status: z.string().optional(),
+  orphaned: z.boolean().optional(),
+});
+const Tally = z.object({ total: z.number().int(), live: z.number().int() });
+export const ExposureReport = z.object({
+  userId: z.string().uuid(),
+  generatedAt: z.string(),
+  sessions: Tally,
+  personalTokens: Tally,
+  oauthGrants: Tally,
+  serviceAccounts: Tally,
+  serviceAccountTokens: Tally,
+  /** Anything that would still let someone act through this user: must be 0 after a leaver. */
+  liveCredentials: z.number().int(),
+  items: z.array(ExposureItem),
+});
+export type ExposureReport = z.infer<typeof ExposureReport>;
+export type ExposureItem = z.infer<typeof ExposureItem>;

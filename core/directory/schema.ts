@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ExposureReport } from '../credentials/schema.js';
 
 /**
  * The portal's Overview, Directory and Non-human identities: request and response shapes. Pure
@@ -199,32 +200,7 @@ export const UserTimeline = z.object({
 });
 export type UserTimeline = z.infer<typeof UserTimeline>;
 
-export const ExposureItemKind = z.enum(['session', 'personal_token', 'oauth_grant', 'service_account', 'service_account_token']);
-export const ExposureItem = z.object({
-  kind: ExposureItemKind,
-  id: z.string().uuid(),
-  live: z.boolean(),
-  createdAt: z.string(),
-  revokedAt: z.string().nullable(),
-  revokedReason: z.string().nullable().optional(),
-  expiresAt: z.string().nullable().optional(),
-  serviceAccountId: z.string().uuid().nullable().optional(),
-  status: z.string().optional(),
-  orphaned: z.boolean().optional(),
-});
-const Tally = z.object({ total: z.number().int(), live: z.number().int() });
-export const ExposureReport = z.object({
-  userId: z.string().uuid(),
-  generatedAt: z.string(),
-  sessions: Tally,
-  personalTokens: Tally,
-  oauthGrants: Tally,
-  serviceAccounts: Tally,
-  serviceAccountTokens: Tally,
-  liveCredentials: z.number().int(),
-  items: z.array(ExposureItem),
-});
-export type ExposureReport = z.infer<typeof ExposureReport>;
+export { ExposureItem, ExposureReport } from '../credentials/schema.js';
 
 export const UserExposure = z.object({
   userId: z.string().uuid(),

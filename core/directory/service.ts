@@ -250,7 +250,7 @@ export async function userTimeline(tx: Tx, tenantId: string, userId: string) {
 
 export async function userExposure(tx: Tx, tenantId: string, userId: string): Promise<UserExposure> {
   const u = await q.requireUserDetail(tx, tenantId, userId);
-  const current = ExposureReport.parse(await buildExposureReport(tx, tenantId, userId));
+  const current = await buildExposureReport(tx, tenantId, userId);
   const recorded = await q.recordedExposureReports(tx, tenantId, userId);
   return {
     userId: u.id,
