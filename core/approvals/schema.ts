@@ -42,8 +42,11 @@ export const PRIVILEGED_CHANGE_KINDS: readonly ChangeKind[] = [
 /** One change kind's rule, as the tenant sets it. */
 export const KindPolicy = z
   .object({
-    /** Distinct approvers needed (N of the eligible M). */
-    approvals: z.number().int().min(1).max(5),
+    /**
+     * Distinct approvers needed (N of the eligible M). 0: the request applies at once (still
+     * recorded and audited); never allowed for privileged kinds.
+     */
+    approvals: z.number().int().min(0).max(5),
     /** Who may approve: holders of these portal roles, or the named portal users. */
     eligibleRoles: z.array(PortalRole).min(1).default(['admin', 'approver']),
     eligibleUserIds: z.array(z.string().uuid()).default([]),
@@ -54,16 +57,25 @@ export const KindPolicy = z
     /** Hours after which an undecided request escalates to the tenant's admins. */
     escalateAfterHours: z.number().int().min(1).max(24 * 90).default(24 * 3),
     /**
-     * When fewer eligible approvers exist than `approvals` needs (a tenant with one admin): apply
-     * after this many hours unless someone cancels it. Null: such a request waits (and expires).
+     * When fewer eligible approvers M exist than `approvals` needs (a tenant with one admin): after
+     * all M have approved (none, for a lone admin), the change applies after this many hours unless
+     * someone cancels it, with notifications; never silent self-approval. Null: such a request
+     * waits for more approvers (and expires).
      */
-    coolingOffHours: z.number().int().min(1).max(24 * 30).nullable().default(null),
+    coolingOffHours: z.number().int().min(1).max(24 * 30).nullable().default(24),
   })
   .strict();
 export type KindPolicy = z.infer<typeof KindPolicy>;
 
 /** The tenant's policy: a rule per kind; kinds not named use the defaults below. */
-export const ApprovalPolicy = z.object({ kinds: z.record(ChangeKind, KindPolicy).default({}) }).strict();
+export const ApprovalPolicy = z
+  .object({ kinds: z.record(ChangeKind, KindPolicy).default({}) })
+  .strict()
+  .superRefine((policy, ctx) => {
+    for (const kind of PRIVILEGED_CHANGE_KINDS) {
+      if (policy.kinds[kind]?.approvals === 0) ctx.addIssue({ code: 'custom', path: ['kinds', kind, 'approvals'], message: 'a privileged change needs at least one approver' });
+    }
+  });
 export type ApprovalPolicy = z.infer<typeof ApprovalPolicy>;
 
 export function defaultKindPolicy(kind: ChangeKind): KindPolicy {
