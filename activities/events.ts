@@ -8,7 +8,7 @@ import { endpointsForEvent, findDelivery, hasSubscribers, loadSigningEndpoint, r
 import { EVENT_ID_HEADER, EVENT_TYPE_HEADER, SIGNATURE_HEADER, signPayload } from '../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../workflows/ids.js';
 import type { WebhookFailureType } from '../workflows/failures.js';
-import { type DeliverEventInput, deliverEventSignal } from '../workflows/messages.js';
+import { type DeliverEventInput, deliverEventSignal, type RedeliverEventsInput, redeliverEventsSignal } from '../workflows/messages.js';
 import type { EventDeliveryInput } from '../workflows/event-delivery.js';
 import { postWebhook } from './webhook-post.js';
 
@@ -81,6 +81,27 @@ export async function signalEventDelivery(
   }
 }
 
+/**
+ * Asks the subject's delivery workflow (started if needed) to deliver these events to one endpoint
+ * again, in the given order. Called after the redelivery request committed (core/webhooks/service.ts
+ * `requestRedelivery`), one signal per subject.
+ */
+export async function signalRedelivery(
+  client: Client,
+  taskQueue: string,
+  subject: { tenantId: string; subjectType: string; subjectId: string },
+  endpointId: string,
+  eventIds: readonly string[],
+): Promise<void> {
+  await client.workflow.signalWithStart<(input: EventDeliveryInput) => Promise<void>, [RedeliverEventsInput]>('eventDelivery', {
+    workflowId: eventDeliveryWorkflowId(subject.tenantId, subject.subjectType, subject.subjectId),
+    taskQueue,
+    args: [{ tenantId: subject.tenantId, subjectType: subject.subjectType, subjectId: subject.subjectId }],
+    signal: redeliverEventsSignal,
+    signalArgs: [{ endpointId, eventIds: [...eventIds] }],
+  });
+}
+
 /** Thin adapters for outbound events: record, hand to the subject's delivery workflow, POST signed webhooks. */
 export function createEventActivities({ db, client, taskQueue, secretKey, targets, requestTimeoutMs = 10_000, metrics }: EventActivityDeps) {
   return {
@@ -121,7 +142,7 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       const { tenantId, eventId, endpointId } = input;
       const prepared = await withTenant(db, tenantId, async (tx) => {
         const delivery = await findDelivery(tx, tenantId, eventId, endpointId);
-        if (delivery?.delivered_at) return { kind: 'delivered' as const, status: delivery.last_status };
+        if (delivery?.settled) return { kind: 'delivered' as const, status: delivery.last_status };
         const event = await findEvent(tx, tenantId, eventId);
         if (!event) return { kind: 'event-gone' as const };
         const endpoint = await loadSigningEndpoint(tx, tenantId, endpointId, secretKey);
@@ -137,6 +158,7 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       const timestamp = Math.floor(Date.now() / 1000);
       let status: number | null = null;
       let error: string | null = null;
+      const started = performance.now();
       try {
         status = await postWebhook(endpoint.url, {
           headers: {
@@ -155,8 +177,9 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       } catch (err) {
         error = describeError(err);
       }
+      const latencyMs = performance.now() - started;
       const delivered = status !== null && status >= 200 && status < 300;
-      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered }));
+      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs }));
       const labels = { tenant: tenantId, endpoint: endpointId };
       metrics?.webhookDeliveries.inc({ ...labels, outcome: delivered ? 'delivered' : status === 410 ? 'gone' : 'failed' });
       if (delivered) metrics?.webhookLag.observe(labels, Math.max(0, Date.now() - Date.parse(event.created_at)) / 1000);

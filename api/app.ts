@@ -147,7 +147,7 @@ export function createApp(deps: AppDeps): Express {
   );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const v1 = [
-    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config) }),
+    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), temporal: temporalClient, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }),
     createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient }),
     createAppApiRouter({ db: deps.db }),
   ];

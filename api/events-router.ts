@@ -1,11 +1,13 @@
 import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
+import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
-import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
-import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../core/webhooks/service.js';
+import { CreateWebhookBody, DeliveryLogPage, DeliveryLogQuery, RedeliverBody, RedeliverResult, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
+import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, requestRedelivery, rotateWebhook, webhookDeliveryLog } from '../core/webhooks/service.js';
+import { signalRedelivery } from '../activities/events.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
 import { appApiErrors } from './app-api-support.js';
@@ -19,6 +21,10 @@ export interface EventsRouterDeps {
   allowHttpLoopback: boolean;
   /** Receivers must resolve to addresses this policy allows (the SSRF guard). */
   webhookTargets: WebhookTargetPolicy;
+  /** Signals the delivery workflows on a redelivery (absent: redeliver answers 503). */
+  temporal?: Client | undefined;
+  /** The worker's task queue (TEMPORAL_TASK_QUEUE), where a delivery workflow starts if it is not running. */
+  taskQueue: string;
 }
 
 // Request and response schemas (webhook bodies: core/webhooks/schema.ts): they validate the requests
@@ -91,7 +97,10 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       const { tenantId, keyId } = principal(res);
       const body = CreateWebhookBody.parse(req.body ?? {});
       const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
-      const created = await withTenant(db, tenantId, (tx) => createWebhook(tx, ctx, { secretKey, allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets }, body));
+      const policy = { secretKey, allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets };
+      // DNS before the transaction: it must not hold a connection (or run again on a retry).
+      const url = await checkWebhookUrl(body.url, policy);
+      const created = await withTenant(db, tenantId, (tx) => createWebhook(tx, ctx, policy, { ...body, url }));
       res.set('Cache-Control', 'no-store');
       res.status(201).json(created);
     }),
@@ -129,6 +138,44 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       const id = endpointId(req);
       await withTenant(db, tenantId, (tx) => deleteWebhook(tx, { tenantId, actor: actor(keyId), requestId: requestId(req) }, { endpointId: id }));
       res.status(204).end();
+    }),
+  );
+
+  router.post(
+    '/webhooks/:id/redeliver',
+    auth,
+    json,
+    handle(async (req, res) => {
+      const { tenantId, keyId } = principal(res);
+      const id = endpointId(req);
+      const body = RedeliverBody.parse(req.body ?? {});
+      const temporal = deps.temporal;
+      if (!temporal) throw new DomainError(503, 'unavailable', 'redelivery needs the workflow engine, which is not configured');
+      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
+      // A range by position must see every committed event with its position.
+      await sealEventFeed(db, tenantId);
+      const plan = await withTenant(db, tenantId, (tx) => requestRedelivery(tx, ctx, { endpointId: id, body }));
+      try {
+        for (const subject of plan.subjects) {
+          await temporal.withDeadline(Date.now() + 5_000, () => signalRedelivery(temporal, deps.taskQueue, { tenantId, ...subject }, id, subject.eventIds));
+        }
+      } catch (err) {
+        req.log?.warn({ err }, 'redelivery signal failed');
+        // The rows are marked; asking again hands them over (a lane never holds an event twice).
+        throw new DomainError(503, 'temporarily_unavailable', 'the workflow engine did not take the redelivery; retry the request');
+      }
+      res.status(202).json(plan.result);
+    }),
+  );
+
+  router.get(
+    '/webhooks/:id/deliveries',
+    auth,
+    handle(async (req, res) => {
+      const { tenantId } = principal(res);
+      const id = endpointId(req);
+      const query = DeliveryLogQuery.parse(req.query);
+      res.json(await withTenant(db, tenantId, (tx) => webhookDeliveryLog(tx, tenantId, { endpointId: id, query })));
     }),
   );
 
@@ -195,6 +242,31 @@ export function registerEventsApiPaths(registry: OpenAPIRegistry): void {
     responses: { 200: { description: 'The new secret, shown once', content: json(withSecret) }, 404: { description: 'No such endpoint', content: json(error) }, ...errors },
   });
   registry.registerPath({ method: 'delete', path: '/api/v1/webhooks/{id}', tags: ['Events'], security, request: { params }, responses: { 204: { description: 'Deleted' }, 404: { description: 'No such endpoint', content: json(error) }, ...errors } });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/webhooks/{id}/redeliver',
+    tags: ['Events'],
+    summary: 'Deliver one event, or a range of the feed, to this endpoint again',
+    description:
+      'Queued through the same per-subject delivery as the first time: the same event id and signature scheme, in order per subject. A range (feed positions or times, inclusive) takes at most 500 events per request; `hasMore` and `nextFrom` continue it. Audited.',
+    security,
+    request: { params, body: { required: true, content: json(RedeliverBody) } },
+    responses: {
+      202: { description: 'Queued', content: json(RedeliverResult) },
+      404: { description: 'No such endpoint or event', content: json(error) },
+      503: { description: 'The workflow engine is not reachable', content: json(error) },
+      ...errors,
+    },
+  });
+  registry.registerPath({
+    method: 'get',
+    path: '/api/v1/webhooks/{id}/deliveries',
+    tags: ['Events'],
+    summary: "The endpoint's delivery log, newest first",
+    security,
+    request: { params, query: DeliveryLogQuery },
+    responses: { 200: { description: 'A page of deliveries', content: json(DeliveryLogPage) }, 404: { description: 'No such endpoint', content: json(error) }, ...errors },
+  });
   registry.registerPath({
     method: 'get',
     path: '/api/v1/events',

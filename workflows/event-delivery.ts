@@ -10,7 +10,7 @@ import {
 } from '@temporalio/workflow';
 import type { EventActivities } from '../activities/events.js';
 import { databaseActivity, webhookActivity } from './activity-options.js';
-import { deliverEventSignal, type EventDeliveryStatus, eventDeliveryStatusQuery } from './messages.js';
+import { deliverEventSignal, type EventDeliveryStatus, eventDeliveryStatusQuery, redeliverEventsSignal } from './messages.js';
 
 const lookup = proxyActivities<Pick<EventActivities, 'listEndpointsForEvent'>>(databaseActivity);
 const webhooks = proxyActivities<Pick<EventActivities, 'deliverWebhook'>>(webhookActivity);
@@ -81,6 +81,17 @@ export class DeliveryPlan {
       lane.push(eventId);
       this.lanes.set(endpointId, lane);
     }
+  }
+
+  /**
+   * Queues events for one endpoint again (a redelivery), after what its lane already holds; an id
+   * already waiting in that lane is not queued twice. The dedupe of `accept` does not apply: the
+   * receiver is meant to see the event again, and dedupes by its id.
+   */
+  requeue(endpointId: string, eventIds: readonly string[]): void {
+    const lane = this.lanes.get(endpointId) ?? [];
+    for (const eventId of eventIds) if (!lane.includes(eventId)) lane.push(eventId);
+    if (lane.length > 0) this.lanes.set(endpointId, lane);
   }
 
   laneHead(endpointId: string): string | undefined {
@@ -178,6 +189,12 @@ export async function eventDelivery(input: EventDeliveryInput): Promise<void> {
     }
   };
 
+  // Registered once startIdleLanes exists: a signal buffered before the handler runs it at once.
+  setHandler(redeliverEventsSignal, ({ endpointId, eventIds }) => {
+    plan.requeue(endpointId, eventIds);
+    startIdleLanes();
+  });
+
   startIdleLanes();
   for (;;) {
     while (plan.queue.length > 0 && !draining && fatal === undefined) {
@@ -195,10 +212,10 @@ export async function eventDelivery(input: EventDeliveryInput): Promise<void> {
       await continueAsNew<typeof eventDelivery>({ ...input, carried: plan.carry() });
     }
     if (plan.isIdle() && running.size === 0) {
-      const woke = await condition(() => plan.queue.length > 0, IDLE_TIMEOUT);
+      const woke = await condition(() => plan.queue.length > 0 || running.size > 0, IDLE_TIMEOUT);
       if (!woke) {
         await condition(allHandlersFinished);
-        if (plan.isIdle()) return;
+        if (plan.isIdle() && running.size === 0) return;
       }
     } else {
       await condition(() => plan.queue.length > 0 || running.size === 0 || fatal !== undefined || shouldContinueAsNew());

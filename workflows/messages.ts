@@ -87,3 +87,14 @@ export interface EventDeliveryStatus {
 export const deliverEventSignal = defineSignal<[DeliverEventInput]>('deliverEvent');
 export const eventDeliveryStatusQuery = defineQuery<EventDeliveryStatus>('eventDeliveryStatus');
 
+
+/**
+ * Deliver these events to one endpoint again (the app API's redeliver): appended to that endpoint's
+ * lane in the given order (skipping ids already waiting there), delivered with the same event id.
+ */
+export interface RedeliverEventsInput {
+  endpointId: string;
+  eventIds: string[];
+}
+
+export const redeliverEventsSignal = defineSignal<[RedeliverEventsInput]>('redeliverEvents');

@@ -6,7 +6,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { HeldLeaver, ReleaseHeldBody, ReleaseResult, TenantSettings, UpdateTenantSettingsBody } from '../../core/tenants/schema.js';
 import { getSettings, listHeldLeavers, releaseHeldLeavers, updateSettings } from '../../core/tenants/service.js';
 import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../../core/webhooks/schema.js';
-import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../core/webhooks/service.js';
+import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../core/webhooks/service.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -85,9 +85,11 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       body: CreateWebhookBody,
       response: WebhookWithSecret,
       successStatus: 201,
-      handler: async ({ tx, tenantId, actor, body, req, res }) => {
+      stream: true, // not a stream: the URL's DNS check runs before the transaction
+      handler: async ({ db, tenantId, actor, body, req, res }) => {
+        const url = await checkWebhookUrl(body.url, webhookPolicy);
         res.set('Cache-Control', 'no-store');
-        return { status: 201, body: await createWebhook(tx, { tenantId, actor, requestId: requestIdOf(req) }, webhookPolicy, body) };
+        return { status: 201, body: await withTenant(db, tenantId, (tx) => createWebhook(tx, { tenantId, actor, requestId: requestIdOf(req) }, webhookPolicy, { ...body, url })) };
       },
     }),
     portalRoute({

@@ -154,18 +154,23 @@ export const DeliveryRow = z.object({
   last_error: z.string().nullable(),
   last_attempt_at: z.string().nullable(),
   delivered_at: z.string().nullable(),
+  /** Delivered, and not asked for again since (a redelivery request reopens a delivered row). */
+  settled: z.boolean(),
 });
 export type DeliveryRow = z.infer<typeof DeliveryRow>;
 
+const deliveryColumns = sql.fragment`event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at,
+  (delivered_at IS NOT NULL AND (redeliver_requested_at IS NULL OR delivered_at >= redeliver_requested_at)) AS settled`;
+
 export async function findDelivery(tx: Tx, tenantId: string, eventId: string, endpointId: string): Promise<DeliveryRow | null> {
   return tx.maybeOne(sql.type(DeliveryRow)`
-    SELECT event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at
+    SELECT ${deliveryColumns}
       FROM webhook_deliveries WHERE tenant_id = ${tenantId} AND event_id = ${eventId} AND endpoint_id = ${endpointId}`);
 }
 
 export async function listDeliveries(tx: Tx, tenantId: string, filter: { eventId?: string; endpointId?: string } = {}): Promise<readonly DeliveryRow[]> {
   return tx.any(sql.type(DeliveryRow)`
-    SELECT event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at
+    SELECT ${deliveryColumns}
       FROM webhook_deliveries
      WHERE tenant_id = ${tenantId}
        ${filter.eventId ? sql.fragment`AND event_id = ${filter.eventId}` : sql.fragment``}
@@ -173,20 +178,121 @@ export async function listDeliveries(tx: Tx, tenantId: string, filter: { eventId
      ORDER BY last_attempt_at`);
 }
 
-/** Records one delivery attempt; a delivered row stays delivered. */
+/** Records one delivery attempt; a delivered row stays delivered (a redelivery moves `delivered_at` on). */
 export async function recordDeliveryAttempt(
   tx: Tx,
   tenantId: string,
-  input: { eventId: string; endpointId: string; status: number | null; error: string | null; delivered: boolean },
+  input: { eventId: string; endpointId: string; status: number | null; error: string | null; delivered: boolean; latencyMs?: number | undefined },
 ): Promise<void> {
   const deliveredAt = input.delivered ? sql.fragment`now()` : sql.fragment`NULL`;
+  const latency = input.latencyMs === undefined ? null : Math.max(0, Math.round(input.latencyMs));
   await tx.query(sql.unsafe`
-    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at)
-    VALUES (${tenantId}, ${input.eventId}, ${input.endpointId}, 1, ${input.status}, ${input.error?.slice(0, 500) ?? null}, now(), ${deliveredAt})
+    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at, last_latency_ms)
+    VALUES (${tenantId}, ${input.eventId}, ${input.endpointId}, 1, ${input.status}, ${input.error?.slice(0, 500) ?? null}, now(), ${deliveredAt}, ${latency})
     ON CONFLICT (event_id, endpoint_id) DO UPDATE
        SET attempts = webhook_deliveries.attempts + 1,
            last_status = EXCLUDED.last_status,
            last_error = EXCLUDED.last_error,
            last_attempt_at = EXCLUDED.last_attempt_at,
-           delivered_at = coalesce(webhook_deliveries.delivered_at, EXCLUDED.delivered_at)`);
+           last_latency_ms = EXCLUDED.last_latency_ms,
+           delivered_at = CASE
+             WHEN EXCLUDED.delivered_at IS NOT NULL AND (webhook_deliveries.delivered_at IS NULL OR webhook_deliveries.redeliver_requested_at > webhook_deliveries.delivered_at)
+             THEN EXCLUDED.delivered_at ELSE webhook_deliveries.delivered_at END`);
+}
+
+/** Whether the endpoint exists for the tenant and is live. */
+export async function webhookEndpointExists(tx: Tx, tenantId: string, endpointId: string): Promise<boolean> {
+  return tx.exists(sql.unsafe`SELECT 1 FROM webhook_endpoints WHERE tenant_id = ${tenantId} AND id = ${endpointId} AND disabled_at IS NULL`);
+}
+
+const RedeliveryCandidate = z.object({
+  id: z.string().uuid(),
+  subject_type: z.string(),
+  subject_id: z.string().uuid(),
+  position: z.number().nullable(),
+  taken: z.boolean(),
+});
+export type RedeliveryCandidate = z.infer<typeof RedeliveryCandidate>;
+
+/** One event of the tenant, and whether the endpoint takes it (subscribed type, not older than the endpoint). */
+export async function redeliveryCandidate(tx: Tx, tenantId: string, endpointId: string, eventId: string): Promise<RedeliveryCandidate | null> {
+  return tx.maybeOne(sql.type(RedeliveryCandidate)`
+    SELECT e.id, e.subject_type, e.subject_id, e.position,
+           (w.created_at <= e.created_at AND (w.event_types IS NULL OR e.type = ANY(w.event_types))) AS taken
+      FROM events e JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.id = ${endpointId}
+     WHERE e.tenant_id = ${tenantId} AND e.id = ${eventId}`);
+}
+
+/**
+ * The events in a range that the endpoint takes, in feed order: by position (inclusive bounds) or
+ * by time (`created_at`, inclusive). At most `limit + 1` rows, so the caller can tell there are more.
+ */
+export async function redeliveryRange(
+  tx: Tx,
+  tenantId: string,
+  endpointId: string,
+  range: { kind: 'position'; from: number; to: number } | { kind: 'time'; from: string; to: string },
+  limit: number,
+): Promise<RedeliveryCandidate[]> {
+  const bounds =
+    range.kind === 'position'
+      ? sql.fragment`AND e.position BETWEEN ${range.from} AND ${range.to}`
+      : sql.fragment`AND e.created_at BETWEEN ${range.from}::timestamptz AND ${range.to}::timestamptz`;
+  const rows = await tx.any(sql.type(RedeliveryCandidate)`
+    SELECT e.id, e.subject_type, e.subject_id, e.position, true AS taken
+      FROM events e JOIN webhook_endpoints w ON w.tenant_id = e.tenant_id AND w.id = ${endpointId}
+     WHERE e.tenant_id = ${tenantId} AND e.position IS NOT NULL ${bounds}
+       AND w.created_at <= e.created_at AND (w.event_types IS NULL OR e.type = ANY(w.event_types))
+     ORDER BY e.position
+     LIMIT ${limit + 1}`);
+  return [...rows];
+}
+
+/** Opens (or re-opens) the delivery rows of these events: the activity posts them again. */
+export async function markRedelivery(tx: Tx, tenantId: string, endpointId: string, eventIds: readonly string[]): Promise<void> {
+  if (eventIds.length === 0) return;
+  await tx.query(sql.unsafe`
+    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, redeliver_requested_at, redeliveries)
+    SELECT ${tenantId}, id, ${endpointId}, 0, now(), 1 FROM unnest(${sql.array([...eventIds], 'uuid')}::uuid[]) AS id
+    ON CONFLICT (event_id, endpoint_id) DO UPDATE
+       SET redeliver_requested_at = EXCLUDED.redeliver_requested_at,
+           redeliveries = webhook_deliveries.redeliveries + 1`);
+}
+
+const DeliveryLogRow = z.object({
+  event_id: z.string().uuid(),
+  event_type: z.string(),
+  attempts: z.number(),
+  last_status: z.number().nullable(),
+  last_error: z.string().nullable(),
+  last_latency_ms: z.number().nullable(),
+  last_attempt_at: z.string().nullable(),
+  delivered_at: z.string().nullable(),
+  redeliver_requested_at: z.string().nullable(),
+  redeliveries: z.number(),
+  created_at: z.string(),
+  settled: z.boolean(),
+});
+export type DeliveryLogRow = z.infer<typeof DeliveryLogRow>;
+
+/** One endpoint's deliveries, newest first, keyset-paged on (created_at, event_id). */
+export async function listDeliveryLog(
+  tx: Tx,
+  tenantId: string,
+  endpointId: string,
+  options: { before?: { createdAt: string; eventId: string } | undefined; limit: number },
+): Promise<DeliveryLogRow[]> {
+  const before = options.before
+    ? sql.fragment`AND (d.created_at, d.event_id) < (${options.before.createdAt}::timestamptz, ${options.before.eventId}::uuid)`
+    : sql.fragment``;
+  const rows = await tx.any(sql.type(DeliveryLogRow)`
+    SELECT d.event_id, e.type AS event_type, d.attempts, d.last_status, d.last_error, d.last_latency_ms, d.last_attempt_at,
+           d.delivered_at, d.redeliver_requested_at, d.redeliveries,
+           to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
+           (d.delivered_at IS NOT NULL AND (d.redeliver_requested_at IS NULL OR d.delivered_at >= d.redeliver_requested_at)) AS settled
+      FROM webhook_deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = d.tenant_id
+     WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${before}
+     ORDER BY d.created_at DESC, d.event_id DESC
+     LIMIT ${options.limit + 1}`);
+  return [...rows];
 }

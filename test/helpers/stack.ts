@@ -135,7 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: config.RELAY_BATCH_SIZE, streamConcurrency: config.RELAY_STREAM_CONCURRENCY, listenUrl: appDatabaseUrl(config) });
   }
 
-  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1' }, db: appDb, logger, temporal: connection });
+  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: taskQueue }, db: appDb, logger, temporal: connection });
   const url = http.url;
   const scimUrl = `${url}/scim/v2`;
 

@@ -6,7 +6,7 @@ import { createConnection, listConnections, revokeConnection, revokeToken, rotat
 import { withTenant } from '../../core/db/pool.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { getSettings, listHeldLeavers, releaseHeldLeavers, updateSettings } from '../../core/tenants/service.js';
-import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../core/webhooks/service.js';
+import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../core/webhooks/service.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 /**
@@ -151,7 +151,8 @@ describe('webhooks service', () => {
   const policy = () => ({ secretKey: loadSecretsKey(stack.config), allowHttpLoopback: true, targets: webhookTargets(stack.config) });
 
   it('creates (secret once), rotates with an overlap and deletes, each audited; rules on the URL hold', async () => {
-    const created = await inTenant(a, (tx) => createWebhook(tx, ctx(a), policy(), { url: 'http://127.0.0.1:9/hook', eventTypes: ['user.suspended'] }));
+    const hookUrl = await checkWebhookUrl('http://127.0.0.1:9/hook', policy());
+    const created = await inTenant(a, (tx) => createWebhook(tx, ctx(a), policy(), { url: hookUrl, eventTypes: ['user.suspended'] }));
     expect(created.secret).toMatch(/^whsec_/);
     expect(await inTenant(a, (tx) => listWebhooks(tx, a.id))).toEqual([expect.objectContaining({ id: created.id, eventTypes: ['user.suspended'], previousSecretExpiresAt: null })]);
     expect(JSON.stringify(await inTenant(a, (tx) => listWebhooks(tx, a.id)))).not.toContain(created.secret);
@@ -165,8 +166,8 @@ describe('webhooks service', () => {
     for (const action of ['webhook.created', 'webhook.secret_rotated', 'webhook.deleted']) {
       expect((await auditOf(a, action)).map((r) => [r.target_id, r.actor_id])).toEqual([[created.id, actor.id]]);
     }
-    await expect(inTenant(a, (tx) => createWebhook(tx, ctx(a), { ...policy(), allowHttpLoopback: false }, { url: 'http://127.0.0.1:9/hook' }))).rejects.toMatchObject({ status: 400 });
-    await expect(inTenant(a, (tx) => createWebhook(tx, ctx(a), policy(), { url: 'https://user:pw@example.com/' }))).rejects.toMatchObject({ status: 400 });
+    await expect(checkWebhookUrl('http://127.0.0.1:9/hook', { ...policy(), allowHttpLoopback: false })).rejects.toMatchObject({ status: 400 });
+    await expect(checkWebhookUrl('https://user:pw@example.com/', policy())).rejects.toMatchObject({ status: 400 });
     await expect(inTenant(a, (tx) => rotateWebhook(tx, ctx(a), policy(), { endpointId: created.id, overlapSeconds: 8 * 86_400 }))).rejects.toMatchObject({ status: 400 });
   });
 });

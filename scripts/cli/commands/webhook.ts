@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { withTenant } from '../../../core/db/pool.js';
 import { EventType } from '../../../core/events/schema.js';
 import { loadSecretsKey } from '../../../core/secret-box.js';
-import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../../core/webhooks/service.js';
+import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../../../core/webhooks/service.js';
 import { type CliDeps, intArg, listArg, print, serviceContext } from '../deps.js';
 
 /** `roster webhook add|rotate|list|delete`: signed webhook endpoints of the vendor's app. */
@@ -19,7 +19,8 @@ export function registerWebhookCommands(program: Command, deps: CliDeps): void {
     .action(async (opts: { tenant: string; url: string; events?: string; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
       const eventTypes = opts.events ? EventType.array().parse(listArg(opts.events)) : undefined;
-      const created = await withTenant(await deps.db(), t.id, (tx) => createWebhook(tx, serviceContext(deps, t.id), policy(), { url: opts.url, eventTypes }));
+      const url = await checkWebhookUrl(opts.url, policy()); // DNS before the transaction
+      const created = await withTenant(await deps.db(), t.id, (tx) => createWebhook(tx, serviceContext(deps, t.id), policy(), { url, eventTypes }));
       print(!!opts.json, { tenantId: t.id, id: created.id, url: created.url, eventTypes: created.eventTypes, secret: created.secret }, () =>
         `webhook ${created.id} -> ${created.url}\nsigning secret (shown once): ${created.secret}`,
       );
