@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
@@ -5,6 +6,8 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
+import { recordEvent } from '../../core/repositories/events.js';
+import { recordDeliveryAttempt } from '../../core/webhooks/queries.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -181,6 +184,22 @@ describe('connections and settings (real browser)', () => {
     const hooks = await client.request('GET', '/settings/webhooks');
     expect(hooks.body.data).toEqual([expect.objectContaining({ url: 'https://hooks.example.com/roster', eventTypes: null })]);
     expect(JSON.stringify(hooks.body)).not.toContain(secret);
+
+    // Its delivery log: one failed attempt (recorded as the delivery activity records it), with its HTTP answer and latency.
+    const eventId = randomUUID();
+    await withTenant(stack.app, tenant.id, async (tx) => {
+      await recordEvent(tx, tenant.id, { id: eventId, type: 'user.provisioned', subjectType: 'user', subjectId: randomUUID() });
+      await recordDeliveryAttempt(tx, tenant.id, { eventId, endpointId: hooks.body.data[0].id, status: 503, error: 'HTTP 503', delivered: false, latencyMs: 42 });
+    });
+    await page.getByRole('button', { name: 'Deliveries to https://hooks.example.com/roster' }).click();
+    const deliveries = page.getByRole('dialog');
+    await expect.poll(() => deliveries.getByText('HTTP 503').count()).toBe(1);
+    expect(await deliveries.getByText('503 in 42 ms').count()).toBe(1);
+    expect(await deliveries.getByText('failing').count()).toBe(1);
+    expect(await deliveries.getByRole('button', { name: `Redeliver user.provisioned ${eventId}` }).count()).toBe(1);
+    await expectAccessible(page, 'webhook-deliveries');
+    await shot(page, '10c-webhook-deliveries');
+    await page.keyboard.press('Escape');
 
     // A held leaver, released after confirming.
     const held = await stack.scim(tenant, 'POST', '/Users', { userName: 'held.browser@example.com' });

@@ -25,6 +25,7 @@ import {
 import { useSession } from '../../app/session.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import './settings.css';
+import { WebhookDeliveriesDialog } from './webhook-deliveries.js';
 import { useCreateWebhook, useDeleteWebhook, useHeldLeavers, useReleaseHeld, useRotateWebhook, useTenantSettings, useUpdateSettings, useWebhooks } from './api.js';
 
 const DAY = 86_400;
@@ -201,8 +202,18 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
   const [shown, setShown] = useState<Shown | null>(null);
   const [rotating, setRotating] = useState<WebhookEndpointView | null>(null);
   const [deleting, setDeleting] = useState<WebhookEndpointView | null>(null);
+  const [viewing, setViewing] = useState<WebhookEndpointView | null>(null);
   const columns: Column<WebhookEndpointView>[] = [
     { key: 'url', header: 'URL', render: (w) => <code>{w.url}</code> },
+    {
+      key: 'deliveries',
+      header: <span className="visually-hidden">Deliveries</span>,
+      render: (w) => (
+        <Button size="small" onClick={() => setViewing(w)} aria-label={`Deliveries to ${w.url}`}>
+          Deliveries
+        </Button>
+      ),
+    },
     { key: 'eventTypes', header: 'Events', render: (w) => w.eventTypes?.join(', ') ?? 'All events' },
     { key: 'secretPrefix', header: 'Secret', className: 'hide-narrow', render: (w) => <code>{w.secretPrefix}</code> },
     { key: 'createdAt', header: 'Created', className: 'nowrap hide-narrow', render: (w) => formatDateTime(w.createdAt) },
@@ -230,6 +241,7 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
       <p>Roster POSTs signed events (<code>Roster-Signature</code>, HMAC-SHA256) to these URLs. Your application can also read the same events from the events feed.</p>
       <ErrorBanner error={hooks.error} title="Webhook endpoints could not be loaded" onRetry={() => void hooks.refetch()} />
       <DataTable caption="Webhook endpoints" columns={columns} rows={hooks.data?.data} rowKey={(w) => w.id} empty={<EmptyState title="No webhook endpoints">Add one to have your application told about joiners, movers and leavers as they happen.</EmptyState>} />
+      <WebhookDeliveriesDialog endpoint={viewing} canRedeliver={canChange} onClose={() => setViewing(null)} />
       <AddWebhookDialog open={adding} onClose={() => setAdding(false)} onCreated={(w) => { setAdding(false); setShown({ title: 'Signing secret', secret: w.secret }); }} />
       <ConfirmDialog
         open={rotating !== null}
