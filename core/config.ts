@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { createWebhookTargetPolicy, type WebhookTargetPolicy } from './net/webhook-target.js';
+import type { PruneKind } from './maintenance/kinds.js';
 
 export const AppRole = z.object({
   name: z.string().regex(/^[a-z][a-z0-9_.:-]{0,62}$/, 'role names are lower-case identifiers'),
@@ -176,6 +177,21 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
+  /**
+   * Retention (days) of rows that served their purpose, pruned by the maintenance schedule
+   * (workflows/maintenance.ts). The audit log is never pruned.
+   */
+  RETENTION_OUTBOX_DAYS: z.coerce.number().int().min(1).default(7),
+  RETENTION_ACTIVITY_STEPS_DAYS: z.coerce.number().int().min(1).default(30),
+  RETENTION_SESSIONS_DAYS: z.coerce.number().int().min(1).default(7),
+  RETENTION_SETUP_LINKS_DAYS: z.coerce.number().int().min(1).default(7),
+  /** The default; a tenant may set its own (tenants.delivery_log_retention_days). */
+  RETENTION_WEBHOOK_DELIVERIES_DAYS: z.coerce.number().int().min(1).default(30),
+  RETENTION_SCIM_ACTIVITY_DAYS: z.coerce.number().int().min(1).default(7),
+  /** How often the maintenance schedule runs (a Temporal Schedule interval, e.g. `1h`, `15m`). */
+  MAINTENANCE_INTERVAL: z.string().regex(/^\d+[smhd]$/, 'a number and s, m, h or d').default('1h'),
+  /** Rows deleted per statement (each its own short transaction). */
+  MAINTENANCE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
@@ -206,4 +222,18 @@ export function webhookTargets(config: Pick<Config, 'NODE_ENV' | 'WEBHOOK_ALLOWE
   const list = (v: string) => v.split(',').map((x) => x.trim()).filter(Boolean);
   const allowed = config.WEBHOOK_ALLOWED_NETWORKS ?? (config.NODE_ENV === 'production' ? '' : '127.0.0.0/8,::1');
   return createWebhookTargetPolicy({ allowedNetworks: list(allowed), dnsServers: list(config.WEBHOOK_DNS_SERVERS ?? '') });
+}
+
+/** The operator's retention defaults, in days, per kind of prunable row (core/maintenance). */
+export function retentionDays(config: Config): Record<PruneKind, number> {
+  return {
+    outbox: config.RETENTION_OUTBOX_DAYS,
+    activity_steps: config.RETENTION_ACTIVITY_STEPS_DAYS,
+    portal_sessions: config.RETENTION_SESSIONS_DAYS,
+    operator_sessions: config.RETENTION_SESSIONS_DAYS,
+    portal_setup_links: config.RETENTION_SETUP_LINKS_DAYS,
+    operator_setup_links: config.RETENTION_SETUP_LINKS_DAYS,
+    webhook_deliveries: config.RETENTION_WEBHOOK_DELIVERIES_DAYS,
+    scim_activity: config.RETENTION_SCIM_ACTIVITY_DAYS,
+  };
 }

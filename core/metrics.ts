@@ -67,6 +67,12 @@ export function createMetrics(options: { process: 'api' | 'worker' | 'all' }) {
       buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800, 3600, 21600, 86400],
       registers,
     }),
+    prunedRows: new Counter({
+      name: 'roster_pruned_rows_total',
+      help: 'Rows the maintenance schedule deleted past their retention, by kind',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
   };
 }
 
@@ -98,6 +104,34 @@ export function registerDatabaseGauges(metrics: Metrics, db: Db): void {
   gauge('roster_feed_sealer_lag_seconds', 'Age of the oldest event without a feed position', (s) => s.feed_oldest_unsealed_seconds);
   gauge('roster_guard_holds', 'Leavers held by the mass-deprovisioning guard', (s) => s.guard_holds);
   gauge('roster_webhook_pending', 'Webhook deliveries not yet delivered', (s) => s.webhook_pending);
+  registerAuditSizeGauges(metrics, db);
+}
+
+const AuditSizeRow = z.object({ tenant_id: z.string(), audit_rows: z.number(), audit_bytes: z.number() });
+
+/**
+ * The audit log is kept, so its size per tenant is watched instead: rows and bytes as the
+ * maintenance schedule last counted them (console_audit_sizes; no scan at scrape time).
+ */
+function registerAuditSizeGauges(metrics: Metrics, db: Db): void {
+  let pending: Promise<readonly z.infer<typeof AuditSizeRow>[]> | undefined;
+  const sizes = () => {
+    pending ??= db.any(sql.type(AuditSizeRow)`SELECT tenant_id, audit_rows, audit_bytes FROM console_audit_sizes()`).finally(() => setTimeout(() => (pending = undefined), 100).unref());
+    return pending;
+  };
+  const gauge = (name: string, help: string, read: (r: z.infer<typeof AuditSizeRow>) => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['tenant'] as const,
+      registers: [metrics.registry],
+      async collect() {
+        this.reset();
+        for (const row of await sizes()) this.set({ tenant: row.tenant_id }, read(row));
+      },
+    });
+  gauge('roster_audit_rows', 'Sealed audit events per tenant (the audit log is never pruned)', (r) => r.audit_rows);
+  gauge('roster_audit_bytes', 'Bytes of sealed audit events per tenant (row data)', (r) => r.audit_bytes);
 }
 
 /** The SCIM resource type of a path under /scim/v2 (`Users`, `Groups`, `Schemas`, …). */

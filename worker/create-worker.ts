@@ -4,8 +4,10 @@ import { NativeConnection, Worker, type WorkflowBundle } from '@temporalio/worke
 import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
+import { createMaintenanceActivities } from '../activities/maintenance.js';
 import { classifyFailures } from '../activities/to-failure.js';
-import { type AppRole, loadConfig, webhookTargets } from '../core/config.js';
+import { type AppRole, loadConfig, retentionDays, webhookTargets } from '../core/config.js';
+import type { PruneKind } from '../core/maintenance/kinds.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
@@ -35,6 +37,10 @@ export interface WorkerDeps {
   webhookTargets?: WebhookTargetPolicy;
   /** On shutdown, how long running activities may finish before they are cancelled. */
   shutdownGraceTimeMs?: number;
+  /** Retention in days per prunable kind (core/config.ts `retentionDays`); the config defaults when absent. */
+  retention?: Record<PruneKind, number>;
+  /** Rows per pruning statement (MAINTENANCE_BATCH_SIZE). */
+  maintenanceBatchSize?: number;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -49,6 +55,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
+      ...classifyFailures(createMaintenanceActivities({ db: deps.db, retention: deps.retention ?? retentionDays(DEFAULTS), batchSize: deps.maintenanceBatchSize ?? DEFAULTS.MAINTENANCE_BATCH_SIZE, metrics: deps.metrics }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,

@@ -1,11 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
-import { appDatabaseUrl, type Config, webhookTargets } from '../core/config.js';
+import { appDatabaseUrl, type Config, retentionDays, webhookTargets } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import { type Metrics, registerDatabaseGauges } from '../core/metrics.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
+import { ensureMaintenanceSchedule } from './maintenance-schedule.js';
 import { startBackgroundLoops } from './outbox-relay.js';
 
 export interface WorkerRuntime {
@@ -64,8 +65,14 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
     webhookTargets: webhookTargets(config),
+    retention: retentionDays(config),
+    maintenanceBatchSize: config.MAINTENANCE_BATCH_SIZE,
     ...(metrics ? { metrics } : {}),
   });
+  // Pruning and audit sizes on a Temporal Schedule; every replica ensures it, one creates it.
+  await ensureMaintenanceSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, interval: config.MAINTENANCE_INTERVAL }).catch((err: unknown) =>
+    logger.warn({ err }, 'the maintenance schedule could not be ensured; pruning waits for the next worker start'),
+  );
   const loops = startBackgroundLoops({
     db,
     client,

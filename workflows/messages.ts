@@ -98,3 +98,12 @@ export interface RedeliverEventsInput {
 }
 
 export const redeliverEventsSignal = defineSignal<[RedeliverEventsInput]>('redeliverEvents');
+
+/** The maintenance schedule's run (workflows/maintenance.ts). */
+export interface MaintenanceInput {
+  /** Batches per kind in one run (the rest waits for the next run); default 100. */
+  maxBatchesPerKind?: number;
+}
+
+/** What one maintenance run deleted, per kind. */
+export type MaintenanceResult = Record<string, number>;

@@ -4,8 +4,8 @@ import { signalRedelivery } from '../../activities/events.js';
 import { withTenant } from '../../core/db/pool.js';
 import { DomainError } from '../../core/errors.js';
 import { sealEventFeed } from '../../core/repositories/events.js';
-import { DeliveryLogPage, DeliveryLogQuery, RedeliverBody, RedeliverResult } from '../../core/webhooks/schema.js';
-import { requestRedelivery, webhookDeliveryLog } from '../../core/webhooks/service.js';
+import { DeliveryLogPage, DeliveryLogQuery, DeliveryLogRetention, DeliveryLogRetentionBody, RedeliverBody, RedeliverResult } from '../../core/webhooks/schema.js';
+import { getDeliveryLogRetention, requestRedelivery, setDeliveryLogRetention, webhookDeliveryLog } from '../../core/webhooks/service.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -19,7 +19,29 @@ const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || ty
 export function createWebhookDeliveriesRouter(deps: PortalDeps): Router {
   const router = Router();
   const tags = ['Portal: settings'];
+  const defaultDays = deps.config.RETENTION_WEBHOOK_DELIVERIES_DAYS;
   portalRoutes(router, deps, [
+    portalRoute({
+      method: 'get',
+      path: '/settings/webhook-delivery-log',
+      summary: 'How long the webhook delivery log is kept (the tenant’s own days, or the default)',
+      tags,
+      roles: ['admin', 'auditor'],
+      response: DeliveryLogRetention,
+      handler: async ({ tx, tenantId }) => ({ body: { days: await getDeliveryLogRetention(tx, tenantId), defaultDays } }),
+    }),
+    portalRoute({
+      method: 'put',
+      path: '/settings/webhook-delivery-log',
+      summary: 'Keep the webhook delivery log this many days (null: the default); audited',
+      tags,
+      roles: ['admin'],
+      body: DeliveryLogRetentionBody,
+      response: DeliveryLogRetention,
+      handler: async ({ tx, tenantId, actor, body, req }) => ({
+        body: { days: await setDeliveryLogRetention(tx, { tenantId, actor, requestId: requestIdOf(req) }, body.days), defaultDays },
+      }),
+    }),
     portalRoute({
       method: 'get',
       path: '/settings/webhooks/:id/deliveries',

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AuditSize } from '../maintenance/schema.js';
 import { Email, PortalRole, SetupLinkResponse } from '../portal-auth/schema.js';
 
 /**
@@ -60,7 +61,12 @@ export const ConnectionHealth = z.object({
 });
 export type ConnectionHealth = z.infer<typeof ConnectionHealth>;
 
-export const TenantDetail = z.object({ tenant: TenantSummary, connections: z.array(ConnectionHealth) });
+export const TenantDetail = z.object({
+  tenant: TenantSummary,
+  connections: z.array(ConnectionHealth),
+  /** The audit log is kept (never pruned): its size, as the maintenance schedule last counted it. */
+  auditLog: AuditSize,
+});
 export type TenantDetail = z.infer<typeof TenantDetail>;
 
 /** How long an identity's unapplied event may wait before it counts as stuck. */

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type Db, sqlState, withTenant } from '../db/pool.js';
 import { DomainError } from '../errors.js';
+import { auditSizes } from '../maintenance/queries.js';
 import { appendAudit } from '../repositories/audit.js';
 import { findTenantSummary, insertTenant, listConnectionHealth, listIdentityAlerts, listTenantSummaries, outboxHealth } from './queries.js';
 import { CreateTenantBody, type FleetHealth, type RelayStatus, type Tenant, type TenantDetail, type TenantList } from './schema.js';
@@ -41,7 +42,8 @@ export async function listTenants(db: Db, stuckAfterMinutes: number): Promise<Te
 
 export async function tenantDetail(db: Db, tenantId: string, stuckAfterMinutes: number): Promise<TenantDetail> {
   const tenant = await requireTenant(db, tenantId, stuckAfterMinutes);
-  return { tenant, connections: await listConnectionHealth(db, tenantId) };
+  const [connections, [size]] = await Promise.all([listConnectionHealth(db, tenantId), auditSizes(db, tenantId)]);
+  return { tenant, connections, auditLog: { rows: size?.rows ?? 0, bytes: size?.bytes ?? 0, measuredAt: size?.measuredAt ?? null } };
 }
 
 export async function requireTenant(db: Db, tenantId: string, stuckAfterMinutes = 0) {

@@ -296,3 +296,13 @@ export async function listDeliveryLog(
      LIMIT ${options.limit + 1}`);
   return [...rows];
 }
+
+/** The tenant's own delivery-log retention in days (null: the operator default applies). */
+export async function findDeliveryLogRetention(tx: Tx, tenantId: string, options: { forUpdate?: boolean } = {}): Promise<number | null> {
+  return tx.oneFirst(sql.type(z.object({ days: z.number().nullable() }))`
+    SELECT delivery_log_retention_days AS days FROM tenants WHERE id = ${tenantId} ${options.forUpdate ? sql.fragment`FOR NO KEY UPDATE` : sql.fragment``}`);
+}
+
+export async function writeDeliveryLogRetention(tx: Tx, tenantId: string, days: number | null): Promise<void> {
+  await tx.query(sql.unsafe`UPDATE tenants SET delivery_log_retention_days = ${days} WHERE id = ${tenantId}`);
+}

@@ -103,3 +103,15 @@ export const DeliveryLogPage = z.object({
   nextCursor: z.string().nullable().describe('Pass as `before` for older deliveries; null on the last page'),
 });
 export type DeliveryLogPage = z.infer<typeof DeliveryLogPage>;
+
+/** How long this tenant keeps its webhook delivery log; null: the operator's default. */
+export const DeliveryLogRetentionBody = z
+  .object({ days: z.number().int().min(1, 'at least one day').max(3650, 'at most 3650 days').nullable().describe("Days; null for the operator's default") })
+  .strict();
+export type DeliveryLogRetentionBody = z.infer<typeof DeliveryLogRetentionBody>;
+
+export const DeliveryLogRetention = z.object({
+  days: z.number().int().nullable().describe("The tenant's own retention (null: the default applies)"),
+  defaultDays: z.number().int().describe("The operator's default (RETENTION_WEBHOOK_DELIVERIES_DAYS)"),
+});
+export type DeliveryLogRetention = z.infer<typeof DeliveryLogRetention>;

@@ -206,3 +206,21 @@ export async function webhookDeliveryLog(tx: Tx, tenantId: string, input: { endp
     nextCursor: rows.length > input.query.limit ? encodeLogCursor(page.at(-1)!) : null,
   };
 }
+
+/** The tenant's delivery-log retention (its own, or null for the operator default). */
+export async function getDeliveryLogRetention(tx: Tx, tenantId: string): Promise<number | null> {
+  return q.findDeliveryLogRetention(tx, tenantId);
+}
+
+/**
+ * Sets how long the tenant keeps its webhook delivery log (the maintenance schedule prunes older
+ * records); null returns to the operator's default. Audited with before and after.
+ */
+export async function setDeliveryLogRetention(tx: Tx, ctx: ServiceContext, days: number | null): Promise<number | null> {
+  if (days !== null && (!Number.isInteger(days) || days < 1 || days > 3650)) throw new DomainError(400, 'invalid_request', 'days: a whole number from 1 to 3650, or null');
+  const before = await q.findDeliveryLogRetention(tx, ctx.tenantId, { forUpdate: true });
+  if (before === days) return days;
+  await q.writeDeliveryLogRetention(tx, ctx.tenantId, days);
+  await appendAudit(tx, ctx.tenantId, [auditEntry(ctx, 'webhook.delivery_log_retention_changed', 'tenant', ctx.tenantId, { before, after: days })]);
+  return days;
+}

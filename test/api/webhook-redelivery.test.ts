@@ -247,3 +247,23 @@ describe('webhook delivery log and redelivery (portal API)', () => {
     expect(audit.at(-1)).toMatchObject({ target_id: endpointId, actor_id: admin.userId, data: { eventId, count: 1 } });
   });
 });
+
+describe('delivery log retention (portal settings)', () => {
+  it('an admin sets the tenant’s own retention (audited), auditors read it, bad values change nothing, other tenants keep the default', async () => {
+    const admin = await portalClient(stack, a, { roles: ['admin'] });
+    const auditor = await portalClient(stack, a, { roles: ['auditor'] });
+    const otherAdmin = await portalClient(stack, b, { roles: ['admin'] });
+    expect((await auditor.request('GET', '/settings/webhook-delivery-log')).body).toEqual({ days: null, defaultDays: 30 });
+    expect((await auditor.request('PUT', '/settings/webhook-delivery-log', { days: 90 })).status).toBe(403);
+    for (const days of [0, 3651, 1.5, '90']) expect((await admin.request('PUT', '/settings/webhook-delivery-log', { days })).status).toBe(400);
+    expect(await auditActions(a, 'webhook.delivery_log_retention_changed')).toEqual([]);
+    const set = await admin.request('PUT', '/settings/webhook-delivery-log', { days: 90 });
+    expect(set.body).toEqual({ days: 90, defaultDays: 30 });
+    expect((await otherAdmin.request('GET', '/settings/webhook-delivery-log')).body.days).toBeNull();
+    expect(await stack.owner.oneFirst(sql.type(z.object({ d: z.number().nullable() }))`SELECT delivery_log_retention_days AS d FROM tenants WHERE id = ${a.id}`)).toBe(90);
+    expect((await admin.request('PUT', '/settings/webhook-delivery-log', { days: null })).body).toEqual({ days: null, defaultDays: 30 });
+    const audit = await auditActions(a, 'webhook.delivery_log_retention_changed');
+    expect(audit.map((x) => x.data)).toEqual([{ before: null, after: 90 }, { before: 90, after: null }]);
+    expect(audit[0]!.actor_id).toBe(admin.userId);
+  });
+});
