@@ -147,7 +147,7 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
         if (!event) return { kind: 'event-gone' as const };
         const endpoint = await loadSigningEndpoint(tx, tenantId, endpointId, secretKey);
         if (!endpoint || endpoint.disabled) return { kind: 'endpoint-gone' as const };
-        return { kind: 'send' as const, event, endpoint };
+        return { kind: 'send' as const, event, endpoint, redeliveriesSeen: delivery?.redeliveries ?? 0 };
       });
       if (prepared.kind === 'delivered') return { delivered: true, alreadyDelivered: true, status: prepared.status };
       if (prepared.kind === 'event-gone') throw gone('EventGone', 'the event is no longer stored');
@@ -179,7 +179,8 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       }
       const latencyMs = performance.now() - started;
       const delivered = status !== null && status >= 200 && status < 300;
-      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs }));
+      const { redeliveriesSeen } = prepared;
+      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs, redeliveriesSeen }));
       const labels = { tenant: tenantId, endpoint: endpointId };
       metrics?.webhookDeliveries.inc({ ...labels, outcome: delivered ? 'delivered' : status === 410 ? 'gone' : 'failed' });
       if (delivered) metrics?.webhookLag.observe(labels, Math.max(0, Date.now() - Date.parse(event.created_at)) / 1000);

@@ -84,13 +84,15 @@ export class DeliveryPlan {
   }
 
   /**
-   * Queues events for one endpoint again (a redelivery), after what its lane already holds; an id
-   * already waiting in that lane is not queued twice. The dedupe of `accept` does not apply: the
-   * receiver is meant to see the event again, and dedupes by its id.
+   * Queues events for one endpoint again (a redelivery), after what its lane already holds. An id
+   * already waiting behind the head is not queued twice; the head may be in flight since before the
+   * request, so it is queued again (the activity skips it if an attempt that began after the
+   * request already delivered it). The dedupe of `accept` does not apply: the receiver is meant to
+   * see the event again, and dedupes by its id.
    */
   requeue(endpointId: string, eventIds: readonly string[]): void {
     const lane = this.lanes.get(endpointId) ?? [];
-    for (const eventId of eventIds) if (!lane.includes(eventId)) lane.push(eventId);
+    for (const eventId of eventIds) if (!lane.slice(1).includes(eventId)) lane.push(eventId);
     if (lane.length > 0) this.lanes.set(endpointId, lane);
   }
 

@@ -156,11 +156,13 @@ export const DeliveryRow = z.object({
   delivered_at: z.string().nullable(),
   /** Delivered, and not asked for again since (a redelivery request reopens a delivered row). */
   settled: z.boolean(),
+  /** Redelivery requests so far: pass to recordDeliveryAttempt as `redeliveriesSeen`. */
+  redeliveries: z.number(),
 });
 export type DeliveryRow = z.infer<typeof DeliveryRow>;
 
 const deliveryColumns = sql.fragment`event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at,
-  (delivered_at IS NOT NULL AND (redeliver_requested_at IS NULL OR delivered_at >= redeliver_requested_at)) AS settled`;
+  (delivered_at IS NOT NULL AND redeliveries_done >= redeliveries) AS settled, redeliveries`;
 
 export async function findDelivery(tx: Tx, tenantId: string, eventId: string, endpointId: string): Promise<DeliveryRow | null> {
   return tx.maybeOne(sql.type(DeliveryRow)`
@@ -178,26 +180,30 @@ export async function listDeliveries(tx: Tx, tenantId: string, filter: { eventId
      ORDER BY last_attempt_at`);
 }
 
-/** Records one delivery attempt; a delivered row stays delivered (a redelivery moves `delivered_at` on). */
+/**
+ * Records one delivery attempt. A success records when, and how many redelivery requests it had
+ * seen when it started (`redeliveriesSeen`, from findDelivery): a request made while it was in
+ * flight keeps the row open. A failure leaves an earlier success in place.
+ */
 export async function recordDeliveryAttempt(
   tx: Tx,
   tenantId: string,
-  input: { eventId: string; endpointId: string; status: number | null; error: string | null; delivered: boolean; latencyMs?: number | undefined },
+  input: { eventId: string; endpointId: string; status: number | null; error: string | null; delivered: boolean; latencyMs?: number | undefined; redeliveriesSeen?: number | undefined },
 ): Promise<void> {
   const deliveredAt = input.delivered ? sql.fragment`now()` : sql.fragment`NULL`;
   const latency = input.latencyMs === undefined ? null : Math.max(0, Math.round(input.latencyMs));
+  const seen = input.delivered ? (input.redeliveriesSeen ?? 0) : 0;
   await tx.query(sql.unsafe`
-    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at, last_latency_ms)
-    VALUES (${tenantId}, ${input.eventId}, ${input.endpointId}, 1, ${input.status}, ${input.error?.slice(0, 500) ?? null}, now(), ${deliveredAt}, ${latency})
+    INSERT INTO webhook_deliveries (tenant_id, event_id, endpoint_id, attempts, last_status, last_error, last_attempt_at, delivered_at, last_latency_ms, redeliveries_done)
+    VALUES (${tenantId}, ${input.eventId}, ${input.endpointId}, 1, ${input.status}, ${input.error?.slice(0, 500) ?? null}, now(), ${deliveredAt}, ${latency}, ${seen})
     ON CONFLICT (event_id, endpoint_id) DO UPDATE
        SET attempts = webhook_deliveries.attempts + 1,
            last_status = EXCLUDED.last_status,
            last_error = EXCLUDED.last_error,
            last_attempt_at = EXCLUDED.last_attempt_at,
            last_latency_ms = EXCLUDED.last_latency_ms,
-           delivered_at = CASE
-             WHEN EXCLUDED.delivered_at IS NOT NULL AND (webhook_deliveries.delivered_at IS NULL OR webhook_deliveries.redeliver_requested_at > webhook_deliveries.delivered_at)
-             THEN EXCLUDED.delivered_at ELSE webhook_deliveries.delivered_at END`);
+           delivered_at = coalesce(EXCLUDED.delivered_at, webhook_deliveries.delivered_at),
+           redeliveries_done = greatest(webhook_deliveries.redeliveries_done, EXCLUDED.redeliveries_done)`);
 }
 
 /** Whether the endpoint exists for the tenant and is live. */
@@ -289,7 +295,7 @@ export async function listDeliveryLog(
     SELECT d.event_id, e.type AS event_type, d.attempts, d.last_status, d.last_error, d.last_latency_ms, d.last_attempt_at,
            d.delivered_at, d.redeliver_requested_at, d.redeliveries,
            to_char(d.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at,
-           (d.delivered_at IS NOT NULL AND (d.redeliver_requested_at IS NULL OR d.delivered_at >= d.redeliver_requested_at)) AS settled
+           (d.delivered_at IS NOT NULL AND d.redeliveries_done >= d.redeliveries) AS settled
       FROM webhook_deliveries d JOIN events e ON e.id = d.event_id AND e.tenant_id = d.tenant_id
      WHERE d.tenant_id = ${tenantId} AND d.endpoint_id = ${endpointId} ${before}
      ORDER BY d.created_at DESC, d.event_id DESC

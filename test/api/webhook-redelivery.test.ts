@@ -9,6 +9,8 @@ import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
 import { eventIdFor, type EventType, recordEvents, sealEventFeed } from '../../core/repositories/events.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER } from '../../core/webhook-signature.js';
+import { eventDeliveryWorkflowId } from '../../workflows/ids.js';
+import { maybeRecordHistory } from '../helpers/histories.js';
 import { portalClient } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
@@ -127,7 +129,8 @@ describe('webhook delivery log and redelivery (app API)', () => {
   it('redelivers one event with the same id and a fresh signature; the log and the audit show it', async () => {
     const path = `/one/${a.id}`;
     const endpointId = await addEndpoint(a, `${receiver.url}${path}`);
-    const [eventId] = await emit(a, randomUUID(), ['user.provisioned']);
+    const subjectId = randomUUID();
+    const [eventId] = await emit(a, subjectId, ['user.provisioned']);
     await eventually(async () => receiver.ids(path).length === 1, 30_000, 100);
     const res = await api(a.appKey, 'POST', `/webhooks/${endpointId}/redeliver`, { eventId });
     expect(res.status).toBe(202);
@@ -139,6 +142,7 @@ describe('webhook delivery log and redelivery (app API)', () => {
       return page.body.data[0]?.status === 'delivered' && page.body.data[0].attempts === 2 && page.body.data[0];
     });
     expect(log).toMatchObject({ eventId, redeliveries: 1, httpStatus: 200, redeliveryRequestedAt: expect.any(String) });
+    await maybeRecordHistory(stack.client!, eventDeliveryWorkflowId(a.id, 'user', subjectId), 'event-delivery-redelivery');
     const audit = await auditActions(a, 'webhook.redelivery_requested');
     expect(audit.at(-1)).toMatchObject({ target_id: endpointId, data: { eventId, count: 1 } });
     expect(audit.at(-1)!.actor_id).toMatch(/^app-key:/);

@@ -7,6 +7,7 @@ import { loadConfig, retentionDays } from '../../core/config.js';
 import { createMetrics, registerDatabaseGauges } from '../../core/metrics.js';
 import { maintenanceScheduleId } from '../../workflows/ids.js';
 import { ensureMaintenanceSchedule } from '../../worker/maintenance-schedule.js';
+import { maybeRecordHistory } from '../helpers/histories.js';
 import { consoleClient, portalClient } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
@@ -91,7 +92,7 @@ describe('maintenance schedule', () => {
     const aRecent = await oldDelivery(a, 1);
     const bOld = await oldDelivery(b, retention.webhook_deliveries + 5);
     // SCIM activity: an old minute bucket and error, and current ones.
-    for (const at of [daysAgo(retention.scim_activity + 1), sql.fragment`now()`]) {
+    for (const at of [daysAgo(retention.scim_activity + 1), sql.fragment`now() - interval '1 hour'`]) {
       await stack.owner.query(sql.unsafe`
         INSERT INTO scim_activity_buckets (tenant_id, connection_id, bucket, requests, errors) VALUES (${a.id}, ${a.connectionId}, date_trunc('minute', ${at}), 3, 1)`);
       await stack.owner.query(sql.unsafe`
@@ -106,8 +107,9 @@ describe('maintenance schedule', () => {
     await handle.trigger();
     const run = await eventually(async () => (await handle.describe()).info.recentActions.at(-1), 30_000, 200);
     const result = await stack.client!.workflow.getHandle(run.action.workflow.workflowId, run.action.workflow.firstExecutionRunId).result();
-    expect(result).toMatchObject({ outbox: 3, portal_sessions: 2, portal_setup_links: 2, operator_sessions: 1, webhook_deliveries: 1, scim_activity: 2 });
+    expect(result, JSON.stringify(result)).toMatchObject({ outbox: 3, portal_sessions: 2, portal_setup_links: 2, operator_sessions: 1, webhook_deliveries: 1, scim_activity: 2 });
     expect(result.activity_steps).toBeGreaterThanOrEqual(1);
+    await maybeRecordHistory(stack.client!, run.action.workflow.workflowId, 'maintenance');
 
     // Past retention: gone. Within it, or another tenant's longer retention, or a stuck stream: kept.
     expect(await count(sql.unsafe`SELECT 1 FROM outbox WHERE stream_id = ${oldUser}`)).toBe(0);
