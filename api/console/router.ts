@@ -11,6 +11,7 @@ import { clearedCookie, CONSOLE_COOKIE, sessionCookie } from '../portal/session.
 import { type ConsoleDeps, consoleRoute, consoleRoutes, consoleSessionMiddleware, consoleSessionOf } from './route.js';
 import { createConsoleTenantsRouter } from './tenants-router.js';
 import { createConsoleFleetRouter } from './fleet-router.js';
+import { createConsoleStreamsRouter } from './streams-router.js';
 
 export type { ConsoleDeps } from './route.js';
 
@@ -107,7 +108,7 @@ function createConsoleSessionRouter(deps: ConsoleDeps): Router {
 }
 
 /** The console's feature routers, each built with `consoleRoutes(...)`: one import + one entry. */
-export const consoleFeatureRouters: ReadonlyArray<(deps: ConsoleDeps) => Router> = [createConsoleSessionRouter, createConsoleTenantsRouter, createConsoleFleetRouter];
+export const consoleFeatureRouters: ReadonlyArray<(deps: ConsoleDeps) => Router> = [createConsoleSessionRouter, createConsoleTenantsRouter, createConsoleFleetRouter, createConsoleStreamsRouter];
 
 export interface ConsoleApi extends Router {
   routes: readonly DeclaredRoute[];

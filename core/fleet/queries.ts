@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
 import { errorRate } from '../connections/activity-schema.js';
-import type { ConnectionHealth, IdentityAlert, Tenant, TenantSummary } from './schema.js';
+import type { ConnectionHealth, IdentityAlert, ParkedStreamAlert, Tenant, TenantSummary } from './schema.js';
 
 // The console's queries: each calls one of the SECURITY DEFINER functions of migration
 // 1764700001000_scim_activity.sql, the only way the console reaches across tenants.
@@ -122,5 +122,31 @@ export async function listIdentityAlerts(db: Conn, stuckAfterMinutes: number, li
     since: r.since,
     eventSeq: r.event_seq,
     appliedSeq: r.applied_seq,
+  }));
+}
+
+const ParkRow = z.object({
+  tenant_id: z.string().uuid(),
+  tenant_slug: z.string(),
+  user_id: z.string().uuid(),
+  seq: z.number(),
+  event_type: z.string(),
+  failure_type: z.string(),
+  attempts: z.number(),
+  since: z.string(),
+});
+
+/** Open stream parks (one tenant's, or every tenant's), oldest first. */
+export async function listStreamParks(db: Conn, options: { tenantId?: string; limit: number }): Promise<ParkedStreamAlert[]> {
+  const rows = await db.any(sql.type(ParkRow)`SELECT * FROM console_stream_parks(${options.tenantId ?? null}, ${options.limit})`);
+  return rows.map((r) => ({
+    tenantId: r.tenant_id,
+    tenantSlug: r.tenant_slug,
+    identityId: r.user_id,
+    seq: r.seq,
+    eventType: r.event_type,
+    failureType: r.failure_type,
+    attempts: r.attempts,
+    since: r.since,
   }));
 }

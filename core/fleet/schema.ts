@@ -61,11 +61,27 @@ export const ConnectionHealth = z.object({
 });
 export type ConnectionHealth = z.infer<typeof ConnectionHealth>;
 
+/** An identity stream parked on an event it could not apply: ids, types and counts only (no failure message). */
+export const ParkedStreamAlert = z.object({
+  tenantId: z.string().uuid(),
+  tenantSlug: z.string(),
+  /** The identity's opaque id. */
+  identityId: z.string().uuid(),
+  seq: z.number().int(),
+  eventType: z.string(),
+  failureType: z.string(),
+  attempts: z.number().int(),
+  since: z.string(),
+});
+export type ParkedStreamAlert = z.infer<typeof ParkedStreamAlert>;
+
 export const TenantDetail = z.object({
   tenant: TenantSummary,
   connections: z.array(ConnectionHealth),
   /** The audit log is kept (never pruned): its size, as the maintenance schedule last counted it. */
   auditLog: AuditSize,
+  /** Streams waiting on an operator's retry or skip. */
+  parkedStreams: z.array(ParkedStreamAlert),
 });
 export type TenantDetail = z.infer<typeof TenantDetail>;
 
@@ -108,6 +124,8 @@ export const FleetHealth = z.object({
   identities: z.array(IdentityAlert),
   /** More alerts exist than listed. */
   identitiesTruncated: z.boolean(),
+  /** Parked identity streams across tenants (oldest first, at most 200). */
+  parkedStreams: z.array(ParkedStreamAlert),
 });
 export type FleetHealth = z.infer<typeof FleetHealth>;
 
@@ -120,3 +138,14 @@ export type IssueSetupLinkBody = z.infer<typeof IssueSetupLinkBody>;
 /** Shown once: Roster keeps only the link's hash. */
 export const SetupLink = SetupLinkResponse;
 export type SetupLink = SetupLinkResponse;
+
+export const StreamParams = z.object({ id: z.string().uuid(), identityId: z.string().uuid() });
+export const RetryStreamBody = z.object({ reason: z.string().trim().min(1).max(500).optional() }).strict();
+export const SkipStreamBody = z.object({ reason: z.string().trim().min(1, 'say why the event is skipped').max(500) }).strict();
+/** The identity workflow's synchronous answer: applied or skipped, or failed again (still parked). */
+export const StreamDecision = z.object({
+  outcome: z.enum(['applied', 'skipped', 'parked']),
+  seq: z.number().int(),
+  failureType: z.string().optional(),
+});
+export type StreamDecision = z.infer<typeof StreamDecision>;

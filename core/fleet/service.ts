@@ -3,8 +3,9 @@ import { type Db, sqlState, withTenant } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { auditSizes } from '../maintenance/queries.js';
 import { appendAudit } from '../repositories/audit.js';
-import { findTenantSummary, insertTenant, listConnectionHealth, listIdentityAlerts, listTenantSummaries, outboxHealth } from './queries.js';
-import { CreateTenantBody, type FleetHealth, type RelayStatus, type Tenant, type TenantDetail, type TenantList } from './schema.js';
+import { appendOperatorAudit } from '../portal-auth/operator-queries.js';
+import { findTenantSummary, insertTenant, listConnectionHealth, listIdentityAlerts, listStreamParks, listTenantSummaries, outboxHealth } from './queries.js';
+import { CreateTenantBody, type FleetHealth, type ParkedStreamAlert, type RelayStatus, type StreamDecision, type Tenant, type TenantDetail, type TenantList } from './schema.js';
 
 /** The operator acting in the console (audited as actor `operator`). */
 export interface OperatorActor {
@@ -42,8 +43,8 @@ export async function listTenants(db: Db, stuckAfterMinutes: number): Promise<Te
 
 export async function tenantDetail(db: Db, tenantId: string, stuckAfterMinutes: number): Promise<TenantDetail> {
   const tenant = await requireTenant(db, tenantId, stuckAfterMinutes);
-  const [connections, [size]] = await Promise.all([listConnectionHealth(db, tenantId), auditSizes(db, tenantId)]);
-  return { tenant, connections, auditLog: { rows: size?.rows ?? 0, bytes: size?.bytes ?? 0, measuredAt: size?.measuredAt ?? null } };
+  const [connections, [size], parkedStreams] = await Promise.all([listConnectionHealth(db, tenantId), auditSizes(db, tenantId), listStreamParks(db, { tenantId, limit: FLEET_ALERT_LIMIT })]);
+  return { tenant, connections, auditLog: { rows: size?.rows ?? 0, bytes: size?.bytes ?? 0, measuredAt: size?.measuredAt ?? null }, parkedStreams };
 }
 
 export async function requireTenant(db: Db, tenantId: string, stuckAfterMinutes = 0) {
@@ -76,6 +77,7 @@ export async function fleetHealth(db: Db, stuckAfterMinutes: number): Promise<Fl
     listTenantSummaries(db, stuckAfterMinutes),
     listIdentityAlerts(db, stuckAfterMinutes, FLEET_ALERT_LIMIT + 1),
   ]);
+  const parkedStreams = await listStreamParks(db, { limit: FLEET_ALERT_LIMIT });
   return {
     generatedAt: new Date().toISOString(),
     stuckAfterMinutes,
@@ -92,5 +94,29 @@ export async function fleetHealth(db: Db, stuckAfterMinutes: number): Promise<Fl
       .map((t) => ({ id: t.id, slug: t.slug, outboxBacklog: t.outboxBacklog, stuck: t.stuck, held: t.held })),
     identities: identities.slice(0, FLEET_ALERT_LIMIT),
     identitiesTruncated: identities.length > FLEET_ALERT_LIMIT,
+    parkedStreams,
   };
+}
+
+/** The open park of one identity of the tenant; 404 for no such tenant, 409 `not_parked` when its stream is not parked. */
+export async function requireParkedStream(db: Db, tenantId: string, identityId: string): Promise<ParkedStreamAlert> {
+  await requireTenant(db, tenantId);
+  const park = (await listStreamParks(db, { tenantId, limit: 10_000 })).find((p) => p.identityId === identityId);
+  if (!park) throw new DomainError(409, 'not_parked', "this identity's stream is not parked");
+  return park;
+}
+
+/** An operator's retry or skip of a parked stream, in operator_audit (the tenant's own log has the workflow's row). */
+export async function recordStreamDecision(
+  db: Db,
+  operatorId: string,
+  input: { tenantId: string; identityId: string; action: 'retry' | 'skip'; reason?: string | undefined; outcome: StreamDecision['outcome']; seq: number },
+): Promise<void> {
+  await appendOperatorAudit(db, operatorId, `stream.${input.action}`, {
+    tenantId: input.tenantId,
+    identityId: input.identityId,
+    seq: input.seq,
+    outcome: input.outcome,
+    ...(input.reason ? { reason: input.reason } : {}),
+  });
 }
