@@ -24,7 +24,7 @@ export function createConsoleStreamsRouter(deps: ConsoleDeps): Router {
         body: action === 'retry' ? RetryStreamBody : SkipStreamBody,
         response: StreamDecision,
         handler: async ({ db, operator, params, body }) => {
-          const reason = (body).reason;
+          const { reason } = body;
           await requireParkedStream(db, params.id, params.identityId);
           const temporal = deps.temporal;
           if (!temporal) throw new DomainError(503, 'unavailable', 'the workflow engine is not configured');
