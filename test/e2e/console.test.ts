@@ -104,6 +104,7 @@ describe('operator console (real browser)', () => {
     await page.getByText('No SCIM connections yet').waitFor();
     await shot(page, '05-tenant-detail');
     await expectAccessible(page, 'tenant detail');
+    await page.getByText('No parked streams').waitFor();
 
     // 4. Issue the first admin's setup link: shown once, copied with the button.
     await page.getByLabel('E-mail of the person').fill('first-admin@initech.example');
@@ -135,6 +136,21 @@ describe('operator console (real browser)', () => {
     await page.getByRole('table', { name: 'Leavers held by the mass-deprovisioning guard' }).getByText(personId).waitFor();
     await shot(page, '07-fleet');
     await expectAccessible(page, 'fleet health');
+    expect(await page.content()).not.toContain(PERSON);
+
+    // 5b. A parked stream in the tenant's detail: ids and types, Retry and Skip; never the person.
+    await stack.owner.query(sql.unsafe`
+      INSERT INTO tenant_alerts (tenant_id, kind, data) VALUES (${tenant.id}, 'stream_parked',
+        ${sql.jsonb({ userId: personId, seq: 2, eventType: 'user.teleported', failureType: 'EventInvalid', message: `no such event for ${PERSON}`, attempts: 1 })})`);
+    await page.goto(`${stack.url}/console/tenants/${tenant.id}`);
+    const parked = page.getByRole('table', { name: 'Parked identity streams' });
+    await parked.getByText(personId).waitFor();
+    await parked.getByText('EventInvalid').waitFor();
+    await parked.getByRole('button', { name: `Skip the parked event of ${personId}` }).click();
+    await page.getByRole('dialog').getByLabel('Reason').waitFor();
+    await shot(page, '07b-parked-stream-skip');
+    await expectAccessible(page, 'parked stream skip dialog');
+    await page.keyboard.press('Escape');
     expect(await page.content()).not.toContain(PERSON);
 
     // 6. The console session opens nothing of the tenant portal.

@@ -7,6 +7,7 @@ import { formatDateTime, formatNumber } from '../../../lib/format.js';
 import { useTenant, useTenants } from './api.js';
 import { CreateTenantForm } from './create-tenant-form.js';
 import { AlertCount, ErrorRate, LastRequest } from './health.js';
+import { ParkedStreams } from './parked-streams.js';
 import { SetupLinkForm } from './setup-link-form.js';
 
 /** /console/tenants: the list (with "create tenant") and /console/tenants/:id, one tenant. */
@@ -107,7 +108,7 @@ function TenantDetailPage() {
       </Page>
     );
   }
-  const { tenant, connections } = detail.data;
+  const { tenant, connections, auditLog, parkedStreams } = detail.data;
   return (
     <Page title={tenant.name} description={<>Slug <code>{tenant.slug}</code></>} breadcrumb={breadcrumb}>
       <Section title="Health">
@@ -136,7 +137,14 @@ function TenantDetailPage() {
           <dd>
             <AlertCount value={tenant.held} status="held" />
           </dd>
+          <dt>Audit log</dt>
+          <dd title={auditLog.measuredAt ? `counted ${formatDateTime(auditLog.measuredAt)}` : 'not counted yet'}>
+            {formatNumber(auditLog.rows)} events, {formatNumber(Math.round(auditLog.bytes / 1024))} KiB
+          </dd>
         </dl>
+      </Section>
+      <Section title="Parked streams">
+        <ParkedStreams tenantId={tenant.id} parks={parkedStreams} />
       </Section>
       <Section title="SCIM connections">
         <DataTable
