@@ -6,6 +6,7 @@ import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
 import { CreateWebhookBody, DeliveryLogPage, DeliveryLogQuery, RedeliverBody, RedeliverResult, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
+import { webhookEndpointExists } from '../core/webhooks/queries.js';
 import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, requestRedelivery, rotateWebhook, webhookDeliveryLog } from '../core/webhooks/service.js';
 import { signalRedelivery } from '../activities/events.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
@@ -149,8 +150,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
       const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
       const body = RedeliverBody.parse(req.body ?? {});
+      if (!(await withTenant(db, tenantId, (tx) => webhookEndpointExists(tx, tenantId, id)))) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
       const temporal = deps.temporal;
-      if (!temporal) throw new DomainError(503, 'unavailable', 'redelivery needs the workflow engine, which is not configured');
+      if (!temporal) throw new DomainError(503, 'temporarily_unavailable', 'redelivery needs the workflow engine, which is not configured');
       const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
       // A range by position must see every committed event with its position.
       await sealEventFeed(db, tenantId);

@@ -5,6 +5,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { DomainError } from '../../core/errors.js';
 import { sealEventFeed } from '../../core/repositories/events.js';
 import { DeliveryLogPage, DeliveryLogQuery, DeliveryLogRetention, DeliveryLogRetentionBody, RedeliverBody, RedeliverResult } from '../../core/webhooks/schema.js';
+import { webhookEndpointExists } from '../../core/webhooks/queries.js';
 import { getDeliveryLogRetention, requestRedelivery, setDeliveryLogRetention, webhookDeliveryLog } from '../../core/webhooks/service.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
@@ -66,6 +67,7 @@ export function createWebhookDeliveriesRouter(deps: PortalDeps): Router {
       // Not a stream: the handler commits before it signals the delivery workflows.
       stream: true,
       handler: async ({ db, tenantId, actor, params, body, req }) => {
+        if (!(await withTenant(db, tenantId, (tx) => webhookEndpointExists(tx, tenantId, params.id)))) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
         const temporal = deps.temporal;
         if (!temporal) throw new DomainError(503, 'unavailable', 'redelivery needs the workflow engine, which is not configured');
         await sealEventFeed(db, tenantId);
