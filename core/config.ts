@@ -176,6 +176,13 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
+  /**
+   * DNS servers (host:port, comma-separated) that domain verification asks for challenge TXT
+   * records; unset: the system's resolvers.
+   */
+  DNS_RESOLVER: z.string().optional(),
+  /** How often the fleet sweep re-checks verified domains and SAML certificate expiry (one schedule). */
+  FLEET_SWEEP_INTERVAL_MINUTES: z.coerce.number().int().min(1).default(360),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 
