@@ -5,6 +5,7 @@ import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { classifyFailures } from '../activities/to-failure.js';
+import { createDomainActivities } from '../activities/domains.js';
 import { type AppRole, loadConfig, webhookTargets } from '../core/config.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
@@ -35,6 +36,8 @@ export interface WorkerDeps {
   webhookTargets?: WebhookTargetPolicy;
   /** On shutdown, how long running activities may finish before they are cancelled. */
   shutdownGraceTimeMs?: number;
+  /** DNS servers for domain challenge lookups (DNS_RESOLVER); the system's when absent. */
+  dnsServers?: readonly string[];
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -49,6 +52,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
+      ...classifyFailures(createDomainActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, dnsServers: deps.dnsServers ?? [] }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,

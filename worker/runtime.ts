@@ -6,6 +6,8 @@ import type { Db } from '../core/db/pool.js';
 import { type Metrics, registerDatabaseGauges } from '../core/metrics.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
+import { ensureFleetSweepSchedule } from './fleet-sweep-schedule.js';
+import { parseResolverList } from '../core/domains/dns.js';
 import { startBackgroundLoops } from './outbox-relay.js';
 
 export interface WorkerRuntime {
@@ -65,7 +67,10 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
     webhookTargets: webhookTargets(config),
     ...(metrics ? { metrics } : {}),
+    dnsServers: parseResolverList(config.DNS_RESOLVER),
   });
+  // The fleet's one sweep schedule (domain re-checks, certificate expiry): created by the first worker.
+  await ensureFleetSweepSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, everyMinutes: config.FLEET_SWEEP_INTERVAL_MINUTES });
   const loops = startBackgroundLoops({
     db,
     client,

@@ -3,3 +3,7 @@ export const identityWorkflowId = (tenantId: string, userId: string) => `identit
 export const groupWorkflowId = (tenantId: string, groupId: string) => `group/${tenantId}/${groupId}`;
 /** One delivery workflow per event subject, so webhooks for one identity leave in emission order. */
 export const eventDeliveryWorkflowId = (tenantId: string, subjectType: string, subjectId: string) => `delivery/${tenantId}/${subjectType}/${subjectId}`;
+/** One verification workflow per claimed domain, started when the claim is applied. */
+export const domainWorkflowId = (tenantId: string, domainId: string) => `domain/${tenantId}/${domainId}`;
+/** The fleet's one recurring sweep (domain re-checks, SSO certificate expiry), per task queue. */
+export const fleetSweepScheduleId = (taskQueue: string) => `fleet-sweep/${taskQueue}`;

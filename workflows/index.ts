@@ -1,3 +1,5 @@
 export { identityLifecycle } from './identity-lifecycle.js';
 export { groupLifecycle } from './group-lifecycle.js';
 export { eventDelivery } from './event-delivery.js';
+export { domainVerification } from './domain-verification.js';
+export { fleetSweep } from './fleet-sweep.js';

@@ -87,3 +87,32 @@ export interface EventDeliveryStatus {
 export const deliverEventSignal = defineSignal<[DeliverEventInput]>('deliverEvent');
 export const eventDeliveryStatusQuery = defineQuery<EventDeliveryStatus>('eventDeliveryStatus');
 
+
+/** A claimed domain's verification (workflows/domain-verification.ts). */
+export interface DomainVerificationInput {
+  tenantId: string;
+  domainId: string;
+  /** The first wait between lookups, doubling up to `maxDelayMs` (defaults: 30 s, 1 hour; tests shorten them). */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  /** Carried across continue-as-new. */
+  lookups?: number;
+}
+
+export interface DomainVerificationResult {
+  /** verified; expired (the challenge passed its 7 days); closed (removed, or verified elsewhere meanwhile). */
+  outcome: 'verified' | 'expired' | 'closed';
+  lookups: number;
+}
+
+/** The scheduled fleet sweep (workflows/fleet-sweep.ts): one activity per batch. */
+export interface FleetSweepInput {
+  batchSize?: number;
+}
+
+export interface FleetSweepResult {
+  domainsChecked: number;
+  verificationsStarted: number;
+  domainAlerts: number;
+  certificateAlerts: number;
+}

@@ -10,6 +10,7 @@ import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
 import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
+import { parseResolverList } from '../../core/domains/dns.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
 
@@ -130,6 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       secretKey: loadSecretsKey(config),
       webhookTargets: webhookTargets(config),
       workflowBundle: { code: inject('workflowCode') },
+      dnsServers: parseResolverList(config.DNS_RESOLVER),
     });
     workerRun = worker.run();
     loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: config.RELAY_BATCH_SIZE, streamConcurrency: config.RELAY_STREAM_CONCURRENCY, listenUrl: appDatabaseUrl(config) });
