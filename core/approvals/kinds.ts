@@ -17,6 +17,13 @@ export interface ChangeKindDeps {
   webhooks: WebhookPolicy;
   /** SECRETS_ENCRYPTION_KEY: seals secrets an applied change produced until collected. */
   secretKey: Buffer;
+  /**
+   * Starts a feature's follow-up workflow after its change committed (a claimed domain's
+   * verification), from `verify`; a workflow already running under the id is left alone. Built
+   * from the worker's or app's Temporal client; absent without one (the fleet sweep then starts
+   * a claimed domain's verification on its next run).
+   */
+  startWorkflow?: (start: { workflowType: string; workflowId: string; args: unknown[] }) => Promise<void>;
 }
 
 export interface AppliedChange {

@@ -82,3 +82,9 @@ export const SsoConnectionView = z.object({
 export type SsoConnectionView = z.infer<typeof SsoConnectionView>;
 
 export const SsoConnectionList = z.object({ connections: z.array(SsoConnectionView) });
+
+/** Change-request payloads (core/sso/change-kinds.ts). */
+export const UpdateSsoConnectionPayload = UpdateSsoConnectionBody.extend({ connectionId: z.string().uuid() }).strict();
+export type UpdateSsoConnectionPayload = z.infer<typeof UpdateSsoConnectionPayload>;
+export const DeleteSsoConnectionPayload = z.object({ connectionId: z.string().uuid() }).strict();
+export type DeleteSsoConnectionPayload = z.infer<typeof DeleteSsoConnectionPayload>;
