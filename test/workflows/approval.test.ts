@@ -177,6 +177,7 @@ describe('approval workflow', () => {
     expect((await otherAdmin.request('GET', '/approvals?box=waiting')).body.data.map((r: { id: string }) => r.id)).toContain(request.id);
     expect((await decide(otherAdmin, request)).body.outcome).toBe('approved');
     await stateOf(requester, request.id, 'applied');
+    await maybeRecordHistory(stack.client!, approvalWorkflowId(tenant.id, request.id), 'approval-escalation');
   });
 
   it('expires when nobody decides in time', async () => {
