@@ -68,6 +68,8 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     webhookTargets: webhookTargets(config),
     ...(metrics ? { metrics } : {}),
     dnsServers: parseResolverList(config.DNS_RESOLVER),
+    approvalHourMs: config.APPROVAL_HOUR_MS,
+    allowHttpLoopback: config.NODE_ENV !== 'production',
   });
   // The fleet's one sweep schedule (domain re-checks, certificate expiry): created by the first worker.
   await ensureFleetSweepSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, everyMinutes: config.FLEET_SWEEP_INTERVAL_MINUTES });
@@ -81,6 +83,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     listenUrl: appDatabaseUrl(config),
     ...(metrics ? { metrics } : {}),
+    approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
   });
   const done = (async () => {
     try {

@@ -7,3 +7,5 @@ export const eventDeliveryWorkflowId = (tenantId: string, subjectType: string, s
 export const domainWorkflowId = (tenantId: string, domainId: string) => `domain/${tenantId}/${domainId}`;
 /** The fleet's one recurring sweep (domain re-checks, SSO certificate expiry), per task queue. */
 export const fleetSweepScheduleId = (taskQueue: string) => `fleet-sweep/${taskQueue}`;
+/** One approval workflow per change request. */
+export const approvalWorkflowId = (tenantId: string, requestId: string) => `approval/${tenantId}/${requestId}`;

@@ -3,3 +3,4 @@ export { groupLifecycle } from './group-lifecycle.js';
 export { eventDelivery } from './event-delivery.js';
 export { domainVerification } from './domain-verification.js';
 export { fleetSweep } from './fleet-sweep.js';
+export { approval } from './approval.js';
