@@ -13,6 +13,8 @@ import { createConnectionsRouter } from './connections-router.js';
 import { createSettingsRouter } from './settings-router.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
 import { createRoleMappingsRouter } from './role-mappings-router.js';
+import { createDomainsRouter } from './domains-router.js';
+import { createSsoConnectionsRouter } from './sso-router.js';
 import { portalSessionMiddleware } from './session.js';
 import { createApprovalsRouter } from './approvals-router.js';
 
@@ -34,6 +36,8 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createAuditRouter,
   createRoleMappingsRouter,
   createApprovalsRouter,
+  createDomainsRouter,
+  createSsoConnectionsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -67,3 +67,7 @@ export type RemoveDomainBody = z.infer<typeof RemoveDomainBody>;
 export function challengeFor(name: string, token: string): DomainChallenge {
   return { type: 'TXT', name: `${CHALLENGE_LABEL}.${name}`, value: `${CHALLENGE_PREFIX}${token}` };
 }
+
+/** Portal request body: the claim plus an optional reason for the approvers. */
+export const RequestClaimBody = z.object({ name: DomainName, reason: z.string().trim().max(2000).optional().describe('Why, for the approvers') }).strict();
+export type RequestClaimBody = z.infer<typeof RequestClaimBody>;

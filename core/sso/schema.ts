@@ -88,3 +88,10 @@ export const UpdateSsoConnectionPayload = UpdateSsoConnectionBody.extend({ conne
 export type UpdateSsoConnectionPayload = z.infer<typeof UpdateSsoConnectionPayload>;
 export const DeleteSsoConnectionPayload = z.object({ connectionId: z.string().uuid() }).strict();
 export type DeleteSsoConnectionPayload = z.infer<typeof DeleteSsoConnectionPayload>;
+
+/** Portal request bodies: the change plus an optional reason for the approvers. */
+const Reason = z.string().trim().max(2000).optional().describe('Why, for the approvers');
+export const RequestSsoCreateBody = z.discriminatedUnion('protocol', [CreateOidcConnection.extend({ reason: Reason }), CreateSamlConnection.extend({ reason: Reason })]);
+export type RequestSsoCreateBody = z.infer<typeof RequestSsoCreateBody>;
+export const RequestSsoUpdateBody = UpdateSsoConnectionBody.extend({ reason: Reason });
+export const RequestReasonBody = z.object({ reason: Reason }).strict();
