@@ -148,4 +148,17 @@ describe('portal SSO connections and the app API', () => {
       SELECT action FROM audit_events WHERE tenant_id = ${tenant.id} AND action LIKE 'sso_connection.%' ORDER BY id`);
     expect(rows).toEqual(['sso_connection.created']);
   });
+
+  it('the OpenAPI document describes the app route and the portal routes', async () => {
+    const doc = (await (await fetch(`${stack.url}/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    expect(doc.paths['/api/v1/sso-connections']?.['get']).toBeDefined();
+    for (const [path, methods] of [
+      ['/portal/api/domains', ['get', 'post']],
+      ['/portal/api/domains/{id}', ['get', 'delete']],
+      ['/portal/api/sso-connections', ['get', 'post']],
+      ['/portal/api/sso-connections/{id}', ['get', 'patch', 'delete']],
+    ] as const) {
+      for (const method of methods) expect(doc.paths[path]?.[method], `${method} ${path}`).toBeDefined();
+    }
+  });
 });

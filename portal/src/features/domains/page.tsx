@@ -73,8 +73,8 @@ export default function DomainsPage() {
             key: 'actions',
             header: <span className="visually-hidden">Actions</span>,
             render: (d: DomainView) => (
-              <Button size="small" variant="danger" onClick={() => setRemoving(d)} aria-label={`Request removal of ${d.name}`}>
-                Remove…
+              <Button size="small" variant="danger" onClick={() => setRemoving(d)}>
+                Remove<span className="visually-hidden"> {d.name}</span>
               </Button>
             ),
           },
