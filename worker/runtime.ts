@@ -71,8 +71,11 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     approvalHourMs: config.APPROVAL_HOUR_MS,
     allowHttpLoopback: config.NODE_ENV !== 'production',
   });
-  // The fleet's one sweep schedule (domain re-checks, certificate expiry): created by the first worker.
-  await ensureFleetSweepSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, everyMinutes: config.FLEET_SWEEP_INTERVAL_MINUTES });
+  // The fleet's one sweep schedule (domain re-checks, certificate expiry): created by the first
+  // worker. Not a reason to stay down: a worker that cannot create it now tries again later.
+  const schedule = keepTrying(() => ensureFleetSweepSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, everyMinutes: config.FLEET_SWEEP_INTERVAL_MINUTES }), (err) =>
+    logger.warn({ err }, 'could not create the fleet sweep schedule yet; retrying'),
+  );
   const loops = startBackgroundLoops({
     db,
     client,
@@ -89,6 +92,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     try {
       await worker.run();
     } finally {
+      schedule.stop();
       await loops.stop();
       await connection.close();
       await nativeConnection.close();
@@ -100,6 +104,27 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
+    },
+  };
+}
+
+/** Runs `attempt` until it succeeds, waiting 1 s doubling to a minute between failures; `stop` ends the retries. */
+function keepTrying(attempt: () => Promise<unknown>, onError: (err: unknown) => void): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const run = (delay: number) => {
+    attempt().catch((err: unknown) => {
+      if (stopped) return;
+      onError(err);
+      timer = setTimeout(() => run(Math.min(delay * 2, 60_000)), delay);
+      timer.unref();
+    });
+  };
+  run(1_000);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }
