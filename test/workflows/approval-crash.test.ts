@@ -34,7 +34,7 @@ function startWorker(): ChildProcess {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
-  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
     if (code && code !== 0 && signal !== 'SIGKILL') console.error(`worker exited ${code}: ${err}`);
   });
