@@ -1,7 +1,9 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyApprovedChange, approvalDepsFromConfig, startApprovalWorkflow, submitChange } from '../../core/approvals/service.js';
 import { withTenant } from '../../core/db/pool.js';
+import { loadSecretsKey } from '../../core/secret-box.js';
 import { setApprovalPolicy } from '../helpers/approvals.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
@@ -212,5 +214,83 @@ describe('approval workflow', () => {
     const cancelled = await b.request('POST', `/approvals/${r2.id}/cancel`, { comment: 'not now' });
     expect(cancelled.body.outcome).toBe('cancelled');
     expect((await stack.scim(t2, 'GET', '/Users?count=1')).status).toBe(200);
+  });
+
+  it('a role mapping change carries its dry run; once approved, exactly those people gain the roles', async () => {
+    const { tenant, admin, approvers } = await team(1);
+    const ids: Record<string, string> = {};
+    for (const name of ['ann', 'bob', 'cat']) ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com` })).body.id;
+    const ops = (await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Ops', members: [{ value: ids.ann }, { value: ids.bob }] })).body.id;
+    const request = await submit(admin, 'role_mapping.set', { groupId: ops, roles: ['member'] });
+    expect(request.description.effects).toMatchObject({
+      affectedUsers: 2,
+      changes: expect.arrayContaining([expect.objectContaining({ userId: ids.ann, gains: ['member'], losses: [] }), expect.objectContaining({ userId: ids.bob, gains: ['member'] })]),
+    });
+    expect(request.description.after.effectFingerprint).toBe(request.description.effects.fingerprint);
+    expect((await decide(approvers[0]!, request)).body.outcome).toBe('approved');
+    const applied = await stateOf(admin, request.id, 'applied');
+    expect(applied.result).toMatchObject({ applied: true, affectedUsers: 2, fingerprint: request.description.effects.fingerprint });
+    const verification = await eventually(async () => (await admin.request('GET', `/approvals/${request.id}`)).body.result?.verification);
+    expect(verification.ok).toBe(true);
+    const Roles = z.object({ user_id: z.string(), role: z.string() });
+    const granted = await eventually(async () => {
+      const rows = await withTenant(stack.owner, tenant.id, (tx) => tx.any(sql.type(Roles)`SELECT user_id, role FROM user_roles WHERE tenant_id = ${tenant.id}`));
+      return rows.length >= 2 ? rows : null;
+    });
+    expect(granted.map((r) => r.user_id).sort()).toEqual([ids.ann, ids.bob].sort());
+  });
+
+  it('a change whose world moved after approval fails with the reason instead of applying', async () => {
+    const { tenant, admin, approvers } = await team(2);
+    await setApprovalPolicy(stack, tenant.id, { 'scim_connection.rotate': { approvals: 2 } });
+    const request = await submit(admin, 'scim_connection.rotate', { connectionId: tenant.connectionId, overlapSeconds: 60 });
+    expect((await decide(approvers[0]!, request)).body.outcome).toBe('recorded');
+    // Someone rotates directly meanwhile: the live tokens the approvers saw are not the ones now.
+    await withTenant(stack.owner, tenant.id, (tx) => tx.query(sql.unsafe`UPDATE scim_tokens SET expires_at = now() - interval '1 second' WHERE tenant_id = ${tenant.id}`));
+    expect((await decide(approvers[1]!, request)).body.outcome).toBe('approved');
+    const failed = await stateOf(admin, request.id, 'failed');
+    expect(failed.result).toMatchObject({ error: expect.any(String) });
+    expect(await auditActions(tenant.id, request.id)).toContain('approval.apply_failed');
+  });
+
+  it('the API is tenant-scoped: another tenant sees no request and cannot decide it', async () => {
+    const { admin } = await team(0);
+    const other = await team(1);
+    const request = await submit(admin, 'scim_connection.create', { name: 'Mine' });
+    expect((await other.approvers[0]!.request('GET', `/approvals/${request.id}`)).status).toBe(404);
+    expect((await decide(other.approvers[0]!, request)).status).toBe(404);
+    expect((await other.admin.request('POST', `/approvals/${request.id}/withdraw`)).status).toBe(404);
+    expect((await other.approvers[0]!.request('GET', '/approvals?box=history')).body.data).toEqual([]);
+  });
+
+  it('applies exactly once however often the apply step is retried', async () => {
+    const { tenant, admin, approvers } = await team(1);
+    const request = await submit(admin, 'scim_connection.create', { name: 'Once' });
+    expect((await decide(approvers[0]!, request)).body.outcome).toBe('approved');
+    await stateOf(admin, request.id, 'applied');
+    const deps = approvalDepsFromConfig(stack.config, loadSecretsKey(stack.config));
+    // What a retried activity (a worker killed after commit) does: it finds the stored outcome.
+    const again = await applyApprovedChange(stack.app, deps, { tenantId: tenant.id, requestId: request.id });
+    expect(again.state).toBe('applied');
+    const Count = z.object({ n: z.number() });
+    const n = await withTenant(stack.owner, tenant.id, (tx) => tx.oneFirst(sql.type(Count)`SELECT count(*)::int AS n FROM scim_connections WHERE tenant_id = ${tenant.id} AND name = 'Once'`));
+    expect(n).toBe(1);
+    expect((await auditActions(tenant.id, request.id)).filter((a) => a === 'approval.applied')).toHaveLength(1);
+  });
+
+  it('the reconciler starts the workflow of a request committed without one (a crash between commit and start)', async () => {
+    const { tenant, admin, approvers } = await team(1);
+    const deps = { ...approvalDepsFromConfig(stack.config, loadSecretsKey(stack.config)), taskQueue: stack.taskQueue };
+    // No Temporal client: the request is committed and nobody starts its workflow.
+    const { request } = await submitChange(stack.app, undefined, { tenantId: tenant.id, actor: { type: 'user', id: admin.userId } }, deps, { kind: 'scim_connection.create', payload: { name: 'Orphan' } });
+    expect(request.state).toBe('pending');
+    const res = await eventually(async () => {
+      const r = await decide(approvers[0]!, request);
+      return r.status === 200 ? r : null;
+    }, 20_000, 300);
+    expect(res.body.outcome).toBe('approved');
+    await stateOf(admin, request.id, 'applied');
+    // A second start (a slow committer racing the reconciler) is a no-op.
+    await startApprovalWorkflow(stack.app, stack.client!, deps, tenant.id, request.id);
   });
 });
