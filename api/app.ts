@@ -12,6 +12,7 @@ import { ScimTokenCache } from '../core/scim-token-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
+import { createSsoRouter } from './sso-router.js';
 import { createConsoleApi } from './console/router.js';
 import { createPortalApi } from './portal/router.js';
 import { createIntrospectionRouter } from './introspect.js';
@@ -150,6 +151,7 @@ export function createApp(deps: AppDeps): Express {
     createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), temporal: temporalClient, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }),
     createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient }),
     createAppApiRouter({ db: deps.db }),
+    createSsoRouter({ db: deps.db }),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
   const introspection = createIntrospectionRouter({ db: deps.db });

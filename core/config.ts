@@ -192,6 +192,20 @@ export const ConfigSchema = z.object({
   MAINTENANCE_INTERVAL: z.string().regex(/^\d+[smhd]$/, 'a number and s, m, h or d').default('1h'),
   /** Rows deleted per statement (each its own short transaction). */
   MAINTENANCE_BATCH_SIZE: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /**
+   * DNS servers (host:port, comma-separated) that domain verification asks for challenge TXT
+   * records; unset: the system's resolvers.
+   */
+  DNS_RESOLVER: z.string().optional(),
+  /** How often the fleet sweep re-checks verified domains and SAML certificate expiry (one schedule). */
+  FLEET_SWEEP_INTERVAL_MINUTES: z.coerce.number().int().min(1).default(360),
+  /**
+   * Approvals: milliseconds in one of the approval policy's hours (reminders, escalation, expiry,
+   * cooling-off). Always an hour in production; tests shorten it to run days of policy in seconds.
+   */
+  APPROVAL_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** Approvals: a request whose workflow has not started this long after commit is started by the worker's reconciler. */
+  APPROVAL_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(30),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -22,6 +22,7 @@ import { registerStreamCommands } from './cli/commands/stream.js';
 import { registerTenantCommands } from './cli/commands/tenant.js';
 import { registerTokenCommands } from './cli/commands/token.js';
 import { registerWebhookCommands } from './cli/commands/webhook.js';
+import { registerDomainCommands } from './cli/commands/domain.js';
 
 /**
  * Operator CLI: the composition root. It connects with the owner credentials (DATABASE_URL), like
@@ -86,6 +87,7 @@ registerWebhookCommands(program, deps);
 registerStreamCommands(program, deps);
 registerMigrateCommands(program, deps);
 registerPortalCommands(program, { config, db });
+registerDomainCommands(program, deps);
 
 try {
   await program.parseAsync(process.argv);

@@ -8,6 +8,10 @@ import { createMaintenanceActivities } from '../activities/maintenance.js';
 import { classifyFailures } from '../activities/to-failure.js';
 import { type AppRole, loadConfig, retentionDays, webhookTargets } from '../core/config.js';
 import type { PruneKind } from '../core/maintenance/kinds.js';
+import { createDomainActivities } from '../activities/domains.js';
+import { workflowStarter } from '../activities/workflow-starter.js';
+import { createApprovalActivities } from '../activities/approvals.js';
+import type { ApprovalDeps } from '../core/approvals/service.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
@@ -41,6 +45,12 @@ export interface WorkerDeps {
   retention?: Record<PruneKind, number>;
   /** Rows per pruning statement (MAINTENANCE_BATCH_SIZE). */
   maintenanceBatchSize?: number;
+  /** DNS servers for domain challenge lookups (DNS_RESOLVER); the system's when absent. */
+  dnsServers?: readonly string[];
+  /** Approvals: milliseconds in a policy hour (APPROVAL_HOUR_MS); the config default when absent. */
+  approvalHourMs?: number;
+  /** Webhook changes applied by approvals: plain http to loopback allowed (not in production). */
+  allowHttpLoopback?: boolean;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -56,6 +66,8 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
       ...classifyFailures(createMaintenanceActivities({ db: deps.db, retention: deps.retention ?? retentionDays(DEFAULTS), batchSize: deps.maintenanceBatchSize ?? DEFAULTS.MAINTENANCE_BATCH_SIZE, metrics: deps.metrics }), deps.metrics),
+      ...classifyFailures(createDomainActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, dnsServers: deps.dnsServers ?? [] }), deps.metrics),
+      ...classifyFailures(createApprovalActivities({ db: deps.db, client: deps.client, deps: approvalDeps(deps) }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
@@ -65,3 +77,17 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
 }
 
 export { NativeConnection };
+
+/** What the approval engine's steps need, from the worker's own dependencies. */
+export function approvalDeps(deps: WorkerDeps): ApprovalDeps {
+  const targets = deps.webhookTargets ?? webhookTargets(DEFAULTS);
+  return {
+    catalogue: deps.roles,
+    secretKey: deps.secretKey,
+    webhooks: { allowHttpLoopback: deps.allowHttpLoopback ?? DEFAULTS.NODE_ENV !== 'production', secretKey: deps.secretKey, targets },
+    taskQueue: deps.taskQueue,
+    hourMs: deps.approvalHourMs ?? DEFAULTS.APPROVAL_HOUR_MS,
+    // A claimed domain's verification workflow, once the approved claim committed.
+    startWorkflow: workflowStarter(deps.client, deps.taskQueue),
+  };
+}

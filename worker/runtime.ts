@@ -7,6 +7,8 @@ import { type Metrics, registerDatabaseGauges } from '../core/metrics.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createLifecycleWorker } from './create-worker.js';
 import { ensureMaintenanceSchedule } from './maintenance-schedule.js';
+import { ensureFleetSweepSchedule } from './fleet-sweep-schedule.js';
+import { parseResolverList } from '../core/domains/dns.js';
 import { startBackgroundLoops } from './outbox-relay.js';
 
 export interface WorkerRuntime {
@@ -68,11 +70,21 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     retention: retentionDays(config),
     maintenanceBatchSize: config.MAINTENANCE_BATCH_SIZE,
     ...(metrics ? { metrics } : {}),
+    dnsServers: parseResolverList(config.DNS_RESOLVER),
+    approvalHourMs: config.APPROVAL_HOUR_MS,
+    allowHttpLoopback: config.NODE_ENV !== 'production',
   });
-  // Pruning and audit sizes on a Temporal Schedule; every replica ensures it, one creates it.
-  await ensureMaintenanceSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, interval: config.MAINTENANCE_INTERVAL }).catch((err: unknown) =>
-    logger.warn({ err }, 'the maintenance schedule could not be ensured; pruning waits for the next worker start'),
-  );
+  // Recurring work on Temporal Schedules (pruning and audit sizes; domain re-checks and certificate
+  // expiry), created by whichever worker comes first; every replica ensures them. Not a reason to
+  // stay down: a worker that cannot create one now tries again later.
+  const schedules = [
+    keepTrying(() => ensureMaintenanceSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, interval: config.MAINTENANCE_INTERVAL }), (err) =>
+      logger.warn({ err }, 'could not create the maintenance schedule yet; retrying'),
+    ),
+    keepTrying(() => ensureFleetSweepSchedule(client, { taskQueue: config.TEMPORAL_TASK_QUEUE, everyMinutes: config.FLEET_SWEEP_INTERVAL_MINUTES }), (err) =>
+      logger.warn({ err }, 'could not create the fleet sweep schedule yet; retrying'),
+    ),
+  ];
   const loops = startBackgroundLoops({
     db,
     client,
@@ -83,11 +95,13 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     listenUrl: appDatabaseUrl(config),
     ...(metrics ? { metrics } : {}),
+    approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
   });
   const done = (async () => {
     try {
       await worker.run();
     } finally {
+      for (const schedule of schedules) schedule.stop();
       await loops.stop();
       await connection.close();
       await nativeConnection.close();
@@ -99,6 +113,27 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     async stop() {
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
+    },
+  };
+}
+
+/** Runs `attempt` until it succeeds, waiting 1 s doubling to a minute between failures; `stop` ends the retries. */
+function keepTrying(attempt: () => Promise<unknown>, onError: (err: unknown) => void): { stop(): void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const run = (delay: number) => {
+    attempt().catch((err: unknown) => {
+      if (stopped) return;
+      onError(err);
+      timer = setTimeout(() => run(Math.min(delay * 2, 60_000)), delay);
+      timer.unref();
+    });
+  };
+  run(1_000);
+  return {
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
     },
   };
 }

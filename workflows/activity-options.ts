@@ -28,3 +28,12 @@ export const webhookActivity: ActivityOptions = {
   scheduleToCloseTimeout: '3 days',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 hour' },
 };
+
+/**
+ * DNS lookups of domain challenges and the sweep's batches: each attempt bounded (a lookup times
+ * out after a few seconds), retried briefly; a failed lookup is an outcome, not an error.
+ */
+export const dnsActivity: ActivityOptions = {
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};

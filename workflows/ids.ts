@@ -5,3 +5,9 @@ export const groupWorkflowId = (tenantId: string, groupId: string) => `group/${t
 export const eventDeliveryWorkflowId = (tenantId: string, subjectType: string, subjectId: string) => `delivery/${tenantId}/${subjectType}/${subjectId}`;
 /** The maintenance schedule (pruning, audit sizes): one per task queue, created by whichever worker starts first. */
 export const maintenanceScheduleId = (taskQueue: string) => `maintenance/${taskQueue}`;
+/** One verification workflow per claimed domain, started when the claim is applied. */
+export const domainWorkflowId = (tenantId: string, domainId: string) => `domain/${tenantId}/${domainId}`;
+/** The fleet's one recurring sweep (domain re-checks, SSO certificate expiry), per task queue. */
+export const fleetSweepScheduleId = (taskQueue: string) => `fleet-sweep/${taskQueue}`;
+/** One approval workflow per change request. */
+export const approvalWorkflowId = (tenantId: string, requestId: string) => `approval/${tenantId}/${requestId}`;

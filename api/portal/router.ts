@@ -13,8 +13,11 @@ import { createConnectionsRouter } from './connections-router.js';
 import { createSettingsRouter } from './settings-router.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
 import { createRoleMappingsRouter } from './role-mappings-router.js';
+import { createDomainsRouter } from './domains-router.js';
+import { createSsoConnectionsRouter } from './sso-router.js';
 import { portalSessionMiddleware } from './session.js';
 import { createWebhookDeliveriesRouter } from './webhook-deliveries-router.js';
+import { createApprovalsRouter } from './approvals-router.js';
 
 export type { PortalDeps } from './deps.js';
 
@@ -34,6 +37,9 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createAuditRouter,
   createRoleMappingsRouter,
   createWebhookDeliveriesRouter,
+  createApprovalsRouter,
+  createDomainsRouter,
+  createSsoConnectionsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -8,6 +8,10 @@ import { isIP } from 'node:net';
  */
 export class TestDnsServer {
   readonly records = new Map<string, string[]>();
+  /** TXT records by name: each value one record (split into 255-byte character-strings). */
+  readonly txt = new Map<string, string[]>();
+  /** Names whose queries are answered SERVFAIL (a resolver that is down). */
+  readonly failing = new Set<string>();
   private socket: Socket | undefined;
   port = 0;
 
@@ -44,11 +48,14 @@ export class TestDnsServer {
     if (questionEnd > query.length) return undefined;
     const qtype = query.readUInt16BE(offset + 1);
     const name = labels.join('.').toLowerCase();
-    const known = this.records.get(name);
+    const known = this.records.get(name) ?? this.txt.get(name);
     const family = qtype === 1 ? 4 : qtype === 28 ? 6 : 0;
-    const addresses = (known ?? []).filter((a) => isIP(a) === family);
-    const answers = addresses.map((address) => {
-      const rdata = family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address);
+    const addresses = (this.records.get(name) ?? []).filter((a) => isIP(a) === family);
+    const rdatas =
+      qtype === 16
+        ? (this.txt.get(name) ?? []).map(txtRdata)
+        : addresses.map((address) => (family === 4 ? Buffer.from(address.split('.').map(Number)) : ipv6Bytes(address)));
+    const answers = rdatas.map((rdata) => {
       const rr = Buffer.alloc(12);
       rr.writeUInt16BE(0xc00c, 0); // a pointer to the question's name
       rr.writeUInt16BE(qtype, 2);
@@ -59,11 +66,23 @@ export class TestDnsServer {
     });
     const header = Buffer.alloc(12);
     query.copy(header, 0, 0, 2); // id
-    header.writeUInt16BE(known ? 0x8180 : 0x8183, 2); // response, RD+RA, NOERROR or NXDOMAIN
+    // response, RD+RA, and NOERROR, NXDOMAIN or SERVFAIL
+    header.writeUInt16BE(this.failing.has(name) ? 0x8182 : known ? 0x8180 : 0x8183, 2);
     header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(answers.length, 6);
-    return Buffer.concat([header, query.subarray(12, questionEnd), ...answers]);
+    header.writeUInt16BE(this.failing.has(name) ? 0 : answers.length, 6);
+    return Buffer.concat([header, query.subarray(12, questionEnd), ...(this.failing.has(name) ? [] : answers)]);
   }
+}
+
+/** RFC 1035 §3.3.14: one or more length-prefixed character-strings. */
+function txtRdata(value: string): Buffer {
+  const bytes = Buffer.from(value, 'utf8');
+  const parts: Buffer[] = [];
+  for (let i = 0; i === 0 || i < bytes.length; i += 255) {
+    const chunk = bytes.subarray(i, i + 255);
+    parts.push(Buffer.from([chunk.length]), chunk);
+  }
+  return Buffer.concat(parts);
 }
 
 function ipv6Bytes(address: string): Buffer {

@@ -10,6 +10,7 @@ import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
 import { insertConnectionWithToken } from '../../core/connections/queries.js';
 import { createTenant, setDeletionGrace } from '../../core/repositories/tenants.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
+import { parseResolverList } from '../../core/domains/dns.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
 
@@ -130,12 +131,25 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       secretKey: loadSecretsKey(config),
       webhookTargets: webhookTargets(config),
       workflowBundle: { code: inject('workflowCode') },
+      dnsServers: parseResolverList(config.DNS_RESOLVER),
+      approvalHourMs: config.APPROVAL_HOUR_MS,
     });
     workerRun = worker.run();
-    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: config.RELAY_BATCH_SIZE, streamConcurrency: config.RELAY_STREAM_CONCURRENCY, listenUrl: appDatabaseUrl(config) });
+    loops = startBackgroundLoops({
+      db: appDb,
+      client,
+      taskQueue,
+      logger,
+      pollMs: options.relayPollMs ?? 20,
+      batchSize: config.RELAY_BATCH_SIZE,
+      streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
+      listenUrl: appDatabaseUrl(config),
+      approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
+    });
   }
 
-  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: taskQueue }, db: appDb, logger, temporal: connection });
+  // The app starts approval workflows on the worker's queue (TEMPORAL_TASK_QUEUE).
+  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: options.env?.TEMPORAL_TASK_QUEUE ?? taskQueue }, db: appDb, logger, temporal: connection });
   const url = http.url;
   const scimUrl = `${url}/scim/v2`;
 

@@ -46,6 +46,9 @@ export const features: FeatureEntry[] = [
   { path: 'members', label: 'Members', roles: ['admin'], lazy: () => import('../features/members/page.js') },
   // Account (helper "frame"): reached from the user menu
   { path: 'account', label: 'Your account', roles: all, nav: false, lazy: () => import('../features/account/page.js') },
+  // Domains and SSO connections (helper "domains-sso")
+  { path: 'domains', label: 'Domains', roles: ['admin', 'approver', 'auditor'], lazy: () => import('../features/domains/page.js') },
+  { path: 'sso', label: 'SSO connections', roles: ['admin', 'approver', 'auditor'], lazy: () => import('../features/sso/page.js') },
 ];
 
 /** The entries `roles` may open, in nav order. */

@@ -1,0 +1,105 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withTenant } from '../../core/db/pool.js';
+import { createWebhookTargetPolicy } from '../../core/net/webhook-target.js';
+import { createSsoConnection } from '../../core/sso/service.js';
+import { buildPortal } from '../../scripts/lib/portal-build.js';
+import { expectAccessible } from '../helpers/browser.js';
+import { browserSignIn, portalClient } from '../helpers/portal.js';
+import { makeCertificate, samlMetadata } from '../helpers/saml.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join('test-artifacts', 'portal-domains');
+
+let stack: TestStack;
+let tenant: TestTenant;
+let browser: Browser;
+const contexts: BrowserContext[] = [];
+
+beforeAll(async () => {
+  buildPortal({ logLevel: 'error' });
+  mkdirSync(ARTIFACTS, { recursive: true });
+  stack = await startStack({ worker: true });
+  tenant = await stack.createTenant();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+
+afterAll(async () => {
+  for (const context of contexts) await context.close().catch(() => {});
+  await browser?.close();
+  await stack?.close();
+});
+
+async function freshPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  contexts.push(context);
+  return context.newPage();
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+describe('domains and SSO pages (real browser)', () => {
+  it('an admin requests a claim (told it needs approval), an approver approves, the page shows the TXT record to publish', async () => {
+    const page = await freshPage();
+    await browserSignIn(page, stack, tenant, { roles: ['admin'] });
+    await page.goto(`${stack.url}/domains`);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Domains');
+    await expect.poll(() => page.getByText('No domain claimed yet').count()).toBe(1);
+
+    await page.getByRole('button', { name: 'Claim a domain…' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByText('This change needs approval').count()).toBe(1);
+    await dialog.getByLabel('Domain').fill('not a domain');
+    await dialog.getByRole('button', { name: 'Request the claim' }).click();
+    await expect.poll(() => dialog.getByText(/not a domain name/).count()).toBeGreaterThan(0);
+    await dialog.getByLabel('Domain').fill('Browser.Example');
+    await dialog.getByLabel('Reason for the approvers').fill('SSO rollout');
+    await shot(page, '1-claim-dialog');
+    await expectAccessible(page, 'claim dialog');
+    await dialog.getByRole('button', { name: 'Request the claim' }).click();
+    await expect.poll(() => page.getByText('Sent for approval').count()).toBe(1);
+    const link = await page.getByRole('link', { name: 'Follow the request' }).getAttribute('href');
+    expect(link).toMatch(/^\/approvals\/[0-9a-f-]{36}$/);
+    await shot(page, '2-sent-for-approval');
+
+    const approver = await portalClient(stack, tenant, { roles: ['approver'] });
+    const requestId = link!.split('/').at(-1)!;
+    const request = (await approver.request('GET', `/approvals/${requestId}`)).body;
+    expect((await approver.request('POST', `/approvals/${requestId}/decide`, { verdict: 'approve', changeHash: request.changeHash })).body.outcome).toBe('approved');
+    await eventually(async () => ((await approver.request('GET', `/approvals/${requestId}`)).body.state === 'applied' ? true : null), 20_000);
+
+    await page.reload();
+    const record = page.getByTestId('txt-record');
+    await expect.poll(() => record.textContent(), { timeout: 15_000 }).toContain('_roster-challenge.browser.example');
+    expect(await record.textContent()).toMatch(/roster-verification=[A-Za-z0-9_-]{32}/);
+    await expect.poll(() => page.getByText('Waiting for the TXT record').count()).toBe(1);
+    await shot(page, '3-txt-record');
+    await expectAccessible(page, 'domains page');
+  });
+
+  it('the SSO page shows a SAML connection with its certificate expiry warning', async () => {
+    const metadataXml = samlMetadata({ entityId: 'https://idp.browser.example/metadata', ssoUrl: 'https://idp.browser.example/sso', certificates: [makeCertificate({ cn: 'browser-idp', validDays: 20 })] });
+    await withTenant(stack.app, tenant.id, (tx) =>
+      createSsoConnection(tx, { tenantId: tenant.id, actor: { type: 'user', id: 'seed' } }, { targets: createWebhookTargetPolicy({ allowedNetworks: [] }), allowHttp: false }, { protocol: 'saml', name: 'Browser IdP', metadataXml, allowedDomains: [] }),
+    );
+    const page = await freshPage();
+    await browserSignIn(page, stack, tenant, { roles: ['auditor'] });
+    await page.goto(`${stack.url}/sso`);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('SSO connections');
+    await expect.poll(() => page.getByRole('heading', { name: 'Browser IdP' }).count()).toBe(1);
+    const expiry = await page.getByTestId('certificate-expiry').textContent();
+    expect(expiry).toMatch(/(19|20) days left/);
+    expect(await page.getByText('https://idp.browser.example/sso').count()).toBe(1);
+    // Auditors read; only admins request changes.
+    expect(await page.getByRole('button', { name: 'New SSO connection…' }).count()).toBe(0);
+    await shot(page, '4-sso-connection');
+    await expectAccessible(page, 'sso page');
+  });
+});
