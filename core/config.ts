@@ -176,6 +176,15 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
+  /**
+   * Portal sessions are cached per API process and evicted by NOTIFY on sign-out, revocation,
+   * removal and role changes; this bounds an entry's age regardless (0 turns the cache off; capped
+   * at a quarter of the idle timeout).
+   */
+  PORTAL_SESSION_CACHE_TTL_MS: z.coerce.number().int().min(0).default(10_000),
+  PORTAL_SESSION_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
+  /** How often an API process writes last_seen_at for the portal sessions it served from memory. */
+  PORTAL_SESSION_TOUCH_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -151,25 +151,51 @@ function userWhere(tenantId: string, filter: UserFilter) {
   return sql.join(where, sql.fragment` AND `);
 }
 
-export async function listUsers(tx: Tx, tenantId: string, filter: UserFilter, cursor: string | undefined, limit: number) {
+/** A search counts at most this many matches (counting all would scan them all). */
+export const SEARCH_COUNT_CAP = 1000;
+
+const UserPageRow = UserSummaryRow.extend({ total_count: z.number().nullable() });
+
+/**
+ * The count of the whole list as one more column of the page's own statement (PostgreSQL runs an
+ * uncorrelated sub-select once): maintained per-state counts without a search, a capped count with
+ * one (SEARCH_COUNT_CAP + 1 means "more than the cap").
+ */
+function totalColumn(tenantId: string, filter: UserFilter) {
+  if (!filter.search) {
+    return sql.fragment`(SELECT coalesce(sum(d.delta), 0) FROM user_state_count_deltas d
+      WHERE d.tenant_id = ${tenantId} ${filter.state ? sql.fragment`AND d.state = ${filter.state}` : sql.fragment``})::int8`;
+  }
+  return sql.fragment`(SELECT count(*) FROM (SELECT 1 FROM users u WHERE ${userWhere(tenantId, filter)} LIMIT ${SEARCH_COUNT_CAP + 1}) m)::int8`;
+}
+
+/**
+ * One page of users and, when `withTotal` (a first page), how many match, in one statement. Pages
+ * after the first carry no count: the client keeps the first page's, so paging through a common
+ * search term does not count its matches again on every page.
+ */
+export async function listUsers(tx: Tx, tenantId: string, filter: UserFilter, cursor: string | undefined, limit: number, withTotal = !cursor) {
   const where = userWhere(tenantId, { ...filter, search: undefined });
+  const total = withTotal ? totalColumn(tenantId, filter) : sql.fragment`NULL::int8`;
   // A search pages over the matches' own keys first (aliased u, like the keyset expects), so a
   // common term reads only the page's rows from users.
   const matches = (k: Keyset) =>
     filter.search
       ? sql.fragment`AND u.id IN (SELECT u.id FROM directory_user_matches(${tenantId}, ${containsPattern(filter.search)}) u WHERE ${k.where} ORDER BY ${k.orderBy} ${k.limit})`
       : sql.fragment``;
-  return readPage(
-    (k) => tx.any(sql.type(UserSummaryRow)`
-      SELECT ${USER_SUMMARY_COLUMNS} FROM users u WHERE ${where} ${matches(k)} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
+  const page = await readPage(
+    (k) => tx.any(sql.type(UserPageRow)`
+      SELECT ${USER_SUMMARY_COLUMNS}, ${total} AS total_count FROM users u WHERE ${where} ${matches(k)} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
     cursor,
     limit,
     'u',
   );
+  if (!withTotal) return { ...page, count: null };
+  const n = page.rows[0]?.total_count;
+  // No row, no count column: an empty first page means nothing matches; past the end, ask.
+  if (n === undefined || n === null) return { ...page, count: cursor ? await countUsers(tx, tenantId, filter) : { total: 0, lowerBound: false } };
+  return { ...page, count: n > SEARCH_COUNT_CAP ? { total: SEARCH_COUNT_CAP, lowerBound: true } : { total: n, lowerBound: false } };
 }
-
-/** A search counts at most this many matches (counting all would scan them all). */
-export const SEARCH_COUNT_CAP = 1000;
 
 const StateCount = z.object({ state: z.string(), n: z.number() });
 
