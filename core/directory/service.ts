@@ -96,7 +96,14 @@ export async function listUsers(
 ): Promise<UserPage> {
   const filter = { search: query.search, state: query.state };
   const page = await q.listUsers(tx, tenantId, filter, query.cursor, query.limit);
-  return { items: page.rows.map(summary), total: page.count?.total ?? null, totalIsLowerBound: page.count?.lowerBound ?? false, next: page.next, prev: page.prev };
+  return {
+    items: page.rows.map(summary),
+    total: page.count?.total ?? null,
+    totalIsLowerBound: page.count?.lowerBound ?? false,
+    totalIsEstimate: page.count?.estimated ?? false,
+    next: page.next,
+    prev: page.prev,
+  };
 }
 
 const LABELS: Record<string, string> = {

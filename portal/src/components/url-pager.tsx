@@ -34,6 +34,7 @@ export interface KeysetPageData {
   prev: string | null;
   total: number | null;
   totalIsLowerBound?: boolean;
+  totalIsEstimate?: boolean;
   items: unknown[];
 }
 
@@ -57,8 +58,8 @@ export function UrlPager({
   pageSize: number;
   countKey?: string;
 }) {
-  const known = useRef<{ key: string; total: number; lowerBound: boolean } | undefined>(undefined);
-  if (data && data.total !== null) known.current = { key: countKey, total: data.total, lowerBound: data.totalIsLowerBound ?? false };
+  const known = useRef<{ key: string; total: number; lowerBound: boolean; estimate: boolean } | undefined>(undefined);
+  if (data && data.total !== null) known.current = { key: countKey, total: data.total, lowerBound: data.totalIsLowerBound ?? false, estimate: data.totalIsEstimate ?? false };
   if (!data) return null;
   const count = known.current?.key === countKey ? known.current : undefined;
   // A "previous" that lands on the first page drops the cursor (the API's first page is cursor-less).
@@ -70,6 +71,7 @@ export function UrlPager({
         pageSize={pageSize}
         shown={data.items.length}
         total={count?.total ?? null}
+        approximate={count?.estimate ?? false}
         hasPrev={data.prev !== null && paging.page > 1}
         hasNext={data.next !== null}
         onPrev={() => paging.go(prevPage === 1 ? null : data.prev, prevPage)}
