@@ -10,7 +10,8 @@
  *     what process.cpuUsage() would report inside it) and of all PostgreSQL processes;
  *   - p50 of the sequential latency (no concurrency, so no queueing).
  *
- *   node --import tsx scripts/bench-directory-profile.ts   (PROFILE_USERS=100000 PROFILE_REQUESTS=200)
+ *   node --import tsx scripts/bench-directory-profile.ts   (PROFILE_USERS=100000 PROFILE_REQUESTS=200,
+ *   PROFILE_CPU_PROF=<dir> for a V8 CPU profile of the API process)
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
@@ -62,6 +63,8 @@ try {
   viaProxy.hostname = '127.0.0.1';
   viaProxy.port = String(proxy.port);
   const api = await startApiProcess({
+    // PROFILE_CPU_PROF=<dir>: a V8 CPU profile of the API process (written when it stops).
+    ...(env.PROFILE_CPU_PROF ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${env.PROFILE_CPU_PROF}`] } : {}),
     port: await freePort(),
     env: {
       DATABASE_URL: ownerUrl.toString(),
