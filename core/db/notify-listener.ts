@@ -8,8 +8,11 @@ export interface NotifyListenerOptions {
   onNotification(payload: string | undefined): void;
   /** LISTEN is in effect: whatever was sent before is lost, so a cache starts empty here. */
   onUp(): void;
-  /** The connection is gone: a cache must stop trusting its entries until onUp. */
-  onDown(err: unknown): void;
+  /**
+   * The connection is gone (or could not be made): a cache must stop trusting its entries until
+   * onUp. `closing`: because close() was called, not a failure (nothing to report).
+   */
+  onDown(err: unknown, closing: boolean): void;
   retryMs?: number;
 }
 
@@ -32,7 +35,7 @@ export function listenForNotifications(options: NotifyListenerOptions): NotifyLi
       if (lost) return;
       lost = true;
       if (client === c) client = undefined;
-      options.onDown(err);
+      options.onDown(err, stopped);
       void c.end().catch(() => {});
       if (!stopped) setTimeout(() => void connect(), options.retryMs ?? 1_000).unref();
     };

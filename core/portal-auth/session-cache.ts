@@ -80,10 +80,9 @@ export class PortalSessionCache {
           this.generation++;
           this.listening = true;
         },
-        onDown: (err) => {
-          const was = this.listening;
+        onDown: (err, closing) => {
           this.drop();
-          if (was) options.logger?.warn({ err }, 'portal session listener lost its connection; resolving every request in the database until it is back');
+          if (!closing) options.logger?.warn({ err }, 'portal session listener lost its connection; resolving every request in the database until it is back');
         },
       });
     }

@@ -141,6 +141,21 @@ describe('portal session cache across two API processes', () => {
     for (const a of apis) expect((await on(a, p).request('GET', '/users')).status).toBe(401);
   });
 
+  it('after losing its listener connection a process caches nothing (and empties), and caches again once back', async () => {
+    const p = await portalClient(stack, tenant, { roles: ['auditor'] });
+    await primed(p);
+    const killed = await stack.owner.anyFirst(sql.unsafe`
+      SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+       WHERE application_name = 'roster-portal-session-listener' AND datname = current_database()`);
+    expect(killed.length).toBeGreaterThanOrEqual(apis.length); // the stack's own API process listens too
+    await eventually(async () => apis.every((a) => !a.http.portalSessions.active || a.http.portalSessions.size === 0), 2_000, 10);
+    // Meanwhile requests still work (resolved in the database) ...
+    for (const a of apis) expect((await on(a, p).request('GET', '/session')).status).toBe(200);
+    // ... and once the listeners are back, sessions are cached again.
+    await primed(p);
+    for (const a of apis) expect(a.http.portalSessions.size).toBeGreaterThan(0);
+  });
+
   it('uses served from memory reach last_seen_at in batches (idle timeout stays right)', async () => {
     const p = await portalClient(stack, tenant, { roles: ['auditor'] });
     await primed(p);
@@ -148,7 +163,7 @@ describe('portal session cache across two API processes', () => {
     await stack.owner.query(sql.unsafe`UPDATE portal_sessions SET last_seen_at = now() - interval '30 seconds' WHERE user_id = ${p.userId}`);
     const stale = await lastSeen(p.userId);
     expect((await on(apis[A]!, p).request('GET', '/session')).status).toBe(200);
-    await eventually(async () => Date.parse(await lastSeen(p.userId)) > Date.parse(stale) + 25_000, 3_000, 50);
+    await eventually(async () => Date.parse(await lastSeen(p.userId)) > Date.parse(stale) + 25_000, 10_000, 50);
     // And a session idle for longer than the timeout is refused, cached or not, on the next read.
     await stack.owner.query(sql.unsafe`UPDATE portal_sessions SET last_seen_at = now() - interval '1 hour', revoked_at = now() WHERE user_id = ${p.userId}`);
     for (const a of apis) expect((await on(a, p).request('GET', '/session')).status).toBe(401);
