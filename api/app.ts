@@ -9,6 +9,7 @@ import { type Config, publicUrl, webhookTargets } from '../core/config.js';
 import type { Db } from '../core/db/pool.js';
 import type { ScimLimits } from '../core/scim/discovery.js';
 import { ScimTokenCache } from '../core/scim-token-cache.js';
+import { PortalSessionCache } from '../core/portal-auth/session-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
 import { loadSecretsKey } from '../core/secret-box.js';
 import { createAppApiRouter } from './app-api-router.js';
@@ -44,6 +45,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** True once the process is shutting down: /readyz answers 503 and connections are not kept alive. */
   draining?: () => boolean;
+  /** Portal session resolution; startHttpServer passes one with its NOTIFY listener (default: uncached). */
+  portalSessions?: PortalSessionCache;
 }
 
 export function scimLimits(config: Config): ScimLimits {
@@ -70,6 +73,19 @@ export function scimTokenCache(deps: Pick<AppDeps, 'config' | 'db' | 'logger'>, 
     ttlMs: deps.config.SCIM_TOKEN_CACHE_TTL_MS,
     maxEntries: deps.config.SCIM_TOKEN_CACHE_MAX_ENTRIES,
     touchIntervalMs: deps.config.SCIM_TOKEN_TOUCH_INTERVAL_MS,
+    logger: deps.logger,
+  });
+}
+
+/** The portal session cache for an API process; without `listenUrl` it caches nothing. */
+export function portalSessionCache(deps: Pick<AppDeps, 'config' | 'db' | 'logger'>, listenUrl?: string): PortalSessionCache {
+  return new PortalSessionCache({
+    db: deps.db,
+    listenUrl,
+    ttlMs: deps.config.PORTAL_SESSION_CACHE_TTL_MS,
+    maxEntries: deps.config.PORTAL_SESSION_CACHE_MAX_ENTRIES,
+    idleSeconds: deps.config.PORTAL_SESSION_IDLE_SECONDS,
+    touchIntervalMs: deps.config.PORTAL_SESSION_TOUCH_INTERVAL_MS,
     logger: deps.logger,
   });
 }
@@ -126,7 +142,7 @@ export function createApp(deps: AppDeps): Express {
   const temporalClient = deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined;
   // The tenant portal and the operator console: separate APIs, cookies and sessions.
   const surfaceDeps = { db: deps.db, config: deps.config, secretKey, publicUrl: base, temporal: temporalClient };
-  const portalApi = createPortalApi(surfaceDeps);
+  const portalApi = createPortalApi({ ...surfaceDeps, sessions: deps.portalSessions });
   const consoleApi = createConsoleApi(surfaceDeps);
 
   const openapi = buildOpenApiDocument(base, {

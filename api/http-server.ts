@@ -7,7 +7,8 @@ import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import { ScimActivityRecorder } from '../core/connections/activity.js';
-import { createApp, scimTokenCache } from './app.js';
+import type { PortalSessionCache } from '../core/portal-auth/session-cache.js';
+import { createApp, portalSessionCache, scimTokenCache } from './app.js';
 
 export interface HttpServer {
   server: Server;
@@ -15,6 +16,7 @@ export interface HttpServer {
   url: string;
   scimTokens: ScimTokenCache;
   scimActivity: ScimActivityRecorder;
+  portalSessions: PortalSessionCache;
   /**
    * Graceful stop: /readyz turns 503 (for SHUTDOWN_DELAY_MS), the listener closes, in-flight
    * requests finish (up to SHUTDOWN_TIMEOUT_MS, then their connections are cut), idle keep-alive
@@ -36,15 +38,18 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   const url = publicUrl(deps.config, port);
   // Each API process listens for SCIM token revocations on a connection of its own.
   const scimTokens = scimTokenCache(deps, appDatabaseUrl(deps.config));
+  // ... and for portal session revocations (sign-out, removal, role changes).
+  const portalSessions = portalSessionCache(deps, appDatabaseUrl(deps.config));
   const scimActivity = new ScimActivityRecorder({ db: deps.db, flushIntervalMs: deps.config.SCIM_ACTIVITY_FLUSH_MS, logger: deps.logger });
   let draining = false;
-  server.on('request', createApp({ ...deps, scimTokens, scimActivity, publicUrl: url, draining: () => draining }));
+  server.on('request', createApp({ ...deps, scimTokens, scimActivity, portalSessions, publicUrl: url, draining: () => draining }));
   return {
     server,
     port,
     url,
     scimTokens,
     scimActivity,
+    portalSessions,
     close: async () => {
       draining = true;
       if (deps.config.SHUTDOWN_DELAY_MS > 0) await new Promise((r) => setTimeout(r, deps.config.SHUTDOWN_DELAY_MS));
@@ -60,6 +65,7 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
         });
       });
       await scimTokens.close();
+      await portalSessions.close();
       await scimActivity.close();
     },
   };

@@ -206,6 +206,16 @@ export const ConfigSchema = z.object({
   APPROVAL_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
   /** Approvals: a request whose workflow has not started this long after commit is started by the worker's reconciler. */
   APPROVAL_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(30),
+  /**
+   * Portal sessions are cached per API process and evicted by NOTIFY on sign-out, revocation,
+   * removal and role changes; this bounds an entry's age regardless (0 turns the cache off; capped
+   * at a quarter of the idle timeout).
+   */
+  PORTAL_SESSION_CACHE_TTL_MS: z.coerce.number().int().min(0).default(10_000),
+  PORTAL_SESSION_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
+  /** How often an API process writes last_seen_at for the portal sessions it served from memory. */
+  PORTAL_SESSION_TOUCH_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
+>>>>>>> wip/perf7
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

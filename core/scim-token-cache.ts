@@ -1,5 +1,5 @@
-import pg from 'pg';
 import type { Db } from './db/pool.js';
+import { listenForNotifications, type NotifyListener } from './db/notify-listener.js';
 import { authenticateScimToken, isScimTokenShaped, type ScimPrincipal, touchScimTokens } from './repositories/scim-tokens.js';
 import { hashSecret } from './secrets.js';
 
@@ -37,14 +37,30 @@ export class ScimTokenCache {
   private readonly used = new Set<string>();
   private generation = 0;
   private listening = false;
-  private stopped = false;
-  private client: pg.Client | undefined;
+  private readonly listener: NotifyListener | undefined;
   private readonly touchTimer: NodeJS.Timeout;
 
   constructor(private readonly options: ScimTokenCacheOptions) {
     this.touchTimer = setInterval(() => void this.flushUsage(), options.touchIntervalMs);
     this.touchTimer.unref();
-    if (options.listenUrl && options.ttlMs > 0) void this.listen(options.listenUrl);
+    if (options.listenUrl && options.ttlMs > 0) {
+      this.listener = listenForNotifications({
+        url: options.listenUrl,
+        channel: SCIM_TOKEN_CHANNEL,
+        applicationName: 'roster-scim-token-listener',
+        onNotification: (payload) => this.invalidate(payload),
+        onUp: () => {
+          // Whatever was revoked before LISTEN took effect never reaches us: start empty.
+          this.entries.clear();
+          this.generation++;
+          this.listening = true;
+        },
+        onDown: (err, closing) => {
+          this.drop();
+          if (!closing) options.logger?.warn({ err }, 'SCIM token listener lost its connection; authenticating every request until it is back');
+        },
+      });
+    }
   }
 
   /** True once the invalidation listener is connected (entries are cached only then). */
@@ -101,41 +117,6 @@ export class ScimTokenCache {
     this.entries.clear();
   }
 
-  private async listen(url: string): Promise<void> {
-    if (this.stopped) return;
-    const c = new pg.Client({ connectionString: url, application_name: 'roster-scim-token-listener' });
-    let lost = false;
-    const onLost = (err?: unknown) => {
-      if (lost) return;
-      lost = true;
-      if (this.client === c) this.client = undefined;
-      this.drop();
-      if (this.stopped) return;
-      this.options.logger?.warn({ err }, 'SCIM token listener lost its connection; authenticating every request until it is back');
-      void c.end().catch(() => {});
-      setTimeout(() => void this.listen(url), 1_000).unref();
-    };
-    c.on('notification', (n) => this.invalidate(n.payload));
-    c.on('error', onLost);
-    c.on('end', () => onLost());
-    try {
-      await c.connect();
-      await c.query(`LISTEN ${SCIM_TOKEN_CHANNEL}`);
-      if (lost) return;
-      if (this.stopped) {
-        await c.end();
-        return;
-      }
-      this.client = c;
-      // Whatever was revoked before LISTEN took effect never reaches us: start empty.
-      this.entries.clear();
-      this.generation++;
-      this.listening = true;
-    } catch (err) {
-      onLost(err);
-    }
-  }
-
   private async flushUsage(): Promise<void> {
     if (this.used.size === 0) return;
     const ids = [...this.used];
@@ -144,10 +125,9 @@ export class ScimTokenCache {
   }
 
   async close(): Promise<void> {
-    this.stopped = true;
     clearInterval(this.touchTimer);
+    await this.listener?.close();
     this.drop();
-    await this.client?.end().catch(() => {});
     await this.flushUsage();
   }
 }

@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../core/config.js';
 import type { Db } from '../../core/db/pool.js';
+import type { PortalSessionCache } from '../../core/portal-auth/session-cache.js';
 
 /** What the portal API needs; app.ts builds it once. */
 export interface PortalDeps {
@@ -15,4 +16,6 @@ export interface PortalDeps {
   publicUrl: string;
   /** For features that query or signal workflows (absent when Temporal is not configured). */
   temporal?: Client | undefined;
+  /** Resolves portal session cookies (cached per process, evicted by NOTIFY); without it every request asks the database. */
+  sessions?: PortalSessionCache | undefined;
 }

@@ -3,14 +3,15 @@
 /* eslint-disable @typescript-eslint/no-explicit-any */
 import type { Request, Response, Router } from 'express';
 import type { z } from 'zod';
-import { type Db, type Tx, withTenant } from '../../core/db/pool.js';
+import { type Db, PreconditionFailed, type Tx, withTenant, withTenantChecked } from '../../core/db/pool.js';
+import { sessionStillCurrent } from '../../core/portal-auth/queries.js';
 import type { Actor } from '../../core/repositories/audit.js';
 import type { PortalPrincipal } from '../../core/portal-auth/service.js';
 import type { PortalRole } from '../../core/portal-auth/schema.js';
 import { safeEqual } from '../../core/portal-auth/tokens.js';
 import type { PortalDeps } from './deps.js';
 import { sendApiError } from './errors.js';
-import { isSameOrigin, portalSessionOf } from './session.js';
+import { isSameOrigin, type PortalSession, portalSessionOf } from './session.js';
 
 /**
  * The one way to declare a portal endpoint. Each declaration names the roles allowed to call it,
@@ -135,31 +136,51 @@ export function portalRoutes(router: Router, deps: PortalDeps, defs: readonly Po
   for (const def of defs) {
     declareRoute(router, { ...def, access: def.roles });
     router[def.method](def.path, async (req: Request, res: Response) => {
-      const session = portalSessionOf(res);
-      if (!session) {
-        sendApiError(res, 401, 'unauthenticated', 'Sign in to continue.');
-        return;
+      let session = portalSessionOf(res);
+      // A streamed route has no transaction to re-check a cached session in: read it afresh.
+      if (session?.fromCache && def.stream) session = await refreshed(deps, session);
+      try {
+        await serve(def, deps, req, res, session);
+      } catch (err) {
+        // The cached session was revoked, its person removed or their roles changed (on any API
+        // process) and the notification had not arrived yet: authorise again from the database.
+        if (!(err instanceof PreconditionFailed) || !session?.fromCache) throw err;
+        await serve(def, deps, req, res, await refreshed(deps, session));
       }
-      const { principal } = session;
-      if (!principal.roles.some((r) => def.roles.includes(r))) {
-        sendApiError(res, 403, 'forbidden', 'Your role does not allow this.');
-        return;
-      }
-      if (def.method !== 'get') {
-        const sent = req.get(CSRF_HEADER);
-        if (!sent || !safeEqual(sent, session.csrfToken)) {
-          sendApiError(res, 403, 'csrf', 'The request is missing its CSRF token: reload the page and try again.');
-          return;
-        }
-      }
-      const input = parseInput(def, req);
-      const base = { tenantId: principal.tenantId, principal, actor: { type: 'user' as const, id: principal.userId }, ...input, req, res, deps };
-      const result = def.stream
-        ? await def.handler({ ...base, db: deps.db })
-        : await withTenant(deps.db, principal.tenantId, (tx) => def.handler({ ...base, tx }));
-      sendResult(res, result);
     });
   }
+}
+
+async function refreshed(deps: PortalDeps, session: PortalSession): Promise<PortalSession | undefined> {
+  const principal = await deps.sessions?.refresh(session.token);
+  return principal ? { ...session, principal, fromCache: false } : undefined;
+}
+
+async function serve(def: PortalRouteDef, deps: PortalDeps, req: Request, res: Response, session: PortalSession | undefined): Promise<void> {
+  if (!session) {
+    sendApiError(res, 401, 'unauthenticated', 'Sign in to continue.');
+    return;
+  }
+  const { principal } = session;
+  if (!principal.roles.some((r) => def.roles.includes(r))) {
+    sendApiError(res, 403, 'forbidden', 'Your role does not allow this.');
+    return;
+  }
+  if (def.method !== 'get') {
+    const sent = req.get(CSRF_HEADER);
+    if (!sent || !safeEqual(sent, session.csrfToken)) {
+      sendApiError(res, 403, 'csrf', 'The request is missing its CSRF token: reload the page and try again.');
+      return;
+    }
+  }
+  const input = parseInput(def, req);
+  const base = { tenantId: principal.tenantId, principal, actor: { type: 'user' as const, id: principal.userId }, ...input, req, res, deps };
+  const inTenant = <T>(fn: (tx: Tx) => Promise<T>) =>
+    session.fromCache
+      ? withTenantChecked(deps.db, principal.tenantId, sessionStillCurrent(principal.sessionId, principal.userId, principal.roles), fn)
+      : withTenant(deps.db, principal.tenantId, fn);
+  const result = def.stream ? await def.handler({ ...base, db: deps.db }) : await inTenant((tx) => def.handler({ ...base, tx }));
+  sendResult(res, result);
 }
 
 export interface PublicContext<Q = any, B = any, P = any> {

@@ -48,10 +48,17 @@ export interface PortalSession {
   principal: PortalPrincipal;
   token: string;
   csrfToken: string;
+  /** Served from this process's cache: re-checked by the route before it acts (api/portal/route.ts). */
+  fromCache: boolean;
 }
 
 export function portalSessionOf(res: Response): PortalSession | undefined {
   return res.locals.portalSession as PortalSession | undefined;
+}
+
+async function uncached(deps: PortalDeps, token: string) {
+  const principal = await resolvePortalSession(deps.db, deps.config, token);
+  return principal ? { principal, fromCache: false } : null;
 }
 
 /** Resolves the `roster_portal` cookie (if any) into the request's principal. */
@@ -59,8 +66,8 @@ export function portalSessionMiddleware(deps: PortalDeps): RequestHandler {
   return async (req, res, next) => {
     const token = cookieValue(req, PORTAL_COOKIE);
     if (token) {
-      const principal = await resolvePortalSession(deps.db, deps.config, token);
-      if (principal) res.locals.portalSession = { principal, token, csrfToken: csrfTokenFor(deps.secretKey, 'portal', token) } satisfies PortalSession;
+      const resolved = deps.sessions ? await deps.sessions.resolve(token) : await uncached(deps, token);
+      if (resolved) res.locals.portalSession = { ...resolved, token, csrfToken: csrfTokenFor(deps.secretKey, 'portal', token) } satisfies PortalSession;
     }
     next();
   };

@@ -3,10 +3,12 @@ import {
   createTypeParserPreset,
   type DatabasePool,
   type DatabaseTransactionConnection,
+  type FragmentSqlToken,
   type Interceptor,
   SchemaValidationError,
   sql,
 } from 'slonik';
+import { z } from 'zod';
 import { forgetLocks, LockOrderRetry } from './locks.js';
 
 export type { DatabasePool, DatabaseTransactionConnection };
@@ -149,6 +151,31 @@ export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (t
     retry,
   );
 }
+
+/** The precondition given to withTenantChecked was false: nothing ran, nothing was written. */
+export class PreconditionFailed extends Error {
+  override readonly name = 'PreconditionFailed';
+}
+
+/**
+ * withTenant with a precondition: `check` (a boolean SQL expression) is evaluated in the same
+ * statement that scopes the transaction to the tenant, so it costs no round trip of its own and
+ * holds for everything `fn` then reads (a later statement sees at least that snapshot). When it is
+ * false the transaction is rolled back before `fn` runs and `PreconditionFailed` is thrown.
+ */
+export async function withTenantChecked<T>(pool: DatabasePool, tenantId: string, check: FragmentSqlToken, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  return withRetry(
+    () =>
+      pool.transaction(async (tx) => {
+        forgetLocks(tx);
+        const { ok } = await tx.one(sql.type(CheckRow)`SELECT ${check} AS ok, set_config('app.tenant_id', ${tenantId}, true) AS tenant`);
+        if (ok !== true) throw new PreconditionFailed('the precondition of this transaction does not hold');
+        return fn(tx);
+      }),
+    retry,
+  );
+}
+const CheckRow = z.object({ ok: z.boolean().nullable(), tenant: z.string() });
 
 /** SQLSTATE classes of a database that is restarting or unreachable (not of a bad request). */
 const UNAVAILABLE = /^(08|57P0[1-3]|53300)/;

@@ -46,6 +46,8 @@ export interface Keyset {
   orderBy: FragmentSqlToken;
   limit: FragmentSqlToken;
   backwards: boolean;
+  /** The cursor's row position (undefined on a first page). */
+  position: Position | undefined;
 }
 
 /** The WHERE, ORDER BY and LIMIT of one page over `alias.created_at, alias.id`, newest first. */
@@ -61,7 +63,7 @@ export function keyset(alias: string, cursor: string | undefined, limit: number)
       : sql.fragment`(${created}, ${id}) < (${c.position.c}::timestamptz, ${c.position.i}::uuid)`;
   const orderBy = backwards ? sql.fragment`${created} ASC, ${id} ASC` : sql.fragment`${created} DESC, ${id} DESC`;
   // One row more than asked tells whether another page follows in the direction read.
-  return { where, orderBy, limit: sql.fragment`LIMIT ${limit + 1}`, backwards };
+  return { where, orderBy, limit: sql.fragment`LIMIT ${limit + 1}`, backwards, position: c?.position };
 }
 
 export interface Paged<Row> {
@@ -143,33 +145,75 @@ export interface UserFilter {
   state?: LifecycleState | undefined;
 }
 
-function userWhere(tenantId: string, filter: UserFilter) {
+/** The plain conditions of a user list (a search term is matched by directory_user_search_page). */
+function userWhere(tenantId: string, filter: Pick<UserFilter, 'state'>) {
   const where = [sql.fragment`u.tenant_id = ${tenantId}`];
-  // Through the trigram index (directory_user_matches: LIKE under RLS cannot use it directly).
-  if (filter.search) where.push(sql.fragment`u.id IN (SELECT id FROM directory_user_matches(${tenantId}, ${containsPattern(filter.search)}))`);
   if (filter.state) where.push(sql.fragment`u.lifecycle_state = ${filter.state}`);
   return sql.join(where, sql.fragment` AND `);
 }
 
-export async function listUsers(tx: Tx, tenantId: string, filter: UserFilter, cursor: string | undefined, limit: number) {
-  const where = userWhere(tenantId, { ...filter, search: undefined });
-  // A search pages over the matches' own keys first (aliased u, like the keyset expects), so a
-  // common term reads only the page's rows from users.
+/** A search counts at most this many matches (counting all would scan them all). */
+export const SEARCH_COUNT_CAP = 1000;
+
+const PageTotal = z.object({ n: z.number(), estimated: z.boolean() });
+const UserPageRow = UserSummaryRow.extend({ total: PageTotal.nullable() });
+
+/** How many users a list has; `estimated`: the planner's figure for a common term (show "about"). */
+export interface UserCount {
+  total: number;
+  /** More than SEARCH_COUNT_CAP matched; `total` is the cap. */
+  lowerBound: boolean;
+  estimated: boolean;
+}
+
+/**
+ * The count of the whole list as one more column of the page's own statement (PostgreSQL runs an
+ * uncorrelated sub-select once): the maintained per-state counts without a search; with one,
+ * directory_user_search_count (exact up to SEARCH_COUNT_CAP, the planner's estimate above it).
+ */
+function totalColumn(tenantId: string, filter: UserFilter) {
+  if (!filter.search) {
+    return sql.fragment`(SELECT jsonb_build_object('n', coalesce(sum(d.delta), 0), 'estimated', false) FROM user_state_count_deltas d
+      WHERE d.tenant_id = ${tenantId} ${filter.state ? sql.fragment`AND d.state = ${filter.state}` : sql.fragment``})`;
+  }
+  return sql.fragment`(SELECT jsonb_build_object('n', c.n, 'estimated', c.estimated)
+      FROM directory_user_search_count(${tenantId}, ${containsPattern(filter.search)}, ${filter.state ?? null}, ${SEARCH_COUNT_CAP}) c)`;
+}
+
+function toCount(t: z.infer<typeof PageTotal>): UserCount {
+  if (t.estimated) return { total: t.n, lowerBound: false, estimated: true };
+  return t.n > SEARCH_COUNT_CAP ? { total: SEARCH_COUNT_CAP, lowerBound: true, estimated: false } : { total: t.n, lowerBound: false, estimated: false };
+}
+
+/**
+ * One page of users and, when `withTotal` (a first page), how many match, in one statement. Pages
+ * after the first carry no count: the client keeps the first page's, so paging through a common
+ * search term does not count its matches again on every page.
+ *
+ * A search reads the page's keys through directory_user_search_page, planned for the term at hand
+ * (trigram index for a rare term, the page order for a common one), then only those rows of users.
+ */
+export async function listUsers(tx: Tx, tenantId: string, filter: UserFilter, cursor: string | undefined, limit: number, withTotal = !cursor) {
+  const where = userWhere(tenantId, filter);
+  const total = withTotal ? totalColumn(tenantId, filter) : sql.fragment`NULL::jsonb`;
   const matches = (k: Keyset) =>
     filter.search
-      ? sql.fragment`AND u.id IN (SELECT u.id FROM directory_user_matches(${tenantId}, ${containsPattern(filter.search)}) u WHERE ${k.where} ORDER BY ${k.orderBy} ${k.limit})`
+      ? sql.fragment`AND u.id IN (SELECT m.id FROM directory_user_search_page(${tenantId}, ${containsPattern(filter.search)}, ${filter.state ?? null},
+          ${k.position?.c ?? null}::timestamptz, ${k.position?.i ?? null}::uuid, ${k.backwards}, ${limit + 1}) m)`
       : sql.fragment``;
-  return readPage(
-    (k) => tx.any(sql.type(UserSummaryRow)`
-      SELECT ${USER_SUMMARY_COLUMNS} FROM users u WHERE ${where} ${matches(k)} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
+  const page = await readPage(
+    (k) => tx.any(sql.type(UserPageRow)`
+      SELECT ${USER_SUMMARY_COLUMNS}, ${total} AS total FROM users u WHERE ${where} ${matches(k)} AND ${k.where} ORDER BY ${k.orderBy} ${k.limit}`),
     cursor,
     limit,
     'u',
   );
+  if (!withTotal) return { ...page, count: null };
+  const t = page.rows[0]?.total;
+  // No row, no count column: an empty first page means nothing matches; past the end, ask.
+  if (!t) return { ...page, count: cursor ? await countUsers(tx, tenantId, filter) : { total: 0, lowerBound: false, estimated: false } };
+  return { ...page, count: toCount(t) };
 }
-
-/** A search counts at most this many matches (counting all would scan them all). */
-export const SEARCH_COUNT_CAP = 1000;
 
 const StateCount = z.object({ state: z.string(), n: z.number() });
 
@@ -183,16 +227,10 @@ export async function countUsersByState(tx: Tx, tenantId: string): Promise<Recor
   return counts;
 }
 
-/** How many users match: maintained counts without a search, a capped count with one. */
-export async function countUsers(tx: Tx, tenantId: string, filter: UserFilter): Promise<{ total: number; lowerBound: boolean }> {
-  if (!filter.search) {
-    const byState = await countUsersByState(tx, tenantId);
-    const total = filter.state ? byState[filter.state] : Object.values(byState).reduce((a, b) => a + b, 0);
-    return { total, lowerBound: false };
-  }
-  const n = await tx.oneFirst(sql.type(z.object({ n: z.number() }))`
-    SELECT count(*)::int AS n FROM (SELECT 1 FROM users u WHERE ${userWhere(tenantId, filter)} LIMIT ${SEARCH_COUNT_CAP + 1}) m`);
-  return n > SEARCH_COUNT_CAP ? { total: SEARCH_COUNT_CAP, lowerBound: true } : { total: n, lowerBound: false };
+/** How many users match: maintained counts without a search, directory_user_search_count with one. */
+export async function countUsers(tx: Tx, tenantId: string, filter: UserFilter): Promise<UserCount> {
+  const t = await tx.oneFirst(sql.type(z.object({ total: PageTotal }))`SELECT ${totalColumn(tenantId, filter)} AS total`);
+  return toCount(t);
 }
 
 const Json = z.record(z.unknown());

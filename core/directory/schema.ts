@@ -54,7 +54,13 @@ export const UserSummary = z.object({
 });
 export type UserSummary = z.infer<typeof UserSummary>;
 
-export const UserPage = PageInfo.extend({ items: z.array(UserSummary) });
+export const UserPage = PageInfo.extend({
+  /** Counted on the first page only (null after it: the first page's count holds while paging). */
+  total: z.number().int().nullable(),
+  /** `total` is the planner's estimate (a common search term matched more than are counted): show "about". */
+  totalIsEstimate: z.boolean(),
+  items: z.array(UserSummary),
+});
 export type UserPage = z.infer<typeof UserPage>;
 
 /** One attribute of the user. Everything SCIM sets is IdP-managed: change it in the IdP. */

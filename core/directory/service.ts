@@ -96,8 +96,14 @@ export async function listUsers(
 ): Promise<UserPage> {
   const filter = { search: query.search, state: query.state };
   const page = await q.listUsers(tx, tenantId, filter, query.cursor, query.limit);
-  const count = await q.countUsers(tx, tenantId, filter);
-  return { items: page.rows.map(summary), total: count.total, totalIsLowerBound: count.lowerBound, next: page.next, prev: page.prev };
+  return {
+    items: page.rows.map(summary),
+    total: page.count?.total ?? null,
+    totalIsLowerBound: page.count?.lowerBound ?? false,
+    totalIsEstimate: page.count?.estimated ?? false,
+    next: page.next,
+    prev: page.prev,
+  };
 }
 
 const LABELS: Record<string, string> = {

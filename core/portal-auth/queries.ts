@@ -174,13 +174,33 @@ export const SessionLookup = z.object({
   user_id: z.string().uuid(),
   email: z.string(),
   roles: z.array(PortalRole),
+  expires_at: z.string(),
 });
 export type SessionLookup = z.infer<typeof SessionLookup>;
 
 /** Cross-tenant: the live session behind a cookie (idle and absolute expiry checked). */
 export async function resolveSession(db: Db, tokenHash: Buffer, idleSeconds: number): Promise<SessionLookup | null> {
-  const touch = Math.max(0, Math.min(60, Math.floor(idleSeconds / 10)));
+  const touch = sessionTouchSeconds(idleSeconds);
   return db.maybeOne(sql.type(SessionLookup)`SELECT * FROM portal_session_resolve(${sql.binary(tokenHash)}, ${idleSeconds}, ${touch})`);
+}
+
+/** last_seen_at moves at most this often: min(60 s, idle/10). */
+export function sessionTouchSeconds(idleSeconds: number): number {
+  return Math.max(0, Math.min(60, Math.floor(idleSeconds / 10)));
+}
+
+/** A boolean SQL expression: the session still exists, is live, and its person has exactly these roles. */
+export function sessionStillCurrent(sessionId: string, userId: string, roles: readonly string[]) {
+  return sql.fragment`portal_session_current(${sessionId}, ${userId}, ${sql.array([...roles].sort(), 'text')})`;
+}
+
+/** Cross-tenant: records when each session was last used (by an API process that served it from memory). */
+export async function touchSessions(db: Db, uses: ReadonlyMap<string, number>, idleSeconds: number): Promise<void> {
+  if (uses.size === 0) return;
+  const ids = [...uses.keys()];
+  const seen = ids.map((id) => new Date(uses.get(id)!).toISOString());
+  await db.query(sql.unsafe`
+    SELECT portal_sessions_touch(${sql.array(ids, 'uuid')}, ${sql.array(seen, 'timestamptz')}, ${sessionTouchSeconds(idleSeconds)})`);
 }
 
 export const SessionRow = z.object({

@@ -17,8 +17,8 @@ import { freePort } from './temporal-dev-server.js';
 
 export const DIRECTORY_TARGET_P99_MS = 100;
 
-const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Ken', 'Dennis', 'Linus', 'Margaret', 'Donald', 'Frances', 'John', 'Radia', 'Tim', 'Vint', 'Whitfield', 'Hedy', 'Katherine', 'Dorothy', 'Mary'];
-const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Thompson', 'Ritchie', 'Torvalds', 'Hamilton', 'Knuth', 'Allen', 'McCarthy', 'Perlman', 'Berners', 'Cerf', 'Diffie', 'Lamarr', 'Johnson', 'Vaughan', 'Jackson', 'Smith', 'Nguyen', 'Garcia', 'Okafor', 'Tanaka'];
+export const FIRST = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Ken', 'Dennis', 'Linus', 'Margaret', 'Donald', 'Frances', 'John', 'Radia', 'Tim', 'Vint', 'Whitfield', 'Hedy', 'Katherine', 'Dorothy', 'Mary'];
+export const LAST = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Thompson', 'Ritchie', 'Torvalds', 'Hamilton', 'Knuth', 'Allen', 'McCarthy', 'Perlman', 'Berners', 'Cerf', 'Diffie', 'Lamarr', 'Johnson', 'Vaughan', 'Jackson', 'Smith', 'Nguyen', 'Garcia', 'Okafor', 'Tanaka'];
 
 export interface DirectoryCall {
   call: string;
@@ -46,7 +46,7 @@ export interface DirectoryResult {
  * term and a full address a rare one), external ids, every 10th provisioned and every 50th
  * suspended, created over a day.
  */
-async function loadUsers(ownerUrl: string, tenantId: string, count: number): Promise<number> {
+export async function loadUsers(ownerUrl: string, tenantId: string, count: number): Promise<number> {
   const client = new pg.Client({ connectionString: ownerUrl });
   await client.connect();
   const t0 = performance.now();
@@ -76,7 +76,7 @@ async function loadUsers(ownerUrl: string, tenantId: string, count: number): Pro
 }
 
 /** A signed-in portal session: a setup link issued through the service, completed over HTTP. */
-async function signedInSession(owner: Awaited<ReturnType<typeof createDatabasePool>>, apiUrl: string, tenantId: string, i: number): Promise<string> {
+export async function signedInSession(owner: Awaited<ReturnType<typeof createDatabasePool>>, apiUrl: string, tenantId: string, i: number): Promise<string> {
   const email = `bench-auditor-${i}-${randomBytes(3).toString('hex')}@corp.example`;
   const link = await issueSetupLink(owner, { tenantId, email, roles: ['auditor'], createdBy: { type: 'system', id: 'bench' }, publicUrl: apiUrl });
   const token = new URL(link.url).hash.replace(/^#token=/, '');

@@ -8,6 +8,7 @@ import { issueSetupLink } from '../../core/portal-auth/service.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { expectAccessible } from '../helpers/browser.js';
+import jsQRModule from 'jsqr';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-auth');
@@ -21,6 +22,26 @@ const ADMIN_EMAIL = 'first.admin@example.com';
 const ADMIN_PASSWORD = 'plum orbit lantern 2047';
 const APPROVER_EMAIL = 'approver.person@example.com';
 const APPROVER_PASSWORD = 'velvet canyon drumbeat 88';
+
+// jsqr is a UMD bundle whose module.exports is the function itself; its typings describe an ES
+// module with a default export, which is what a CommonJS default import sees as `.default`.
+const jsQR = jsQRModule as unknown as typeof jsQRModule.default;
+
+/** Draws the page's QR code SVG onto a canvas (4 px per module) and decodes the pixels with jsQR. */
+async function scanQr(page: Page): Promise<string | undefined> {
+  const image = await page.getByTestId('qr-code').evaluate(async (svg) => {
+    const side = (svg as SVGSVGElement).viewBox.baseVal.width * 4;
+    const img = new Image(side, side);
+    img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(new XMLSerializer().serializeToString(svg))}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = side;
+    const ctx = canvas.getContext('2d')!;
+    ctx.drawImage(img, 0, 0, side, side);
+    return { side, pixels: Array.from(ctx.getImageData(0, 0, side, side).data) };
+  });
+  return jsQR(Uint8ClampedArray.from(image.pixels), image.side, image.side)?.data;
+}
 
 beforeAll(async () => {
   // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
@@ -216,10 +237,16 @@ describe('portal sign-in journeys (real browser)', () => {
     expect(['/account', '/overview', null]).toContain(new URL(other.url()).searchParams.get('next'));
     await expect.poll(() => other.getByText('Your session has ended').count(), { timeout: 10_000 }).toBe(1);
 
-    // Two-step sign-in: the secret is shown as text; a code from it turns it on.
+    // Two-step sign-in: a QR code of the otpauth URI, and the secret as text for manual entry; a
+    // code from it turns it on.
     await page.getByRole('button', { name: 'Set up two-step sign-in' }).click();
     const secret = (await page.getByTestId('totp-secret').textContent())!.trim();
-    expect(await page.getByTestId('totp-uri').textContent()).toMatch(/^otpauth:\/\/totp\//);
+    const uri = (await page.getByTestId('totp-uri').textContent())!.trim();
+    expect(uri).toMatch(/^otpauth:\/\/totp\//);
+    expect(uri).toContain(`secret=${secret}`);
+    await page.getByRole('img', { name: /QR code/ }).waitFor({ timeout: 10_000 });
+    // What a phone would read: the rendered SVG, rasterised in the page, decoded by jsQR here.
+    expect(await scanQr(page)).toBe(uri);
     await expectAccessible(page, 'account (enrolling)');
     await shot(page, '10-totp-enroll');
     const totp = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' });

@@ -208,4 +208,25 @@ describe('directory (real browser)', () => {
     await shot(page, '12-group');
     await expectAccessible(page, 'group');
   }, 180_000);
+  it('pages a long list: the count comes with the first page and stays while paging on', async () => {
+    const big = await stack.createTenant();
+    await stack.owner.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${big.id}, true)`);
+      await tx.query(sql.unsafe`
+        INSERT INTO users (tenant_id, user_name, user_name_key, display_name, lifecycle_state, active, created_at)
+        SELECT ${big.id}, 'pager' || g || '@example.com', 'pager' || g || '@example.com', 'Pager ' || g, 'active', true, now() - make_interval(secs => 60 - g)
+          FROM generate_series(1, 60) g`);
+    });
+    const page = await browser.newPage();
+    await browserSignIn(page, stack, big, { roles: ['auditor'] });
+    await page.goto(`${stack.url}/directory`);
+    await page.getByRole('link', { name: 'Pager 60', exact: true }).waitFor();
+    await expect.poll(() => page.locator('.pager-where').textContent()).toBe('Page 1 · rows 1–25 of 60');
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await page.getByRole('link', { name: 'Pager 35', exact: true }).waitFor();
+    // The API counts on the first page only; the pager keeps that count.
+    await expect.poll(() => page.locator('.pager-where').textContent()).toBe('Page 2 · rows 26–50 of 60');
+    await shot(page, '06-directory-page-2');
+    await page.close();
+  });
 });

@@ -1,4 +1,12 @@
+import { randomBytes } from 'node:crypto';
+import { sql } from 'slonik';
+import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { webhookTargets } from '../../core/config.js';
+import { type Tx, withTenant } from '../../core/db/pool.js';
+import { createServiceAccount, issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
+import { createWebhook } from '../../core/webhooks/service.js';
+import { USER } from '../helpers/scim.js';
 import { createConsoleApi } from '../../api/console/router.js';
 import { createPortalApi } from '../../api/portal/router.js';
 import type { DeclaredRoute } from '../../api/portal/route.js';
@@ -24,6 +32,9 @@ import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js
  * registered in featureRouters) × no session, each portal role, the other realm's session, and a
  * user of another tenant. Authorisation is the API's: a role that may not call a route gets 403
  * before its handler runs; a role that may gets anything but 401/403 (400 for an empty body is fine).
+ * Every route with an id parameter also gets a cross-tenant cell: tenant A's session with a real id
+ * of tenant B is 404 and B's row is unchanged (fixtures: CROSS_TENANT_FIXTURES, one line per
+ * parameter; a route whose parameter has none fails the test).
  */
 
 let stack: TestStack;
@@ -35,6 +46,7 @@ const byRole = new Map<PortalRole, PortalTestClient>();
 let operator: ConsoleTestClient;
 let aMember: PortalTestClient;
 let bEveryRole: PortalTestClient;
+let aEveryRole: PortalTestClient;
 
 beforeAll(async () => {
   stack = await startStack();
@@ -46,6 +58,7 @@ beforeAll(async () => {
   operator = await consoleClient(stack);
   aMember = await portalClient(stack, tenantA, { roles: ['auditor'] });
   bEveryRole = await portalClient(stack, tenantB, { roles: [...PORTAL_ROLES] });
+  aEveryRole = await portalClient(stack, tenantA, { roles: [...PORTAL_ROLES] });
 });
 afterAll(async () => stack?.close());
 
@@ -78,6 +91,116 @@ interface Cell {
 function render(rows: { route: string; cells: Cell[] }[]): string {
   const lines = rows.map((r) => `${r.route.padEnd(40)} ${r.cells.map((c) => `${c.who}=${c.status}${c.ok ? '' : '✗'}`).join('  ')}`);
   return `\n${lines.join('\n')}\n(✗ = unexpected)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-tenant cells: every id a route takes, from a real row of tenant B.
+
+/** A real row of tenant B and how to read its state (to check that A's request changed nothing). */
+interface Fixture {
+  id: string;
+  state(): Promise<unknown>;
+}
+
+const rowOf = (table: string, id: string) => () =>
+  stack.owner.maybeOne(sql.unsafe`SELECT to_jsonb(t) AS row FROM ${sql.identifier([table])} t WHERE id = ${id}`);
+const bCtx = () => ({ tenantId: tenantB.id, actor: { type: 'system' as const, id: 'authz-matrix' } });
+const inB = <T>(fn: (tx: Tx) => Promise<T>) => withTenant(stack.owner, tenantB.id, fn);
+
+async function bUser(): Promise<string> {
+  const res = await stack.scim(tenantB, 'POST', '/Users', { schemas: [USER], userName: `b-${randomBytes(4).toString('hex')}@example.com` });
+  if (res.status !== 201) throw new Error(`SCIM user in B: ${res.status}`);
+  return res.body.id as string;
+}
+
+async function bGroup(): Promise<string> {
+  const res = await stack.scim(tenantB, 'POST', '/Groups', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:Group'], displayName: `B ${randomBytes(4).toString('hex')}` });
+  if (res.status !== 201) throw new Error(`SCIM group in B: ${res.status}`);
+  return res.body.id as string;
+}
+
+async function bServiceAccount(): Promise<string> {
+  const owner = await bUser();
+  return (await inB((tx) => createServiceAccount(tx, tenantB.id, { name: 'b-robot', ownerUserId: owner }, bCtx().actor))).id;
+}
+
+/**
+ * Route parameter (with the path segment before it, since most are called `id`) → a factory of a
+ * real row of tenant B. A route added later with an id parameter needs one line here; the test
+ * above fails until it has one.
+ */
+const CROSS_TENANT_FIXTURES: Record<string, () => Promise<Fixture>> = {
+  'members/:id': async () => ({ id: bEveryRole.userId, state: rowOf('portal_users', bEveryRole.userId) }),
+  'sessions/:id': async () => {
+    const id = await stack.owner.oneFirst(sql.type(z.object({ id: z.string() }))`
+      SELECT id FROM portal_sessions WHERE user_id = ${bEveryRole.userId} AND revoked_at IS NULL LIMIT 1`);
+    return { id, state: rowOf('portal_sessions', id) };
+  },
+  'connections/:id': async () => ({ id: tenantB.connectionId, state: rowOf('scim_connections', tenantB.connectionId) }),
+  'tokens/:tokenId': async () => {
+    const id = await stack.owner.oneFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM scim_tokens WHERE connection_id = ${tenantB.connectionId} LIMIT 1`);
+    return { id, state: rowOf('scim_tokens', id) };
+  },
+  'webhooks/:id': async () => {
+    const policy = { secretKey: loadSecretsKey(stack.config), allowHttpLoopback: true, targets: webhookTargets(stack.config) };
+    const w = await inB((tx) => createWebhook(tx, bCtx(), policy, { url: 'http://127.0.0.1:9/b-hook' }));
+    return { id: w.id, state: rowOf('webhook_endpoints', w.id) };
+  },
+  'users/:id': async () => {
+    const id = await bUser();
+    return { id, state: rowOf('users', id) };
+  },
+  'groups/:id': async () => {
+    const id = await bGroup();
+    return { id, state: rowOf('groups', id) };
+  },
+  'service-accounts/:id': async () => {
+    const id = await bServiceAccount();
+    return { id, state: rowOf('service_accounts', id) };
+  },
+  'tokens/:id': async () => {
+    const userId = await bUser();
+    const t = await inB((tx) => issuePersonalToken(tx, tenantB.id, { userId, name: 'b-pat', scopes: ['read'] }, bCtx().actor));
+    return { id: t.credential.id, state: rowOf('credentials', t.credential.id) };
+  },
+  'oauth-grants/:id': async () => {
+    const userId = await bUser();
+    const g = await inB((tx) => recordOAuthGrant(tx, tenantB.id, { userId, clientId: 'b-client', scopes: ['read'] }, bCtx().actor));
+    return { id: g.id, state: rowOf('oauth_grants', g.id) };
+  },
+  'orphans/:id': async () => {
+    const id = await bServiceAccount();
+    return { id, state: rowOf('service_accounts', id) };
+  },
+  'role-mappings/:groupId': async () => {
+    const id = await bGroup();
+    return {
+      id,
+      state: () => stack.owner.any(sql.unsafe`SELECT role FROM role_mappings WHERE group_id = ${id} ORDER BY role`),
+    };
+  },
+};
+
+/** Request bodies that pass validation, so the answer is the handler's (404), not a 400. */
+const CROSS_TENANT_BODIES: Record<string, () => unknown> = {
+  'PATCH /members/:id': () => ({ roles: ['auditor'] }),
+  'POST /orphans/:id/reassign': () => ({ ownerUserId: aMember.userId }),
+  'PUT /role-mappings/:groupId': () => ({ roles: [], fingerprint: 'authz-matrix' }),
+};
+const bodyFor = (route: DeclaredRoute) => CROSS_TENANT_BODIES[`${route.method.toUpperCase()} ${route.path}`]?.() ?? body(route);
+
+/** `segment/:param` for each parameter of a path (`/connections/:id/tokens/:tokenId` → two keys). */
+function paramKeys(path: string): string[] {
+  return [...path.matchAll(/([A-Za-z0-9_-]+)\/:([A-Za-z0-9_]+)/g)].map((m) => `${m[1]}/:${m[2]}`);
+}
+
+const fixtureCache = new Map<string, Promise<Fixture>>();
+/** One fixture per key (a route pair like /connections/:id/tokens/:tokenId shares B's connection). */
+function fixtureOfB(key: string): Promise<Fixture> {
+  const make = CROSS_TENANT_FIXTURES[key];
+  if (!make) throw new Error(`no cross-tenant fixture for ${key}`);
+  if (!fixtureCache.has(key)) fixtureCache.set(key, make());
+  return fixtureCache.get(key)!;
 }
 
 describe('authorisation matrix', () => {
@@ -153,17 +276,39 @@ describe('authorisation matrix', () => {
     expect(bad, render(rows)).toEqual([]);
   });
 
-  it("a user of another tenant (holding every role) gets 404 for tenant A's member ids", async () => {
+  it('every route with an id parameter has a cross-tenant fixture (add one line to CROSS_TENANT_FIXTURES)', () => {
+    const missing = portalRoutes.filter((r) => r.access !== 'public').flatMap((r) => paramKeys(r.path).filter((k) => !(k in CROSS_TENANT_FIXTURES)).map((k) => `${r.method.toUpperCase()} ${r.path}: ${k}`));
+    expect(missing, 'routes whose id parameter has no fixture in CROSS_TENANT_FIXTURES').toEqual([]);
+  });
+
+  it("tenant A's session (every role) gets 404 for tenant B's real ids on every route with an id, and B's rows are unchanged", async () => {
+    const routes = portalRoutes.filter((r) => r.access !== 'public' && paramKeys(r.path).length > 0);
+    expect(routes.length).toBeGreaterThanOrEqual(10);
     const rows: { route: string; cells: Cell[] }[] = [];
+    for (const route of routes) {
+      const fixtures = await Promise.all(paramKeys(route.path).map((k) => fixtureOfB(k)));
+      const before = await Promise.all(fixtures.map((f) => f.state()));
+      let path = route.path;
+      for (const [i, key] of paramKeys(route.path).entries()) path = path.replace(new RegExp(`/:${key.split('/:')[1]}(?![A-Za-z0-9_])`), `/${fixtures[i]!.id}`);
+      expect(path, route.path).not.toContain(':');
+      const res = await (await freshPortalSession(aEveryRole)).request(route.method, path, bodyFor(route));
+      const after = await Promise.all(fixtures.map((f) => f.state()));
+      const unchanged = JSON.stringify(after) === JSON.stringify(before);
+      rows.push({ route: `${route.method.toUpperCase()} ${route.path}`, cells: [{ who: 'tenantA→B', status: res.status, ok: res.status === 404 && unchanged }] });
+    }
+    const bad = rows.filter((r) => r.cells.some((c) => !c.ok));
+    expect(bad, render(rows)).toEqual([]);
+    // And tenant A's own member is untouched by B's attempts elsewhere in this file.
+    expect((await aMember.request('GET', '/session')).body.user.roles).toEqual(['auditor']);
+  });
+
+  it("a user of another tenant (holding every role) gets 404 for tenant A's member ids", async () => {
     const memberRoutes = portalRoutes.filter((r) => r.access !== 'public' && /^\/members\/:/.test(r.path));
     expect(memberRoutes.length).toBeGreaterThanOrEqual(2);
     for (const route of memberRoutes) {
       const res = await (await freshPortalSession(bEveryRole)).request(route.method, concretePath(route, aMember.userId), route.method === 'patch' ? { roles: ['auditor'] } : body(route));
-      rows.push({ route: `${route.method.toUpperCase()} ${route.path}`, cells: [{ who: 'tenantB', status: res.status, ok: res.status === 404 }] });
+      expect(res.status, `${route.method} ${route.path}`).toBe(404);
     }
-    const bad = rows.filter((r) => r.cells.some((c) => !c.ok));
-    expect(bad, render(rows)).toEqual([]);
-    // And tenant A's member is untouched.
     expect((await aMember.request('GET', '/session')).body.user.roles).toEqual(['auditor']);
   });
 });

@@ -172,6 +172,56 @@ describe('GET /users', () => {
   });
 });
 
+describe('GET /users: counting', () => {
+  let big: TestTenant;
+  let bigAdmin: Client;
+  beforeAll(async () => {
+    big = await stack.createTenant();
+    bigAdmin = await portalClient(stack, big, { roles: ['auditor'] });
+    // 1,500 users in one statement: every one matches "zebra", one in 100 also "okapi", every 3rd is suspended.
+    await stack.owner.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${big.id}, true)`);
+      await tx.query(sql.unsafe`
+        INSERT INTO users (tenant_id, user_name, user_name_key, display_name, lifecycle_state, active, created_at)
+        SELECT ${big.id}, 'zebra' || g || CASE WHEN g % 100 = 0 THEN '-okapi' ELSE '' END || '@example.com',
+               'zebra' || g || CASE WHEN g % 100 = 0 THEN '-okapi' ELSE '' END || '@example.com', 'Zebra ' || g,
+               CASE WHEN g % 3 = 0 THEN 'suspended' ELSE 'active' END, g % 3 <> 0, now() - make_interval(secs => 1500 - g)
+          FROM generate_series(1, 1500) g`);
+    });
+    await stack.owner.query(sql.unsafe`ANALYZE users`);
+  });
+
+  it('counts on the first page only, in the same answer; later pages say null and keep paging right', async () => {
+    const all = await walk(bigAdmin, '/users?limit=100&state=suspended');
+    expect(all.pages[0].total).toBe(500);
+    expect(all.pages.slice(1).every((p) => p.total === null)).toBe(true);
+    expect(new Set(all.ids).size).toBe(500);
+  });
+
+  it('a search with a state filter fills whole pages from the matches in that state', async () => {
+    const page = await bigAdmin.request('GET', '/users?search=okapi&state=suspended&limit=3');
+    expect(page.status).toBe(200);
+    // okapi: g = 100, 200, …, 1500; suspended: g % 3 = 0 → 300, 600, 900, 1200, 1500 (newest first).
+    expect(page.body.items.map((u: { userName: string }) => u.userName)).toEqual(['zebra1500-okapi@example.com', 'zebra1200-okapi@example.com', 'zebra900-okapi@example.com']);
+    expect(page.body).toMatchObject({ total: 5, totalIsLowerBound: false, totalIsEstimate: false });
+    const rest = await walk(bigAdmin, '/users?search=okapi&state=suspended&limit=3');
+    expect(rest.ids).toHaveLength(5);
+    const back = await bigAdmin.request('GET', `/users?search=okapi&state=suspended&limit=3&cursor=${rest.pages[1].prev}`);
+    expect(back.body.items.map((u: { userName: string }) => u.userName)).toEqual(page.body.items.map((u: { userName: string }) => u.userName));
+  });
+
+  it('a term matching more than 1,000 users is counted by estimate ("about"), not by reading every match', async () => {
+    const res = await bigAdmin.request('GET', '/users?search=zebra&limit=25');
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(25);
+    expect(res.body.items[0].userName).toBe('zebra1500-okapi@example.com');
+    expect(res.body.totalIsEstimate).toBe(true);
+    expect(res.body.totalIsLowerBound).toBe(false);
+    expect(res.body.total).toBeGreaterThan(1000);
+    expect(res.body.total).toBeLessThan(3000);
+  });
+});
+
 describe('GET /users/:id', () => {
   it('marks IdP attributes, shows every role with its source, groups and owned credentials', async () => {
     const userId = await activeUser(stack, tenant, 'roles.person@example.com');

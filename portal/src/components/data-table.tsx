@@ -114,6 +114,13 @@ export function useKeysetPager(resetKey = '') {
   return { cursor: current.cursor, page: current.history.length + 1, hasPrev: current.history.length > 0, next, prev, first };
 }
 
+/** An estimate to two significant digits (5,051 → 5,100): more digits would claim a precision it lacks. */
+function roughly(n: number): number {
+  if (n < 100) return Math.round(n);
+  const unit = 10 ** (Math.floor(Math.log10(n)) - 1);
+  return Math.round(n / unit) * unit;
+}
+
 /**
  * Keyset pager: previous/next and where the user is ("Page 3 · rows 101–150 of about 12,000").
  * Works with `useKeysetPager` or with next/prev cursors straight from the API.
@@ -130,6 +137,7 @@ export function Pager({
   onFirst,
   busy = false,
   label = 'Pages',
+  approximate = false,
 }: {
   page: number;
   pageSize?: number;
@@ -142,13 +150,15 @@ export function Pager({
   onFirst?: () => void;
   busy?: boolean;
   label?: string;
+  /** `total` is an estimate: "of about N". */
+  approximate?: boolean;
 }) {
   let where = `Page ${page.toLocaleString()}`;
   if (pageSize && shown !== undefined && shown > 0) {
     const from = (page - 1) * pageSize + 1;
     where += ` · rows ${from.toLocaleString()}–${(from + shown - 1).toLocaleString()}`;
   }
-  if (total !== undefined && total !== null) where += ` of ${total.toLocaleString()}`;
+  if (total !== undefined && total !== null) where += approximate ? ` of about ${roughly(total).toLocaleString()}` : ` of ${total.toLocaleString()}`;
   return (
     <nav className="pager" aria-label={label}>
       <span className="pager-where" aria-live="polite">

@@ -11,3 +11,4 @@ export { Tabs } from './tabs.js';
 export { ToastProvider, useToast, type ToastTone } from './toast.js';
 export { PublicShell } from './public-shell.js';
 export { ChoosePasswordForm, PasswordPolicy, PASSWORD_MAX, PASSWORD_MIN } from './password.js';
+export { type KeysetPageData, UrlPager, type UrlPaging, useUrlPaging } from './url-pager.js';

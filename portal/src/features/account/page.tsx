@@ -1,4 +1,4 @@
-import { useState, type FormEvent } from 'react';
+import { lazy, Suspense, useState, type FormEvent } from 'react';
 import type { AccountSession } from '../../../../core/portal-auth/schema.js';
 import { roleLabels, useSession } from '../../app/session.js';
 import {
@@ -18,6 +18,9 @@ import {
 import { isApiError } from '../../lib/api.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import { useAccountSessions, useRevokeSession, useTotpConfirm, useTotpDisable, useTotpEnroll } from './api.js';
+
+// The QR encoder is fetched only when someone starts enrolment (not part of this page's chunk).
+const QrCode = lazy(() => import('../../components/qr-code.js'));
 
 /** "Chrome on Linux" from a user-agent string (enough to recognise one's own devices). */
 function describeAgent(agent: string | null): string {
@@ -185,7 +188,13 @@ function TwoStepSection() {
         <>
           <ol className="steps">
             <li>
-              In your authenticator app (for example 1Password, Google Authenticator, Microsoft Authenticator), add an account with this secret key:
+              Scan this code with your authenticator app (for example 1Password, Google Authenticator, Microsoft Authenticator):
+              <div className="qr-frame">
+                <Suspense fallback={<span className="muted">Drawing the QR code…</span>}>
+                  <QrCode value={enroll.data.otpauthUri} label="QR code of the two-step sign-in setup address, for your authenticator app" />
+                </Suspense>
+              </div>
+              Or, if you cannot scan it, add an account with this secret key:
               <div className="secret-row">
                 <code className="secret-inline" data-testid="totp-secret">
                   {enroll.data.secret}

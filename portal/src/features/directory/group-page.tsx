@@ -1,10 +1,10 @@
 import { Link, useParams } from 'react-router';
-import { type Column, DataTable, EmptyState, ErrorBanner, Page, Section, Spinner } from '../../components/index.js';
+import { type Column, DataTable, EmptyState, ErrorBanner, Page, Section, Spinner, UrlPager, useUrlPaging } from '../../components/index.js';
 import { formatDateTime } from '../../lib/format.js';
 import type { UserSummary } from '../../../../core/directory/schema.js';
 import { useGroup } from './api.js';
 import { memberCountText } from './groups-page.js';
-import { PAGE_SIZE, StateBadge, UrlPager, useUrlPaging } from './shared.js';
+import { PAGE_SIZE, StateBadge } from './shared.js';
 
 export function GroupPage() {
   const { id = '' } = useParams();
@@ -47,7 +47,7 @@ export function GroupPage() {
       </Section>
       <Section title="Members">
         <DataTable caption="Members" columns={columns} rows={group.data.members.items} rowKey={(u) => u.id} loading={group.isFetching} empty={<EmptyState title="No members" />} />
-        <UrlPager paging={paging} data={group.data.members} label="Member pages" busy={group.isFetching} />
+        <UrlPager paging={paging} data={group.data.members} label="Member pages" busy={group.isFetching} pageSize={PAGE_SIZE} />
       </Section>
     </Page>
   );

@@ -1,9 +1,9 @@
 import { Link } from 'react-router';
-import { type Column, DataTable, EmptyState, ErrorBanner, Page, SearchBox } from '../../components/index.js';
+import { type Column, DataTable, EmptyState, ErrorBanner, Page, SearchBox, UrlPager, useUrlPaging } from '../../components/index.js';
 import { formatRelative } from '../../lib/format.js';
 import { type GroupPage as GroupPageData, MEMBER_COUNT_CAP, SEARCH_MIN_LENGTH } from '../../../../core/directory/schema.js';
 import { useGroups } from './api.js';
-import { DirectoryTabs, PAGE_SIZE, UrlPager, useUrlPaging } from './shared.js';
+import { DirectoryTabs, PAGE_SIZE } from './shared.js';
 
 type GroupRow = GroupPageData['items'][number];
 
@@ -56,7 +56,7 @@ export function GroupsPage() {
           )
         }
       />
-      <UrlPager paging={paging} data={groups.data} label="Group pages" busy={groups.isFetching} />
+      <UrlPager paging={paging} data={groups.data} label="Group pages" busy={groups.isFetching} pageSize={PAGE_SIZE} />
     </Page>
   );
 }

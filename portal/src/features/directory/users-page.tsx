@@ -1,9 +1,9 @@
 import { Link } from 'react-router';
-import { type Column, DataTable, EmptyState, ErrorBanner, Page, SearchBox } from '../../components/index.js';
+import { type Column, DataTable, EmptyState, ErrorBanner, Page, SearchBox, UrlPager, useUrlPaging } from '../../components/index.js';
 import { formatRelative } from '../../lib/format.js';
 import { LIFECYCLE_STATES, type LifecycleState, SEARCH_MIN_LENGTH, type UserSummary } from '../../../../core/directory/schema.js';
 import { useUsers } from './api.js';
-import { DirectoryTabs, PAGE_SIZE, StateBadge, UrlPager, useUrlPaging } from './shared.js';
+import { DirectoryTabs, PAGE_SIZE, StateBadge } from './shared.js';
 
 export function UsersPage() {
   const paging = useUrlPaging();
@@ -76,7 +76,7 @@ export function UsersPage() {
           )
         }
       />
-      <UrlPager paging={paging} data={users.data} label="User pages" busy={users.isFetching} />
+      <UrlPager paging={paging} data={users.data} label="User pages" busy={users.isFetching} pageSize={PAGE_SIZE} countKey={`${search.trim()}|${state ?? ''}`} />
     </Page>
   );
 }

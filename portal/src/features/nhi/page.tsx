@@ -10,11 +10,12 @@ import {
   EmptyState,
   ErrorBanner,
   Page,
-  Pager,
   SearchBox,
   StatusBadge,
   Tabs,
+  UrlPager,
   useToast,
+  useUrlPaging,
 } from '../../components/index.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import type { OAuthGrantListItem, OwnerRef, ServiceAccountView, TokenListItem } from '../../../../core/directory/schema.js';
@@ -40,46 +41,6 @@ function Owner({ owner }: { owner: OwnerRef | null }) {
         </>
       )}
     </span>
-  );
-}
-
-/** Paging in the URL (`cursor` + `page`), reset when the tab or a filter changes. */
-function usePaging() {
-  const [params, setParams] = useSearchParams();
-  const cursor = params.get('cursor') ?? undefined;
-  const page = Math.max(1, Number(params.get('page') ?? '1') || 1);
-  const go = (c: string | null, p: number) =>
-    setParams((old) => {
-      const n = new URLSearchParams(old);
-      if (c && p > 1) {
-        n.set('cursor', c);
-        n.set('page', String(p));
-      } else {
-        n.delete('cursor');
-        n.delete('page');
-      }
-      return n;
-    });
-  return { params, setParams, cursor, page, go };
-}
-
-function ListPager({ paging, data, busy, label }: { paging: ReturnType<typeof usePaging>; data: { next: string | null; prev: string | null; total: number; items: unknown[] } | undefined; busy: boolean; label: string }) {
-  if (!data) return null;
-  const prevPage = Math.max(1, paging.page - 1);
-  return (
-    <Pager
-      page={paging.page}
-      pageSize={PAGE_SIZE}
-      shown={data.items.length}
-      total={data.total}
-      hasPrev={data.prev !== null && paging.page > 1}
-      hasNext={data.next !== null}
-      onPrev={() => paging.go(prevPage === 1 ? null : data.prev, prevPage)}
-      onNext={() => paging.go(data.next, paging.page + 1)}
-      onFirst={() => paging.go(null, 1)}
-      busy={busy}
-      label={label}
-    />
   );
 }
 
@@ -128,7 +89,7 @@ function RevokeAction({ list, id, what, detail, disabled }: { list: Exclude<NhiL
 }
 
 function ServiceAccountsTab({ admin }: { admin: boolean }) {
-  const paging = usePaging();
+  const paging = useUrlPaging();
   const status = paging.params.get('status') ?? '';
   const list = useNhiList('service-accounts', { cursor: paging.cursor, limit: PAGE_SIZE, status: status || undefined });
   const columns: Column<ServiceAccountView>[] = [
@@ -156,13 +117,13 @@ function ServiceAccountsTab({ admin }: { admin: boolean }) {
       </div>
       <ErrorBanner error={list.error} title="Service accounts could not be loaded" onRetry={() => void list.refetch()} />
       <DataTable caption="Service accounts" columns={columns} rows={list.data?.items} rowKey={(s) => s.id} loading={list.isFetching} empty={<EmptyState title="No service accounts">Your application creates service accounts through Roster's app API; they show up here with their owner.</EmptyState>} />
-      <ListPager paging={paging} data={list.data} busy={list.isFetching} label="Service account pages" />
+      <UrlPager paging={paging} data={list.data} busy={list.isFetching} label="Service account pages" pageSize={PAGE_SIZE} />
     </>
   );
 }
 
 function TokensTab({ admin }: { admin: boolean }) {
-  const paging = usePaging();
+  const paging = useUrlPaging();
   const status = paging.params.get('status') ?? 'live';
   const list = useNhiList('tokens', { cursor: paging.cursor, limit: PAGE_SIZE, status });
   const columns: Column<TokenListItem>[] = [
@@ -184,13 +145,13 @@ function TokensTab({ admin }: { admin: boolean }) {
       </div>
       <ErrorBanner error={list.error} title="Tokens could not be loaded" onRetry={() => void list.refetch()} />
       <DataTable caption="API tokens" columns={columns} rows={list.data?.items} rowKey={(t) => t.id} loading={list.isFetching} empty={<EmptyState title="No tokens here">Personal and service-account tokens your application issues through Roster appear here.</EmptyState>} />
-      <ListPager paging={paging} data={list.data} busy={list.isFetching} label="Token pages" />
+      <UrlPager paging={paging} data={list.data} busy={list.isFetching} label="Token pages" pageSize={PAGE_SIZE} />
     </>
   );
 }
 
 function GrantsTab({ admin }: { admin: boolean }) {
-  const paging = usePaging();
+  const paging = useUrlPaging();
   const status = paging.params.get('status') ?? 'live';
   const list = useNhiList('oauth-grants', { cursor: paging.cursor, limit: PAGE_SIZE, status });
   const columns: Column<OAuthGrantListItem>[] = [
@@ -210,7 +171,7 @@ function GrantsTab({ admin }: { admin: boolean }) {
       </div>
       <ErrorBanner error={list.error} title="OAuth grants could not be loaded" onRetry={() => void list.refetch()} />
       <DataTable caption="OAuth grants" columns={columns} rows={list.data?.items} rowKey={(g) => g.id} loading={list.isFetching} empty={<EmptyState title="No OAuth grants here">Integrations people authorise in your application are recorded here.</EmptyState>} />
-      <ListPager paging={paging} data={list.data} busy={list.isFetching} label="OAuth grant pages" />
+      <UrlPager paging={paging} data={list.data} busy={list.isFetching} label="OAuth grant pages" pageSize={PAGE_SIZE} />
     </>
   );
 }
@@ -272,7 +233,7 @@ function ReassignDialog({ account, onClose }: { account: ServiceAccountView; onC
 }
 
 function OrphansTab({ admin }: { admin: boolean }) {
-  const paging = usePaging();
+  const paging = useUrlPaging();
   const list = useNhiList('orphans', { cursor: paging.cursor, limit: PAGE_SIZE });
   const [reassigning, setReassigning] = useState<ServiceAccountView | null>(null);
   const columns: Column<ServiceAccountView>[] = [
@@ -289,7 +250,7 @@ function OrphansTab({ admin }: { admin: boolean }) {
       <p className="muted">Service accounts whose owner left and nobody took over (tenant policy, or the owner had no active manager). They stay disabled until reassigned.</p>
       <ErrorBanner error={list.error} title="The orphan queue could not be loaded" onRetry={() => void list.refetch()} />
       <DataTable caption="Orphan queue" columns={columns} rows={list.data?.items} rowKey={(s) => s.id} loading={list.isFetching} empty={<EmptyState title="The orphan queue is empty">Nothing waits for a new owner.</EmptyState>} />
-      <ListPager paging={paging} data={list.data} busy={list.isFetching} label="Orphan pages" />
+      <UrlPager paging={paging} data={list.data} busy={list.isFetching} label="Orphan pages" pageSize={PAGE_SIZE} />
       {reassigning && <ReassignDialog account={reassigning} onClose={() => setReassigning(null)} />}
     </>
   );
