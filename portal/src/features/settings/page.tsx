@@ -51,6 +51,11 @@ export default function SettingsPage() {
           People who can sign in to this portal, and their roles, are managed on the {canChange ? <Link to="/members">Members page</Link> : 'Members page (admins only)'}.
         </p>
       </Section>
+      <Section title="Approval policy">
+        <p>
+          Which changes need approval, by how many people and by whom: see the <Link to="/settings/approval-policy">approval policy</Link>.
+        </p>
+      </Section>
     </Page>
   );
 }
