@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import { Link } from 'react-router';
 import type { ChangeKind, ChangeRequestView } from '../../../core/approvals/schema.js';
 import { approvalRequestPath, approvalsPhrase, useKindPolicy } from '../lib/approvals.js';
@@ -7,13 +8,14 @@ import { Banner } from './feedback.js';
  * Said before a change is submitted: whether it applies at once or waits for approvers under the
  * tenant's policy ("needs 2 approvals under your policy"). Renders nothing while the policy loads.
  */
-export function NeedsApproval({ kind, action = 'This change' }: { kind: ChangeKind; action?: string }) {
+export function NeedsApproval({ kind, action = 'This change', children }: { kind: ChangeKind; action?: string; children?: ReactNode }) {
   const rule = useKindPolicy(kind);
   if (!rule || rule.approvals === 0) return null;
   return (
     <p className="approval-note" data-testid="needs-approval">
       <span className="badge badge-info">Approval</span> {action} {approvalsPhrase(rule)} under your policy: submitting it creates a request that{' '}
       {rule.approvals === 1 ? 'another person decides' : 'other people decide'} before anything changes.
+      {children && <> {children}</>}
     </p>
   );
 }
