@@ -6,8 +6,9 @@ import { api } from './api.js';
  * What every page that changes something behind an approval needs (connections, role mappings,
  * settings, members): the tenant's policy for a kind, and the two answers a change can get.
  *
- * The portal API answers a change that waits for approvers with 202 `{ changeRequest }`; a change
- * the policy applied inline (approvals: 0) with the usual body plus `changeRequestId`.
+ * The portal API answers a change that waits for approvers with 202 `{ request }` (the engine's
+ * SubmittedChange); a change the policy applied inline (approvals: 0) with the route's usual body
+ * plus `changeRequestId`.
  */
 
 export const approvalKeys = {
@@ -18,7 +19,7 @@ export const approvalKeys = {
 
 /** A change that waits for approvers (HTTP 202). */
 export interface PendingChange {
-  changeRequest: ChangeRequestView;
+  request: ChangeRequestView;
 }
 
 /** A change applied at once: the route's usual body, with the request that recorded it. */
@@ -28,7 +29,7 @@ export type Submitted<T> = PendingChange | AppliedChange<T>;
 
 /** The request a change waits in, or null when it applied at once. */
 export function waitingRequest<T>(answer: Submitted<T> | null | undefined): ChangeRequestView | null {
-  if (answer && typeof answer === 'object' && 'changeRequest' in answer) return answer.changeRequest;
+  if (answer && typeof answer === 'object' && 'request' in answer && !('changeRequestId' in answer)) return answer.request;
   return null;
 }
 
@@ -37,15 +38,20 @@ export function appliedBody<T>(answer: Submitted<T>): AppliedChange<T> | null {
   return waitingRequest(answer) ? null : (answer as AppliedChange<T>);
 }
 
-/** GET /approvals/policy: the tenant's approval policy (kinds it does not name use the defaults). */
+/** GET /approvals/policy: the policy as stored, and every kind's effective rule (defaults filled in). */
+export interface EffectivePolicy {
+  policy: ApprovalPolicy;
+  effective: Record<ChangeKind, KindPolicy>;
+}
+
 export function useApprovalPolicy() {
-  return useQuery({ queryKey: approvalKeys.policy, queryFn: ({ signal }) => api.get<ApprovalPolicy>('/approvals/policy', undefined, { signal }), staleTime: 60_000 });
+  return useQuery({ queryKey: approvalKeys.policy, queryFn: ({ signal }) => api.get<EffectivePolicy>('/approvals/policy', undefined, { signal }), staleTime: 60_000 });
 }
 
 /** The rule for one kind, or undefined while the policy loads (or could not be read). */
 export function useKindPolicy(kind: ChangeKind): KindPolicy | undefined {
   const policy = useApprovalPolicy();
-  return policy.data ? kindPolicy(policy.data, kind) : undefined;
+  return policy.data ? (policy.data.effective[kind] ?? kindPolicy(policy.data.policy, kind)) : undefined;
 }
 
 /** "needs 2 approvals" / "applies at once" for a kind's rule. */

@@ -1,13 +1,14 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ApprovalPolicy, ChangeRequestView, DecisionBody, DecisionOutcome } from '../../../../core/approvals/schema.js';
 import { api, isApiError } from '../../lib/api.js';
-import { approvalKeys, type Submitted } from '../../lib/approvals.js';
+import { approvalKeys } from '../../lib/approvals.js';
 
 export type Box = 'waiting' | 'mine' | 'history';
 
 export interface InboxPage {
   data: ChangeRequestView[];
-  nextCursor: string | null;
+  /** Cursor of the next page, null on the last. */
+  next: string | null;
 }
 
 export interface Decided {
@@ -68,14 +69,30 @@ function outcomeOf(err: unknown): Decided | null {
   return null;
 }
 
-export const useWithdraw = () => useApprovalsMutation(({ id }: { id: string }) => api.post<ChangeRequestView>(`/approvals/${encodeURIComponent(id)}/withdraw`, {}));
+/** The answer to withdraw / cancel (a refusal is a 409 whose message says why). */
+export interface ChangeOutcome {
+  outcome: string;
+  request: ChangeRequestView;
+}
+
+export const useWithdraw = () => useApprovalsMutation(({ id }: { id: string }) => api.post<ChangeOutcome>(`/approvals/${encodeURIComponent(id)}/withdraw`, {}));
 
 export const useCancel = () =>
-  useApprovalsMutation(({ id, comment }: { id: string; comment: string }) => api.post<ChangeRequestView>(`/approvals/${encodeURIComponent(id)}/cancel`, { comment }));
+  useApprovalsMutation(({ id, comment }: { id: string; comment: string }) =>
+    api.post<ChangeOutcome>(`/approvals/${encodeURIComponent(id)}/cancel`, comment.trim() ? { comment: comment.trim() } : {}),
+  );
 
 /** The secret an applied change produced, once; the server forgets it after this answer. */
 export const useCollectSecret = () => useApprovalsMutation(({ id }: { id: string }) => api.post<{ secret: string }>(`/approvals/${encodeURIComponent(id)}/collect-secret`, {}));
 
+/** A submitted request (`secret` only when it applied at once and produced one). */
+export interface SubmittedChange {
+  request: ChangeRequestView;
+  secret?: string;
+}
+
 /** Saving the policy submits an `approval_policy.set` request, decided under the policy in force. */
 export const useSubmitPolicy = () =>
-  useApprovalsMutation(({ policy, reason }: { policy: ApprovalPolicy; reason: string }) => api.put<Submitted<ApprovalPolicy>>('/approvals/policy', { policy, reason: reason || undefined }));
+  useApprovalsMutation(({ policy, reason }: { policy: ApprovalPolicy; reason: string }) =>
+    api.post<SubmittedChange>('/approvals', { kind: 'approval_policy.set', payload: { policy }, reason: reason || undefined }),
+  );

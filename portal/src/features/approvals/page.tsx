@@ -76,15 +76,15 @@ function Inbox() {
           loading={list.isFetching}
           empty={list.error ? null : <EmptyState title="No requests here">{boxes.find((b) => b.id === box)!.empty}</EmptyState>}
         />
-        {(pager.hasPrev || list.data?.nextCursor) && (
+        {(pager.hasPrev || list.data?.next) && (
           <Pager
             page={pager.page}
             pageSize={PAGE_SIZE}
             shown={rows?.length ?? 0}
             hasPrev={pager.hasPrev}
-            hasNext={!!list.data?.nextCursor}
+            hasNext={!!list.data?.next}
             onPrev={pager.prev}
-            onNext={() => list.data?.nextCursor && pager.next(list.data.nextCursor)}
+            onNext={() => list.data?.next && pager.next(list.data.next)}
             onFirst={pager.first}
             busy={list.isFetching}
           />

@@ -5,7 +5,7 @@ import type { PortalRole } from '../../../../core/portal-auth/schema.js';
 import { Banner, Button, CheckboxGroup, DataTable, Dialog, ErrorBanner, FormError, Page, Spinner, StatusBadge, TextField, type Column } from '../../components/index.js';
 import { ChangeRequested, NeedsApproval } from '../../components/approval-notice.js';
 import { portalRoles, roleLabels, useSession } from '../../app/session.js';
-import { useApprovalPolicy, waitingRequest } from '../../lib/approvals.js';
+import { useApprovalPolicy } from '../../lib/approvals.js';
 import { useSubmitPolicy } from './api.js';
 import { kindLabels } from './words.js';
 import './approvals.css';
@@ -30,7 +30,7 @@ export default function ApprovalPolicyPage() {
   const [editing, setEditing] = useState<Row | null>(null);
   const [submitted, setSubmitted] = useState<ChangeRequestView | null>(null);
   const [applied, setApplied] = useState(false);
-  const rows: Row[] | undefined = policy.data && CHANGE_KINDS.map((kind) => ({ kind, rule: kindPolicy(policy.data, kind), custom: kind in policy.data.kinds }));
+  const rows: Row[] | undefined = policy.data && CHANGE_KINDS.map((kind) => ({ kind, rule: policy.data.effective[kind] ?? kindPolicy(policy.data.policy, kind), custom: kind in policy.data.policy.kinds }));
 
   const columns: Column<Row>[] = [
     {
@@ -91,7 +91,7 @@ export default function ApprovalPolicyPage() {
       {editing && policy.data && (
         <EditRuleDialog
           row={editing}
-          policy={policy.data}
+          policy={policy.data.policy}
           onClose={() => setEditing(null)}
           onSubmitted={(request) => {
             setEditing(null);
@@ -147,7 +147,7 @@ function EditRuleDialog({ row, policy, onClose, onSubmitted }: { row: Row; polic
     setErrors({});
     try {
       const answer = await submit.mutateAsync({ policy: parsed.data, reason: form.reason.trim() });
-      onSubmitted(waitingRequest(answer));
+      onSubmitted(answer.request.state === 'applied' ? null : answer.request);
     } catch (err) {
       setError(err);
     }

@@ -60,6 +60,8 @@ export function outcomeMessage(outcome: DecisionOutcome, left: number): { tone: 
     case 'expired':
       return { tone: 'info', text: 'This request expired before your decision, so nothing changed. The requester can ask again.' };
   }
+  // An outcome this portal build does not know yet: say it plainly rather than fail.
+  return { tone: 'info', text: `The request answered: ${String(outcome).replace(/_/g, ' ')}.` };
 }
 
 /** "2 d 3 h", "5 min", "40 s" until `at` (or since, for a negative span). */

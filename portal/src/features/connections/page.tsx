@@ -256,7 +256,6 @@ function ConnectionCard({
           toast(request ? `Revoking token ${revokingToken!.prefix} was sent for approval` : `Token ${revokingToken!.prefix} revoked`, 'success');
         }}
       >
-        <NeedsApproval kind="scim_connection.revoke" action="Revoking a token" />
         <p>
           Token <code>{revokingToken?.prefix}</code> stops working with the next request. An identity provider still using it will get 401 errors until it has a new token.
         </p>
