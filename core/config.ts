@@ -176,6 +176,13 @@ export const ConfigSchema = z.object({
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
+  /**
+   * Approvals: milliseconds in one of the approval policy's hours (reminders, escalation, expiry,
+   * cooling-off). Always an hour in production; tests shorten it to run days of policy in seconds.
+   */
+  APPROVAL_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** Approvals: a request whose workflow has not started this long after commit is started by the worker's reconciler. */
+  APPROVAL_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(30),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -5,6 +5,8 @@ import { createCredentialActivities } from '../activities/credentials.js';
 import { createEventActivities } from '../activities/events.js';
 import { createLifecycleActivities } from '../activities/lifecycle.js';
 import { classifyFailures } from '../activities/to-failure.js';
+import { createApprovalActivities } from '../activities/approvals.js';
+import type { ApprovalDeps } from '../core/approvals/service.js';
 import { type AppRole, loadConfig, webhookTargets } from '../core/config.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
@@ -35,6 +37,10 @@ export interface WorkerDeps {
   webhookTargets?: WebhookTargetPolicy;
   /** On shutdown, how long running activities may finish before they are cancelled. */
   shutdownGraceTimeMs?: number;
+  /** Approvals: milliseconds in a policy hour (APPROVAL_HOUR_MS); the config default when absent. */
+  approvalHourMs?: number;
+  /** Webhook changes applied by approvals: plain http to loopback allowed (not in production). */
+  allowHttpLoopback?: boolean;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -49,6 +55,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
       ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
+      ...classifyFailures(createApprovalActivities({ db: deps.db, client: deps.client, deps: approvalDeps(deps) }), deps.metrics),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
@@ -58,3 +65,15 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
 }
 
 export { NativeConnection };
+
+/** What the approval engine's steps need, from the worker's own dependencies. */
+export function approvalDeps(deps: WorkerDeps): ApprovalDeps {
+  const targets = deps.webhookTargets ?? webhookTargets(DEFAULTS);
+  return {
+    catalogue: deps.roles,
+    secretKey: deps.secretKey,
+    webhooks: { allowHttpLoopback: deps.allowHttpLoopback ?? DEFAULTS.NODE_ENV !== 'production', secretKey: deps.secretKey, targets },
+    taskQueue: deps.taskQueue,
+    hourMs: deps.approvalHourMs ?? DEFAULTS.APPROVAL_HOUR_MS,
+  };
+}

@@ -9,6 +9,7 @@ import { compactCounts, purgePositions } from '../core/repositories/list-page.js
 import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
+import { reconcileApprovals } from './loops/approval-reconciler.js';
 
 export interface RelayDeps {
   db: Db;
@@ -23,6 +24,8 @@ export interface RelayDeps {
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
   metrics?: Metrics;
+  /** Approvals: the reconciler that starts workflows a crash left unstarted (absent: not run). */
+  approvals?: { hourMs: number; reconcileAfterSeconds: number };
 }
 
 function toEvent(row: OutboxRow): StreamEvent {
@@ -202,11 +205,17 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
     }
     return (await compactCounts(deps.db)) > 0;
   });
+  const approvals = deps.approvals;
+  const approvalReconciler = approvals
+    ? startLoop('approval-reconciler', deps.logger, Math.min(5_000, approvals.reconcileAfterSeconds * 1000), () =>
+        reconcileApprovals({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, logger: deps.logger, hourMs: approvals.hourMs, afterSeconds: approvals.reconcileAfterSeconds }),
+      )
+    : undefined;
   const listener = deps.listenUrl ? listenForOutbox(deps.listenUrl, deps.logger, () => relay.nudge()) : undefined;
   return {
     async stop() {
       await listener?.stop();
-      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop(), countCompactor.stop()]);
+      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop(), countCompactor.stop(), approvalReconciler?.stop()]);
     },
     nudge() {
       relay.nudge();

@@ -65,6 +65,8 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
     webhookTargets: webhookTargets(config),
     ...(metrics ? { metrics } : {}),
+    approvalHourMs: config.APPROVAL_HOUR_MS,
+    allowHttpLoopback: config.NODE_ENV !== 'production',
   });
   const loops = startBackgroundLoops({
     db,
@@ -76,6 +78,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     listenUrl: appDatabaseUrl(config),
     ...(metrics ? { metrics } : {}),
+    approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
   });
   const done = (async () => {
     try {

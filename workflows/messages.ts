@@ -87,3 +87,89 @@ export interface EventDeliveryStatus {
 export const deliverEventSignal = defineSignal<[DeliverEventInput]>('deliverEvent');
 export const eventDeliveryStatusQuery = defineQuery<EventDeliveryStatus>('eventDeliveryStatus');
 
+
+// ---- approvals (workflows/approval.ts) ----------------------------------------------------------
+
+/**
+ * What an approval workflow needs, computed from the request row and the policy in force when it
+ * was requested (core/approvals/service.ts `approvalWorkflowInput`). Durations are milliseconds, so
+ * tests can run the policy's hours as seconds (APPROVAL_HOUR_MS).
+ */
+export interface ApprovalWorkflowInput {
+  tenantId: string;
+  requestId: string;
+  kind: string;
+  changeHash: string;
+  /** The requesting portal user (null for an operator or app key): never an approver. */
+  requesterId: string | null;
+  /** The people the change is about: never approvers. */
+  subjectUserIds: string[];
+  approvalsNeeded: number;
+  eligibleRoles: string[];
+  eligibleUserIds: string[];
+  /** M: eligible approvers other than requester and subjects when the request was made. */
+  eligibleApprovers: number;
+  /** Null: a request with M < N waits for more approvers (and expires). */
+  coolingOffMs: number | null;
+  expiresInMs: number;
+  remindEveryMs: number;
+  escalateAfterMs: number;
+}
+
+export type ApprovalPhase = 'pending' | 'cooling_off' | 'approved' | 'applied' | 'failed' | 'rejected' | 'withdrawn' | 'expired' | 'cancelled';
+
+/** A decision as the service sends it: who (with the roles of their session) and what. */
+export interface DecideInput {
+  userId: string;
+  roles: string[];
+  verdict: 'approve' | 'reject';
+  comment?: string | undefined;
+  changeHash: string;
+}
+
+/** DecisionOutcome of core/approvals/schema.ts (the workflow cannot import zod schemas' runtime). */
+export type ApprovalDecisionOutcome =
+  | 'recorded'
+  | 'approved'
+  | 'rejected'
+  | 'refused_requester'
+  | 'refused_subject'
+  | 'refused_not_eligible'
+  | 'refused_already_decided_by_you'
+  | 'refused_stale_hash'
+  | 'already_closed'
+  | 'expired';
+
+export interface EditInput {
+  userId: string;
+  payload: unknown;
+  reason?: string | undefined;
+}
+export type EditOutcome = { outcome: 'edited'; changeHash: string } | { outcome: 'invalid'; message: string } | { outcome: 'refused_requester' | 'already_closed' };
+
+export interface WithdrawInput {
+  userId: string;
+}
+export interface CancelInput {
+  userId: string;
+  roles: string[];
+  comment?: string | undefined;
+}
+export type CloseOutcome = 'withdrawn' | 'cancelled' | 'refused_requester' | 'refused_not_eligible' | 'already_closed';
+
+export interface ApprovalStatus {
+  requestId: string;
+  phase: ApprovalPhase;
+  changeHash: string;
+  approvals: string[];
+  escalated: boolean;
+  appliesAt: number | null;
+  reminders: number;
+}
+
+/** Typed refusals come back as the validator's ApplicationFailure with `type` = the outcome. */
+export const decideUpdate = defineUpdate<ApprovalDecisionOutcome, [DecideInput]>('decide');
+export const editUpdate = defineUpdate<EditOutcome, [EditInput]>('edit');
+export const withdrawUpdate = defineUpdate<CloseOutcome, [WithdrawInput]>('withdraw');
+export const cancelUpdate = defineUpdate<CloseOutcome, [CancelInput]>('cancel');
+export const approvalStatusQuery = defineQuery<ApprovalStatus>('approvalStatus');

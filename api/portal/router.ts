@@ -14,6 +14,7 @@ import { createSettingsRouter } from './settings-router.js';
 import { type DeclaredRoute, declaredRoutes } from './route.js';
 import { createRoleMappingsRouter } from './role-mappings-router.js';
 import { portalSessionMiddleware } from './session.js';
+import { createApprovalsRouter } from './approvals-router.js';
 
 export type { PortalDeps } from './deps.js';
 
@@ -32,6 +33,7 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createNhiRouter,
   createAuditRouter,
   createRoleMappingsRouter,
+  createApprovalsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -42,10 +42,17 @@ export interface ChangeKindHandler<P = unknown> {
    * request time, on edit, and again just before applying (the hash must still match).
    */
   describe(tx: Tx, ctx: ServiceContext, deps: ChangeKindDeps, payload: P): Promise<ChangeDescription>;
-  /** Applies through the feature's own service, inside the engine's transaction. */
-  apply(tx: Tx, ctx: ServiceContext, deps: ChangeKindDeps, payload: P): Promise<AppliedChange>;
-  /** After commit: checks that the change took effect (a new token authenticates, …). */
-  verify?(db: Db, ctx: ServiceContext, deps: ChangeKindDeps, payload: P, applied: AppliedChange['result']): Promise<Verification>;
+  /**
+   * Applies through the feature's own service, inside the engine's transaction. `described` is the
+   * description just re-computed in that transaction (its hash matched the approved one): a kind
+   * whose effect was previewed (role mappings) applies exactly that preview.
+   */
+  apply(tx: Tx, ctx: ServiceContext, deps: ChangeKindDeps, payload: P, described?: ChangeDescription): Promise<AppliedChange>;
+  /**
+   * After commit: checks that the change took effect (a new token authenticates, …). `secret` is
+   * the secret apply produced, when there is one (still sealed for the requester).
+   */
+  verify?(db: Db, ctx: ServiceContext, deps: ChangeKindDeps, payload: P, applied: AppliedChange['result'], secret?: string): Promise<Verification>;
 }
 
 /** Keeps a handler's payload type while listing it in the registry. */

@@ -165,3 +165,48 @@ export const ChangeRequestView = z.object({
   secretWaiting: z.boolean(),
 });
 export type ChangeRequestView = z.infer<typeof ChangeRequestView>;
+
+// ---- API shapes (portal API, app API, CLI) ------------------------------------------------------
+
+export const InboxBox = z.enum(['waiting', 'mine', 'history']);
+export type InboxBox = z.infer<typeof InboxBox>;
+
+export const InboxQuery = z.object({
+  box: InboxBox.default('waiting'),
+  /** Opaque position from the previous page's `next`. */
+  cursor: z.string().max(400).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(25),
+});
+export type InboxQuery = z.infer<typeof InboxQuery>;
+
+export const ChangeRequestPage = z.object({ data: z.array(ChangeRequestView), next: z.string().nullable() });
+export type ChangeRequestPage = z.infer<typeof ChangeRequestPage>;
+
+/** Badges: requests waiting for my decision, my own open requests. */
+export const PendingCounts = z.object({ waiting: z.number().int(), mine: z.number().int() });
+export type PendingCounts = z.infer<typeof PendingCounts>;
+
+export const SubmitChangeBody = z
+  .object({ kind: ChangeKind, payload: z.unknown(), reason: z.string().trim().max(2000).optional() })
+  .strict();
+export type SubmitChangeBody = z.infer<typeof SubmitChangeBody>;
+
+/** A submitted request; `secret` only when the change applied at once and produced one (shown once). */
+export const SubmittedChange = z.object({ request: ChangeRequestView, secret: z.string().optional() });
+export type SubmittedChange = z.infer<typeof SubmittedChange>;
+
+export const EditChangeBody = z.object({ payload: z.unknown(), reason: z.string().trim().max(2000).optional() }).strict();
+export type EditChangeBody = z.infer<typeof EditChangeBody>;
+
+export const CancelChangeBody = z.object({ comment: z.string().trim().max(2000).optional() }).strict();
+export type CancelChangeBody = z.infer<typeof CancelChangeBody>;
+
+/** The answer to decide / withdraw / cancel / edit: the outcome and the request as it now stands. */
+export const ChangeOutcome = z.object({ outcome: z.string(), request: ChangeRequestView });
+export type ChangeOutcome = z.infer<typeof ChangeOutcome>;
+
+export const CollectedSecret = z.object({ secret: z.string() });
+
+/** Every kind's effective rule (the policy with its defaults filled in). */
+export const EffectiveApprovalPolicy = z.object({ policy: ApprovalPolicy, effective: z.record(ChangeKind, KindPolicy) });
+export type EffectiveApprovalPolicy = z.infer<typeof EffectiveApprovalPolicy>;

@@ -9,6 +9,9 @@ export const EVENT_TYPES = [
   'user.deleted',
   'role.granted',
   'role.revoked',
+  'approval.requested',
+  'approval.decided',
+  'change.applied',
 ] as const;
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;

@@ -130,12 +130,24 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       secretKey: loadSecretsKey(config),
       webhookTargets: webhookTargets(config),
       workflowBundle: { code: inject('workflowCode') },
+      approvalHourMs: config.APPROVAL_HOUR_MS,
     });
     workerRun = worker.run();
-    loops = startBackgroundLoops({ db: appDb, client, taskQueue, logger, pollMs: options.relayPollMs ?? 20, batchSize: config.RELAY_BATCH_SIZE, streamConcurrency: config.RELAY_STREAM_CONCURRENCY, listenUrl: appDatabaseUrl(config) });
+    loops = startBackgroundLoops({
+      db: appDb,
+      client,
+      taskQueue,
+      logger,
+      pollMs: options.relayPollMs ?? 20,
+      batchSize: config.RELAY_BATCH_SIZE,
+      streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
+      listenUrl: appDatabaseUrl(config),
+      approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
+    });
   }
 
-  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1' }, db: appDb, logger, temporal: connection });
+  // The app starts approval workflows on the worker's queue (TEMPORAL_TASK_QUEUE).
+  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: taskQueue }, db: appDb, logger, temporal: connection });
   const url = http.url;
   const scimUrl = `${url}/scim/v2`;
 

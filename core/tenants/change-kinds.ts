@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { changeKind } from '../approvals/kinds.js';
+import { withTenant } from '../db/pool.js';
+import { DomainError } from '../errors.js';
+import { findUserIdByUserName } from '../repositories/credentials.js';
+import { listOpenHolds } from './queries.js';
+import { releaseHeldLeavers } from './service.js';
+
+/**
+ * Releasing the mass-deprovisioning guard's hold as an approval request: the guard exists because
+ * a mass leaver wave may be a mistake (or an attack), so letting it proceed takes a second person.
+ * The held workflows notice the release within their periodic re-check.
+ */
+
+const ReleasePayload = z.object({ userId: z.string().uuid().optional(), userName: z.string().min(1).max(500).optional() }).strict();
+
+export const tenantChangeKinds = [
+  changeKind({
+    kind: 'guard.release',
+    payload: ReleasePayload,
+    async describe(tx, ctx, _deps, p) {
+      let userId = p.userId;
+      if (p.userName !== undefined) {
+        userId = (await findUserIdByUserName(tx, ctx.tenantId, p.userName)) ?? undefined;
+        if (!userId) throw new DomainError(404, 'not_found', `no user "${p.userName}" in this tenant`);
+      }
+      const held = (await listOpenHolds(tx, ctx.tenantId, 10_000)).filter((h) => !userId || h.userId === userId);
+      if (held.length === 0) throw new DomainError(404, 'not_found', userId ? 'that identity is not held' : 'no leaver is held');
+      const ids = held.map((h) => h.userId).sort();
+      return {
+        summary: userId ? `Release the held leaver ${held[0]!.userName ?? userId}` : `Release all ${held.length} held leavers (their access is revoked)`,
+        before: { heldUserIds: ids },
+        after: { heldUserIds: [], released: ids },
+        subjectUserIds: [],
+      };
+    },
+    async apply(tx, ctx, _deps, p) {
+      const released = await releaseHeldLeavers(tx, ctx, p);
+      return { result: { released } };
+    },
+    async verify(db, ctx, _deps, _p, applied) {
+      const released = new Set((applied.released as string[] | undefined) ?? []);
+      const stillHeld = (await withTenant(db, ctx.tenantId, (tx) => listOpenHolds(tx, ctx.tenantId, 10_000))).filter((h) => released.has(h.userId));
+      return { ok: stillHeld.length === 0, checks: [{ name: 'no released identity is held', ok: stillHeld.length === 0 }] };
+    },
+  }),
+];
