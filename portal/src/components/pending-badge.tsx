@@ -1,11 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
+// Types only: zod stays out of the first-load bundle.
+import type { PendingCounts } from '../../../core/approvals/schema.js';
 import { api } from '../lib/api.js';
-
-/** GET /approvals/counts: what waits for the signed-in user's decision, and their own open requests. */
-export interface PendingCounts {
-  waiting: number;
-  mine: number;
-}
 
 /** Same key as lib/approvals.ts `approvalKeys.counts` (kept here so the nav pulls no zod schema into the first load). */
 export const pendingCountsKey = ['portal', 'approvals', 'counts'] as const;

@@ -1,5 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
-import { type ApprovalPolicy, type ChangeKind, type ChangeRequestView, type KindPolicy, kindPolicy } from '../../../core/approvals/schema.js';
+import { type ChangeKind, type ChangeRequestView, type EffectiveApprovalPolicy, type KindPolicy, kindPolicy } from '../../../core/approvals/schema.js';
 import { api } from './api.js';
 
 /**
@@ -39,13 +39,8 @@ export function appliedBody<T>(answer: Submitted<T>): AppliedChange<T> | null {
 }
 
 /** GET /approvals/policy: the policy as stored, and every kind's effective rule (defaults filled in). */
-export interface EffectivePolicy {
-  policy: ApprovalPolicy;
-  effective: Record<ChangeKind, KindPolicy>;
-}
-
 export function useApprovalPolicy() {
-  return useQuery({ queryKey: approvalKeys.policy, queryFn: ({ signal }) => api.get<EffectivePolicy>('/approvals/policy', undefined, { signal }), staleTime: 60_000 });
+  return useQuery({ queryKey: approvalKeys.policy, queryFn: ({ signal }) => api.get<EffectiveApprovalPolicy>('/approvals/policy', undefined, { signal }), staleTime: 60_000 });
 }
 
 /** The rule for one kind, or undefined while the policy loads (or could not be read). */

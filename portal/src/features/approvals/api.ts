@@ -1,15 +1,9 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import type { ApprovalPolicy, ChangeRequestView, DecisionBody, DecisionOutcome } from '../../../../core/approvals/schema.js';
+import type { ApprovalPolicy, ChangeOutcome, ChangeRequestPage, ChangeRequestView, DecisionBody, DecisionOutcome, InboxBox, SubmittedChange } from '../../../../core/approvals/schema.js';
 import { api, isApiError } from '../../lib/api.js';
 import { approvalKeys } from '../../lib/approvals.js';
 
-export type Box = 'waiting' | 'mine' | 'history';
-
-export interface InboxPage {
-  data: ChangeRequestView[];
-  /** Cursor of the next page, null on the last. */
-  next: string | null;
-}
+export type Box = InboxBox;
 
 export interface Decided {
   outcome: DecisionOutcome;
@@ -24,7 +18,7 @@ const keys = {
 export function useInbox(box: Box, cursor: string | null) {
   return useQuery({
     queryKey: keys.inbox(box, cursor),
-    queryFn: ({ signal }) => api.get<InboxPage>('/approvals', { box, cursor, limit: 25 }, { signal }),
+    queryFn: ({ signal }) => api.get<ChangeRequestPage>('/approvals', { box, cursor, limit: 25 }, { signal }),
     placeholderData: keepPreviousData,
   });
 }
@@ -69,12 +63,7 @@ function outcomeOf(err: unknown): Decided | null {
   return null;
 }
 
-/** The answer to withdraw / cancel (a refusal is a 409 whose message says why). */
-export interface ChangeOutcome {
-  outcome: string;
-  request: ChangeRequestView;
-}
-
+/** Withdraw / cancel answer a ChangeOutcome; a refusal is a 409 whose message says why. */
 export const useWithdraw = () => useApprovalsMutation(({ id }: { id: string }) => api.post<ChangeOutcome>(`/approvals/${encodeURIComponent(id)}/withdraw`, {}));
 
 export const useCancel = () =>
@@ -84,12 +73,6 @@ export const useCancel = () =>
 
 /** The secret an applied change produced, once; the server forgets it after this answer. */
 export const useCollectSecret = () => useApprovalsMutation(({ id }: { id: string }) => api.post<{ secret: string }>(`/approvals/${encodeURIComponent(id)}/collect-secret`, {}));
-
-/** A submitted request (`secret` only when it applied at once and produced one). */
-export interface SubmittedChange {
-  request: ChangeRequestView;
-  secret?: string;
-}
 
 /** Saving the policy submits an `approval_policy.set` request, decided under the policy in force. */
 export const useSubmitPolicy = () =>
