@@ -95,6 +95,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       handler: async (ctx) => {
         const { db, tenantId, actor, params, body } = ctx;
         const change = { groupId: String(params.groupId), roles: body.roles };
+
         const current = await withTenant(db, tenantId, (tx) => setGroupRoles(tx, { tenantId, catalogue, actor }, change, { mode: 'preview' }));
         ensureFresh(body.fingerprint, current.fingerprint);
         return submit(ctx, { kind: 'role_mapping.set', payload: change }, (_tx, applied, request) => ({ status: 200, body: appliedResult(applied, request) }));

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import { withTenant } from '../../core/db/pool.js';
 import { z } from 'zod';
 import { signalReleased } from '../../activities/lifecycle-signals.js';
 import { HeldLeaver, ReleaseHeldBody, ReleaseResult, TenantSettings, UpdateTenantSettingsBody } from '../../core/tenants/schema.js';
@@ -69,7 +70,9 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       // Not a stream: declared so the engine owns its transactions and the handler can signal after commit.
       stream: true,
       handler: async (ctx) => {
-        const { tenantId, actor, body } = ctx;
+        const { db, tenantId, actor, body } = ctx;
+        // Releasing everyone when nobody is held changes nothing: no request for it.
+        if (!body.userId && (await withTenant(db, tenantId, (tx) => listHeldLeavers(tx, tenantId))).length === 0) return { body: { released: [] } };
         let released: string[] = [];
         const answer = await submit(ctx, { kind: 'guard.release', payload: body.userId ? { userId: body.userId } : {} }, (_tx, applied) => {
           released = Array.isArray(applied.result.released) ? (applied.result.released as string[]) : [];

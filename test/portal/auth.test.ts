@@ -15,6 +15,7 @@ import {
   strongPassword,
 } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { approveAndWait, setApprovalPolicy, waitingRequestOf } from '../helpers/approvals.js';
 
 let stack: TestStack;
 /** Short timeouts and a low per-address limit: idle/absolute expiry and address throttling. */
@@ -25,7 +26,8 @@ let other: TestTenant;
 beforeAll(async () => {
   [stack, short] = await Promise.all([
     // Every test here signs in from 127.0.0.1: the per-address limit is tested on `short` only.
-    startStack({ env: { AUTH_ADDRESS_MAX_FAILURES: '1000' } }),
+    // A worker: member role changes are approval requests (portal_roles.set) decided by their workflow.
+    startStack({ worker: true, env: { AUTH_ADDRESS_MAX_FAILURES: '1000' } }),
     startStack({ env: { PORTAL_SESSION_IDLE_SECONDS: '2', PORTAL_SESSION_ABSOLUTE_SECONDS: '5', AUTH_ADDRESS_MAX_FAILURES: '4', AUTH_LOCKOUT_SECONDS: '120' } }),
   ]);
   [tenant, other] = await Promise.all([stack.createTenant(), stack.createTenant()]);
@@ -335,9 +337,12 @@ describe('two-step sign-in (TOTP)', () => {
 });
 
 describe('members', () => {
-  it('an admin invites (link shown once), changes roles and removes members; the last admin keeps admin', async () => {
+  it('an admin invites (link shown once), changes roles (approved by another person) and removes members; the last admin keeps admin', async () => {
     const t = await stack.createTenant();
     const admin = await portalClient(stack, t, { roles: ['admin'] });
+    // Role grants are privileged: one approver here, who is neither the requester nor the member.
+    await setApprovalPolicy(stack, t.id, { 'portal_roles.set': { approvals: 1 } });
+    const deputy = await portalClient(stack, t, { roles: ['approver'] });
     const invite = await admin.request('POST', '/members/invite', { email: 'new.approver@example.com', roles: ['approver'] });
     expect(invite.status).toBe(201);
     expect(invite.body.url).toMatch(new RegExp(`^${stack.url}/setup#token=`));
@@ -355,11 +360,15 @@ describe('members', () => {
     );
     expect((await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] })).body.error).toBe('last_admin');
     expect((await admin.request('DELETE', `/members/${admin.userId}`)).body.error).toBe('last_admin');
-    const promoted = await admin.request('PATCH', `/members/${newcomer}`, { roles: ['approver', 'admin'] });
-    expect(promoted.body.roles).toEqual(['admin', 'approver']);
+    const promotion = waitingRequestOf(await admin.request('PATCH', `/members/${newcomer}`, { roles: ['approver', 'admin'] }));
+    expect(promotion.description.subjectUserIds).toEqual([newcomer]);
+    expect(await approveAndWait(deputy, promotion.id)).toMatchObject({ state: 'applied' });
+    const promoted = (await admin.request('GET', '/members')).body.members.find((m: any) => m.id === newcomer);
+    expect(promoted.roles).toEqual(['admin', 'approver']);
     // Role changes revoke nothing: the newcomer's session now carries admin.
     expect((await apiFetch(portalBase(stack), 'GET', '/members', undefined, { cookie: `roster_portal=${newcomerCookie}` })).status).toBe(200);
-    expect((await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] })).status).toBe(200);
+    const demotion = waitingRequestOf(await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] }));
+    expect(await approveAndWait(deputy, demotion.id)).toMatchObject({ state: 'applied' });
     expect((await admin.request('GET', '/members')).status).toBe(403);
 
     const removed = await apiFetch(portalBase(stack), 'DELETE', `/members/${admin.userId}`, undefined, {
