@@ -66,7 +66,9 @@ export function createApprovalsRouter(deps: PortalDeps): Router {
   const router = Router();
   const tags = ['Portal: approvals'];
   const engine = approvalDepsFromConfig(deps.config, deps.secretKey);
-  const temporal = () => {
+  /** The workflow client, once the request is known to be this tenant's (404 comes first). */
+  const temporal = async (tenantId: string, requestId: string) => {
+    await withTenant(deps.db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId));
     if (!deps.temporal) throw new DomainError(503, 'unavailable', 'Approvals need the workflow service, which is not configured.');
     return deps.temporal;
   };
@@ -139,7 +141,7 @@ export function createApprovalsRouter(deps: PortalDeps): Router {
       response: ChangeOutcome,
       stream: true,
       handler: async ({ db, tenantId, principal, params, body }) =>
-        outcomeResult(await decideChange(temporal(), { tenantId, requestId: params.id, userId: principal.userId, roles: principal.roles, body }, db)),
+        outcomeResult(await decideChange(await temporal(tenantId, params.id), { tenantId, requestId: params.id, userId: principal.userId, roles: principal.roles, body }, db)),
     }),
     portalRoute({
       method: 'post',
@@ -152,7 +154,7 @@ export function createApprovalsRouter(deps: PortalDeps): Router {
       response: ChangeOutcome,
       stream: true,
       handler: async ({ db, tenantId, actor, params, body, req }) =>
-        outcomeResult(await editChange(db, temporal(), { tenantId, actor, requestId: requestIdOf(req) }, engine, { requestId: params.id, payload: body.payload, reason: body.reason })),
+        outcomeResult(await editChange(db, await temporal(tenantId, params.id), { tenantId, actor, requestId: requestIdOf(req) }, engine, { requestId: params.id, payload: body.payload, reason: body.reason })),
     }),
     portalRoute({
       method: 'post',
@@ -163,7 +165,7 @@ export function createApprovalsRouter(deps: PortalDeps): Router {
       params: RequestParams,
       response: ChangeOutcome,
       stream: true,
-      handler: async ({ db, tenantId, principal, params }) => outcomeResult(await withdrawChange(db, temporal(), { tenantId, requestId: params.id, userId: principal.userId })),
+      handler: async ({ db, tenantId, principal, params }) => outcomeResult(await withdrawChange(db, await temporal(tenantId, params.id), { tenantId, requestId: params.id, userId: principal.userId })),
     }),
     portalRoute({
       method: 'post',
@@ -176,7 +178,7 @@ export function createApprovalsRouter(deps: PortalDeps): Router {
       response: ChangeOutcome,
       stream: true,
       handler: async ({ db, tenantId, principal, params, body }) =>
-        outcomeResult(await cancelChange(db, temporal(), { tenantId, requestId: params.id, userId: principal.userId, roles: principal.roles, comment: body.comment })),
+        outcomeResult(await cancelChange(db, await temporal(tenantId, params.id), { tenantId, requestId: params.id, userId: principal.userId, roles: principal.roles, comment: body.comment })),
     }),
     portalRoute({
       method: 'post',

@@ -1,7 +1,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { AppRole } from '../config.js';
-import { lockGroups, lockUsers } from '../db/locks.js';
+import { holdsLock, lockGroups, lockUsers } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { diffRoles, effectiveRoles, type RoleDiff } from '../entitlements.js';
 import { appendAudit, type Actor, type AuditEventInput } from './audit.js';
@@ -129,7 +129,11 @@ export async function searchGroupsForMapping(tx: Tx, tenantId: string, q: { pref
 
 /** The group, locked first (core/db/locks.ts) so its member list holds until the fan-out is written. */
 export async function lockGroupIfExists(tx: Tx, groupId: string): Promise<boolean> {
-  return isUuid(groupId) && (await lockGroups(tx, [groupId])).size > 0;
+  if (!isUuid(groupId)) return false;
+  // Already locked by this transaction (a dry run described the change it now applies): the lock
+  // holds, so only whether the row exists is left to read.
+  if (holdsLock(tx, 'groups', groupId)) return (await tx.maybeOneFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM groups WHERE id = ${groupId}`)) !== null;
+  return (await lockGroups(tx, [groupId])).size > 0;
 }
 
 export async function groupMemberIds(tx: Tx, tenantId: string, groupId: string): Promise<string[]> {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { type ChangeKind, type ChangeRequestView, type KindPolicy, KindPolicy as KindPolicySchema, PRIVILEGED_CHANGE_KINDS } from '../../core/approvals/schema.js';
+import { ApprovalPolicy, type ChangeKind, type ChangeRequestView, type KindPolicy, KindPolicy as KindPolicySchema, PRIVILEGED_CHANGE_KINDS } from '../../core/approvals/schema.js';
 import { getApprovalPolicy, writeApprovalPolicy } from '../../core/approvals/service.js';
 import { withTenant } from '../../core/db/pool.js';
 import type { ApiClient } from './portal.js';
@@ -7,23 +7,27 @@ import { eventually, type TestStack } from './stack.js';
 
 /**
  * Approval policies and decisions for tests. A test that is not about approvals gives its tenant
- * `approvals: 0` for the (non-privileged) kinds it changes, so those apply at once as before;
- * privileged kinds (a connection revoke, portal roles) always need an approver, so such tests ask
- * one with `approveAndWait`.
+ * `approvals: 0` for the (non-privileged) kinds it changes, so those apply at once as they did
+ * before approvals existed; privileged kinds (a connection revoke, portal roles) always need an
+ * approver, so such tests ask one with `approveAndWait`.
  */
 
-/** Merges `rules` into the tenant's policy (each rule over the kind's defaults), through the engine's service. */
-export async function setApprovalPolicy(stack: Pick<TestStack, 'app'>, tenantId: string, rules: Partial<Record<ChangeKind, Partial<KindPolicy>>>): Promise<void> {
-  await withTenant(stack.app, tenantId, async (tx) => {
+/**
+ * Writes the test tenant's approval policy directly (fixtures only; tenants change it through an
+ * `approval_policy.set` request): each named kind's rule over that kind's defaults, merged into
+ * what the tenant has (kinds not named keep their rule).
+ */
+export async function setApprovalPolicy(stack: Pick<TestStack, 'owner'>, tenantId: string, rules: Partial<Record<ChangeKind, Partial<KindPolicy>>>): Promise<void> {
+  await withTenant(stack.owner, tenantId, async (tx) => {
     const current = await getApprovalPolicy(tx, tenantId);
     const kinds = { ...current.kinds };
     for (const [kind, rule] of Object.entries(rules) as [ChangeKind, Partial<KindPolicy>][]) kinds[kind] = KindPolicySchema.parse({ approvals: 1, ...rule });
-    await writeApprovalPolicy(tx, tenantId, { kinds });
+    await writeApprovalPolicy(tx, tenantId, ApprovalPolicy.parse({ kinds }));
   });
 }
 
-/** `approvals: 0` for these kinds: they apply at once (still recorded as requests and audited). */
-export async function applyAtOnce(stack: Pick<TestStack, 'app'>, tenantId: string, kinds: readonly ChangeKind[]): Promise<void> {
+/** For tests about something else: `approvals: 0` for these (non-privileged) kinds, so they apply at once (still recorded as requests and audited). */
+export async function applyAtOnce(stack: Pick<TestStack, 'owner'>, tenantId: string, kinds: readonly ChangeKind[]): Promise<void> {
   const privileged = kinds.filter((k) => PRIVILEGED_CHANGE_KINDS.includes(k));
   if (privileged.length) throw new Error(`privileged kinds always need an approver: ${privileged.join(', ')}`);
   await setApprovalPolicy(stack, tenantId, Object.fromEntries(kinds.map((k) => [k, { approvals: 0 }])));
