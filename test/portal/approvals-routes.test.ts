@@ -20,6 +20,9 @@ let secondAdmin: PortalTestClient;
 let approver: PortalTestClient;
 let auditor: PortalTestClient;
 let otherAdmin: PortalTestClient;
+/** SCIM users and a group for the role-mapping case (made before the token rotation retires the fixture token). */
+const ids: Record<string, string> = {};
+let group = '';
 
 beforeAll(async () => {
   stack = await startStack({ worker: true });
@@ -35,6 +38,8 @@ beforeAll(async () => {
   approver = await portalClient(stack, tenant, { roles: ['approver'] });
   auditor = await portalClient(stack, tenant, { roles: ['auditor'] });
   otherAdmin = await portalClient(stack, other, { roles: ['admin'] });
+  for (const name of ['dora', 'eli']) ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com` })).body.id;
+  group = (await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Finance', members: [{ value: ids.dora }, { value: ids.eli }] })).body.id;
 });
 afterAll(async () => stack?.close());
 
@@ -90,9 +95,6 @@ describe('portal change routes under an approval policy', () => {
   });
 
   it('a role-mapping save carries its dry run into the request; an approver approves and exactly those roles change', async () => {
-    const ids: Record<string, string> = {};
-    for (const name of ['dora', 'eli']) ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com` })).body.id;
-    const group = (await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Finance', members: [{ value: ids.dora }, { value: ids.eli }] })).body.id;
     const preview = await admin.request('POST', '/role-mappings/preview', { groupId: group, roles: ['viewer'] });
     expect(preview.body.affectedUsers).toBe(2);
 
