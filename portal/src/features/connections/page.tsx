@@ -331,6 +331,7 @@ function CreateConnectionDialog({
 
 const overlapChoices = [
   { value: '0', label: 'No overlap: the old token stops now', phrase: 'no longer' },
+  { value: '60', label: '1 minute: the IdP already has the new token', phrase: 'for 1 minute' },
   { value: '3600', label: '1 hour', phrase: 'for 1 hour' },
   { value: '86400', label: '24 hours', phrase: 'for 24 hours' },
   { value: '604800', label: '7 days', phrase: 'for 7 days' },
