@@ -158,6 +158,9 @@ describe('approvals in the portal (real browser)', () => {
 
     const adminPage = await freshPage();
     await browserSignIn(adminPage, stack, tenant, { roles: ['admin'] });
+    // The approver exists before the request: with nobody else eligible it would cool off instead.
+    const approverPage = await freshPage();
+    await browserSignIn(approverPage, stack, tenant, { roles: ['approver'] });
     await adminPage.goto(`${stack.url}/role-mappings`);
     await expect.poll(() => heading(adminPage), { timeout: 15_000 }).toBe('Role mappings');
     await adminPage.getByRole('button', { name: 'Map a group' }).first().click();
@@ -177,8 +180,6 @@ describe('approvals in the portal (real browser)', () => {
     expect(noMapping).toEqual([]);
 
     // An approver opens it from the inbox: the dry run's gains per person, then approves.
-    const approverPage = await freshPage();
-    await browserSignIn(approverPage, stack, tenant, { roles: ['approver'] });
     await approverPage.goto(`${stack.url}/approvals`);
     const row = approverPage.getByRole('row', { name: /Map group Payroll to viewer/ });
     await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(1);
