@@ -147,7 +147,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   }
 
   // The app starts approval workflows on the worker's queue (TEMPORAL_TASK_QUEUE).
-  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: taskQueue }, db: appDb, logger, temporal: connection });
+  const http = await startHttpServer({ config: { ...config, PORT: 0, HOST: '127.0.0.1', TEMPORAL_TASK_QUEUE: options.env?.TEMPORAL_TASK_QUEUE ?? taskQueue }, db: appDb, logger, temporal: connection });
   const url = http.url;
   const scimUrl = `${url}/scim/v2`;
 
