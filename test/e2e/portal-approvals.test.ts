@@ -210,4 +210,40 @@ describe('approvals in the portal (real browser)', () => {
     await expect.poll(() => approverPage.getByRole('row', { name: /Map group Payroll to viewer/ }).textContent(), { timeout: 15_000 }).toContain('Applied');
     await shot(approverPage, '11-history');
   });
+
+  it('(c) Settings › Approval policy: per-kind rules; saving submits an approval_policy.set request (privileged: refused at 0 approvers)', async () => {
+    const tenant = await stack.createTenant();
+    const page = await freshPage();
+    await browserSignIn(page, stack, tenant, { roles: ['admin'] });
+    for (const roles of [['admin'], ['approver']] as const) await browserSignIn(await freshPage(), stack, tenant, { roles: [...roles] });
+    await page.goto(`${stack.url}/settings`);
+    await page.getByRole('link', { name: 'approval policy' }).click();
+    await expect.poll(() => heading(page), { timeout: 15_000 }).toBe('Approval policy');
+    const revoke = page.getByRole('row', { name: /Revoke a SCIM connection or token/ });
+    await expect.poll(() => revoke.textContent(), { timeout: 15_000 }).toContain('privileged');
+    expect(await revoke.getByRole('cell').nth(1).textContent()).toBe('2');
+    await shot(page, '12-approval-policy');
+    await expectAccessible(page, 'approval policy');
+
+    await revoke.getByRole('button', { name: /Edit the rule/ }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByTestId('needs-approval').textContent()).toContain('needs 2 approvals');
+    await dialog.getByLabel('Approvers needed').fill('0');
+    await dialog.getByRole('button', { name: 'Submit for approval' }).click();
+    await expect.poll(() => dialog.locator('.field-error').textContent()).toContain('a privileged change needs at least one approver');
+    await dialog.getByLabel('Approvers needed').fill('1');
+    await dialog.getByLabel('Reason (shown to approvers)').fill('Small team: one approver is enough');
+    await shot(page, '13-approval-policy-edit');
+    await dialog.getByRole('button', { name: 'Submit for approval' }).click();
+    const id = await requestedId(page);
+    expect(await page.getByRole('dialog').count()).toBe(0);
+    await shot(page, '14-approval-policy-requested');
+    // The rule in force is unchanged until approvers decide.
+    expect(await revoke.getByRole('cell').nth(1).textContent()).toBe('2');
+    await page.getByTestId('change-requested').getByRole('link', { name: 'Open the request' }).click();
+    await expect.poll(() => page.getByTestId('request-facts').textContent(), { timeout: 15_000 }).toContain('Small team: one approver is enough');
+    expect(await page.getByTestId('diff').getByRole('row', { name: /scim_connection\.revoke\.approvals/ }).textContent()).toMatch(/2.*1/);
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    await shot(page, '15-approval-policy-request');
+  });
 });
