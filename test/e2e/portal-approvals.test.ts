@@ -245,5 +245,11 @@ describe('approvals in the portal (real browser)', () => {
     expect(await page.getByTestId('diff').getByRole('row', { name: /scim_connection\.revoke\.approvals/ }).textContent()).toMatch(/2.*1/);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     await shot(page, '15-approval-policy-request');
+
+    // Tablet width: the request page stays usable (nothing overflows the page, still accessible).
+    await page.setViewportSize({ width: 768, height: 1024 });
+    expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
+    await expectAccessible(page, 'request page (tablet)');
+    await shot(page, '16-request-page-tablet');
   });
 });
