@@ -1,6 +1,6 @@
 import type { Request, Response } from 'express';
 import type { AppliedChange } from '../../core/approvals/kinds.js';
-import type { ChangeKind, ChangeRequestView } from '../../core/approvals/schema.js';
+import { type ChangeKind, type ChangeRequestView, SubmittedChange } from '../../core/approvals/schema.js';
 import { approvalDepsFromConfig, submitChange } from '../../core/approvals/service.js';
 import { type Db, type Tx, withTenant } from '../../core/db/pool.js';
 import type { Actor } from '../../core/repositories/audit.js';
@@ -22,6 +22,9 @@ export type AppliedAnswer = (tx: Tx, applied: AppliedChange, request: ChangeRequ
 /** For a rerouted route's OpenAPI description. */
 export const APPROVAL_NOTE =
   "Needs approval under the tenant's approval policy: 202 `{ request }` when the change waits for approvers; the body below plus `changeRequestId` when the policy applies it at once.";
+
+/** The OpenAPI description of the answer a rerouted route gives while its change waits. */
+export const WAITS_FOR_APPROVAL = [{ status: 202, description: 'The change waits for approvers: its request (nothing changed yet)', schema: SubmittedChange }] as const;
 
 /** The request id pino-http assigned, for audit rows. */
 const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import { getConnection, listConnectionsWithActivity, revokeToken } from '../../core/connections/service.js';
 import { ConnectionsPage, CreateConnectionBody, CreatedConnection, RotatedToken, RotateTokenBody, ScimConnectionView, ScimTokenView } from '../../core/connections/schema.js';
-import { APPROVAL_NOTE, portalChangeSubmitter, resultString } from './change-requests.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter, resultString } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -49,6 +49,7 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       path: '/connections',
       summary: 'Create a SCIM connection with its first token (shown once)',
       description: APPROVAL_NOTE,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       body: CreateConnectionBody,
@@ -67,6 +68,7 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       path: '/connections/:id/rotate',
       summary: "Issue a new token (shown once); the connection's current tokens keep working for the overlap",
       description: `${APPROVAL_NOTE} The overlap starts when the rotation applies.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: ConnectionParams,
@@ -103,6 +105,7 @@ export function createConnectionsRouter(deps: PortalDeps): Router {
       path: '/connections/:id',
       summary: 'Revoke a connection and all its tokens',
       description: APPROVAL_NOTE,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: ConnectionParams,

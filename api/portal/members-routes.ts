@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { IdParams, InviteBody, Member, MemberList, SetupLinkResponse, UpdateMemberBody } from '../../core/portal-auth/schema.js';
 import { withTenant } from '../../core/db/pool.js';
 import { assertMemberRolesChangeAllowed, issueSetupLinkTx, listMembers, removeMember } from '../../core/portal-auth/service.js';
-import { APPROVAL_NOTE, portalChangeSubmitter } from './change-requests.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -48,6 +48,7 @@ export function createMembersRouter(deps: PortalDeps): Router {
       path: '/members/:id',
       summary: 'Change a member’s roles (the last admin keeps admin)',
       description: `${APPROVAL_NOTE} The member is the request's subject and cannot approve it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: IdParams,

@@ -15,7 +15,7 @@ import { DomainError } from '../../core/errors.js';
 import type { ChangeRequestView } from '../../core/approvals/schema.js';
 import type { AppliedChange } from '../../core/approvals/kinds.js';
 import { roleMappingOverview, searchGroups, setDefaultRole, setGroupRoles } from '../../core/entitlements/service.js';
-import { APPROVAL_NOTE, portalChangeSubmitter } from './change-requests.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter } from './change-requests.js';
 import { portalRoute, portalRoutes } from './route.js';
 import type { PortalDeps } from './router.js';
 
@@ -89,6 +89,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       roles: ['admin'],
       summary: "Saves a mapping change previewed with this fingerprint (409 preview_stale if its effect changed)",
       description: `${APPROVAL_NOTE} The request carries the same dry run (gains and losses per person) and applies exactly it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       body: RoleMappingSaveBody,
       response: RoleChangeResult,
       stream: true,
@@ -119,6 +120,7 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       roles: ['admin'],
       summary: 'Saves a default-role change previewed with this fingerprint',
       description: `${APPROVAL_NOTE} The request carries the same dry run and applies exactly it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       body: DefaultRoleSaveBody,
       response: RoleChangeResult,
       stream: true,

@@ -6,7 +6,7 @@ import { HeldLeaver, ReleaseHeldBody, ReleaseResult, TenantSettings, UpdateTenan
 import { getSettings, listHeldLeavers, updateSettings } from '../../core/tenants/service.js';
 import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../../core/webhooks/schema.js';
 import { listWebhooks } from '../../core/webhooks/service.js';
-import { APPROVAL_NOTE, portalChangeSubmitter, resultString } from './change-requests.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter, resultString } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -63,6 +63,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       path: '/settings/held-leavers/release',
       summary: 'Let held leavers proceed (all, or one): their workflows are signalled at once',
       description: `${APPROVAL_NOTE} A release that waited reaches the workflows at their periodic re-check.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       body: ReleaseHeldBody,
@@ -97,6 +98,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       path: '/settings/webhooks',
       summary: 'Add a webhook endpoint; its signing secret is shown once',
       description: APPROVAL_NOTE,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       body: CreateWebhookBody,
@@ -114,6 +116,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       path: '/settings/webhooks/:id/rotate',
       summary: "Rotate an endpoint's signing secret (shown once); the old one keeps signing for the overlap",
       description: APPROVAL_NOTE,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: WebhookParams,
@@ -132,6 +135,7 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       path: '/settings/webhooks/:id',
       summary: 'Delete a webhook endpoint',
       description: APPROVAL_NOTE,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: WebhookParams,

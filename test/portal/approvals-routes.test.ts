@@ -149,4 +149,14 @@ describe('portal change routes under an approval policy', () => {
     // Another tenant's admin cannot even ask for a change to this member.
     expect((await otherAdmin.request('PATCH', `/members/${member.userId}`, { roles: ['auditor'] })).status).toBe(404);
   });
+
+  it('/openapi.json describes both answers of a rerouted route (202 with the request, or the usual body)', async () => {
+    const doc = await (await fetch(`${stack.url}/openapi.json`)).json();
+    for (const [path, method] of [['/portal/api/connections/{id}/rotate', 'post'], ['/portal/api/role-mappings/{groupId}', 'put'], ['/portal/api/members/{id}', 'patch'], ['/portal/api/settings/webhooks', 'post']] as const) {
+      const responses = doc.paths[path][method].responses;
+      expect(Object.keys(responses), path).toEqual(expect.arrayContaining(['202']));
+      expect(responses['202'].content['application/json'].schema, path).toBeDefined();
+      expect(doc.paths[path][method].description, path).toContain('Needs approval');
+    }
+  });
 });
