@@ -19,3 +19,6 @@ export async function setApprovalPolicy(stack: Pick<TestStack, 'owner'>, tenantI
 export async function applyAtOnce(stack: Pick<TestStack, 'owner'>, tenantId: string, kinds: readonly ChangeKind[]): Promise<void> {
   await setApprovalPolicy(stack, tenantId, Object.fromEntries(kinds.map((k) => [k, { approvals: 0 }])));
 }
+
+/** The kinds the app API's older routes change (webhooks, role mappings, default role, guard release). */
+export const APP_API_CHANGE_KINDS: readonly ChangeKind[] = ['webhook.create', 'webhook.rotate', 'webhook.delete', 'role_mapping.set', 'default_role.set', 'guard.release'];
