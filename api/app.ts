@@ -24,6 +24,8 @@ import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
 import { scimMetrics } from './scim-metrics.js';
 import type { Metrics } from '../core/metrics.js';
+import { approvalDepsFromConfig } from '../core/approvals/service.js';
+import { createChangeRequestsRouter } from './change-requests-router.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -146,10 +148,12 @@ export function createApp(deps: AppDeps): Express {
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
   );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
+  const changes = { db: deps.db, temporal: temporalClient, approvals: approvalDepsFromConfig(deps.config, secretKey) };
   const v1 = [
-    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config) }),
-    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient }),
+    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), changes }),
+    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient, changes }),
     createAppApiRouter({ db: deps.db }),
+    createChangeRequestsRouter(changes),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
   const introspection = createIntrospectionRouter({ db: deps.db });

@@ -5,9 +5,10 @@ import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
 import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
-import { createWebhook, deleteWebhook, listWebhooks, rotateWebhook } from '../core/webhooks/service.js';
+import { listWebhooks } from '../core/webhooks/service.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
+import { appContext, type ChangeRequestsRouterDeps, submitForApp } from './change-requests-router.js';
 import { appApiErrors } from './app-api-support.js';
 
 export interface EventsRouterDeps {
@@ -19,6 +20,8 @@ export interface EventsRouterDeps {
   allowHttpLoopback: boolean;
   /** Receivers must resolve to addresses this policy allows (the SSRF guard). */
   webhookTargets: WebhookTargetPolicy;
+  /** Webhook changes are change requests (issue 8): the approval engine and its workflow client. */
+  changes: ChangeRequestsRouterDeps;
 }
 
 // Request and response schemas (webhook bodies: core/webhooks/schema.ts): they validate the requests
@@ -56,10 +59,6 @@ const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction
   fn(req, res).catch(next);
 };
 
-function requestId(req: Request): string | undefined {
-  return typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined;
-}
-
 function principal(res: Response) {
   const app = res.locals.app;
   if (!app) throw new DomainError(401, 'invalid_token', 'missing app API key');
@@ -77,23 +76,27 @@ function endpointId(req: Request): string {
  * Every route authenticates the vendor's app key; data is scoped to that key's tenant.
  */
 export function createEventsRouter(deps: EventsRouterDeps): Router {
-  const { db, secretKey } = deps;
+  const { db } = deps;
   const router = Router();
   const auth = requireAppKey(db);
   const json = express.json({ limit: '16kb', type: ['application/json', 'application/*+json'] });
-  const actor = (keyId: string) => ({ type: 'system' as const, id: `app-key:${keyId}` });
+
+  // Changes to endpoints are change requests: 202 with the request while it waits for approval,
+  // the old answer when the tenant's policy lets it apply at once.
+  const endpointView = async (tenantId: string, endpointId: unknown) =>
+    (await withTenant(db, tenantId, (tx) => listWebhooks(tx, tenantId))).find((e) => e.id === endpointId);
 
   router.post(
     '/webhooks',
     auth,
     json,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const body = CreateWebhookBody.parse(req.body ?? {});
-      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
-      const created = await withTenant(db, tenantId, (tx) => createWebhook(tx, ctx, { secretKey, allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets }, body));
-      res.set('Cache-Control', 'no-store');
-      res.status(201).json(created);
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'webhook.create', body, res, async ({ applied }) => ({
+        status: 201,
+        body: { ...(await endpointView(ctx.tenantId, applied.result.endpointId)), secret: applied.secret },
+      }));
     }),
   );
 
@@ -111,13 +114,13 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     auth,
     json,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
       const body = RotateWebhookBody.parse(req.body ?? {});
-      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
-      const rotated = await withTenant(db, tenantId, (tx) => rotateWebhook(tx, ctx, { secretKey }, { endpointId: id, overlapSeconds: body.overlapSeconds }));
-      res.set('Cache-Control', 'no-store');
-      res.json(rotated);
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'webhook.rotate', { endpointId: id, ...(body.overlapSeconds !== undefined ? { overlapSeconds: body.overlapSeconds } : {}) }, res, async ({ applied }) => ({
+        status: 200,
+        body: { ...(await endpointView(ctx.tenantId, id)), secret: applied.secret },
+      }));
     }),
   );
 
@@ -125,10 +128,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     '/webhooks/:id',
     auth,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
-      await withTenant(db, tenantId, (tx) => deleteWebhook(tx, { tenantId, actor: actor(keyId), requestId: requestId(req) }, { endpointId: id }));
-      res.status(204).end();
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'webhook.delete', { endpointId: id }, res, async () => ({ status: 204, body: undefined }));
     }),
   );
 

@@ -69,3 +69,6 @@ export async function waitForState(client: ApiClient, requestId: string, states:
     return res.status === 200 && states.includes(res.body.state) ? (res.body as ChangeRequestView) : undefined;
   }, timeoutMs);
 }
+
+/** The kinds the app API's older routes change (webhooks, role mappings, default role, guard release). */
+export const APP_API_CHANGE_KINDS: readonly ChangeKind[] = ['webhook.create', 'webhook.rotate', 'webhook.delete', 'role_mapping.set', 'default_role.set', 'guard.release'];

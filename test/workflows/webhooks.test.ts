@@ -19,6 +19,7 @@ import { eventDeliveryWorkflowId } from '../../workflows/ids.js';
 import type { EventDeliveryInput } from '../../workflows/event-delivery.js';
 import { deliverEventSignal, eventDeliveryStatusQuery } from '../../workflows/messages.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 /** One request as the receiver saw it. */
 interface Received {
@@ -129,6 +130,7 @@ afterAll(async () => {
 
 async function tenantWithKey(): Promise<TestTenant & { appKey: string }> {
   const t = await stack.createTenant();
+  await applyAtOnce(stack, t.id, APP_API_CHANGE_KINDS);
   const { appKey } = await withTenant(stack.owner, t.id, (tx) => createAppKey(tx, t.id));
   return { ...t, appKey };
 }
