@@ -1,7 +1,7 @@
 import { TOTP } from 'otpauth';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
 import {
   apiFetch,
@@ -26,8 +26,7 @@ let other: TestTenant;
 beforeAll(async () => {
   [stack, short] = await Promise.all([
     // Every test here signs in from 127.0.0.1: the per-address limit is tested on `short` only.
-    // A worker: member role changes are approval requests (portal_roles.set) decided by their workflow.
-    startStack({ worker: true, env: { AUTH_ADDRESS_MAX_FAILURES: '1000' } }),
+    startStack({ env: { AUTH_ADDRESS_MAX_FAILURES: '1000' } }),
     startStack({ env: { PORTAL_SESSION_IDLE_SECONDS: '2', PORTAL_SESSION_ABSOLUTE_SECONDS: '5', AUTH_ADDRESS_MAX_FAILURES: '4', AUTH_LOCKOUT_SECONDS: '120' } }),
   ]);
   [tenant, other] = await Promise.all([stack.createTenant(), stack.createTenant()]);
@@ -338,15 +337,19 @@ describe('two-step sign-in (TOTP)', () => {
 
 describe('members', () => {
   it('an admin invites (link shown once), changes roles (approved by another person) and removes members; the last admin keeps admin', async () => {
-    const t = await stack.createTenant();
-    const admin = await portalClient(stack, t, { roles: ['admin'] });
+    // Its own stack with a worker: role grants are approval requests decided by their workflow
+    // (kept off the shared stack, whose sign-in timing test wants no worker beside it).
+    const approvalStack = await startStack({ worker: true });
+    onTestFinished(() => approvalStack.close());
+    const t = await approvalStack.createTenant();
+    const admin = await portalClient(approvalStack, t, { roles: ['admin'] });
     // Role grants are privileged: one approver here, who is neither the requester nor the member.
-    await setApprovalPolicy(stack, t.id, { 'portal_roles.set': { approvals: 1 } });
-    const deputy = await portalClient(stack, t, { roles: ['approver'] });
+    await setApprovalPolicy(approvalStack, t.id, { 'portal_roles.set': { approvals: 1 } });
+    const deputy = await portalClient(approvalStack, t, { roles: ['approver'] });
     const invite = await admin.request('POST', '/members/invite', { email: 'new.approver@example.com', roles: ['approver'] });
     expect(invite.status).toBe(201);
-    expect(invite.body.url).toMatch(new RegExp(`^${stack.url}/setup#token=`));
-    const joined = await portal(stack, 'POST', '/setup/complete', { token: setupToken(invite.body.url), password: strongPassword() });
+    expect(invite.body.url).toMatch(new RegExp(`^${approvalStack.url}/setup#token=`));
+    const joined = await portal(approvalStack, 'POST', '/setup/complete', { token: setupToken(invite.body.url), password: strongPassword() });
     expect(joined.status).toBe(200);
     const newcomer = joined.body.user.id;
     const newcomerCookie = cookieFrom(joined, 'roster_portal')!;
@@ -366,19 +369,19 @@ describe('members', () => {
     const promoted = (await admin.request('GET', '/members')).body.members.find((m: any) => m.id === newcomer);
     expect(promoted.roles).toEqual(['admin', 'approver']);
     // Role changes revoke nothing: the newcomer's session now carries admin.
-    expect((await apiFetch(portalBase(stack), 'GET', '/members', undefined, { cookie: `roster_portal=${newcomerCookie}` })).status).toBe(200);
+    expect((await apiFetch(portalBase(approvalStack), 'GET', '/members', undefined, { cookie: `roster_portal=${newcomerCookie}` })).status).toBe(200);
     const demotion = waitingRequestOf(await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] }));
     expect(await approveAndWait(deputy, demotion.id)).toMatchObject({ state: 'applied' });
     expect((await admin.request('GET', '/members')).status).toBe(403);
 
-    const removed = await apiFetch(portalBase(stack), 'DELETE', `/members/${admin.userId}`, undefined, {
+    const removed = await apiFetch(portalBase(approvalStack), 'DELETE', `/members/${admin.userId}`, undefined, {
       cookie: `roster_portal=${newcomerCookie}`,
       'x-csrf-token': joined.body.csrfToken,
     });
     expect(removed.status).toBe(204);
     expect((await admin.request('GET', '/session')).status).toBe(401);
-    expect((await portal(stack, 'POST', '/sign-in', { tenant: t.slug, email: admin.email, password: admin.password })).status).toBe(401);
-    expect(await auditActions(stack, t.id)).toEqual(
+    expect((await portal(approvalStack, 'POST', '/sign-in', { tenant: t.slug, email: admin.email, password: admin.password })).status).toBe(401);
+    expect(await auditActions(approvalStack, t.id)).toEqual(
       expect.arrayContaining(['portal.member_invited', 'portal.member_roles_changed', 'portal.member_removed', 'portal.setup_link_issued']),
     );
     expect((await admin.request('POST', '/members/invite', { email: 'bad', roles: [] })).status).toBe(401);
