@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
-import { type ApprovalDeps, getChangeRequest, listChangeRequests, submitChange, type SubmitResult } from '../core/approvals/service.js';
+import { type ApprovalDeps, collectSecret, getChangeRequest, listChangeRequests, submitChange, type SubmitResult } from '../core/approvals/service.js';
 import { type ChangeKind, SubmitChangeBody } from '../core/approvals/schema.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
@@ -57,7 +57,8 @@ const handle = (fn: (req: Request, res: Response) => Promise<void>) => (req: Req
 
 /**
  * Change requests for the vendor's app under /api/v1: list and read the tenant's requests, and
- * submit any kind. Decisions are people's (the portal); the app only requests.
+ * submit any kind, and collect (once) the secret a change the app requested produced. Decisions
+ * are people's (the portal); the app only requests.
  */
 export function createChangeRequestsRouter(deps: ChangeRequestsRouterDeps): Router {
   const router = Router();
@@ -94,6 +95,19 @@ export function createChangeRequestsRouter(deps: ChangeRequestsRouterDeps): Rout
       const r = await submitChange(deps.db, deps.temporal, appContext(req, res), deps.approvals, body);
       res.set('Cache-Control', 'no-store');
       res.status(r.applied ? 201 : 202).json({ request: r.request, ...(r.applied?.secret ? { secret: r.applied.secret } : {}) });
+    }),
+  );
+
+  router.post(
+    '/change-requests/:id/collect-secret',
+    auth,
+    handle(async (req, res) => {
+      const ctx = appContext(req, res);
+      const id = z.string().uuid().safeParse(req.params.id);
+      if (!id.success) throw new DomainError(404, 'not_found', 'no such change request');
+      const collected = await withTenant(deps.db, ctx.tenantId, (tx) => collectSecret(tx, ctx, id.data, deps.approvals.secretKey));
+      res.set('Cache-Control', 'no-store');
+      res.json(collected);
     }),
   );
 

@@ -22,6 +22,7 @@ import { registerStreamCommands } from './cli/commands/stream.js';
 import { registerTenantCommands } from './cli/commands/tenant.js';
 import { registerTokenCommands } from './cli/commands/token.js';
 import { registerWebhookCommands } from './cli/commands/webhook.js';
+import { registerApprovalCommands } from './cli/commands/approval.js';
 
 /**
  * Operator CLI: the composition root. It connects with the owner credentials (DATABASE_URL), like
@@ -86,6 +87,7 @@ registerWebhookCommands(program, deps);
 registerStreamCommands(program, deps);
 registerMigrateCommands(program, deps);
 registerPortalCommands(program, { config, db });
+registerApprovalCommands(program, deps);
 
 try {
   await program.parseAsync(process.argv);
