@@ -26,6 +26,8 @@ import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
 import { scimMetrics } from './scim-metrics.js';
 import type { Metrics } from '../core/metrics.js';
+import { approvalEngineDeps } from './approval-engine.js';
+import { createChangeRequestsRouter } from './change-requests-router.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -163,11 +165,13 @@ export function createApp(deps: AppDeps): Express {
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
   );
   // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
+  const changes = { db: deps.db, temporal: temporalClient, approvals: approvalEngineDeps(deps.config, secretKey, temporalClient) };
   const v1 = [
-    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), temporal: temporalClient, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }),
-    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient }),
+    createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), changes, temporal: temporalClient, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }),
+    createEntitlementsRouter({ db: deps.db, roles: deps.config.APP_ROLES, temporal: temporalClient, changes }),
     createAppApiRouter({ db: deps.db }),
     createSsoRouter({ db: deps.db }),
+    createChangeRequestsRouter(changes),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
   const introspection = createIntrospectionRouter({ db: deps.db });

@@ -1,17 +1,17 @@
 import type { Client } from '@temporalio/client';
-import express, { type Request, Router } from 'express';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { extendZodWithOpenApi, type OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import { AppRole } from '../core/config.js';
-import { type Db, withTenant } from '../core/db/pool.js';
+import { type Db, type Tx, withTenant } from '../core/db/pool.js';
+import { DomainError } from '../core/errors.js';
 import { RoleMappingRow } from '../core/repositories/entitlements.js';
 import { RoleChangeResult } from '../core/entitlements/schema.js';
-import { listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/entitlements/service.js';
+import { type EntitlementsContext, listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/entitlements/service.js';
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
-import { releaseHeldLeavers } from '../core/tenants/service.js';
 import { signalReleased } from '../activities/lifecycle-signals.js';
-import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import { requireAppKey } from './app-auth.js';
+import { appContext, type ChangeRequestsRouterDeps, submitForApp } from './change-requests-router.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
 /**
@@ -43,6 +43,8 @@ export interface EntitlementsRouterDeps {
   roles: readonly AppRole[];
   /** Signals released leavers at once; without it they notice within a minute. */
   temporal?: Client | undefined;
+  /** Mapping, default-role and guard changes are change requests (issue 8). */
+  changes: ChangeRequestsRouterDeps;
 }
 
 /**
@@ -62,20 +64,55 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
 
   router.get('/roles', route(async () => ({ data: deps.roles })));
   router.get('/role-mappings', route(async ({ tx, tenantId }) => ({ data: await listRoleMappings(tx, tenantId) })));
-  router.put(
-    '/role-mappings/:groupId',
-    route(async ({ req, tx, tenantId, actor }) => {
-      const body = parseBody(RoleMappingBody, req);
-      return forApp(await setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId: param(req, 'groupId'), roles: body.roles }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
-    }),
-  );
-  router.put(
-    '/default-role',
-    route(async ({ req, tx, tenantId, actor }) => {
-      const body = parseBody(DefaultRoleBody, req);
-      return forApp(await setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, body.dryRun ? { mode: 'preview' } : { mode: 'apply', fingerprint: body.fingerprint }));
-    }),
-  );
+  // A dry run changes nothing and answers at once; a change is a change request: 202 with the
+  // request while it waits for approval, the old answer when the policy lets it apply at once. A
+  // fingerprint that no longer matches the effect is refused before anything is requested.
+  const requestEntitlementChange = (kind: 'role_mapping.set' | 'default_role.set', payload: Record<string, unknown>, fingerprint: string | undefined, preview: (tx: Tx, ctx: EntitlementsContext) => Promise<RoleChangeResult>) =>
+    async (req: Request, res: Response, next: NextFunction) => {
+      try {
+        const ctx = appContext(req, res);
+        if (fingerprint !== undefined) {
+          const now = await withTenant(deps.db, ctx.tenantId, (tx) => preview(tx, { tenantId: ctx.tenantId, catalogue: deps.roles, actor: ctx.actor }));
+          if (now.fingerprint !== fingerprint) throw new DomainError(409, 'preview_stale', 'who gains or loses which role has changed since the preview (group members or mappings changed); preview again, then save');
+        }
+        await submitForApp(deps.changes, ctx, kind, payload, res, async ({ applied }) => ({
+          status: 200,
+          body: { affectedUsers: applied.result.affectedUsers, changes: applied.result.changes, fingerprint: applied.result.fingerprint, applied: true },
+        }));
+      } catch (err) {
+        next(err);
+      }
+    };
+  router.put('/role-mappings/:groupId', (req, res, next) => {
+    let body: z.infer<typeof RoleMappingBody>;
+    let groupId: string;
+    try {
+      body = parseBody(RoleMappingBody, req);
+      groupId = param(req, 'groupId');
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (body.dryRun) {
+      void route(async ({ tx, tenantId, actor }) => forApp(await setGroupRoles(tx, { tenantId, catalogue: deps.roles, actor }, { groupId, roles: body.roles }, { mode: 'preview' })))(req, res, next);
+      return;
+    }
+    void requestEntitlementChange('role_mapping.set', { groupId, roles: body.roles }, body.fingerprint, (tx, ctx) => setGroupRoles(tx, ctx, { groupId, roles: body.roles }, { mode: 'preview' }))(req, res, next);
+  });
+  router.put('/default-role', (req, res, next) => {
+    let body: z.infer<typeof DefaultRoleBody>;
+    try {
+      body = parseBody(DefaultRoleBody, req);
+    } catch (err) {
+      next(err);
+      return;
+    }
+    if (body.dryRun) {
+      void route(async ({ tx, tenantId, actor }) => forApp(await setDefaultRole(tx, { tenantId, catalogue: deps.roles, actor }, { role: body.role }, { mode: 'preview' })))(req, res, next);
+      return;
+    }
+    void requestEntitlementChange('default_role.set', { role: body.role }, body.fingerprint, (tx, ctx) => setDefaultRole(tx, ctx, { role: body.role }, { mode: 'preview' }))(req, res, next);
+  });
   router.put(
     '/users/:userId/direct-roles/:role',
     route(async ({ req, tx, tenantId, actor }) =>
@@ -93,14 +130,14 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
   router.get('/alerts', route(async ({ req, tx, tenantId }) => ({ data: await tenantAlerts(tx, tenantId, { open: AlertsQuery.parse(req.query).open === 'true' }) })));
   router.post('/guard/release', async (req, res, next) => {
     try {
-      const { tenantId, keyId } = res.locals.app as AppPrincipal;
       const body = parseBody(ReleaseBody, req);
-      const ctx = { tenantId, actor: { type: 'system' as const, id: `app-key:${keyId}` } };
-      const released = await withTenant(deps.db, tenantId, (tx) => releaseHeldLeavers(tx, ctx, { userId: body.userId }));
-      // After commit: the database row is the durable release; the signal only saves the held workflow its wait.
-      await signalReleased(deps.temporal, tenantId, released, ctx.actor.id);
-      res.set('Cache-Control', 'no-store');
-      res.json({ released });
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'guard.release', body.userId ? { userId: body.userId } : {}, res, async ({ applied }) => {
+        const released = (applied.result.released as string[] | undefined) ?? [];
+        // After commit: the database row is the durable release; the signal only saves the held workflow its wait.
+        await signalReleased(deps.temporal, ctx.tenantId, released, ctx.actor.id ?? 'app');
+        return { status: 200, body: { released } };
+      });
     } catch (err) {
       next(err);
     }

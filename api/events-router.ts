@@ -7,10 +7,11 @@ import { DomainError } from '../core/errors.js';
 import { encodeCursor, EventPayload, EventType, FEED_MAX_LIMIT, listEvents, sealEventFeed, toEventPayload } from '../core/repositories/events.js';
 import { CreateWebhookBody, DeliveryLogPage, DeliveryLogQuery, RedeliverBody, RedeliverResult, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../core/webhooks/schema.js';
 import { webhookEndpointExists } from '../core/webhooks/queries.js';
-import { checkWebhookUrl, createWebhook, deleteWebhook, listWebhooks, requestRedelivery, rotateWebhook, webhookDeliveryLog } from '../core/webhooks/service.js';
+import { checkWebhookUrl, listWebhooks, requestRedelivery, webhookDeliveryLog } from '../core/webhooks/service.js';
 import { signalRedelivery } from '../activities/events.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
+import { appContext, type ChangeRequestsRouterDeps, submitForApp } from './change-requests-router.js';
 import { appApiErrors } from './app-api-support.js';
 
 export interface EventsRouterDeps {
@@ -26,6 +27,8 @@ export interface EventsRouterDeps {
   temporal?: Client | undefined;
   /** The worker's task queue (TEMPORAL_TASK_QUEUE), where a delivery workflow starts if it is not running. */
   taskQueue: string;
+  /** Webhook changes are change requests (issue 8): the approval engine and its workflow client. */
+  changes: ChangeRequestsRouterDeps;
 }
 
 // Request and response schemas (webhook bodies: core/webhooks/schema.ts): they validate the requests
@@ -63,10 +66,6 @@ const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction
   fn(req, res).catch(next);
 };
 
-function requestId(req: Request): string | undefined {
-  return typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined;
-}
-
 function principal(res: Response) {
   const app = res.locals.app;
   if (!app) throw new DomainError(401, 'invalid_token', 'missing app API key');
@@ -84,26 +83,29 @@ function endpointId(req: Request): string {
  * Every route authenticates the vendor's app key; data is scoped to that key's tenant.
  */
 export function createEventsRouter(deps: EventsRouterDeps): Router {
-  const { db, secretKey } = deps;
+  const { db } = deps;
   const router = Router();
   const auth = requireAppKey(db);
   const json = express.json({ limit: '16kb', type: ['application/json', 'application/*+json'] });
-  const actor = (keyId: string) => ({ type: 'system' as const, id: `app-key:${keyId}` });
+
+  // Changes to endpoints are change requests: 202 with the request while it waits for approval,
+  // the old answer when the tenant's policy lets it apply at once.
+  const endpointView = async (tenantId: string, endpointId: unknown) =>
+    (await withTenant(db, tenantId, (tx) => listWebhooks(tx, tenantId))).find((e) => e.id === endpointId);
 
   router.post(
     '/webhooks',
     auth,
     json,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const body = CreateWebhookBody.parse(req.body ?? {});
-      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
-      const policy = { secretKey, allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets };
-      // DNS before the transaction: it must not hold a connection (or run again on a retry).
-      const url = await checkWebhookUrl(body.url, policy);
-      const created = await withTenant(db, tenantId, (tx) => createWebhook(tx, ctx, policy, { ...body, url }));
-      res.set('Cache-Control', 'no-store');
-      res.status(201).json(created);
+      const ctx = appContext(req, res);
+      // The SSRF guard before anything is requested, outside any transaction.
+      await checkWebhookUrl(body.url, { allowHttpLoopback: deps.allowHttpLoopback, targets: deps.webhookTargets });
+      await submitForApp(deps.changes, ctx, 'webhook.create', body, res, async ({ applied }) => ({
+        status: 201,
+        body: { ...(await endpointView(ctx.tenantId, applied.result.endpointId)), secret: applied.secret },
+      }));
     }),
   );
 
@@ -121,13 +123,13 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     auth,
     json,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
       const body = RotateWebhookBody.parse(req.body ?? {});
-      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
-      const rotated = await withTenant(db, tenantId, (tx) => rotateWebhook(tx, ctx, { secretKey }, { endpointId: id, overlapSeconds: body.overlapSeconds }));
-      res.set('Cache-Control', 'no-store');
-      res.json(rotated);
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'webhook.rotate', { endpointId: id, ...(body.overlapSeconds !== undefined ? { overlapSeconds: body.overlapSeconds } : {}) }, res, async ({ applied }) => ({
+        status: 200,
+        body: { ...(await endpointView(ctx.tenantId, id)), secret: applied.secret },
+      }));
     }),
   );
 
@@ -135,10 +137,9 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     '/webhooks/:id',
     auth,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
       const id = endpointId(req);
-      await withTenant(db, tenantId, (tx) => deleteWebhook(tx, { tenantId, actor: actor(keyId), requestId: requestId(req) }, { endpointId: id }));
-      res.status(204).end();
+      const ctx = appContext(req, res);
+      await submitForApp(deps.changes, ctx, 'webhook.delete', { endpointId: id }, res, async () => ({ status: 204, body: undefined }));
     }),
   );
 
@@ -147,13 +148,13 @@ export function createEventsRouter(deps: EventsRouterDeps): Router {
     auth,
     json,
     handle(async (req, res) => {
-      const { tenantId, keyId } = principal(res);
+      const ctx = appContext(req, res);
+      const tenantId = ctx.tenantId;
       const id = endpointId(req);
       const body = RedeliverBody.parse(req.body ?? {});
       if (!(await withTenant(db, tenantId, (tx) => webhookEndpointExists(tx, tenantId, id)))) throw new DomainError(404, 'not_found', 'no such webhook endpoint');
       const temporal = deps.temporal;
       if (!temporal) throw new DomainError(503, 'temporarily_unavailable', 'redelivery needs the workflow engine, which is not configured');
-      const ctx = { tenantId, actor: actor(keyId), requestId: requestId(req) };
       // A range by position must see every committed event with its position.
       await sealEventFeed(db, tenantId);
       const plan = await withTenant(db, tenantId, (tx) => requestRedelivery(tx, ctx, { endpointId: id, body }));

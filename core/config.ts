@@ -215,7 +215,6 @@ export const ConfigSchema = z.object({
   PORTAL_SESSION_CACHE_MAX_ENTRIES: z.coerce.number().int().min(1).default(10_000),
   /** How often an API process writes last_seen_at for the portal sessions it served from memory. */
   PORTAL_SESSION_TOUCH_INTERVAL_MS: z.coerce.number().int().min(100).default(10_000),
->>>>>>> wip/perf7
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

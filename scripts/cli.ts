@@ -23,6 +23,7 @@ import { registerTenantCommands } from './cli/commands/tenant.js';
 import { registerTokenCommands } from './cli/commands/token.js';
 import { registerWebhookCommands } from './cli/commands/webhook.js';
 import { registerDomainCommands } from './cli/commands/domain.js';
+import { registerApprovalCommands } from './cli/commands/approval.js';
 
 /**
  * Operator CLI: the composition root. It connects with the owner credentials (DATABASE_URL), like
@@ -88,6 +89,7 @@ registerStreamCommands(program, deps);
 registerMigrateCommands(program, deps);
 registerPortalCommands(program, { config, db });
 registerDomainCommands(program, deps);
+registerApprovalCommands(program, deps);
 
 try {
   await program.parseAsync(process.argv);

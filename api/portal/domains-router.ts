@@ -4,7 +4,7 @@ import { SubmittedChange } from '../../core/approvals/schema.js';
 import { getDomain, listDomains } from '../../core/domains/service.js';
 import { DomainView, RequestClaimBody } from '../../core/domains/schema.js';
 import { RequestReasonBody } from '../../core/sso/schema.js';
-import { changeRequester } from './change-requests.js';
+import { answerWithRequest, portalChangeSubmitter } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -17,7 +17,7 @@ const DomainParams = z.object({ id: z.string().uuid() });
 export function createDomainsRouter(deps: PortalDeps): Router {
   const router = Router();
   const tags = ['Portal: domains'];
-  const request = changeRequester(deps);
+  const submit = portalChangeSubmitter(deps);
   portalRoutes(router, deps, [
     portalRoute({
       method: 'get',
@@ -48,7 +48,7 @@ export function createDomainsRouter(deps: PortalDeps): Router {
       response: SubmittedChange,
       successStatus: 202,
       stream: true,
-      handler: async ({ db, tenantId, actor, body, req }) => request({ db, tenantId, actor, req, kind: 'domain.claim', payload: { name: body.name }, reason: body.reason }),
+      handler: async ({ db, tenantId, actor, body, req, res }) => submit({ db, tenantId, actor, req, res }, { kind: 'domain.claim', payload: { name: body.name }, reason: body.reason }, answerWithRequest),
     }),
     portalRoute({
       method: 'delete',
@@ -61,7 +61,7 @@ export function createDomainsRouter(deps: PortalDeps): Router {
       response: SubmittedChange,
       successStatus: 202,
       stream: true,
-      handler: async ({ db, tenantId, actor, params, body, req }) => request({ db, tenantId, actor, req, kind: 'domain.remove', payload: { domainId: params.id }, reason: body.reason }),
+      handler: async ({ db, tenantId, actor, params, body, req, res }) => submit({ db, tenantId, actor, req, res }, { kind: 'domain.remove', payload: { domainId: params.id }, reason: body.reason }, answerWithRequest),
     }),
   ]);
   return router;

@@ -1,6 +1,8 @@
 import { Router } from 'express';
 import { IdParams, InviteBody, Member, MemberList, SetupLinkResponse, UpdateMemberBody } from '../../core/portal-auth/schema.js';
-import { issueSetupLinkTx, listMembers, removeMember, updateMemberRoles } from '../../core/portal-auth/service.js';
+import { withTenant } from '../../core/db/pool.js';
+import { assertMemberRolesChangeAllowed, issueSetupLinkTx, listMembers, removeMember } from '../../core/portal-auth/service.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -8,6 +10,7 @@ import { portalRoute, portalRoutes } from './route.js';
 export function createMembersRouter(deps: PortalDeps): Router {
   const router = Router();
   const tags = ['Portal: members'];
+  const submit = portalChangeSubmitter(deps);
   portalRoutes(router, deps, [
     portalRoute({
       method: 'get',
@@ -44,12 +47,22 @@ export function createMembersRouter(deps: PortalDeps): Router {
       method: 'patch',
       path: '/members/:id',
       summary: 'Change a member’s roles (the last admin keeps admin)',
+      description: `${APPROVAL_NOTE} The member is the request's subject and cannot approve it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       tags,
       roles: ['admin'],
       params: IdParams,
       body: UpdateMemberBody,
       response: Member,
-      handler: async ({ tx, tenantId, actor, params, body }) => ({ body: await updateMemberRoles(tx, tenantId, actor, params.id, body.roles) }),
+      stream: true,
+      handler: async (ctx) => {
+        await withTenant(ctx.db, ctx.tenantId, (tx) => assertMemberRolesChangeAllowed(tx, ctx.tenantId, ctx.params.id, ctx.body.roles));
+        return submit(ctx, { kind: 'portal_roles.set', payload: { userId: ctx.params.id, roles: ctx.body.roles } }, async (tx) => {
+          const member = (await listMembers(tx, ctx.tenantId)).find((m) => m.id === ctx.params.id);
+          if (!member) throw new Error(`member ${ctx.params.id} vanished after its roles changed`);
+          return { body: member };
+        });
+      },
     }),
     portalRoute({
       method: 'delete',

@@ -55,6 +55,9 @@ export function registerSurfaceRoutes(registry: OpenAPIRegistry, surface: Surfac
       409: error('Conflicts with the current state'),
       503: error('Busy: retry after Retry-After seconds'),
     };
+    for (const other of route.otherResponses ?? []) {
+      responses[other.status] = other.schema ? { description: other.description, content: { 'application/json': { schema: other.schema } } } : { description: other.description };
+    }
     if (route.access !== 'public') responses[401] = error('No session (unauthenticated)');
     else {
       responses[401] = error('Wrong credentials or code');

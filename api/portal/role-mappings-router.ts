@@ -10,7 +10,12 @@ import {
   RoleMappingPreviewBody,
   RoleMappingSaveBody,
 } from '../../core/entitlements/schema.js';
+import { withTenant } from '../../core/db/pool.js';
+import { DomainError } from '../../core/errors.js';
+import type { ChangeRequestView } from '../../core/approvals/schema.js';
+import type { AppliedChange } from '../../core/approvals/kinds.js';
 import { roleMappingOverview, searchGroups, setDefaultRole, setGroupRoles } from '../../core/entitlements/service.js';
+import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter } from './change-requests.js';
 import { portalRoute, portalRoutes } from './route.js';
 import type { PortalDeps } from './router.js';
 
@@ -23,6 +28,22 @@ const readers = ['admin', 'auditor', 'approver'] as const;
 export const PREVIEW_ROWS = 500;
 const listed = <T extends { changes: unknown[] }>(r: T): T => ({ ...r, changes: r.changes.slice(0, PREVIEW_ROWS) });
 
+const STALE = 'who gains or loses which role has changed since the preview (group members or mappings changed); preview again, then save';
+
+/** A save names the preview it was shown; a request carries only a dry run of that same effect. */
+function ensureFresh(previewed: string, current: string): void {
+  if (previewed !== current) throw new DomainError(409, 'preview_stale', STALE);
+}
+
+/**
+ * The usual answer of an applied save: the dry run the request carried (names included) and the
+ * engine's result. Applying used that dry run's fingerprint, so it made exactly that change.
+ */
+function appliedResult(applied: AppliedChange, request: ChangeRequestView): RoleChangeResult {
+  const effects = RoleChangePreview.parse(request.description.effects);
+  return listed({ ...effects, applied: applied.result.applied === true });
+}
+
 /**
  * Role mappings (IdP group → app roles) and the default role. Every change is previewed first
  * (who gains and loses which role); saving carries the preview's fingerprint and applies exactly
@@ -31,6 +52,7 @@ const listed = <T extends { changes: unknown[] }>(r: T): T => ({ ...r, changes: 
 export function createRoleMappingsRouter(deps: PortalDeps): Router {
   const router = Router();
   const catalogue = deps.config.APP_ROLES;
+  const submit = portalChangeSubmitter(deps);
   portalRoutes(router, deps, [
     portalRoute({
       method: 'get',
@@ -66,12 +88,19 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       path: '/role-mappings/:groupId',
       roles: ['admin'],
       summary: "Saves a mapping change previewed with this fingerprint (409 preview_stale if its effect changed)",
+      description: `${APPROVAL_NOTE} The request carries the same dry run (gains and losses per person) and applies exactly it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       body: RoleMappingSaveBody,
       response: RoleChangeResult,
-      handler: async ({ tx, tenantId, actor, params, body }) => ({
-        status: 200,
-        body: listed(await setGroupRoles(tx, { tenantId, catalogue, actor }, { groupId: String(params.groupId), roles: body.roles }, { mode: 'apply', fingerprint: body.fingerprint })),
-      }),
+      stream: true,
+      handler: async (ctx) => {
+        const { db, tenantId, actor, params, body } = ctx;
+        const change = { groupId: String(params.groupId), roles: body.roles };
+
+        const current = await withTenant(db, tenantId, (tx) => setGroupRoles(tx, { tenantId, catalogue, actor }, change, { mode: 'preview' }));
+        ensureFresh(body.fingerprint, current.fingerprint);
+        return submit(ctx, { kind: 'role_mapping.set', payload: change }, (_tx, applied, request) => ({ status: 200, body: appliedResult(applied, request) }));
+      },
     }),
     portalRoute({
       method: 'post',
@@ -90,12 +119,17 @@ export function createRoleMappingsRouter(deps: PortalDeps): Router {
       path: '/default-role',
       roles: ['admin'],
       summary: 'Saves a default-role change previewed with this fingerprint',
+      description: `${APPROVAL_NOTE} The request carries the same dry run and applies exactly it.`,
+      otherResponses: WAITS_FOR_APPROVAL,
       body: DefaultRoleSaveBody,
       response: RoleChangeResult,
-      handler: async ({ tx, tenantId, actor, body }) => ({
-        status: 200,
-        body: listed(await setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'apply', fingerprint: body.fingerprint })),
-      }),
+      stream: true,
+      handler: async (ctx) => {
+        const { db, tenantId, actor, body } = ctx;
+        const current = await withTenant(db, tenantId, (tx) => setDefaultRole(tx, { tenantId, catalogue, actor }, { role: body.role }, { mode: 'preview' }));
+        ensureFresh(body.fingerprint, current.fingerprint);
+        return submit(ctx, { kind: 'default_role.set', payload: { role: body.role } }, (_tx, applied, request) => ({ status: 200, body: appliedResult(applied, request) }));
+      },
     }),
   ]);
   return router;

@@ -41,6 +41,8 @@ export interface RouteDocs {
   response?: z.ZodTypeAny;
   /** The success status for the OpenAPI description (default 200, or 204 without `response`). */
   successStatus?: number;
+  /** Other success answers the route can give (a change that waits for approvers: 202). */
+  otherResponses?: readonly { status: number; description: string; schema?: z.ZodTypeAny }[];
 }
 
 interface PortalCommon<Q, B, P> extends RouteDocs {
@@ -104,8 +106,8 @@ export function declareRoute(router: Router, def: RouteDocs & { access: Declared
 }
 
 function docsOf(def: RouteDocs): RouteDocs {
-  const { method, path, summary, description, tags, query, body, params, response, successStatus } = def;
-  return { method, path, summary, description, tags, query, body, params, response, successStatus };
+  const { method, path, summary, description, tags, query, body, params, response, successStatus, otherResponses } = def;
+  return { method, path, summary, description, tags, query, body, params, response, successStatus, otherResponses };
 }
 
 /** Parses params, query and body with the route's schemas (a ZodError becomes 400 invalid_request). */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { SubmittedChange } from '../../core/approvals/schema.js';
 import { getSsoConnection, listSsoConnections } from '../../core/sso/service.js';
 import { RequestReasonBody, RequestSsoCreateBody, RequestSsoUpdateBody, SsoConnectionList, SsoConnectionView } from '../../core/sso/schema.js';
-import { changeRequester } from './change-requests.js';
+import { answerWithRequest, portalChangeSubmitter } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
 
@@ -17,7 +17,7 @@ const ConnectionParams = z.object({ id: z.string().uuid() });
 export function createSsoConnectionsRouter(deps: PortalDeps): Router {
   const router = Router();
   const tags = ['Portal: SSO'];
-  const request = changeRequester(deps);
+  const submit = portalChangeSubmitter(deps);
   portalRoutes(router, deps, [
     portalRoute({
       method: 'get',
@@ -48,9 +48,9 @@ export function createSsoConnectionsRouter(deps: PortalDeps): Router {
       response: SubmittedChange,
       successStatus: 202,
       stream: true,
-      handler: async ({ db, tenantId, actor, body, req }) => {
+      handler: async ({ db, tenantId, actor, body, req, res }) => {
         const { reason, ...payload } = body;
-        return request({ db, tenantId, actor, req, kind: 'sso_connection.create', payload, reason });
+        return submit({ db, tenantId, actor, req, res }, { kind: 'sso_connection.create', payload, reason }, answerWithRequest);
       },
     }),
     portalRoute({
@@ -64,9 +64,9 @@ export function createSsoConnectionsRouter(deps: PortalDeps): Router {
       response: SubmittedChange,
       successStatus: 202,
       stream: true,
-      handler: async ({ db, tenantId, actor, params, body, req }) => {
+      handler: async ({ db, tenantId, actor, params, body, req, res }) => {
         const { reason, ...changes } = body;
-        return request({ db, tenantId, actor, req, kind: 'sso_connection.update', payload: { connectionId: params.id, ...changes }, reason });
+        return submit({ db, tenantId, actor, req, res }, { kind: 'sso_connection.update', payload: { connectionId: params.id, ...changes }, reason }, answerWithRequest);
       },
     }),
     portalRoute({
@@ -80,7 +80,7 @@ export function createSsoConnectionsRouter(deps: PortalDeps): Router {
       response: SubmittedChange,
       successStatus: 202,
       stream: true,
-      handler: async ({ db, tenantId, actor, params, body, req }) => request({ db, tenantId, actor, req, kind: 'sso_connection.delete', payload: { connectionId: params.id }, reason: body.reason }),
+      handler: async ({ db, tenantId, actor, params, body, req, res }) => submit({ db, tenantId, actor, req, res }, { kind: 'sso_connection.delete', payload: { connectionId: params.id }, reason: body.reason }, answerWithRequest),
     }),
   ]);
   return router;

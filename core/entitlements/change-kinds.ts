@@ -4,6 +4,7 @@ import type { ChangeDescription } from '../approvals/schema.js';
 import { withTenant } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { currentDefaultRole, listRoleMappings } from '../repositories/entitlements.js';
+import { findGroup } from '../repositories/groups.js';
 import type { ServiceContext } from '../shared/service-context.js';
 import { RoleName, type RoleChangeResult } from './schema.js';
 import { type EntitlementsContext, setDefaultRole, setGroupRoles } from './service.js';
@@ -45,9 +46,11 @@ export const entitlementChangeKinds = [
     async describe(tx, ctx, deps, p) {
       const preview = await setGroupRoles(tx, entitlementsContext(ctx, deps), p, { mode: 'preview' });
       const mapping = (await listRoleMappings(tx, ctx.tenantId)).find((m) => m.group_id === p.groupId);
+      // A group mapped for the first time has no mapping row yet: name it from the group itself.
+      const groupName = mapping?.display_name ?? (await findGroup(tx, p.groupId))?.display_name ?? p.groupId;
       const roles = [...new Set(p.roles)].sort();
       return {
-        summary: `${roles.length ? `Map group ${mapping?.display_name ?? p.groupId} to ${roles.join(', ')}` : `Remove the role mapping of group ${mapping?.display_name ?? p.groupId}`} (${preview.affectedUsers} people affected)`,
+        summary: `${roles.length ? `Map group ${groupName} to ${roles.join(', ')}` : `Remove the role mapping of group ${groupName}`} (${preview.affectedUsers} people affected)`,
         before: { groupId: p.groupId, roles: mapping?.roles ?? [] },
         after: { groupId: p.groupId, roles, effectFingerprint: preview.fingerprint },
         subjectUserIds: [],

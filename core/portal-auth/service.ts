@@ -389,6 +389,16 @@ async function assertAnotherAdminRemains(tx: Tx, tenantId: string, userId: strin
   }
 }
 
+/**
+ * The rules of a role change, checked before it is requested (an approval request for a change
+ * that can never apply helps nobody) and again when it applies: the member exists in this
+ * tenant and the last admin keeps admin.
+ */
+export async function assertMemberRolesChangeAllowed(tx: Tx, tenantId: string, userId: string, roles: readonly PortalRole[]): Promise<void> {
+  const before = await memberOrNotFound(tx, tenantId, userId);
+  if (before.roles.includes('admin') && !roles.includes('admin')) await assertAnotherAdminRemains(tx, tenantId, userId);
+}
+
 export async function updateMemberRoles(tx: Tx, tenantId: string, actor: Actor, userId: string, roles: readonly PortalRole[]): Promise<Member> {
   const before = await memberOrNotFound(tx, tenantId, userId);
   if (before.roles.includes('admin') && !roles.includes('admin')) await assertAnotherAdminRemains(tx, tenantId, userId);

@@ -25,10 +25,11 @@ export const tenantChangeKinds = [
         if (!userId) throw new DomainError(404, 'not_found', `no user "${p.userName}" in this tenant`);
       }
       const held = (await listOpenHolds(tx, ctx.tenantId, 10_000)).filter((h) => !userId || h.userId === userId);
-      if (held.length === 0) throw new DomainError(404, 'not_found', userId ? 'that identity is not held' : 'no leaver is held');
+      // Releasing everyone when nobody is held is a no-op, as a direct release always was.
+      if (userId && held.length === 0) throw new DomainError(404, 'not_found', 'that identity is not held');
       const ids = held.map((h) => h.userId).sort();
       return {
-        summary: userId ? `Release the held leaver ${held[0]!.userName ?? userId}` : `Release all ${held.length} held leavers (their access is revoked)`,
+        summary: userId ? `Release the held leaver ${held[0]?.userName ?? userId}` : `Release all ${held.length} held leavers (their access is revoked)`,
         before: { heldUserIds: ids },
         after: { heldUserIds: [], released: ids },
         subjectUserIds: [],

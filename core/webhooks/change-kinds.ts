@@ -5,7 +5,7 @@ import { DomainError } from '../errors.js';
 import { EventType } from '../events/schema.js';
 import { listWebhookEndpoints } from './queries.js';
 import { MAX_ROTATION_OVERLAP_SECONDS } from './schema.js';
-import { createWebhook, deleteWebhook, parseWebhookUrl, rotateWebhook } from './service.js';
+import { checkWebhookUrl, createWebhook, deleteWebhook, parseWebhookUrl, rotateWebhook } from './service.js';
 
 /**
  * Webhook endpoint changes as approval requests: an endpoint receives the tenant's events, so
@@ -38,7 +38,11 @@ export const webhookChangeKinds = [
       };
     },
     async apply(tx, ctx, deps, p) {
-      const created = await createWebhook(tx, ctx, deps.webhooks, { url: p.url, eventTypes: p.eventTypes ?? null });
+      // The SSRF check again at apply time (the name may resolve elsewhere by now). It runs inside the
+      // engine's transaction here: once per approved change, not on the request path. The surfaces
+      // check before submitting, so a bad URL never becomes a request.
+      const url = await checkWebhookUrl(p.url, deps.webhooks);
+      const created = await createWebhook(tx, ctx, deps.webhooks, { url, eventTypes: p.eventTypes ?? null });
       const { secret, ...view } = created;
       return { result: { endpointId: view.id, secretPrefix: view.secretPrefix }, secret };
     },

@@ -7,6 +7,7 @@ import { applyIdentityEvent, completeLeaver, type IdentityEventInput } from '../
 import { identityWorkflowId } from '../../workflows/ids.js';
 import { api, type AppTenant, appTenant, introspect } from '../helpers/app-api-fixtures.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 /**
  * The lifecycle's steps without a worker: what one event's single transaction does, that a retry
@@ -23,6 +24,8 @@ let t: AppTenant;
 beforeAll(async () => {
   stack = await startStack();
   t = await appTenant(stack);
+  // These tests are about lifecycle steps: the app API's changes apply at once (no approval).
+  await applyAtOnce(stack, t.id, APP_API_CHANGE_KINDS);
   expect((await api(stack, t.appKey, 'PUT', '/api/v1/default-role', { role: 'member' })).status).toBe(200);
 });
 afterAll(async () => stack?.close());

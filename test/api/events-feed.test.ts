@@ -6,6 +6,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
 import { encodeCursor, type EventType, eventIdFor, purgeExpiredEvents, recordEvent, sealEventFeeds } from '../../core/repositories/events.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 let stack: TestStack;
 let a: TestTenant & { appKey: string };
@@ -13,6 +14,8 @@ let b: TestTenant & { appKey: string };
 
 async function withKey(t: TestTenant) {
   const { appKey } = await withTenant(stack.owner, t.id, (tx) => createAppKey(tx, t.id));
+  // These tests are about the webhook API itself: its changes apply at once (no approval).
+  await applyAtOnce(stack, t.id, APP_API_CHANGE_KINDS);
   return { ...t, appKey };
 }
 

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appClient } from '../helpers/app-api.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 const lines: string[] = [];
 const sink = new Writable({
@@ -20,6 +21,7 @@ let tenant: TestTenant;
 beforeAll(async () => {
   [stack, bare] = await Promise.all([startStack({ worker: true, logger: pino({ level: 'trace' }, sink) }), startStack()]);
   tenant = await stack.createTenant();
+  await applyAtOnce(stack, tenant.id, APP_API_CHANGE_KINDS);
 });
 afterAll(async () => Promise.all([stack?.close(), bare?.close()]));
 
@@ -81,6 +83,7 @@ describe('operations surface', () => {
       for await (const wf of stack.client!.workflow.list({ query: `TaskQueue = '${stack.taskQueue}'` })) found.push(wf.workflowId);
       return found.length > 0 && found;
     });
-    for (const id of ids) expect(id).toMatch(/^(identity|group)\/[0-9a-f-]{36}\/[0-9a-f-]{36}$/);
+    // Ids only: entity workflows, approval requests, and event deliveries (approval events reach the endpoint too).
+    for (const id of ids) expect(id).toMatch(/^((identity|group|approval)\/[0-9a-f-]{36}|delivery\/[0-9a-f-]{36}\/[a-z_]+)\/[0-9a-f-]{36}$/);
   });
 });

@@ -6,6 +6,7 @@ import { createWebhookTargetPolicy, isAllowedAddress, isPublicAddress } from '..
 import { appClient, type AppClient } from '../helpers/app-api.js';
 import { TestDnsServer } from '../helpers/dns-server.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 describe('which addresses are public', () => {
   it.each([
@@ -65,6 +66,7 @@ describe('SSRF guard on webhook endpoints (a real DNS server on loopback)', () =
     // Production rules: no network is allowed beyond the public internet.
     stack = await startStack({ worker: true, env: { WEBHOOK_DNS_SERVERS: dns.address, WEBHOOK_ALLOWED_NETWORKS: '' } });
     tenant = await stack.createTenant();
+    await applyAtOnce(stack, tenant.id, APP_API_CHANGE_KINDS);
     app = await appClient(stack, tenant);
   });
   afterAll(async () => {

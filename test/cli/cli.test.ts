@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { portalClient } from '../helpers/portal.js';
 import { scimFetch, startStack, type TestStack } from '../helpers/stack.js';
 
 const run = promisify(execFile);
@@ -36,7 +37,8 @@ describe('roster CLI', () => {
 
   it('rotation keeps the old token for the overlap only; revocation is effective on the next request', async () => {
     const t = await roster('tenant', 'create', 'rotate-me', '--json');
-    const rotated = await roster('scim-token', 'rotate', '--tenant', 'rotate-me', '--overlap', '3', '--json');
+    // A tenant without portal users: the operator approves the change request (audited as such).
+    const rotated = await roster('scim-token', 'rotate', '--tenant', 'rotate-me', '--overlap', '3', '--approve-as-operator', '--json');
     expect(rotated.scimToken).not.toBe(t.scimToken);
     expect((await createUser(t.scimBaseUrl, t.scimToken, 'old-token-still-ok@example.com')).status).toBe(201);
     expect((await createUser(t.scimBaseUrl, rotated.scimToken, 'new-token-ok@example.com')).status).toBe(201);
@@ -52,15 +54,30 @@ describe('roster CLI', () => {
 
   it('scim-token create adds a second connection; revoking a connection kills its tokens only', async () => {
     const t = await roster('tenant', 'create', 'two-conns', '--json');
-    const second = await roster('scim-token', 'create', '--tenant', 'two-conns', '--name', 'okta', '--json');
+    const second = await roster('scim-token', 'create', '--tenant', 'two-conns', '--name', 'okta', '--approve-as-operator', '--json');
     expect((await createUser(t.scimBaseUrl, second.scimToken, 'via-second@example.com')).status).toBe(201);
-    await roster('scim-token', 'revoke', '--tenant', 'two-conns', '--connection', second.connectionId, '--json');
+    await roster('scim-token', 'revoke', '--tenant', 'two-conns', '--connection', second.connectionId, '--approve-as-operator', '--json');
     expect((await createUser(t.scimBaseUrl, second.scimToken, 'x@example.com')).status).toBe(401);
     expect((await createUser(t.scimBaseUrl, t.scimToken, 'first-still-works@example.com')).status).toBe(201);
     const list = await roster('scim-token', 'list', '--tenant', 'two-conns', '--json');
     expect(list).toHaveLength(2);
     expect(list.find((c: { id: string }) => c.id === second.connectionId).revoked_at).not.toBeNull();
     expect(JSON.stringify(list)).not.toContain(t.scimToken);
+  });
+
+  it('a tenant with portal users: a CLI rotation waits for its approvers; --approve-as-operator is refused; approval list/show read it', async () => {
+    const t = await roster('tenant', 'create', 'has-people', '--json');
+    await portalClient(stack, { id: t.tenantId, slug: 'has-people' }, { roles: ['admin'] });
+    const waiting = await roster('scim-token', 'rotate', '--tenant', 'has-people', '--json');
+    expect(waiting).toMatchObject({ requestId: expect.any(String), state: 'pending', approvalsNeeded: 1 });
+    expect((await createUser(t.scimBaseUrl, t.scimToken, 'unchanged@example.com')).status).toBe(201);
+    await expect(roster('scim-token', 'rotate', '--tenant', 'has-people', '--approve-as-operator', '--json')).rejects.toThrow(/portal users/);
+    const list = await roster('approval', 'list', '--tenant', 'has-people', '--json');
+    expect(list.map((r: { id: string }) => r.id)).toEqual([waiting.requestId]);
+    const shown = await roster('approval', 'show', waiting.requestId, '--tenant', 'has-people', '--json');
+    expect(shown).toMatchObject({ kind: 'scim_connection.rotate', state: 'pending', requestedBy: { type: 'operator' } });
+    const audited = await stack.owner.anyFirst((await import('slonik')).sql.unsafe`SELECT action FROM audit_events WHERE action = 'approval.operator_approved'`);
+    expect(audited.length).toBeGreaterThanOrEqual(3);
   });
 
   it('audit-verify seals and verifies the tenant chain', async () => {

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
+import { applyAtOnce } from '../helpers/approvals.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { expectAccessible } from '../helpers/browser.js';
 
@@ -25,6 +26,8 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
+  // Mapping changes apply at once here (their approval journey is test/e2e/portal-approvals.test.ts).
+  await applyAtOnce(stack, tenant.id, ['role_mapping.set', 'default_role.set']);
   for (const name of ['ann', 'bob', 'cat']) {
     ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com`, displayName: `${name[0]!.toUpperCase()}${name.slice(1)} Example` })).body.id;
   }

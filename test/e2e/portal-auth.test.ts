@@ -7,6 +7,8 @@ import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { approveAndWait, setApprovalPolicy } from '../helpers/approvals.js';
+import { portalClient } from '../helpers/portal.js';
 import { expectAccessible } from '../helpers/browser.js';
 import jsQRModule from 'jsqr';
 
@@ -47,7 +49,8 @@ beforeAll(async () => {
   // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
   ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack();
+  // A worker: member role changes are approval requests decided by their workflow.
+  stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
   browser = await chromium.launch({
     executablePath: CHROMIUM,
@@ -116,7 +119,7 @@ describe('portal sign-in journeys (real browser)', () => {
     // 2. Signed in, on the overview, with the full admin nav.
     await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
-    expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members', 'Domains', 'SSO connections']);
+    expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members', 'Domains', 'SSO connections', 'Approvals']);
     expect(await page.getByTestId('account-link').textContent()).toContain(ADMIN_EMAIL);
     await expectAccessible(page, 'overview frame');
     await shot(page, '03-overview');
@@ -185,7 +188,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await expect.poll(() => approver.getByTestId('account-link').textContent(), { timeout: 10_000 }).toContain(APPROVER_EMAIL);
 
     // Only what approvers may see: the nav, the pages, and (the real check) the API.
-    expect(await navLabels(approver)).toEqual(['Role mappings', 'Domains', 'SSO connections']);
+    expect(await navLabels(approver)).toEqual(['Role mappings', 'Domains', 'SSO connections', 'Approvals']);
     expect(new URL(approver.url()).pathname).toBe('/role-mappings');
     await shot(approver, '08-approver-tablet');
     await approver.goto(`${stack.url}/members`);
@@ -320,6 +323,9 @@ describe('portal sign-in journeys (real browser)', () => {
     const adminEmail = 'solo.admin@example.com';
     const password = 'harbor tulip quantum 64';
     const other = await stack.createTenant();
+    // A role grant is privileged: one approver, neither the requester nor the member.
+    await setApprovalPolicy(stack, other.id, { 'portal_roles.set': { approvals: 1 } });
+    const deputy = await portalClient(stack, other, { roles: ['approver'] });
     const { url } = await issueSetupLink(stack.app, { tenantId: other.id, email: adminEmail, roles: ['admin'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
     await issueSetupLink(stack.app, { tenantId: other.id, email: 'reviewer.person@example.com', roles: ['reviewer'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
     const page = await freshPage();
@@ -342,12 +348,20 @@ describe('portal sign-in journeys (real browser)', () => {
     const reviewerRow = page.getByRole('row', { name: /reviewer\.person@example\.com/ });
     await expect.poll(() => reviewerRow.count(), { timeout: 10_000 }).toBe(1);
 
-    // Change the reviewer's roles: add auditor.
+    // Change the reviewer's roles: add auditor. The dialog says it needs an approver; once sent, the
+    // page links to the request, and the roles change when the deputy approves it.
     await page.getByRole('button', { name: 'Change roles of reviewer.person@example.com' }).click();
     await page.getByRole('dialog').getByRole('checkbox', { name: /Auditor/ }).check();
+    await expect.poll(() => page.getByRole('dialog').getByTestId('needs-approval').count()).toBe(1);
     await page.getByRole('dialog').getByRole('button', { name: 'Save roles' }).click();
-    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toContain('Reviewer, Auditor');
+    const requested = page.getByTestId('change-requested');
+    await expect.poll(() => requested.count(), { timeout: 10_000 }).toBe(1);
     expect(await page.getByRole('dialog').count()).toBe(0);
+    expect(await reviewerRow.textContent()).not.toContain('Auditor');
+    const requestId = (await requested.getByRole('link', { name: 'Open the request' }).getAttribute('href'))!.split('/').pop()!;
+    expect(await approveAndWait(deputy, requestId)).toMatchObject({ state: 'applied' });
+    await page.reload();
+    await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toContain('Reviewer, Auditor');
 
     // The only admin cannot drop admin: the API's refusal is shown in the dialog.
     await page.getByRole('button', { name: `Change roles of ${adminEmail}` }).click();

@@ -12,6 +12,8 @@ import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { expectAccessible } from '../helpers/browser.js';
+import { applyAtOnce, approveAndWait, PORTAL_DIRECT_KINDS, setApprovalPolicy } from '../helpers/approvals.js';
+import { portalClient } from '../helpers/portal.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-connections');
@@ -25,8 +27,12 @@ beforeAll(async () => {
   // The real build the API serves (portal/dist), made the way npm start makes it.
   buildPortal({ logLevel: 'error' });
   mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
+  stack = await startStack({ worker: true, env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
   tenant = await stack.createTenant();
+  // Changes apply at once here, except a connection revoke (privileged: always one approver);
+  // test/e2e/portal-approvals.test.ts walks the approval journeys themselves.
+  await applyAtOnce(stack, tenant.id, PORTAL_DIRECT_KINDS);
+  await setApprovalPolicy(stack, tenant.id, { 'scim_connection.revoke': { approvals: 1 } });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
@@ -124,9 +130,19 @@ describe('connections and settings (real browser)', () => {
     expect((await createUser(rotated, 'new-still-ok@example.com')).status).toBe(201);
 
     await card.getByRole('button', { name: 'Revoke connection' }).click();
+    // The dialog says the revoke needs an approver before it is sent.
+    await expect.poll(() => page.getByRole('dialog').getByTestId('needs-approval').textContent()).toContain('needs 1 approval under your policy');
     await shot(page, '05-confirm-revoke-connection');
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke connection' }).click();
-    await expect.poll(() => card.getByRole('button', { name: 'Rotate token' }).count()).toBe(0);
+    const requested = page.getByTestId('change-requested');
+    await expect.poll(() => requested.count(), { timeout: 10_000 }).toBe(1);
+    const requestId = (await requested.getByRole('link', { name: 'Open the request' }).getAttribute('href'))!.split('/').pop()!;
+    // Until someone else approves, the connection keeps working.
+    expect((await createUser(rotated, 'while-revoke-waits@example.com')).status).toBe(201);
+    const approver = await portalClient(stack, tenant, { roles: ['approver'] });
+    expect(await approveAndWait(approver, requestId)).toMatchObject({ state: 'applied' });
+    await page.reload();
+    await expect.poll(() => card.getByRole('button', { name: 'Rotate token' }).count(), { timeout: 10_000 }).toBe(0);
     expect((await createUser(rotated, 'after-connection-revoke@example.com')).status).toBe(401);
     await shot(page, '06-connection-revoked');
 

@@ -1,7 +1,7 @@
 import { TOTP } from 'otpauth';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
 import {
   apiFetch,
@@ -15,6 +15,7 @@ import {
   strongPassword,
 } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { approveAndWait, setApprovalPolicy, waitingRequestOf } from '../helpers/approvals.js';
 
 let stack: TestStack;
 /** Short timeouts and a low per-address limit: idle/absolute expiry and address throttling. */
@@ -335,13 +336,20 @@ describe('two-step sign-in (TOTP)', () => {
 });
 
 describe('members', () => {
-  it('an admin invites (link shown once), changes roles and removes members; the last admin keeps admin', async () => {
-    const t = await stack.createTenant();
-    const admin = await portalClient(stack, t, { roles: ['admin'] });
+  it('an admin invites (link shown once), changes roles (approved by another person) and removes members; the last admin keeps admin', async () => {
+    // Its own stack with a worker: role grants are approval requests decided by their workflow
+    // (kept off the shared stack, whose sign-in timing test wants no worker beside it).
+    const approvalStack = await startStack({ worker: true });
+    onTestFinished(() => approvalStack.close());
+    const t = await approvalStack.createTenant();
+    const admin = await portalClient(approvalStack, t, { roles: ['admin'] });
+    // Role grants are privileged: one approver here, who is neither the requester nor the member.
+    await setApprovalPolicy(approvalStack, t.id, { 'portal_roles.set': { approvals: 1 } });
+    const deputy = await portalClient(approvalStack, t, { roles: ['approver'] });
     const invite = await admin.request('POST', '/members/invite', { email: 'new.approver@example.com', roles: ['approver'] });
     expect(invite.status).toBe(201);
-    expect(invite.body.url).toMatch(new RegExp(`^${stack.url}/setup#token=`));
-    const joined = await portal(stack, 'POST', '/setup/complete', { token: setupToken(invite.body.url), password: strongPassword() });
+    expect(invite.body.url).toMatch(new RegExp(`^${approvalStack.url}/setup#token=`));
+    const joined = await portal(approvalStack, 'POST', '/setup/complete', { token: setupToken(invite.body.url), password: strongPassword() });
     expect(joined.status).toBe(200);
     const newcomer = joined.body.user.id;
     const newcomerCookie = cookieFrom(joined, 'roster_portal')!;
@@ -355,21 +363,25 @@ describe('members', () => {
     );
     expect((await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] })).body.error).toBe('last_admin');
     expect((await admin.request('DELETE', `/members/${admin.userId}`)).body.error).toBe('last_admin');
-    const promoted = await admin.request('PATCH', `/members/${newcomer}`, { roles: ['approver', 'admin'] });
-    expect(promoted.body.roles).toEqual(['admin', 'approver']);
+    const promotion = waitingRequestOf(await admin.request('PATCH', `/members/${newcomer}`, { roles: ['approver', 'admin'] }));
+    expect(promotion.description.subjectUserIds).toEqual([newcomer]);
+    expect(await approveAndWait(deputy, promotion.id)).toMatchObject({ state: 'applied' });
+    const promoted = (await admin.request('GET', '/members')).body.members.find((m: any) => m.id === newcomer);
+    expect(promoted.roles).toEqual(['admin', 'approver']);
     // Role changes revoke nothing: the newcomer's session now carries admin.
-    expect((await apiFetch(portalBase(stack), 'GET', '/members', undefined, { cookie: `roster_portal=${newcomerCookie}` })).status).toBe(200);
-    expect((await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] })).status).toBe(200);
+    expect((await apiFetch(portalBase(approvalStack), 'GET', '/members', undefined, { cookie: `roster_portal=${newcomerCookie}` })).status).toBe(200);
+    const demotion = waitingRequestOf(await admin.request('PATCH', `/members/${admin.userId}`, { roles: ['auditor'] }));
+    expect(await approveAndWait(deputy, demotion.id)).toMatchObject({ state: 'applied' });
     expect((await admin.request('GET', '/members')).status).toBe(403);
 
-    const removed = await apiFetch(portalBase(stack), 'DELETE', `/members/${admin.userId}`, undefined, {
+    const removed = await apiFetch(portalBase(approvalStack), 'DELETE', `/members/${admin.userId}`, undefined, {
       cookie: `roster_portal=${newcomerCookie}`,
       'x-csrf-token': joined.body.csrfToken,
     });
     expect(removed.status).toBe(204);
     expect((await admin.request('GET', '/session')).status).toBe(401);
-    expect((await portal(stack, 'POST', '/sign-in', { tenant: t.slug, email: admin.email, password: admin.password })).status).toBe(401);
-    expect(await auditActions(stack, t.id)).toEqual(
+    expect((await portal(approvalStack, 'POST', '/sign-in', { tenant: t.slug, email: admin.email, password: admin.password })).status).toBe(401);
+    expect(await auditActions(approvalStack, t.id)).toEqual(
       expect.arrayContaining(['portal.member_invited', 'portal.member_roles_changed', 'portal.member_removed', 'portal.setup_link_issued']),
     );
     expect((await admin.request('POST', '/members/invite', { email: 'bad', roles: [] })).status).toBe(401);

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookTargets } from '../../core/config.js';
 import { type Tx, withTenant } from '../../core/db/pool.js';
 import { createServiceAccount, issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
-import { createWebhook } from '../../core/webhooks/service.js';
+import { checkWebhookUrl, createWebhook } from '../../core/webhooks/service.js';
 import { USER } from '../helpers/scim.js';
 import { createConsoleApi } from '../../api/console/router.js';
 import { createPortalApi } from '../../api/portal/router.js';
@@ -143,7 +143,8 @@ const CROSS_TENANT_FIXTURES: Record<string, () => Promise<Fixture>> = {
   },
   'webhooks/:id': async () => {
     const policy = { secretKey: loadSecretsKey(stack.config), allowHttpLoopback: true, targets: webhookTargets(stack.config) };
-    const w = await inB((tx) => createWebhook(tx, bCtx(), policy, { url: 'http://127.0.0.1:9/b-hook' }));
+    const url = await checkWebhookUrl('http://127.0.0.1:9/b-hook', policy);
+    const w = await inB((tx) => createWebhook(tx, bCtx(), policy, { url }));
     return { id: w.id, state: rowOf('webhook_endpoints', w.id) };
   },
   'users/:id': async () => {

@@ -3,8 +3,14 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
+import { applyAtOnce, approveAndWait, PORTAL_DIRECT_KINDS, setApprovalPolicy, waitingRequestOf } from '../helpers/approvals.js';
 
-/** The portal's Connections API over real HTTP: roles, tokens shown once, rotation, revocation, tenancy. */
+/**
+ * The portal's Connections API over real HTTP: roles, tokens shown once, rotation, revocation,
+ * tenancy. Creating and rotating apply at once under these tenants' policy (approvals: 0); revoking
+ * a connection is privileged and always waits for an approver (test/portal/approvals-routes.test.ts
+ * covers the approval paths themselves).
+ */
 let stack: TestStack;
 let tenant: TestTenant;
 let other: TestTenant;
@@ -14,9 +20,11 @@ let approver: PortalTestClient;
 let otherAdmin: PortalTestClient;
 
 beforeAll(async () => {
-  stack = await startStack({ env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
+  stack = await startStack({ worker: true, env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
   tenant = await stack.createTenant();
   other = await stack.createTenant();
+  for (const t of [tenant, other]) await applyAtOnce(stack, t.id, PORTAL_DIRECT_KINDS);
+  await setApprovalPolicy(stack, tenant.id, { 'scim_connection.revoke': { approvals: 1 } });
   admin = await portalClient(stack, tenant, { roles: ['admin'] });
   auditor = await portalClient(stack, tenant, { roles: ['auditor'] });
   approver = await portalClient(stack, tenant, { roles: ['approver'] });
@@ -43,7 +51,9 @@ describe('portal connections API', () => {
     const created = await admin.request('POST', '/connections', { name: 'Okta production' });
     expect(created.status).toBe(201);
     expect(created.headers.get('cache-control')).toBe('no-store');
-    expect(created.body).toMatchObject({ token: expect.stringMatching(/^roster_scim_/), connection: { name: 'Okta production', tokens: [{ status: 'active' }] } });
+    expect(created.body).toMatchObject({ token: expect.stringMatching(/^roster_scim_/), connection: { name: 'Okta production', tokens: [{ status: 'active' }] }, changeRequestId: expect.any(String) });
+    // Applied at once, and recorded as a request like any change of its kind.
+    expect((await admin.request('GET', `/approvals/${created.body.changeRequestId}`)).body).toMatchObject({ kind: 'scim_connection.create', state: 'applied', secretWaiting: false });
     expect((await createUser(created.body.token, 'portal-created@example.com')).status).toBe(201);
 
     const listed = await auditor.request('GET', '/connections');
@@ -77,7 +87,11 @@ describe('portal connections API', () => {
     expect((await createUser(created.token, 'old-after-revoke@example.com')).status).toBe(401);
     expect((await createUser(rotated.body.token, 'new-still-works@example.com')).status).toBe(201);
 
-    expect((await admin.request('DELETE', `/connections/${created.connectionId}`)).status).toBe(204);
+    // Revoking a connection waits for an approver; until then the connection works.
+    const request = waitingRequestOf(await admin.request('DELETE', `/connections/${created.connectionId}`));
+    expect(request).toMatchObject({ kind: 'scim_connection.revoke', approvalsNeeded: 1 });
+    expect((await createUser(rotated.body.token, 'before-approval@example.com')).status).toBe(201);
+    expect(await approveAndWait(approver, request.id)).toMatchObject({ state: 'applied' });
     expect((await createUser(rotated.body.token, 'after-connection-revoke@example.com')).status).toBe(401);
     expect((await admin.request('DELETE', `/connections/${created.connectionId}`)).status).toBe(404);
     expect((await admin.request('POST', `/connections/${created.connectionId}/rotate`, {})).status).toBe(404);

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
+import { applyAtOnce } from '../helpers/approvals.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -25,6 +26,8 @@ async function grantedRoles(): Promise<Record<string, string[]>> {
 beforeAll(async () => {
   stack = await startStack({ worker: true });
   t = await stack.createTenant();
+  // Saves apply at once here (the approval path of a mapping change is in test/portal/approvals-routes.test.ts).
+  await applyAtOnce(stack, t.id, ['role_mapping.set', 'default_role.set']);
   for (const name of ['ann', 'bob', 'cat']) ids[name] = (await stack.scim(t, 'POST', '/Users', { userName: `${name}@example.com`, displayName: name.toUpperCase() })).body.id;
   ops = (await stack.scim(t, 'POST', '/Groups', { displayName: 'Ops', members: [{ value: ids.ann }, { value: ids.bob }] })).body.id;
   admin = await portalClient(stack, t, { roles: ['admin'] });
@@ -48,8 +51,8 @@ describe('portal role mappings API', () => {
     expect((await admin.request('GET', '/role-mappings')).body.mappings).toEqual([]);
 
     const saved = await admin.request('PUT', `/role-mappings/${ops}`, { roles: ['admin', 'member'], fingerprint: preview.body.fingerprint });
-    expect(saved.status).toBe(200);
-    expect(saved.body).toEqual({ ...preview.body, applied: true });
+    expect(saved.status, JSON.stringify(saved.body)).toBe(200);
+    expect(saved.body).toEqual({ ...preview.body, applied: true, changeRequestId: expect.any(String) });
     const after = await eventually(async () => {
       const roles = await grantedRoles();
       return roles.ann!.length && roles.bob!.length ? roles : undefined;

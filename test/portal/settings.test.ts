@@ -4,8 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
+import { applyAtOnce, PORTAL_DIRECT_KINDS } from '../helpers/approvals.js';
 
-/** The portal's Settings API over real HTTP: grace period, guard, held leavers, webhooks. */
+/**
+ * The portal's Settings API over real HTTP: grace period, guard, held leavers, webhooks. Webhook
+ * changes and releases apply at once under these tenants' policy (approvals: 0); the approval
+ * paths are in test/portal/approvals-routes.test.ts.
+ */
 let stack: TestStack;
 let tenant: TestTenant;
 let other: TestTenant;
@@ -22,6 +27,7 @@ beforeAll(async () => {
   auditor = await portalClient(stack, tenant, { roles: ['auditor'] });
   reviewer = await portalClient(stack, tenant, { roles: ['reviewer'] });
   otherAdmin = await portalClient(stack, other, { roles: ['admin'] });
+  for (const t of [tenant, other]) await applyAtOnce(stack, t.id, PORTAL_DIRECT_KINDS);
 });
 afterAll(async () => stack?.close());
 
@@ -71,7 +77,7 @@ describe('portal settings API', () => {
     expect((await auditor.request('POST', '/settings/held-leavers/release', {})).status).toBe(403);
 
     const released = await admin.request('POST', '/settings/held-leavers/release', { userId: user.body.id });
-    expect(released.body).toEqual({ released: [user.body.id] });
+    expect(released.body).toEqual({ released: [user.body.id], changeRequestId: expect.any(String) });
     expect((await admin.request('GET', '/settings/held-leavers')).body.data).toEqual([]);
     expect(await audits('leaver.released')).toEqual([expect.objectContaining({ actor_type: 'user', actor_id: admin.userId, target_id: user.body.id })]);
     expect((await admin.request('POST', '/settings/held-leavers/release', {})).body).toEqual({ released: [] });

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { type DevServer, startDevServer } from '../../scripts/lib/temporal-dev-server.js';
 import { type AppClient, appClient } from '../helpers/app-api.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const n = z.object({ n: z.number() });
@@ -60,6 +61,7 @@ beforeAll(async () => {
   temporal = await startDevServer({ cli: inject('temporalCli'), dbFile: join(dir, 'temporal.sqlite') });
   stack = await startStack();
   tenant = await stack.createTenant();
+  await applyAtOnce(stack, tenant.id, APP_API_CHANGE_KINDS);
   await stack.owner.query(sql.unsafe`UPDATE tenants SET guard_max_share = 1, default_role = 'member' WHERE id = ${tenant.id}`);
   app = await appClient(stack, tenant);
   receiver = createServer((req, res) => {

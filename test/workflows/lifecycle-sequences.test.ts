@@ -9,6 +9,7 @@ import { identityStatusQuery } from '../../workflows/messages.js';
 import { type AppClient, appClient } from '../helpers/app-api.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const ENTERPRISE = 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User';
@@ -22,6 +23,7 @@ let adminsGroup: string;
 beforeAll(async () => {
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant({ graceSeconds: 3 });
+  await applyAtOnce(stack, tenant.id, APP_API_CHANGE_KINDS);
   // The guard has its own test below; here many leavers in one small tenant are intended.
   await stack.owner.query(sql.unsafe`UPDATE tenants SET guard_max_share = 1 WHERE id = ${tenant.id}`);
   app = await appClient(stack, tenant);
@@ -211,6 +213,7 @@ describe('joiner, mover, leaver', () => {
 describe('mass-deprovisioning guard', () => {
   it('holds leavers past the threshold, alerts the tenant, and lets them proceed on release', async () => {
     const t = await stack.createTenant();
+    await applyAtOnce(stack, t.id, APP_API_CHANGE_KINDS);
     const a = await appClient(stack, t);
     await stack.owner.query(sql.unsafe`UPDATE tenants SET guard_max_suspensions = 2, guard_max_share = 1 WHERE id = ${t.id}`);
     const ids: string[] = [];

@@ -1,4 +1,5 @@
 import type { ComponentType } from 'react';
+import { PendingBadge } from '../components/pending-badge.js';
 import { placeholder } from './placeholder-page.js';
 import type { PortalRole } from './session.js';
 
@@ -23,6 +24,8 @@ export interface FeatureEntry {
   roles: readonly PortalRole[];
   lazy: () => Promise<{ default: ComponentType }>;
   nav?: boolean;
+  /** A small live count beside the nav link (e.g. approvals waiting for me); renders nothing at zero. */
+  badge?: ComponentType;
 }
 
 const all: readonly PortalRole[] = ['admin', 'approver', 'reviewer', 'auditor'];
@@ -49,6 +52,10 @@ export const features: FeatureEntry[] = [
   // Domains and SSO connections (helper "domains-sso")
   { path: 'domains', label: 'Domains', roles: ['admin', 'approver', 'auditor'], lazy: () => import('../features/domains/page.js') },
   { path: 'sso', label: 'SSO connections', roles: ['admin', 'approver', 'auditor'], lazy: () => import('../features/sso/page.js') },
+  // Approvals inbox and requests (helper "approvals-ui")
+  { path: 'approvals', label: 'Approvals', roles: all, badge: PendingBadge, lazy: () => import('../features/approvals/page.js') },
+  // Settings › Approval policy (helper "approvals-ui"): more specific than settings/*, so it wins
+  { path: 'settings/approval-policy', label: 'Approval policy', roles: ['admin', 'auditor', 'approver'], nav: false, lazy: () => import('../features/approvals/policy-page.js') },
 ];
 
 /** The entries `roles` may open, in nav order. */

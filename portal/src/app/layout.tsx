@@ -60,7 +60,10 @@ export function PortalLayout() {
           <ul>
             {nav.map((f) => (
               <li key={f.path}>
-                <NavLink to={`/${f.path}`}>{f.label}</NavLink>
+                <NavLink to={`/${f.path}`}>
+                  {f.label}
+                  {f.badge && <f.badge />}
+                </NavLink>
               </li>
             ))}
           </ul>

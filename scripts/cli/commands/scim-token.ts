@@ -1,9 +1,13 @@
 import type { Command } from 'commander';
-import { createConnection, listConnections, revokeConnection, revokeToken, rotateToken, soleLiveConnection } from '../../../core/connections/service.js';
+import { listConnections, revokeToken, soleLiveConnection } from '../../../core/connections/service.js';
+import { requestChange, waiting } from '../approvals.js';
 import { withTenant } from '../../../core/db/pool.js';
 import { type CliDeps, intArg, print, serviceContext } from '../deps.js';
 
-/** `roster scim-token create|rotate|revoke|list`: SCIM connections and their bearer tokens. */
+/**
+ * `roster scim-token create|rotate|revoke|list`: SCIM connections and their bearer tokens. Creating,
+ * rotating and revoking a connection are change requests (scripts/cli/approvals.ts).
+ */
 export function registerScimTokenCommands(program: Command, deps: CliDeps): void {
   const token = program.command('scim-token').description('SCIM bearer tokens');
   token
@@ -11,12 +15,15 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
     .description('create a new SCIM connection with its token')
     .requiredOption('--tenant <slug>')
     .option('--name <name>', 'connection name', 'default')
+    .option('--approve-as-operator', 'apply at once (only for a tenant without portal users; audited)')
     .option('--json')
-    .action(async (opts: { tenant: string; name: string; json?: boolean }) => {
+    .action(async (opts: { tenant: string; name: string; approveAsOperator?: boolean; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
-      const conn = await withTenant(await deps.db(), t.id, (tx) => createConnection(tx, serviceContext(deps, t.id), { name: opts.name }));
-      print(!!opts.json, { tenantId: t.id, connectionId: conn.connectionId, tokenId: conn.tokenId, scimBaseUrl: deps.scimBaseUrl, scimToken: conn.token }, () =>
-        `connection ${conn.connectionId}\nSCIM token (shown once): ${conn.token}`,
+      const r = await requestChange(deps, t.id, 'scim_connection.create', { name: opts.name }, opts);
+      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      const { connectionId, tokenId } = r.applied.result as { connectionId: string; tokenId: string };
+      print(!!opts.json, { tenantId: t.id, connectionId, tokenId, scimBaseUrl: deps.scimBaseUrl, scimToken: r.applied.secret }, () =>
+        `connection ${connectionId}\nSCIM token (shown once): ${r.applied!.secret}`,
       );
     });
   token
@@ -25,17 +32,16 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
     .requiredOption('--tenant <slug>')
     .option('--connection <id>', 'connection id (default: the only active one)')
     .option('--overlap <seconds>', 'how long older tokens keep working', intArg)
+    .option('--approve-as-operator', 'apply at once (only for a tenant without portal users; audited)')
     .option('--json')
-    .action(async (opts: { tenant: string; connection?: string; overlap?: number; json?: boolean }) => {
+    .action(async (opts: { tenant: string; connection?: string; overlap?: number; approveAsOperator?: boolean; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
-      const result = await withTenant(await deps.db(), t.id, async (tx) =>
-        rotateToken(tx, serviceContext(deps, t.id), {
-          connectionId: opts.connection ?? (await soleLiveConnection(tx, t.id)),
-          overlapSeconds: opts.overlap ?? deps.config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS,
-        }),
-      );
-      print(!!opts.json, { tenantId: t.id, connectionId: result.connectionId, tokenId: result.tokenId, scimToken: result.token, previousValidUntil: result.previousValidUntil }, () =>
-        `SCIM token (shown once): ${result.token}\nprevious tokens valid until ${result.previousValidUntil}`,
+      const connectionId = opts.connection ?? (await withTenant(await deps.db(), t.id, (tx) => soleLiveConnection(tx, t.id)));
+      const r = await requestChange(deps, t.id, 'scim_connection.rotate', { connectionId, overlapSeconds: opts.overlap ?? deps.config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS }, opts);
+      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      const result = r.applied.result as { tokenId: string; previousValidUntil: string };
+      print(!!opts.json, { tenantId: t.id, connectionId, tokenId: result.tokenId, scimToken: r.applied.secret, previousValidUntil: result.previousValidUntil }, () =>
+        `SCIM token (shown once): ${r.applied!.secret}\nprevious tokens valid until ${result.previousValidUntil}`,
       );
     });
   token
@@ -44,20 +50,20 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
     .requiredOption('--tenant <slug>')
     .option('--connection <id>')
     .option('--token <id>')
+    .option('--approve-as-operator', 'revoking a connection: apply at once (only for a tenant without portal users; audited)')
     .option('--json')
-    .action(async (opts: { tenant: string; connection?: string; token?: string; json?: boolean }) => {
+    .action(async (opts: { tenant: string; connection?: string; token?: string; approveAsOperator?: boolean; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
       const ctx = serviceContext(deps, t.id);
-      const revoked = await withTenant(await deps.db(), t.id, async (tx) => {
-        if (opts.token) {
-          await revokeToken(tx, ctx, { tokenId: opts.token, connectionId: opts.connection });
-          return opts.token;
-        }
-        const connectionId = opts.connection ?? (await soleLiveConnection(tx, t.id));
-        await revokeConnection(tx, ctx, { connectionId });
-        return connectionId;
-      });
-      print(!!opts.json, { revoked }, () => 'revoked');
+      if (opts.token) {
+        // Revoking one token only takes access away (a leaked token): it never waits for approval.
+        await withTenant(await deps.db(), t.id, (tx) => revokeToken(tx, ctx, { tokenId: opts.token!, connectionId: opts.connection }));
+        return print(!!opts.json, { revoked: opts.token }, () => 'revoked');
+      }
+      const connectionId = opts.connection ?? (await withTenant(await deps.db(), t.id, (tx) => soleLiveConnection(tx, t.id)));
+      const r = await requestChange(deps, t.id, 'scim_connection.revoke', { connectionId }, opts);
+      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      print(!!opts.json, { revoked: connectionId }, () => 'revoked');
     });
   token
     .command('list')

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import type { ScimRequestError } from '../../../../core/connections/activity-schema.js';
+import type { ChangeRequestView } from '../../../../core/approvals/schema.js';
 import type { CreatedConnection, RotatedToken, ScimConnectionView, ScimConnectionWithActivity, ScimTokenView } from '../../../../core/connections/schema.js';
 import { CreateConnectionBody } from '../../../../core/connections/schema.js';
 import {
@@ -24,7 +25,9 @@ import {
   useZodForm,
   type Column,
 } from '../../components/index.js';
+import { ChangeRequested, NeedsApproval } from '../../components/approval-notice.js';
 import { useSession } from '../../app/session.js';
+import { waitingRequest } from '../../lib/approvals.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import { useConnections, useCreateConnection, useRevokeConnection, useRevokeToken, useRotateToken } from './api.js';
 import { idpGuides, IdpGuideSteps } from './idp-guides.js';
@@ -40,6 +43,8 @@ export default function ConnectionsPage() {
   const connections = useConnections();
   const [creating, setCreating] = useState(false);
   const [issued, setIssued] = useState<Issued | null>(null);
+  /** The last change that waits for approvers (shown with a link to its request). */
+  const [requested, setRequested] = useState<ChangeRequestView | null>(null);
   const [guide, setGuide] = useState(idpGuides[0]!.id);
   const scimBaseUrl = connections.data?.scimBaseUrl ?? '';
 
@@ -56,6 +61,7 @@ export default function ConnectionsPage() {
       }
     >
       <ErrorBanner error={connections.error} title="The connections could not be loaded" onRetry={() => void connections.refetch()} />
+      {requested && <ChangeRequested request={requested} />}
       {connections.data && (
         <dl className="facts">
           <dt>SCIM base URL</dt>
@@ -80,7 +86,7 @@ export default function ConnectionsPage() {
         </EmptyState>
       )}
       {connections.data?.connections.map((c) => (
-        <ConnectionCard key={c.id} connection={c} canChange={canChange} onIssued={setIssued} />
+        <ConnectionCard key={c.id} connection={c} canChange={canChange} onIssued={setIssued} onRequested={setRequested} />
       ))}
 
       <Section title="Setup guides">
@@ -95,6 +101,10 @@ export default function ConnectionsPage() {
         onCreated={(created) => {
           setCreating(false);
           setIssued({ title: `Token for “${created.connection.name}”`, token: created.token });
+        }}
+        onRequested={(request) => {
+          setCreating(false);
+          setRequested(request);
         }}
       />
       <Dialog open={issued !== null} onClose={() => setIssued(null)} title={issued?.title ?? ''} wide>
@@ -127,7 +137,17 @@ const errorColumns: Column<ScimRequestError>[] = [
   { key: 'detail', header: 'What the IdP was told', render: (e) => [e.scimType, e.detail].filter(Boolean).join(': ') || '—' },
 ];
 
-function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimConnectionWithActivity; canChange: boolean; onIssued: (issued: Issued) => void }) {
+function ConnectionCard({
+  connection,
+  canChange,
+  onIssued,
+  onRequested,
+}: {
+  connection: ScimConnectionWithActivity;
+  canChange: boolean;
+  onIssued: (issued: Issued) => void;
+  onRequested: (request: ChangeRequestView) => void;
+}) {
   const toast = useToast();
   const revokeToken = useRevokeToken();
   const revokeConnection = useRevokeConnection();
@@ -211,10 +231,19 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
         empty={<p className="muted">No error answers recently{last ? '' : ': this connection has not been used yet'}.</p>}
       />
 
-      <RotateDialog open={rotating} connection={connection} onClose={() => setRotating(false)} onRotated={(r, overlapLabel) => {
-        setRotating(false);
-        onIssued({ title: `New token for “${connection.name}”`, token: r.token, detail: `The previous token keeps working ${overlapLabel} (until ${formatDateTime(r.previousValidUntil)}).` });
-      }} />
+      <RotateDialog
+        open={rotating}
+        connection={connection}
+        onClose={() => setRotating(false)}
+        onRotated={(r, overlapLabel) => {
+          setRotating(false);
+          onIssued({ title: `New token for “${connection.name}”`, token: r.token, detail: `The previous token keeps working ${overlapLabel} (until ${formatDateTime(r.previousValidUntil)}).` });
+        }}
+        onRequested={(request) => {
+          setRotating(false);
+          onRequested(request);
+        }}
+      />
       <ConfirmDialog
         open={revokingToken !== null}
         onClose={() => setRevokingToken(null)}
@@ -222,8 +251,9 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
         confirmLabel="Revoke token"
         danger
         onConfirm={async () => {
-          await revokeToken.mutateAsync({ connectionId: connection.id, tokenId: revokingToken!.id });
-          toast(`Token ${revokingToken!.prefix} revoked`, 'success');
+          const request = waitingRequest(await revokeToken.mutateAsync({ connectionId: connection.id, tokenId: revokingToken!.id }));
+          if (request) onRequested(request);
+          toast(request ? `Revoking token ${revokingToken!.prefix} was sent for approval` : `Token ${revokingToken!.prefix} revoked`, 'success');
         }}
       >
         <p>
@@ -237,17 +267,29 @@ function ConnectionCard({ connection, canChange, onIssued }: { connection: ScimC
         confirmLabel="Revoke connection"
         danger
         onConfirm={async () => {
-          await revokeConnection.mutateAsync({ connectionId: connection.id });
-          toast(`Connection “${connection.name}” revoked`, 'success');
+          const request = waitingRequest(await revokeConnection.mutateAsync({ connectionId: connection.id }));
+          if (request) onRequested(request);
+          toast(request ? `Revoking “${connection.name}” was sent for approval` : `Connection “${connection.name}” revoked`, 'success');
         }}
       >
+        <NeedsApproval kind="scim_connection.revoke" action="Revoking a connection" />
         <p>All of its tokens stop working with the next request, and the connection cannot be used again. People it provisioned stay as they are.</p>
       </ConfirmDialog>
     </Section>
   );
 }
 
-function CreateConnectionDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (created: CreatedConnection) => void }) {
+function CreateConnectionDialog({
+  open,
+  onClose,
+  onCreated,
+  onRequested,
+}: {
+  open: boolean;
+  onClose: () => void;
+  onCreated: (created: CreatedConnection) => void;
+  onRequested: (request: ChangeRequestView) => void;
+}) {
   const create = useCreateConnection();
   const form = useZodForm(CreateConnectionBody, { name: '' });
   return (
@@ -264,13 +306,18 @@ function CreateConnectionDialog({ open, onClose, onCreated }: { open: boolean; o
         noValidate
         onSubmit={(e) =>
           void form.submit(async (body) => {
-            const created = await create.mutateAsync(body);
+            const answer = await create.mutateAsync(body);
             form.reset();
-            onCreated(created);
+            const request = waitingRequest(answer);
+            if (request) onRequested(request);
+            else onCreated(answer as CreatedConnection);
           })(e)
         }
       >
         <TextField label="Name" hint="Which identity provider or instance will use it, e.g. “Okta production”." required autoFocus {...form.text('name')} />
+        <NeedsApproval kind="scim_connection.create" action="Creating a connection">
+          Once it is approved you collect its token from the request.
+        </NeedsApproval>
         <FormError error={form.formError} />
         <div className="form-actions">
           <Button type="submit" variant="primary" busy={form.busy} busyLabel="Creating…">
@@ -284,12 +331,25 @@ function CreateConnectionDialog({ open, onClose, onCreated }: { open: boolean; o
 
 const overlapChoices = [
   { value: '0', label: 'No overlap: the old token stops now', phrase: 'no longer' },
+  { value: '60', label: '1 minute: the IdP already has the new token', phrase: 'for 1 minute' },
   { value: '3600', label: '1 hour', phrase: 'for 1 hour' },
   { value: '86400', label: '24 hours', phrase: 'for 24 hours' },
   { value: '604800', label: '7 days', phrase: 'for 7 days' },
 ];
 
-function RotateDialog({ open, connection, onClose, onRotated }: { open: boolean; connection: ScimConnectionView; onClose: () => void; onRotated: (rotated: RotatedToken, overlapLabel: string) => void }) {
+function RotateDialog({
+  open,
+  connection,
+  onClose,
+  onRotated,
+  onRequested,
+}: {
+  open: boolean;
+  connection: ScimConnectionView;
+  onClose: () => void;
+  onRotated: (rotated: RotatedToken, overlapLabel: string) => void;
+  onRequested: (request: ChangeRequestView) => void;
+}) {
   const rotate = useRotateToken();
   const [overlap, setOverlap] = useState('86400');
   const [error, setError] = useState<unknown>(null);
@@ -302,12 +362,22 @@ function RotateDialog({ open, connection, onClose, onRotated }: { open: boolean;
           setError(null);
           rotate.mutate(
             { connectionId: connection.id, overlapSeconds: Number(overlap) },
-            { onSuccess: (r) => onRotated(r, overlapChoices.find((c) => c.value === overlap)?.phrase ?? ''), onError: setError },
+            {
+              onSuccess: (answer) => {
+                const request = waitingRequest(answer);
+                if (request) onRequested(request);
+                else onRotated(answer as RotatedToken, overlapChoices.find((c) => c.value === overlap)?.phrase ?? '');
+              },
+              onError: setError,
+            },
           );
         }}
       >
         <p>A new token is issued. Its current tokens keep working for the overlap you choose, so you can update your identity provider without a failed sync.</p>
         <SelectField label="Overlap" value={overlap} onChange={(e) => setOverlap(e.target.value)} options={overlapChoices.map(({ value, label }) => ({ value, label }))} />
+        <NeedsApproval kind="scim_connection.rotate" action="Rotating the token">
+          Once it is approved you collect the new token from the request; the overlap starts then.
+        </NeedsApproval>
         <FormError error={error} />
         <div className="form-actions">
           <Button type="submit" variant="primary" busy={rotate.isPending} busyLabel="Rotating…">

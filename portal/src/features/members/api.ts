@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { InviteBody, Member, SetupLinkResponse, UpdateMemberBody } from '../../../../core/portal-auth/schema.js';
 import { api } from '../../lib/api.js';
+import { approvalKeys, type Submitted } from '../../lib/approvals.js';
 
 const membersKey = ['portal', 'members'] as const;
 
@@ -20,8 +21,10 @@ export function useInviteMember() {
 export function useUpdateMemberRoles() {
   const queryClient = useQueryClient();
   return useMutation({
-    mutationFn: ({ id, body }: { id: string; body: UpdateMemberBody }) => api.patch<Member>(`/members/${encodeURIComponent(id)}`, body),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: membersKey }),
+    mutationFn: ({ id, body }: { id: string; body: UpdateMemberBody }) => api.patch<Submitted<Member>>(`/members/${encodeURIComponent(id)}`, body),
+    onSuccess: async () => {
+      await Promise.all([queryClient.invalidateQueries({ queryKey: membersKey }), queryClient.invalidateQueries({ queryKey: approvalKeys.all })]);
+    },
   });
 }
 

@@ -19,6 +19,9 @@ import {
   type Column,
 } from '../../components/index.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
+import type { ChangeRequestView } from '../../../../core/approvals/schema.js';
+import { ChangeRequested, NeedsApproval } from '../../components/approval-notice.js';
+import { waitingRequest } from '../../lib/approvals.js';
 import { useInviteMember, useMembers, useRemoveMember, useUpdateMemberRoles } from './api.js';
 
 const roleOptions = portalRoles.map((role) => ({ value: role, label: roleLabels[role].label, description: roleLabels[role].description }));
@@ -80,7 +83,7 @@ function InviteDialog({ open, onClose }: { open: boolean; onClose: () => void })
   );
 }
 
-function RolesDialog({ member, onClose }: { member: Member; onClose: () => void }) {
+function RolesDialog({ member, onClose, onRequested }: { member: Member; onClose: () => void; onRequested: (request: ChangeRequestView) => void }) {
   const update = useUpdateMemberRoles();
   const toast = useToast();
   const form = useZodForm(UpdateMemberBody, { roles: member.roles });
@@ -91,13 +94,17 @@ function RolesDialog({ member, onClose }: { member: Member; onClose: () => void 
         noValidate
         onSubmit={(e) =>
           void form.submit(async (body) => {
-            await update.mutateAsync({ id: member.id, body });
-            toast(`Roles of ${member.email} changed`);
+            const request = waitingRequest(await update.mutateAsync({ id: member.id, body }));
+            if (request) onRequested(request);
+            toast(request ? `Changing the roles of ${member.email} was sent for approval` : `Roles of ${member.email} changed`);
             onClose();
           })(e)
         }
       >
         <CheckboxGroup legend="Roles" options={roleOptions} value={form.values.roles} onChange={(roles) => form.set('roles', roles as PortalRole[])} error={form.errors.roles} />
+        <NeedsApproval kind="portal_roles.set" action="Changing portal roles">
+          {member.email} cannot approve a change about themselves.
+        </NeedsApproval>
         <FormError error={form.formError} />
         <div className="form-actions">
           <Button type="submit" variant="primary" busy={form.busy} busyLabel="Saving…">
@@ -119,6 +126,7 @@ export default function MembersPage() {
   const [inviting, setInviting] = useState(false);
   const [editing, setEditing] = useState<Member | null>(null);
   const [removing, setRemoving] = useState<Member | null>(null);
+  const [requested, setRequested] = useState<ChangeRequestView | null>(null);
 
   const columns: Column<Member>[] = [
     {
@@ -165,6 +173,7 @@ export default function MembersPage() {
       }
     >
       <ErrorBanner error={members.error} title="Members could not be loaded" onRetry={() => void members.refetch()} />
+      {requested && <ChangeRequested request={requested} />}
       {!members.isError && (
         <DataTable
           caption="Portal members"
@@ -176,7 +185,7 @@ export default function MembersPage() {
         />
       )}
       <InviteDialog open={inviting} onClose={() => setInviting(false)} />
-      {editing && <RolesDialog member={editing} onClose={() => setEditing(null)} />}
+      {editing && <RolesDialog member={editing} onClose={() => setEditing(null)} onRequested={setRequested} />}
       <ConfirmDialog
         open={removing !== null}
         onClose={() => setRemoving(null)}

@@ -1,6 +1,7 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { GroupChoicePage, RoleChangePreview, RoleChangeResult, RoleMappingOverview } from '../../../../core/entitlements/schema.js';
 import { api } from '../../lib/api.js';
+import { approvalKeys, type Submitted } from '../../lib/approvals.js';
 
 export const roleMappingKeys = {
   all: ['role-mappings'] as const,
@@ -35,8 +36,10 @@ export function useSaveChange() {
   return useMutation({
     mutationFn: ({ change, fingerprint }: { change: PendingChange; fingerprint: string }) =>
       change.kind === 'group'
-        ? api.put<RoleChangeResult>(`/role-mappings/${encodeURIComponent(change.groupId)}`, { roles: change.roles, fingerprint })
-        : api.put<RoleChangeResult>('/default-role', { role: change.role, fingerprint }),
-    onSuccess: () => queryClient.invalidateQueries({ queryKey: roleMappingKeys.all }),
+        ? api.put<Submitted<RoleChangeResult>>(`/role-mappings/${encodeURIComponent(change.groupId)}`, { roles: change.roles, fingerprint })
+        : api.put<Submitted<RoleChangeResult>>('/default-role', { role: change.role, fingerprint }),
+    onSuccess: async () => {
+      await Promise.all([queryClient.invalidateQueries({ queryKey: roleMappingKeys.all }), queryClient.invalidateQueries({ queryKey: approvalKeys.all })]);
+    },
   });
 }

@@ -1,5 +1,6 @@
 import { useEffect, useState } from 'react';
-import type { RoleChangePreview, RoleMapping, RoleMappingOverview } from '../../../../core/entitlements/schema.js';
+import type { ChangeRequestView } from '../../../../core/approvals/schema.js';
+import type { RoleChangePreview, RoleChangeResult, RoleMapping, RoleMappingOverview } from '../../../../core/entitlements/schema.js';
 import {
   Banner,
   Button,
@@ -17,7 +18,9 @@ import {
   useToast,
   type Column,
 } from '../../components/index.js';
+import { ChangeRequested, NeedsApproval } from '../../components/approval-notice.js';
 import { hasAnyRole, useSession } from '../../app/session.js';
+import { useKindPolicy, waitingRequest } from '../../lib/approvals.js';
 import { describeError, isApiError } from '../../lib/api.js';
 import { formatNumber } from '../../lib/format.js';
 import { type PendingChange, previewChange, useGroupSearch, useRoleMappings, useSaveChange } from './api.js';
@@ -34,6 +37,7 @@ export default function RoleMappingsPage() {
   const overview = useRoleMappings();
   const [editing, setEditing] = useState<PendingChange | null>(null);
   const [choosing, setChoosing] = useState(false);
+  const [requested, setRequested] = useState<ChangeRequestView | null>(null);
 
   const data = overview.data;
   const columns: Column<RoleMapping>[] = [
@@ -62,6 +66,7 @@ export default function RoleMappingsPage() {
     >
       {overview.error ? <ErrorBanner error={overview.error} title="Role mappings could not be loaded" onRetry={() => void overview.refetch()} /> : null}
       {!canEdit && <Banner title="Read only">Only admins can change role mappings.</Banner>}
+      {requested && <ChangeRequested request={requested} />}
       {!data && !overview.error && <Spinner label="Loading role mappings…" />}
       {data && (
         <>
@@ -100,7 +105,7 @@ export default function RoleMappingsPage() {
           }}
         />
       )}
-      {editing && data && <EditDialog initial={editing} overview={data} onClose={() => setEditing(null)} />}
+      {editing && data && <EditDialog initial={editing} overview={data} onClose={() => setEditing(null)} onRequested={setRequested} />}
     </Page>
   );
 }
@@ -163,13 +168,15 @@ function ChooseGroupDialog({ onClose, onChoose }: { onClose: () => void; onChoos
 }
 
 /** Edit → preview (dry run) → save: the save button works only on a preview of exactly this change. */
-function EditDialog({ initial, overview, onClose }: { initial: PendingChange; overview: RoleMappingOverview; onClose: () => void }) {
+function EditDialog({ initial, overview, onClose, onRequested }: { initial: PendingChange; overview: RoleMappingOverview; onClose: () => void; onRequested: (request: ChangeRequestView) => void }) {
   const toast = useToast();
   const [change, setChange] = useState<PendingChange>(initial);
   const [preview, setPreview] = useState<{ of: string; result: RoleChangePreview } | null>(null);
   const [previewing, setPreviewing] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const save = useSaveChange();
+  const rule = useKindPolicy(change.kind === 'group' ? 'role_mapping.set' : 'default_role.set');
+  const needsApproval = (rule?.approvals ?? 0) > 0;
   const changeKey = JSON.stringify(change);
   const current = preview && preview.of === changeKey ? preview.result : null;
 
@@ -191,7 +198,15 @@ function EditDialog({ initial, overview, onClose }: { initial: PendingChange; ov
     if (!current) return;
     setError(null);
     try {
-      const result = await save.mutateAsync({ change, fingerprint: current.fingerprint });
+      const answer = await save.mutateAsync({ change, fingerprint: current.fingerprint });
+      const request = waitingRequest(answer);
+      if (request) {
+        onRequested(request);
+        toast('Sent for approval: the roles change once it is approved.', 'success');
+        onClose();
+        return;
+      }
+      const result = answer as RoleChangeResult;
       toast(result.affectedUsers === 0 ? 'Saved. Nobody’s roles change.' : `Saved. ${formatNumber(result.affectedUsers)} ${result.affectedUsers === 1 ? 'person’s' : 'people’s'} roles are being updated.`);
       onClose();
     } catch (err) {
@@ -216,8 +231,8 @@ function EditDialog({ initial, overview, onClose }: { initial: PendingChange; ov
           <Button onClick={() => void runPreview()} busy={previewing} busyLabel="Computing the dry run…">
             {current ? 'Preview again' : 'Preview changes'}
           </Button>
-          <Button variant="primary" disabled={!current} busy={save.isPending} busyLabel="Saving…" onClick={() => void runSave()}>
-            Save
+          <Button variant="primary" disabled={!current} busy={save.isPending} busyLabel={needsApproval ? 'Submitting…' : 'Saving…'} onClick={() => void runSave()}>
+            {needsApproval ? 'Submit for approval' : 'Save'}
           </Button>
         </>
       }
@@ -247,6 +262,9 @@ function EditDialog({ initial, overview, onClose }: { initial: PendingChange; ov
         </div>
       )}
       {!current && !previewing && error === null && <p className="muted">Preview the change to see who gains and who loses which role before you save it.</p>}
+      <NeedsApproval kind={change.kind === 'group' ? 'role_mapping.set' : 'default_role.set'} action="Saving this change">
+        Approvers see the same dry run, and applying it makes exactly the previewed change.
+      </NeedsApproval>
       {current && <PreviewTable preview={current} />}
     </Dialog>
   );

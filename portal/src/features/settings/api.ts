@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { HeldLeaver, ReleaseResult, TenantSettings, UpdateTenantSettingsBody } from '../../../../core/tenants/schema.js';
 import type { CreateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../../../../core/webhooks/schema.js';
 import { api } from '../../lib/api.js';
+import { approvalKeys, type Submitted } from '../../lib/approvals.js';
 
 const keys = {
   settings: ['portal', 'settings'] as const,
@@ -15,7 +16,12 @@ export const useWebhooks = () => useQuery({ queryKey: keys.webhooks, queryFn: ()
 
 function useRefreshing<TVars, TResult>(key: readonly string[], fn: (vars: TVars) => Promise<TResult>) {
   const client = useQueryClient();
-  return useMutation({ mutationFn: fn, onSuccess: () => client.invalidateQueries({ queryKey: key }) });
+  return useMutation({
+    mutationFn: fn,
+    onSuccess: async () => {
+      await Promise.all([client.invalidateQueries({ queryKey: key }), client.invalidateQueries({ queryKey: approvalKeys.all })]);
+    },
+  });
 }
 
 export const useUpdateSettings = () => {
@@ -25,8 +31,8 @@ export const useUpdateSettings = () => {
     onSuccess: (settings) => client.setQueryData(keys.settings, settings),
   });
 };
-export const useReleaseHeld = () => useRefreshing(keys.held, (body: { userId?: string }) => api.post<ReleaseResult>('/settings/held-leavers/release', body));
-export const useCreateWebhook = () => useRefreshing(keys.webhooks, (body: CreateWebhookBody) => api.post<WebhookWithSecret>('/settings/webhooks', body));
+export const useReleaseHeld = () => useRefreshing(keys.held, (body: { userId?: string }) => api.post<Submitted<ReleaseResult>>('/settings/held-leavers/release', body));
+export const useCreateWebhook = () => useRefreshing(keys.webhooks, (body: CreateWebhookBody) => api.post<Submitted<WebhookWithSecret>>('/settings/webhooks', body));
 export const useRotateWebhook = () =>
-  useRefreshing(keys.webhooks, ({ id, overlapSeconds }: { id: string; overlapSeconds: number }) => api.post<WebhookWithSecret>(`/settings/webhooks/${id}/rotate`, { overlapSeconds }));
-export const useDeleteWebhook = () => useRefreshing(keys.webhooks, ({ id }: { id: string }) => api.del(`/settings/webhooks/${id}`));
+  useRefreshing(keys.webhooks, ({ id, overlapSeconds }: { id: string; overlapSeconds: number }) => api.post<Submitted<WebhookWithSecret>>(`/settings/webhooks/${id}/rotate`, { overlapSeconds }));
+export const useDeleteWebhook = () => useRefreshing(keys.webhooks, ({ id }: { id: string }) => api.del<Submitted<object> | undefined>(`/settings/webhooks/${id}`));

@@ -2,7 +2,9 @@ import { useEffect, useState, type FormEvent } from 'react';
 import { Link } from 'react-router';
 import { EVENT_TYPES, type EventType } from '../../../../core/events/schema.js';
 import { UpdateTenantSettingsBody, type HeldLeaver, type TenantSettings } from '../../../../core/tenants/schema.js';
-import type { WebhookEndpointView } from '../../../../core/webhooks/schema.js';
+import type { WebhookEndpointView, WebhookWithSecret } from '../../../../core/webhooks/schema.js';
+import type { ChangeRequestView } from '../../../../core/approvals/schema.js';
+import type { ReleaseResult } from '../../../../core/tenants/schema.js';
 import {
   Banner,
   Button,
@@ -22,7 +24,9 @@ import {
   useToast,
   type Column,
 } from '../../components/index.js';
+import { ChangeRequested, NeedsApproval } from '../../components/approval-notice.js';
 import { useSession } from '../../app/session.js';
+import { waitingRequest } from '../../lib/approvals.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import './settings.css';
 import { WebhookDeliveriesDialog } from './webhook-deliveries.js';
@@ -50,6 +54,11 @@ export default function SettingsPage() {
       <Section title="Members">
         <p>
           People who can sign in to this portal, and their roles, are managed on the {canChange ? <Link to="/members">Members page</Link> : 'Members page (admins only)'}.
+        </p>
+      </Section>
+      <Section title="Approval policy">
+        <p>
+          Which changes need approval, by how many people and by whom: see the <Link to="/settings/approval-policy">approval policy</Link>.
         </p>
       </Section>
     </Page>
@@ -153,6 +162,7 @@ function HeldLeaversSection({ canChange }: { canChange: boolean }) {
   const release = useReleaseHeld();
   const toast = useToast();
   const [releasing, setReleasing] = useState<HeldLeaver | 'all' | null>(null);
+  const [requested, setRequested] = useState<ChangeRequestView | null>(null);
   const rows = held.data?.data;
   const columns: Column<HeldLeaver>[] = [
     { key: 'userName', header: 'Person', render: (h) => (h.displayName ? `${h.displayName} (${h.userName})` : h.userName) },
@@ -167,6 +177,7 @@ function HeldLeaversSection({ canChange }: { canChange: boolean }) {
       actions={canChange && rows && rows.length > 1 && <Button onClick={() => setReleasing('all')}>Release all ({rows.length})</Button>}
     >
       <ErrorBanner error={held.error} title="Held leavers could not be loaded" onRetry={() => void held.refetch()} />
+      {requested && <ChangeRequested request={requested} />}
       <DataTable
         caption="Leavers held by the guard"
         columns={columns}
@@ -181,10 +192,18 @@ function HeldLeaversSection({ canChange }: { canChange: boolean }) {
         confirmLabel="Release"
         danger
         onConfirm={async () => {
-          const r = await release.mutateAsync(releasing === 'all' || releasing === null ? {} : { userId: releasing.userId });
+          const answer = await release.mutateAsync(releasing === 'all' || releasing === null ? {} : { userId: releasing.userId });
+          const request = waitingRequest(answer);
+          if (request) {
+            setRequested(request);
+            toast('The release was sent for approval', 'success');
+            return;
+          }
+          const r = answer as ReleaseResult;
           toast(`Released ${r.released.length} leaver${r.released.length === 1 ? '' : 's'}`, 'success');
         }}
       >
+        <NeedsApproval kind="guard.release" action="Releasing held leavers" />
         <p>Their leaver workflows continue at once: sessions, tokens and grants are revoked and deletion is scheduled. Only release them if the deactivations were intended.</p>
       </ConfirmDialog>
     </Section>
@@ -203,6 +222,7 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
   const [rotating, setRotating] = useState<WebhookEndpointView | null>(null);
   const [deleting, setDeleting] = useState<WebhookEndpointView | null>(null);
   const [viewing, setViewing] = useState<WebhookEndpointView | null>(null);
+  const [requested, setRequested] = useState<ChangeRequestView | null>(null);
   const columns: Column<WebhookEndpointView>[] = [
     { key: 'url', header: 'URL', render: (w) => <code>{w.url}</code> },
     {
@@ -240,20 +260,38 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
     <Section title="Webhook endpoints" actions={canChange && <Button onClick={() => setAdding(true)}>Add endpoint</Button>}>
       <p>Roster POSTs signed events (<code>Roster-Signature</code>, HMAC-SHA256) to these URLs. Your application can also read the same events from the events feed.</p>
       <ErrorBanner error={hooks.error} title="Webhook endpoints could not be loaded" onRetry={() => void hooks.refetch()} />
+      {requested && <ChangeRequested request={requested} />}
       <DataTable caption="Webhook endpoints" columns={columns} rows={hooks.data?.data} rowKey={(w) => w.id} empty={<EmptyState title="No webhook endpoints">Add one to have your application told about joiners, movers and leavers as they happen.</EmptyState>} />
       <WebhookDeliveriesDialog endpoint={viewing} canRedeliver={canChange} onClose={() => setViewing(null)} />
-      <AddWebhookDialog open={adding} onClose={() => setAdding(false)} onCreated={(w) => { setAdding(false); setShown({ title: 'Signing secret', secret: w.secret }); }} />
+      <AddWebhookDialog
+        open={adding}
+        onClose={() => setAdding(false)}
+        onCreated={(w) => {
+          setAdding(false);
+          setShown({ title: 'Signing secret', secret: w.secret });
+        }}
+        onRequested={(request) => {
+          setAdding(false);
+          setRequested(request);
+        }}
+      />
       <ConfirmDialog
         open={rotating !== null}
         onClose={() => setRotating(null)}
         title="Rotate the signing secret?"
         confirmLabel="Rotate secret"
         onConfirm={async () => {
-          const r = await rotate.mutateAsync({ id: rotating!.id, overlapSeconds: DAY });
+          const answer = await rotate.mutateAsync({ id: rotating!.id, overlapSeconds: DAY });
+          const request = waitingRequest(answer);
+          if (request) return setRequested(request);
+          const r = answer as WebhookWithSecret;
           setShown({ title: 'New signing secret', secret: r.secret, detail: `Deliveries carry signatures with both secrets until ${formatDateTime(r.previousSecretExpiresAt)}.` });
         }}
       >
         <p>A new secret is issued for <code>{rotating?.url}</code>. For 24 hours every delivery is signed with both the old and the new secret, so you can switch your receiver over without rejecting one.</p>
+        <NeedsApproval kind="webhook.rotate" action="Rotating the secret">
+          Once it is approved you collect the new secret from the request.
+        </NeedsApproval>
       </ConfirmDialog>
       <ConfirmDialog
         open={deleting !== null}
@@ -262,10 +300,12 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
         confirmLabel="Delete endpoint"
         danger
         onConfirm={async () => {
-          await remove.mutateAsync({ id: deleting!.id });
-          toast('Webhook endpoint deleted', 'success');
+          const request = waitingRequest(await remove.mutateAsync({ id: deleting!.id }));
+          if (request) setRequested(request);
+          toast(request ? 'Deleting the endpoint was sent for approval' : 'Webhook endpoint deleted', 'success');
         }}
       >
+        <NeedsApproval kind="webhook.delete" action="Deleting an endpoint" />
         <p>No further events are sent to <code>{deleting?.url}</code>; deliveries in flight stop at their next attempt.</p>
       </ConfirmDialog>
       <Dialog open={shown !== null} onClose={() => setShown(null)} title={shown?.title ?? ''} wide>
@@ -281,7 +321,7 @@ function WebhooksSection({ canChange }: { canChange: boolean }) {
   );
 }
 
-function AddWebhookDialog({ open, onClose, onCreated }: { open: boolean; onClose: () => void; onCreated: (w: { secret: string }) => void }) {
+function AddWebhookDialog({ open, onClose, onCreated, onRequested }: { open: boolean; onClose: () => void; onCreated: (w: { secret: string }) => void; onRequested: (request: ChangeRequestView) => void }) {
   const create = useCreateWebhook();
   const [url, setUrl] = useState('');
   const [scope, setScope] = useState<'all' | 'some'>('all');
@@ -310,9 +350,11 @@ function AddWebhookDialog({ open, onClose, onCreated }: { open: boolean; onClose
           create.mutate(
             { url: url.trim(), ...(scope === 'some' ? { eventTypes: types } : {}) },
             {
-              onSuccess: (w) => {
+              onSuccess: (answer) => {
                 close();
-                onCreated(w);
+                const request = waitingRequest(answer);
+                if (request) onRequested(request);
+                else onCreated(answer as WebhookWithSecret);
               },
               onError: setError,
             },
@@ -322,6 +364,9 @@ function AddWebhookDialog({ open, onClose, onCreated }: { open: boolean; onClose
         <TextField label="URL" type="url" hint="https only; Roster POSTs JSON events to it." required autoFocus value={url} error={urlError} onChange={(e) => setUrl(e.target.value)} />
         <SelectField label="Events" value={scope} onChange={(e) => setScope(e.target.value as 'all' | 'some')} options={[{ value: 'all', label: 'All events' }, { value: 'some', label: 'Only some event types' }]} />
         {scope === 'some' && <CheckboxGroup legend="Event types" options={EVENT_TYPES.map((t) => ({ value: t, label: t }))} value={types} onChange={(v) => setTypes(v as EventType[])} />}
+        <NeedsApproval kind="webhook.create" action="Adding an endpoint">
+          Once it is approved you collect its signing secret from the request.
+        </NeedsApproval>
         <FormError error={error} />
         <div className="form-actions">
           <Button type="submit" variant="primary" busy={create.isPending} busyLabel="Adding…">

@@ -1,0 +1,116 @@
+import type { Client } from '@temporalio/client';
+import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import { z } from 'zod';
+import { type ApprovalDeps, collectSecret, getChangeRequest, listChangeRequests, submitChange, type SubmitResult } from '../core/approvals/service.js';
+import { type ChangeKind, SubmitChangeBody } from '../core/approvals/schema.js';
+import { type Db, withTenant } from '../core/db/pool.js';
+import { DomainError } from '../core/errors.js';
+import type { AppPrincipal } from '../core/repositories/app-keys.js';
+import type { ServiceContext } from '../core/shared/service-context.js';
+import { requireAppKey } from './app-auth.js';
+import { appApiErrors, parseBody } from './app-api-support.js';
+
+export interface ChangeRequestsRouterDeps {
+  db: Db;
+  /** Starts each request's approval workflow (absent: the worker's reconciler starts it). */
+  temporal?: Client | undefined;
+  approvals: ApprovalDeps;
+}
+
+const ListQuery = z.object({ cursor: z.string().max(400).optional(), limit: z.coerce.number().int().min(1).max(100).default(25) }).strict();
+
+const requestIdOf = (req: Request) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
+
+/** The app key's tenant and the actor its changes are recorded under. */
+export function appContext(req: Request, res: Response): ServiceContext {
+  const { tenantId, keyId } = res.locals.app as AppPrincipal;
+  return { tenantId, actor: { type: 'system', id: `app-key:${keyId}` }, requestId: requestIdOf(req) };
+}
+
+/**
+ * Submits a change for the app API (and answers it the way every rerouted app route does): 202
+ * with the request while it waits for approval; when it applied at once, `onApplied` builds the
+ * route's old answer.
+ */
+export async function submitForApp(
+  deps: ChangeRequestsRouterDeps,
+  ctx: ServiceContext,
+  kind: ChangeKind,
+  payload: unknown,
+  res: Response,
+  onApplied: (r: Required<Pick<SubmitResult, 'applied'>> & SubmitResult) => Promise<{ status: number; body: unknown }>,
+): Promise<void> {
+  const r = await submitChange(deps.db, deps.temporal, ctx, deps.approvals, { kind, payload });
+  res.set('Cache-Control', 'no-store');
+  if (!r.applied) {
+    res.status(202).json({ request: r.request });
+    return;
+  }
+  const answer = await onApplied({ ...r, applied: r.applied });
+  if (answer.body === undefined) res.status(answer.status).end();
+  else res.status(answer.status).json(answer.body);
+}
+
+const handle = (fn: (req: Request, res: Response) => Promise<void>) => (req: Request, res: Response, next: NextFunction) => {
+  fn(req, res).catch(next);
+};
+
+/**
+ * Change requests for the vendor's app under /api/v1: list and read the tenant's requests, and
+ * submit any kind, and collect (once) the secret a change the app requested produced. Decisions
+ * are people's (the portal); the app only requests.
+ */
+export function createChangeRequestsRouter(deps: ChangeRequestsRouterDeps): Router {
+  const router = Router();
+  const auth = requireAppKey(deps.db);
+  const json = express.json({ limit: '64kb', type: ['application/json', 'application/*+json'] });
+
+  router.get(
+    '/change-requests',
+    auth,
+    handle(async (req, res) => {
+      const { tenantId } = appContext(req, res);
+      const q = ListQuery.parse(req.query);
+      res.json(await withTenant(deps.db, tenantId, (tx) => listChangeRequests(tx, tenantId, { box: 'history', userId: '', roles: [], cursor: q.cursor, limit: q.limit })));
+    }),
+  );
+
+  router.get(
+    '/change-requests/:id',
+    auth,
+    handle(async (req, res) => {
+      const { tenantId } = appContext(req, res);
+      const id = z.string().uuid().safeParse(req.params.id);
+      if (!id.success) throw new DomainError(404, 'not_found', 'no such change request');
+      res.json(await withTenant(deps.db, tenantId, (tx) => getChangeRequest(tx, tenantId, id.data)));
+    }),
+  );
+
+  router.post(
+    '/change-requests',
+    auth,
+    json,
+    handle(async (req, res) => {
+      const body = parseBody(SubmitChangeBody, req);
+      const r = await submitChange(deps.db, deps.temporal, appContext(req, res), deps.approvals, body);
+      res.set('Cache-Control', 'no-store');
+      res.status(r.applied ? 201 : 202).json({ request: r.request, ...(r.applied?.secret ? { secret: r.applied.secret } : {}) });
+    }),
+  );
+
+  router.post(
+    '/change-requests/:id/collect-secret',
+    auth,
+    handle(async (req, res) => {
+      const ctx = appContext(req, res);
+      const id = z.string().uuid().safeParse(req.params.id);
+      if (!id.success) throw new DomainError(404, 'not_found', 'no such change request');
+      const collected = await withTenant(deps.db, ctx.tenantId, (tx) => collectSecret(tx, ctx, id.data, deps.approvals.secretKey));
+      res.set('Cache-Control', 'no-store');
+      res.json(collected);
+    }),
+  );
+
+  router.use(appApiErrors);
+  return router;
+}

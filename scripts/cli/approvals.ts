@@ -1,0 +1,22 @@
+import { approvalDepsFromConfig, submitChange, type SubmitResult } from '../../core/approvals/service.js';
+import type { ChangeKind } from '../../core/approvals/schema.js';
+import { loadSecretsKey } from '../../core/secret-box.js';
+import { type CliDeps, serviceContext } from './deps.js';
+
+/**
+ * A CLI change is a change request like any other (issue 8): it applies at once only when the
+ * tenant's policy needs no approver, or with `--approve-as-operator` for a tenant that has no
+ * portal users yet (audited as operator approval); otherwise it waits for the tenant's approvers.
+ */
+export async function requestChange(deps: CliDeps, tenantId: string, kind: ChangeKind, payload: unknown, opts: { approveAsOperator?: boolean | undefined; reason?: string | undefined }): Promise<SubmitResult> {
+  const engine = approvalDepsFromConfig(deps.config, loadSecretsKey(deps.config));
+  const db = await deps.db();
+  return deps.withTemporal((client) =>
+    submitChange(db, client, serviceContext(deps, tenantId), engine, { kind, payload, reason: opts.reason, approveAsOperator: opts.approveAsOperator }),
+  );
+}
+
+/** What a CLI command prints for a request that waits. */
+export function waiting(r: SubmitResult): { requestId: string; state: string; approvalsNeeded: number; summary: string } {
+  return { requestId: r.request.id, state: r.request.state, approvalsNeeded: r.request.approvalsNeeded, summary: r.request.description.summary };
+}
