@@ -7,6 +7,10 @@ import { type Tx, withTenant } from '../../core/db/pool.js';
 import { createServiceAccount, issuePersonalToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
 import { checkWebhookUrl, createWebhook } from '../../core/webhooks/service.js';
 import { USER } from '../helpers/scim.js';
+import { approvalDepsFromConfig, submitChange } from '../../core/approvals/service.js';
+import { claimDomain } from '../../core/domains/service.js';
+import { createSsoConnection } from '../../core/sso/service.js';
+import { makeCertificate, samlMetadata } from '../helpers/saml.js';
 import { createConsoleApi } from '../../api/console/router.js';
 import { createPortalApi } from '../../api/portal/router.js';
 import type { DeclaredRoute } from '../../api/portal/route.js';
@@ -173,6 +177,24 @@ const CROSS_TENANT_FIXTURES: Record<string, () => Promise<Fixture>> = {
     const id = await bServiceAccount();
     return { id, state: rowOf('service_accounts', id) };
   },
+  'approvals/:id': async () => {
+    // A waiting request of B (no workflow needed: the routes must refuse before reaching one).
+    const submitted = await submitChange(stack.owner, undefined, bCtx(), approvalDepsFromConfig(stack.config, loadSecretsKey(stack.config)), {
+      kind: 'scim_connection.rotate',
+      payload: { connectionId: tenantB.connectionId, overlapSeconds: 60 },
+    });
+    const id = submitted.request.id;
+    return { id, state: () => stack.owner.maybeOne(sql.unsafe`SELECT state, change_hash, payload, decided_at, applied_at FROM change_requests WHERE id = ${id}`) };
+  },
+  'domains/:id': async () => {
+    const d = await inB((tx) => claimDomain(tx, bCtx(), { name: `b-${randomBytes(4).toString('hex')}.example` }));
+    return { id: d.id, state: rowOf('domains', d.id) };
+  },
+  'sso-connections/:id': async () => {
+    const metadataXml = samlMetadata({ certificates: [makeCertificate({ validDays: 90 })] });
+    const c = await inB((tx) => createSsoConnection(tx, bCtx(), { targets: webhookTargets(stack.config), allowHttp: true }, { protocol: 'saml', name: 'B SAML', metadataXml, allowedDomains: [] }));
+    return { id: c.id, state: rowOf('sso_connections', c.id) };
+  },
   'role-mappings/:groupId': async () => {
     const id = await bGroup();
     return {
@@ -187,6 +209,10 @@ const CROSS_TENANT_BODIES: Record<string, () => unknown> = {
   'PATCH /members/:id': () => ({ roles: ['auditor'] }),
   'POST /orphans/:id/reassign': () => ({ ownerUserId: aMember.userId }),
   'PUT /role-mappings/:groupId': () => ({ roles: [], fingerprint: 'authz-matrix' }),
+  'POST /approvals/:id/decide': () => ({ verdict: 'approve', changeHash: '0'.repeat(64) }),
+  'POST /approvals/:id/edit': () => ({ payload: { connectionId: tenantB.connectionId, overlapSeconds: 0 } }),
+  'PATCH /sso-connections/:id': () => ({ name: 'renamed by A' }),
+  'POST /settings/webhooks/:id/redeliver': () => ({ eventId: '00000000-0000-4000-8000-000000000000' }),
 };
 const bodyFor = (route: DeclaredRoute) => CROSS_TENANT_BODIES[`${route.method.toUpperCase()} ${route.path}`]?.() ?? body(route);
 
