@@ -146,6 +146,6 @@ export function registerChangeRequestsApiPaths(registry: OpenAPIRegistry): void 
     security,
     summary: 'The secret a change this app requested produced: once',
     request: { params },
-    responses: { 200: { description: 'The secret', content: json(CollectedSecret) }, 403: { description: 'not_requester' }, 410: { description: 'secret_collected / no_secret' }, ...errors },
+    responses: { 200: { description: 'The secret', content: json(CollectedSecret) }, 403: { description: 'not_requester' }, 409: { description: 'no_secret (not applied, or nothing to collect)' }, 410: { description: 'secret_collected' }, ...errors },
   });
 }
