@@ -1,8 +1,9 @@
+import type { OpenAPIRegistry } from '@asteasolutions/zod-to-openapi';
 import type { Client } from '@temporalio/client';
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
 import { z } from 'zod';
 import { type ApprovalDeps, collectSecret, getChangeRequest, listChangeRequests, submitChange, type SubmitResult } from '../core/approvals/service.js';
-import { type ChangeKind, SubmitChangeBody } from '../core/approvals/schema.js';
+import { type ChangeKind, ChangeRequestPage, ChangeRequestView, CollectedSecret, SubmitChangeBody, SubmittedChange } from '../core/approvals/schema.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
@@ -113,4 +114,38 @@ export function createChangeRequestsRouter(deps: ChangeRequestsRouterDeps): Rout
 
   router.use(appApiErrors);
   return router;
+}
+
+/** The 202 answer of every app route whose change waits for approval (OpenAPI). */
+export const waitingForApproval = {
+  202: { description: 'Waits for approval: the change request (GET /api/v1/change-requests/{id} follows it)', content: { 'application/json': { schema: z.object({ request: ChangeRequestView }) } } },
+};
+
+/** Adds the change-request routes to the OpenAPI document (same zod schemas). */
+export function registerChangeRequestsApiPaths(registry: OpenAPIRegistry): void {
+  const security = [{ appApiKey: [] }];
+  const tags = ['Change requests'];
+  const json = (schema: z.ZodTypeAny) => ({ 'application/json': { schema } });
+  const errors = { 400: { description: 'invalid_request / unsupported_change_kind' }, 401: { description: 'invalid_token' }, 404: { description: 'not_found' } };
+  const params = z.object({ id: z.string().uuid() });
+  registry.registerPath({ method: 'get', path: '/api/v1/change-requests', tags, security, summary: "The tenant's change requests, newest first", request: { query: ListQuery }, responses: { 200: { description: 'A page', content: json(ChangeRequestPage) }, ...errors } });
+  registry.registerPath({ method: 'get', path: '/api/v1/change-requests/{id}', tags, security, summary: 'One change request', request: { params }, responses: { 200: { description: 'The request', content: json(ChangeRequestView) }, ...errors } });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/change-requests',
+    tags,
+    security,
+    summary: 'Request a change of any kind; it applies at once only when the policy needs no approver',
+    request: { body: { required: true, content: json(SubmitChangeBody) } },
+    responses: { 201: { description: 'Applied at once (a produced secret is shown once)', content: json(SubmittedChange) }, 202: { description: 'Waits for approval', content: json(SubmittedChange) }, ...errors },
+  });
+  registry.registerPath({
+    method: 'post',
+    path: '/api/v1/change-requests/{id}/collect-secret',
+    tags,
+    security,
+    summary: 'The secret a change this app requested produced: once',
+    request: { params },
+    responses: { 200: { description: 'The secret', content: json(CollectedSecret) }, 403: { description: 'not_requester' }, 409: { description: 'no_secret (not applied, or nothing to collect)' }, 410: { description: 'secret_collected' }, ...errors },
+  });
 }

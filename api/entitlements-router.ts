@@ -11,7 +11,7 @@ import { type EntitlementsContext, listRoleMappings, setDefaultRole, setDirectGr
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
 import { signalReleased } from '../activities/lifecycle-signals.js';
 import { requireAppKey } from './app-auth.js';
-import { appContext, type ChangeRequestsRouterDeps, submitForApp } from './change-requests-router.js';
+import { appContext, type ChangeRequestsRouterDeps, submitForApp, waitingForApproval } from './change-requests-router.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
 
 /**
@@ -165,12 +165,12 @@ export function registerEntitlementsApiPaths(registry: OpenAPIRegistry, roles: r
   const dry = registry.register('RoleChangeResult', DryRunResult);
   registry.registerPath({ method: 'get', path: '/api/v1/roles', tags, security, summary: "The vendor's app roles catalogue", responses: { ...ok('Roles', z.object({ data: z.array(AppRole) })), 401: err[401] } });
   registry.registerPath({ method: 'get', path: '/api/v1/role-mappings', tags, security, summary: 'Group → role mappings', responses: { ...ok('Mappings', z.object({ data: z.array(RoleMappingRow) })), 401: err[401] } });
-  registry.registerPath({ method: 'put', path: '/api/v1/role-mappings/{groupId}', tags, security, summary: 'Set the roles a group grants (dryRun: report gains/losses per user, change nothing)', request: { params: z.object({ groupId: z.string().uuid() }), body: { required: true, content: json(RoleMappingBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
-  registry.registerPath({ method: 'put', path: '/api/v1/default-role', tags, security, summary: "Set the tenant's default role", request: { body: { required: true, content: json(DefaultRoleBody) } }, responses: { ...ok('Applied or dry run', dry), ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/role-mappings/{groupId}', tags, security, summary: 'Set the roles a group grants (dryRun: report gains/losses per user, change nothing)', request: { params: z.object({ groupId: z.string().uuid() }), body: { required: true, content: json(RoleMappingBody) } }, responses: { ...ok('Applied or dry run', dry), ...waitingForApproval, ...err } });
+  registry.registerPath({ method: 'put', path: '/api/v1/default-role', tags, security, summary: "Set the tenant's default role", request: { body: { required: true, content: json(DefaultRoleBody) } }, responses: { ...ok('Applied or dry run', dry), ...waitingForApproval, ...err } });
   registry.registerPath({ method: 'put', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Grant a role directly (an exception outside the IdP)', request: { params: userId.extend({ role: Role }) }, responses: { ...ok('Applied', dry), ...err } });
   registry.registerPath({ method: 'delete', path: '/api/v1/users/{userId}/direct-roles/{role}', tags, security, summary: 'Remove a direct grant', request: { params: userId.extend({ role: Role }) }, responses: { ...ok('Applied', dry), ...err } });
   registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/lifecycle', tags, security, summary: "An identity's state, transition times and granted roles", request: { params: userId }, responses: { ...ok('Lifecycle', IdentityLifecycle), ...err } });
   registry.registerPath({ method: 'get', path: '/api/v1/users/{userId}/timeline', tags, security, summary: "An identity's lifecycle timeline (from the audit log)", request: { params: userId }, responses: { ...ok('Timeline', z.object({ data: z.array(TimelineEntry) })), ...err } });
   registry.registerPath({ method: 'get', path: '/api/v1/alerts', tags, security, summary: "The tenant's alerts (e.g. a tripped mass-deprovisioning guard)", request: { query: AlertsQuery }, responses: { ...ok('Alerts', z.object({ data: z.array(TenantAlert) })), 400: err[400], 401: err[401] } });
-  registry.registerPath({ method: 'post', path: '/api/v1/guard/release', tags, security, summary: 'Let held leavers proceed (all, or one user)', request: { body: { content: json(ReleaseBody) } }, responses: { ...ok('Released', z.object({ released: z.array(z.string().uuid()) })), ...err } });
+  registry.registerPath({ method: 'post', path: '/api/v1/guard/release', tags, security, summary: 'Let held leavers proceed (all, or one user)', request: { body: { content: json(ReleaseBody) } }, responses: { ...ok('Released', z.object({ released: z.array(z.string().uuid()) })), ...waitingForApproval, ...err } });
 }

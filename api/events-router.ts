@@ -11,7 +11,7 @@ import { checkWebhookUrl, listWebhooks, requestRedelivery, webhookDeliveryLog } 
 import { signalRedelivery } from '../activities/events.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { requireAppKey } from './app-auth.js';
-import { appContext, type ChangeRequestsRouterDeps, submitForApp } from './change-requests-router.js';
+import { appContext, type ChangeRequestsRouterDeps, submitForApp, waitingForApproval } from './change-requests-router.js';
 import { appApiErrors } from './app-api-support.js';
 
 export interface EventsRouterDeps {
@@ -231,7 +231,7 @@ export function registerEventsApiPaths(registry: OpenAPIRegistry): void {
       'Events are POSTed as JSON (the Event schema) with `Roster-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">`, `Roster-Event-Id` and `Roster-Event-Type`. Failed deliveries are retried for up to three days; deliveries for one subject arrive in order per endpoint.',
     security,
     request: { body: { required: true, content: json(CreateWebhookBody) } },
-    responses: { 201: { description: 'Created; the secret is shown once', content: json(withSecret) }, ...errors },
+    responses: { 201: { description: 'Created; the secret is shown once', content: json(withSecret) }, ...waitingForApproval, ...errors },
   });
   registry.registerPath({ method: 'get', path: '/api/v1/webhooks', tags: ['Events'], security, responses: { 200: { description: 'Live endpoints (no secrets)', content: json(z.object({ data: z.array(endpoint) })) }, ...errors } });
   registry.registerPath({
@@ -242,9 +242,9 @@ export function registerEventsApiPaths(registry: OpenAPIRegistry): void {
     description: 'During the overlap every delivery carries two v1 signatures (new and old secret).',
     security,
     request: { params, body: { content: json(RotateWebhookBody) } },
-    responses: { 200: { description: 'The new secret, shown once', content: json(withSecret) }, 404: { description: 'No such endpoint', content: json(error) }, ...errors },
+    responses: { 200: { description: 'The new secret, shown once', content: json(withSecret) }, ...waitingForApproval, 404: { description: 'No such endpoint', content: json(error) }, ...errors },
   });
-  registry.registerPath({ method: 'delete', path: '/api/v1/webhooks/{id}', tags: ['Events'], security, request: { params }, responses: { 204: { description: 'Deleted' }, 404: { description: 'No such endpoint', content: json(error) }, ...errors } });
+  registry.registerPath({ method: 'delete', path: '/api/v1/webhooks/{id}', tags: ['Events'], security, request: { params }, responses: { 204: { description: 'Deleted' }, ...waitingForApproval, 404: { description: 'No such endpoint', content: json(error) }, ...errors } });
   registry.registerPath({
     method: 'post',
     path: '/api/v1/webhooks/{id}/redeliver',

@@ -6,6 +6,7 @@ import type { AppRole } from '../core/config.js';
 import { SCIM_TYPES } from '../core/errors.js';
 import { registerEntitlementsApiPaths } from './entitlements-router.js';
 import { registerEventsApiPaths } from './events-router.js';
+import { registerChangeRequestsApiPaths } from './change-requests-router.js';
 import { registerAppApiPaths } from './app-api-schemas.js';
 import { registerSsoApiPaths } from './sso-router.js';
 import { ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
@@ -174,6 +175,7 @@ export function buildOpenApiDocument(publicUrl: string, options: { roles?: reado
   registerEventsApiPaths(registry);
   registerEntitlementsApiPaths(registry, options.roles ?? []);
   registerSsoApiPaths(registry);
+  registerChangeRequestsApiPaths(registry);
   for (const surface of options.surfaces ?? []) registerSurfaceRoutes(registry, surface);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({

@@ -380,7 +380,8 @@ export async function collectSecret(tx: Tx, ctx: ServiceContext, requestId: stri
   if (row.requested_by_type !== ctx.actor.type || row.requested_by_id !== (ctx.actor.id ?? null)) {
     throw new DomainError(403, 'not_requester', 'only the person who requested the change can collect its secret');
   }
-  if (!row.secret) throw new DomainError(410, row.secret_collected ? 'secret_collected' : 'no_secret', row.secret_collected ? 'the secret was already collected' : 'this change produced no secret (yet)');
+  if (row.secret_collected) throw new DomainError(410, 'secret_collected', 'the secret was already collected');
+  if (!row.secret) throw new DomainError(409, 'no_secret', 'this change produced no secret (yet)');
   const secret = openSecret(secretKey, row.secret, secretAad(ctx.tenantId, requestId));
   await q.updateChangeRequest(tx, ctx.tenantId, requestId, { secret: null, secretCollected: true });
   await appendAudit(tx, ctx.tenantId, [auditEntry(ctx, 'approval.secret_collected', 'change_request', requestId)]);
