@@ -51,7 +51,7 @@ describe('app API change requests', () => {
   it('submits any kind; an unknown kind or a bad payload is a 400 and nothing is requested', async () => {
     expect((await app.call('POST', '/api/v1/change-requests', { kind: 'nope', payload: {} })).status).toBe(400);
     expect((await app.call('POST', '/api/v1/change-requests', { kind: 'scim_connection.rotate', payload: { connectionId: 'x' } })).status).toBe(400);
-    expect((await app.call('POST', '/api/v1/change-requests', { kind: 'domain.claim', payload: {} })).body.error).toBe('unsupported_change_kind');
+    expect((await app.call('POST', '/api/v1/change-requests', { kind: 'domain.claim', payload: {} })).body.error).toBe('invalid_request');
     const before = (await app.call('GET', '/api/v1/change-requests')).body.data.length;
     const ok = await app.call('POST', '/api/v1/change-requests', { kind: 'scim_connection.rotate', payload: { connectionId: tenant.connectionId, overlapSeconds: 60 }, reason: 'quarterly' });
     expect(ok.status).toBe(202);

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
 import { transactionRetryCounts } from '../../core/db/pool.js';
 import { appClient } from '../helpers/app-api.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 import { chunks, type Dialect, idp, inFlight, type ScimRequest } from '../helpers/idp.js';
 import { eventually, type ScimResponse, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
@@ -233,6 +234,8 @@ async function newTenant() {
   const tenant = await stack.createTenant();
   // Many leavers in one small tenant are intended here; the guard has its own tests.
   await stack.owner.query(sql.unsafe`UPDATE tenants SET guard_max_share = 1, guard_max_suspensions = 100000 WHERE id = ${tenant.id}`);
+  // Role mappings apply at once here: their approval has its own tests.
+  await applyAtOnce(stack, tenant.id, APP_API_CHANGE_KINDS);
   return tenant;
 }
 

@@ -1,3 +1,4 @@
+import { EVENT_TYPES } from '../../core/events/schema.js';
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,6 +11,7 @@ import { createAppKey } from '../../core/repositories/app-keys.js';
 import { eventIdFor, type EventType, recordEvents, sealEventFeed } from '../../core/repositories/events.js';
 import { EVENT_ID_HEADER, SIGNATURE_HEADER } from '../../core/webhook-signature.js';
 import { eventDeliveryWorkflowId } from '../../workflows/ids.js';
+import { APP_API_CHANGE_KINDS, applyAtOnce, PORTAL_DIRECT_KINDS } from '../helpers/approvals.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { portalClient } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -46,6 +48,8 @@ let b: Tenant;
 
 async function tenantWithKey(): Promise<Tenant> {
   const t = await stack.createTenant();
+  // Endpoints are added at once here: their approval has its own tests.
+  await applyAtOnce(stack, t.id, [...new Set([...APP_API_CHANGE_KINDS, ...PORTAL_DIRECT_KINDS])]);
   const { appKey } = await withTenant(stack.owner, t.id, (tx) => createAppKey(tx, t.id));
   return { ...t, appKey };
 }
@@ -60,8 +64,11 @@ async function api(key: string, method: string, path: string, body?: unknown) {
   return { status: res.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/** The identity events these tests emit: the endpoint's own change request events (approval.*, change.applied) stay out of its log. */
+const IDENTITY_EVENTS = EVENT_TYPES.filter((t) => t.startsWith('user.') || t.startsWith('role.'));
+
 async function addEndpoint(t: Tenant, url: string): Promise<string> {
-  const res = await api(t.appKey, 'POST', '/webhooks', { url });
+  const res = await api(t.appKey, 'POST', '/webhooks', { url, eventTypes: IDENTITY_EVENTS });
   expect(res.status).toBe(201);
   return res.body.id;
 }
@@ -226,7 +233,7 @@ describe('webhook delivery log and redelivery (portal API)', () => {
     const reviewer = await portalClient(stack, a, { roles: ['reviewer'] });
     const otherAdmin = await portalClient(stack, b, { roles: ['admin'] });
     const path = `/portal/${a.id}`;
-    const created = await admin.request('POST', '/settings/webhooks', { url: `${receiver.url}${path}` });
+    const created = await admin.request('POST', '/settings/webhooks', { url: `${receiver.url}${path}`, eventTypes: IDENTITY_EVENTS });
     expect(created.status).toBe(201);
     const endpointId: string = created.body.id;
     const [eventId] = await emit(a, randomUUID(), ['user.provisioned']);
