@@ -81,7 +81,7 @@ registerTenantCommands(program, deps);
 registerScimTokenCommands(program, deps);
 registerAppKeyCommands(program, deps);
 registerTokenCommands(program, deps);
-registerRoleMappingCommands(program, { db, tenantBySlug, catalogue: config.APP_ROLES, actor: operator });
+registerRoleMappingCommands(program, deps);
 registerGuardCommands(program, deps);
 registerAuditCommands(program, deps);
 registerWebhookCommands(program, deps);

@@ -1,7 +1,7 @@
 import { approvalDepsFromConfig, submitChange, type SubmitResult } from '../../core/approvals/service.js';
 import type { ChangeKind } from '../../core/approvals/schema.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
-import { type CliDeps, serviceContext } from './deps.js';
+import { type CliDeps, print, serviceContext } from './deps.js';
 
 /**
  * A CLI change is a change request like any other (issue 8): it applies at once only when the
@@ -19,4 +19,11 @@ export async function requestChange(deps: CliDeps, tenantId: string, kind: Chang
 /** What a CLI command prints for a request that waits. */
 export function waiting(r: SubmitResult): { requestId: string; state: string; approvalsNeeded: number; summary: string } {
   return { requestId: r.request.id, state: r.request.state, approvalsNeeded: r.request.approvalsNeeded, summary: r.request.description.summary };
+}
+
+/** Prints a waiting request: its id and how to follow it (`roster approval show`). */
+export function printWaiting(json: boolean, r: SubmitResult, tenantSlug: string): void {
+  const follow = `roster approval show ${r.request.id} --tenant ${tenantSlug}`;
+  print(json, { ...waiting(r), follow }, () => `change request ${r.request.id} waits for approval (${r.request.approvalsNeeded} needed): ${r.request.description.summary}
+follow it with: ${follow}`);
 }

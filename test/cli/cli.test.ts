@@ -94,14 +94,44 @@ describe('roster CLI', () => {
     const dry = await roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'ops', '--roles', 'admin', '--dry-run', '--json');
     expect(dry).toMatchObject({ applied: false, affectedUsers: 1, changes: [{ userId: user.body.id, gains: ['admin'], losses: [] }] });
     expect(await roster('role-mapping', 'list', '--tenant', 'entitled', '--json')).toEqual([]);
-    const applied = await roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'admin', '--json');
+    const applied = await roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'admin', '--approve-as-operator', '--json');
     expect(applied.applied).toBe(true);
     expect(await roster('role-mapping', 'list', '--tenant', 'entitled', '--json')).toEqual([{ group_id: group.body.id, display_name: 'Ops', roles: ['admin'] }]);
-    await expect(roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'root', '--json')).rejects.toThrow(/catalogue/);
-    const def = await roster('default-role', '--tenant', 'entitled', '--role', 'viewer', '--json');
+    await expect(roster('role-mapping', 'set', '--tenant', 'entitled', '--group', 'Ops', '--roles', 'root', '--approve-as-operator', '--json')).rejects.toThrow(/catalogue/);
+    const def = await roster('default-role', '--tenant', 'entitled', '--role', 'viewer', '--approve-as-operator', '--json');
     expect(def).toMatchObject({ applied: true, affectedUsers: 1 });
     // Nothing is held, so a release releases nothing (and says so).
-    expect(await roster('guard', 'release', '--tenant', 'entitled', '--json')).toEqual({ released: [] });
+    expect(await roster('guard', 'release', '--tenant', 'entitled', '--approve-as-operator', '--json')).toEqual({ released: [] });
+  });
+
+  it('webhook add/rotate/delete: applied by the operator for a tenant without portal users; a tenant with one waits, and the operator is refused', async () => {
+    const t = await roster('tenant', 'create', 'hooked', '--json');
+    const added = await roster('webhook', 'add', '--tenant', 'hooked', '--url', 'http://127.0.0.1:9/hook', '--approve-as-operator', '--json');
+    expect(added).toMatchObject({ tenantId: t.tenantId, id: expect.any(String), secret: expect.any(String) });
+    const rotated = await roster('webhook', 'rotate', '--tenant', 'hooked', '--id', added.id, '--overlap', '0', '--approve-as-operator', '--json');
+    expect(rotated.secret).not.toBe(added.secret);
+    expect(await roster('webhook', 'delete', '--tenant', 'hooked', '--id', added.id, '--approve-as-operator', '--json')).toEqual({ deleted: added.id });
+    expect(await roster('webhook', 'list', '--tenant', 'hooked', '--json')).toEqual([]);
+
+    const p = await roster('tenant', 'create', 'hooked-people', '--json');
+    await portalClient(stack, { id: p.tenantId, slug: 'hooked-people' }, { roles: ['admin'] });
+    const waiting = await roster('webhook', 'add', '--tenant', 'hooked-people', '--url', 'http://127.0.0.1:9/hook', '--json');
+    expect(waiting).toMatchObject({ requestId: expect.any(String), state: 'pending', follow: `roster approval show ${waiting.requestId} --tenant hooked-people` });
+    expect(await roster('webhook', 'list', '--tenant', 'hooked-people', '--json')).toEqual([]);
+    await expect(roster('webhook', 'add', '--tenant', 'hooked-people', '--url', 'http://127.0.0.1:9/hook', '--approve-as-operator', '--json')).rejects.toThrow(/portal users/);
+    // The SSRF check runs before submitting: a private address never becomes a request.
+    await expect(roster('webhook', 'add', '--tenant', 'hooked-people', '--url', 'https://10.0.0.1/hook', '--json')).rejects.toMatchObject({ code: 2 });
+    expect((await roster('approval', 'list', '--tenant', 'hooked-people', '--json')).map((r: { id: string }) => r.id)).toEqual([waiting.requestId]);
+  });
+
+  it('guard release: a tenant with a portal user gets a waiting request; --approve-as-operator is refused', async () => {
+    const p = await roster('tenant', 'create', 'guard-people', '--json');
+    await portalClient(stack, { id: p.tenantId, slug: 'guard-people' }, { roles: ['admin'] });
+    const waiting = await roster('guard', 'release', '--tenant', 'guard-people', '--json');
+    expect(waiting).toMatchObject({ requestId: expect.any(String), state: 'pending' });
+    const human = await roster('guard', 'release', '--tenant', 'guard-people');
+    expect(human).toMatch(/waits for approval[\s\S]*roster approval show \S+ --tenant guard-people/);
+    await expect(roster('guard', 'release', '--tenant', 'guard-people', '--approve-as-operator', '--json')).rejects.toThrow(/portal users/);
   });
 
   it('guard set and tenant set-grace change the settings through the service, each with an audit row naming the operator', async () => {

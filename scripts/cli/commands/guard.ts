@@ -1,10 +1,14 @@
 import type { Command } from 'commander';
 import { signalReleased } from '../../../activities/lifecycle-signals.js';
 import { withTenant } from '../../../core/db/pool.js';
-import { releaseHeldLeavers, updateSettings } from '../../../core/tenants/service.js';
+import { updateSettings } from '../../../core/tenants/service.js';
+import { printWaiting, requestChange } from '../approvals.js';
 import { type CliDeps, intArg, numberArg, print, serviceContext } from '../deps.js';
 
-/** `roster guard release|set`: the mass-deprovisioning guard. */
+/**
+ * `roster guard release|set`: the mass-deprovisioning guard. A release is a change request
+ * (scripts/cli/approvals.ts); the thresholds are tenant settings and apply at once (audited).
+ */
 export function registerGuardCommands(program: Command, deps: CliDeps): void {
   const guard = program.command('guard').description('the mass-deprovisioning guard');
   guard
@@ -12,10 +16,13 @@ export function registerGuardCommands(program: Command, deps: CliDeps): void {
     .description('let held leavers proceed (all of the tenant, or one user)')
     .requiredOption('--tenant <slug>')
     .option('--user <userName>')
+    .option('--approve-as-operator', 'apply at once (only for a tenant without portal users; audited)')
     .option('--json')
-    .action(async (opts: { tenant: string; user?: string; json?: boolean }) => {
+    .action(async (opts: { tenant: string; user?: string; approveAsOperator?: boolean; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
-      const released = await withTenant(await deps.db(), t.id, (tx) => releaseHeldLeavers(tx, serviceContext(deps, t.id), { userName: opts.user }));
+      const r = await requestChange(deps, t.id, 'guard.release', opts.user === undefined ? {} : { userName: opts.user }, opts);
+      if (!r.applied) return printWaiting(!!opts.json, r, t.slug);
+      const { released } = r.applied.result as { released: string[] };
       // After commit: the database row is the release; the signal spares the workflows their periodic re-check.
       if (released.length) await deps.withTemporal((client) => signalReleased(client, t.id, released, deps.actor.id ?? 'cli'));
       print(!!opts.json, { released }, () => `released ${released.length} held leaver(s)`);

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listConnections, revokeToken, soleLiveConnection } from '../../../core/connections/service.js';
-import { requestChange, waiting } from '../approvals.js';
+import { printWaiting, requestChange } from '../approvals.js';
 import { withTenant } from '../../../core/db/pool.js';
 import { type CliDeps, intArg, print, serviceContext } from '../deps.js';
 
@@ -20,7 +20,7 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
     .action(async (opts: { tenant: string; name: string; approveAsOperator?: boolean; json?: boolean }) => {
       const t = await deps.tenantBySlug(opts.tenant);
       const r = await requestChange(deps, t.id, 'scim_connection.create', { name: opts.name }, opts);
-      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      if (!r.applied) return printWaiting(!!opts.json, r, t.slug);
       const { connectionId, tokenId } = r.applied.result as { connectionId: string; tokenId: string };
       print(!!opts.json, { tenantId: t.id, connectionId, tokenId, scimBaseUrl: deps.scimBaseUrl, scimToken: r.applied.secret }, () =>
         `connection ${connectionId}\nSCIM token (shown once): ${r.applied!.secret}`,
@@ -38,7 +38,7 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
       const t = await deps.tenantBySlug(opts.tenant);
       const connectionId = opts.connection ?? (await withTenant(await deps.db(), t.id, (tx) => soleLiveConnection(tx, t.id)));
       const r = await requestChange(deps, t.id, 'scim_connection.rotate', { connectionId, overlapSeconds: opts.overlap ?? deps.config.SCIM_TOKEN_ROTATION_OVERLAP_SECONDS }, opts);
-      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      if (!r.applied) return printWaiting(!!opts.json, r, t.slug);
       const result = r.applied.result as { tokenId: string; previousValidUntil: string };
       print(!!opts.json, { tenantId: t.id, connectionId, tokenId: result.tokenId, scimToken: r.applied.secret, previousValidUntil: result.previousValidUntil }, () =>
         `SCIM token (shown once): ${r.applied!.secret}\nprevious tokens valid until ${result.previousValidUntil}`,
@@ -62,7 +62,7 @@ export function registerScimTokenCommands(program: Command, deps: CliDeps): void
       }
       const connectionId = opts.connection ?? (await withTenant(await deps.db(), t.id, (tx) => soleLiveConnection(tx, t.id)));
       const r = await requestChange(deps, t.id, 'scim_connection.revoke', { connectionId }, opts);
-      if (!r.applied) return print(!!opts.json, waiting(r), () => `change request ${r.request.id} waits for approval`);
+      if (!r.applied) return printWaiting(!!opts.json, r, t.slug);
       print(!!opts.json, { revoked: connectionId }, () => 'revoked');
     });
   token
