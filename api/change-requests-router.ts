@@ -10,6 +10,7 @@ import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import type { ServiceContext } from '../core/shared/service-context.js';
 import { requireAppKey } from './app-auth.js';
 import { appApiErrors, parseBody } from './app-api-support.js';
+import { requestIdOf } from './request-id.js';
 
 export interface ChangeRequestsRouterDeps {
   db: Db;
@@ -20,7 +21,6 @@ export interface ChangeRequestsRouterDeps {
 
 const ListQuery = z.object({ cursor: z.string().max(400).optional(), limit: z.coerce.number().int().min(1).max(100).default(25) }).strict();
 
-const requestIdOf = (req: Request) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /** The app key's tenant and the actor its changes are recorded under. */
 export function appContext(req: Request, res: Response): ServiceContext {

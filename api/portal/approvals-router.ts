@@ -32,11 +32,10 @@ import { DomainError } from '../../core/errors.js';
 import { PORTAL_ROLES } from '../../core/portal-auth/schema.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes, type RouteResult } from './route.js';
+import { requestIdOf } from '../request-id.js';
 
 const RequestParams = z.object({ id: z.string().uuid() });
 
-/** The request id pino-http assigned, for audit rows. */
-const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /** Outcomes that changed something; every other outcome is a refusal (409, nothing changed). */
 const ACCEPTED = new Set(['recorded', 'approved', 'rejected', 'edited', 'withdrawn', 'cancelled']);

@@ -7,6 +7,7 @@ import type { Actor } from '../../core/repositories/audit.js';
 import type { PortalDeps } from './deps.js';
 import type { RouteResult } from './route.js';
 import { approvalEngineDeps } from '../approval-engine.js';
+import { requestIdOf } from '../request-id.js';
 
 /** What a rerouted portal route hands over: its streamed context (it owns no transaction). */
 export interface PortalChangeContext {
@@ -30,8 +31,6 @@ export const APPROVAL_NOTE =
 /** The OpenAPI description of the answer a rerouted route gives while its change waits. */
 export const WAITS_FOR_APPROVAL = [{ status: 202, description: 'The change waits for approvers: its request (nothing changed yet)', schema: SubmittedChange }] as const;
 
-/** The request id pino-http assigned, for audit rows. */
-const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /**
  * The portal's changes that need approval (issue 8) go through the approval engine's

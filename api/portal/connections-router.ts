@@ -5,12 +5,11 @@ import { ConnectionsPage, CreateConnectionBody, CreatedConnection, RotatedToken,
 import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter, resultString } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
+import { requestIdOf } from '../request-id.js';
 
 const ConnectionParams = z.object({ id: z.string().uuid() });
 const TokenParams = ConnectionParams.extend({ tokenId: z.string().uuid() });
 
-/** The request id pino-http assigned, for audit rows. */
-const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /**
  * SCIM connections and their tokens (portal: reads for admins and auditors, changes for admins).

@@ -10,9 +10,9 @@ import { webhookTargets } from '../../core/config.js';
 import { APPROVAL_NOTE, WAITS_FOR_APPROVAL, portalChangeSubmitter, resultString } from './change-requests.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
+import { requestIdOf } from '../request-id.js';
 
 const WebhookParams = z.object({ id: z.string().uuid() });
-const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /**
  * The tenant's settings (portal: reads for admins and auditors, changes for admins): deletion grace

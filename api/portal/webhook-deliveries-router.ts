@@ -9,9 +9,9 @@ import { webhookEndpointExists } from '../../core/webhooks/queries.js';
 import { getDeliveryLogRetention, requestRedelivery, setDeliveryLogRetention, webhookDeliveryLog } from '../../core/webhooks/service.js';
 import type { PortalDeps } from './deps.js';
 import { portalRoute, portalRoutes } from './route.js';
+import { requestIdOf } from '../request-id.js';
 
 const WebhookParams = z.object({ id: z.string().uuid() });
-const requestIdOf = (req: { id?: unknown }) => (typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : undefined);
 
 /**
  * The delivery log of a webhook endpoint and redelivery, in the portal's webhook settings: the same
