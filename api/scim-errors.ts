@@ -1,5 +1,5 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import { retryAfterSeconds } from '../core/db/pool.js';
+import { retryAfterSeconds, sqlState } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { URN } from '../core/scim/schema.js';
 import { domainErrorFromDatabase } from '../core/shared/db-errors.js';
@@ -15,6 +15,10 @@ export function sendScimError(res: Response, status: number, detail: string, sci
     .type(SCIM_CONTENT_TYPE)
     .json({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
 }
+
+/** SQLSTATE of scim_token_tenant: the request's token was revoked or expired after it was authenticated. */
+const TOKEN_NO_LONGER_CURRENT = 'RT401';
+export const UNAUTHENTICATED = 'missing, invalid, expired or revoked bearer token';
 
 export interface ScimErrorSent {
   detail: string;
@@ -34,6 +38,12 @@ interface BodyParserError {
 export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
   if (err instanceof ScimError) {
     sendScimError(res, err.status, err.detail, err.scimType);
+    return;
+  }
+  if (sqlState(err) === TOKEN_NO_LONGER_CURRENT) {
+    // Authenticated from this process's cache, revoked or expired since (scim_token_tenant).
+    res.set('WWW-Authenticate', 'Bearer realm="scim"');
+    sendScimError(res, 401, UNAUTHENTICATED);
     return;
   }
   const domain = domainErrorFromDatabase(err);

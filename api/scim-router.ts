@@ -9,7 +9,7 @@ import * as scim from '../core/scim/service.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
-import { SCIM_CONTENT_TYPE, type ScimErrorSent, scimErrorHandler, sendScimError } from './scim-errors.js';
+import { SCIM_CONTENT_TYPE, type ScimErrorSent, scimErrorHandler, sendScimError, UNAUTHENTICATED } from './scim-errors.js';
 import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
 
 export interface ScimRouterDeps {
@@ -79,7 +79,7 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
     const principal = match ? await deps.tokens.authenticate(match[1]!) : null;
     if (!principal) {
       res.set('WWW-Authenticate', 'Bearer realm="scim"');
-      sendScimError(res, 401, 'missing, invalid, expired or revoked bearer token');
+      sendScimError(res, 401, UNAUTHENTICATED);
       return;
     }
     if (deps.activity) recordActivity(deps.activity, req, res, principal);
@@ -87,6 +87,7 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
       db: deps.db,
       tenantId: principal.tenantId,
       connectionId: principal.connectionId,
+      tokenId: principal.tokenId,
       requestId: typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '',
       baseUrl,
       limits: deps.limits,

@@ -136,16 +136,22 @@ export async function withRetry<T>(attempt: () => Promise<T>, retry: RetryPolicy
 }
 
 /**
+ * The tenant a transaction is scoped to: its id, or an SQL expression that yields it after checking
+ * something in the same statement (e.g. scim_token_tenant: the SCIM token is still current).
+ */
+export type TenantRef = string | FragmentSqlToken;
+
+/**
  * Runs `fn` in one transaction scoped to `tenantId`: row-level security sees only that tenant.
  * The setting is transaction-local, so a pooled connection never carries it to the next user.
  * Retried whole by `withRetry`; each attempt starts with an empty lock ledger.
  */
-export async function withTenant<T>(pool: DatabasePool, tenantId: string, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+export async function withTenant<T>(pool: DatabasePool, tenantId: TenantRef, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
   return withRetry(
     () =>
       pool.transaction(async (tx) => {
         forgetLocks(tx);
-        await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}, true)`);
+        await tx.query(sql.unsafe`SELECT set_config('app.tenant_id', ${tenantId}::text, true)`);
         return fn(tx);
       }),
     retry,
@@ -163,12 +169,12 @@ export class PreconditionFailed extends Error {
  * holds for everything `fn` then reads (a later statement sees at least that snapshot). When it is
  * false the transaction is rolled back before `fn` runs and `PreconditionFailed` is thrown.
  */
-export async function withTenantChecked<T>(pool: DatabasePool, tenantId: string, check: FragmentSqlToken, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+export async function withTenantChecked<T>(pool: DatabasePool, tenantId: TenantRef, check: FragmentSqlToken, fn: (tx: Tx) => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
   return withRetry(
     () =>
       pool.transaction(async (tx) => {
         forgetLocks(tx);
-        const { ok } = await tx.one(sql.type(CheckRow)`SELECT ${check} AS ok, set_config('app.tenant_id', ${tenantId}, true) AS tenant`);
+        const { ok } = await tx.one(sql.type(CheckRow)`SELECT ${check} AS ok, set_config('app.tenant_id', ${tenantId}::text, true) AS tenant`);
         if (ok !== true) throw new PreconditionFailed('the precondition of this transaction does not hold');
         return fn(tx);
       }),

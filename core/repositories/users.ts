@@ -1,7 +1,7 @@
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
-import type { Db, Tx } from '../db/pool.js';
+import type { Db, TenantRef, Tx } from '../db/pool.js';
 import { type ListScope, maintainedCount, type Page, type PageQuery, pageClauses, PositionColumns, toPage } from './list-page.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
@@ -125,7 +125,7 @@ export interface NewUserRecord {
  * writing nothing, when the externalId names a still-restorable identity: restore that one. A
  * taken userName is the usual 409. Takes the pool, not a transaction (see findUserByNameKey).
  */
-export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: string, r: NewUserRecord): Promise<UserRow | null> {
+export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: TenantRef, r: NewUserRecord): Promise<UserRow | null> {
   const c = columnsOf(r.user);
   try {
     return await db.maybeOne(sql.type(UserRow)`
@@ -259,7 +259,7 @@ const UserPageRow = UserRow.extend(PositionColumns.shape);
  * tenant and selects with row-level security in force. Takes the pool, not a transaction: inside
  * an explicit transaction the tenant setting would outlive the statement.
  */
-export async function findUserByNameKey(db: Pick<Db, 'any'>, tenantId: string, userNameKey: string): Promise<readonly UserRow[]> {
+export async function findUserByNameKey(db: Pick<Db, 'any'>, tenantId: TenantRef, userNameKey: string): Promise<readonly UserRow[]> {
   return db.any(sql.type(UserRow)`SELECT * FROM scim_user_by_name_key(${tenantId}, ${userNameKey})`);
 }
 

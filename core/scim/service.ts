@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'slonik';
 import { LockOrderRetry } from '../db/locks.js';
-import { type Db, type Tx, withRetry, withTenant } from '../db/pool.js';
+import { type Db, type TenantRef, type Tx, withRetry, withTenant } from '../db/pool.js';
 import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
 import { newDataKey, personalDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
@@ -50,6 +50,8 @@ export interface ScimContext {
   db: Db;
   tenantId: string;
   connectionId: string;
+  /** The bearer token the request authenticated with; re-checked in each statement (scimTenant). */
+  tokenId: string;
   requestId: string;
   /** Absolute base of this tenant's SCIM API, e.g. https://roster.example.com/scim/v2 */
   baseUrl: string;
@@ -222,6 +224,14 @@ export function pageOf(ctx: ScimContext, params: ListParams) {
 }
 
 /** The request's filter, parsed once per request (within the configured length and depth). */
+/**
+ * The request's tenant for the statement that scopes a transaction to it: the token is re-checked
+ * there (scim_token_tenant), so a revocation committed anywhere stops the next request even when
+ * this process authenticated it from its cache before the revocation's NOTIFY arrived.
+ */
+export const scimTenant = (ctx: Pick<ScimContext, 'tokenId' | 'tenantId'>): TenantRef =>
+  sql.fragment`scim_token_tenant(${ctx.tokenId}, ${ctx.tenantId})`;
+
 function parseListFilter(ctx: ScimContext, params: ListParams): FilterNode | undefined {
   return params.filter ? parseFilter(params.filter, { maxLength: ctx.limits.maxFilterLength, maxDepth: ctx.limits.maxFilterDepth }) : undefined;
 }
@@ -252,7 +262,7 @@ async function listResources<Row extends { id: string }>(
   const { cursorKey } = ctx.paging;
 
   if (page.cursor === undefined) {
-    return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+    return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
       const after = page.startIndex > 1 ? await findPosition(tx, ctx.tenantId, signature, page.startIndex - 1) : undefined;
       const result = await read(tx, scope, { ...base, after, offset: after ? undefined : page.startIndex - 1 });
       // Only a page with more after it can be continued from: a lookup answering one row writes nothing.
@@ -263,7 +273,7 @@ async function listResources<Row extends { id: string }>(
 
   const claims = { tenantId: ctx.tenantId, signature };
   const position = page.cursor === '' ? undefined : decodeCursor(cursorKey, page.cursor, claims);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const result = await read(tx, scope, {
       ...base,
       after: position?.direction === 'after' ? position.boundary : undefined,
@@ -307,7 +317,7 @@ export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise
   const userName = filter && page.cursor === undefined && page.startIndex === 1 && page.count > 0 ? userNameEqValue(filter) : undefined;
   if (userName !== undefined) {
     if (params.sortBy) compileSortBy(params.sortBy, 'User'); // still refuse what the general path refuses
-    const rows = await withRetry(() => findUserByNameKey(ctx.db, ctx.tenantId, foldKey(userName)));
+    const rows = await withRetry(() => findUserByNameKey(ctx.db, scimTenant(ctx), foldKey(userName)));
     const resources = rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection));
     return { status: 200, body: listEnvelope(rows.length, page.startIndex, resources) };
   }
@@ -320,7 +330,7 @@ function renderOneUser(ctx: ScimContext, row: UserRow, projection: Projection = 
 
 export async function getUserOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
   const projection = projectionOf(params);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const row = await findUser(tx, id);
     if (!row) throw ScimError.notFound(`User ${id} not found`);
     if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
@@ -373,10 +383,10 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
   const changed = Object.keys(user);
   const personal = sealWithKey(dataKey, ctx.tenantId, id, { before: null, after: user });
   const audit = { actorId: ctx.connectionId, requestId: ctx.requestId, data: { changed, personal } };
-  const created = await withRetry(() => createUserRecorded(ctx.db, ctx.tenantId, { id, user, dataKey, audit }));
+  const created = await withRetry(() => createUserRecorded(ctx.db, scimTenant(ctx), { id, user, dataKey, audit }));
   if (created) return resourceResult(201, renderOneUser(ctx, created), created.version);
   // The externalId names a SCIM-deleted identity inside its grace period (nothing was written).
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const externalId = (user as { externalId?: unknown }).externalId;
     const deleted = typeof externalId === 'string' ? await findRestorable(tx, ctx.tenantId, externalId) : null;
     if (deleted) {
@@ -423,7 +433,7 @@ async function writeUser(ctx: ScimContext, tx: Tx, current: UserForWrite, next: 
 /** PUT (RFC 7644 §3.5.1): replaces the writable attributes; read-only ones in the body are ignored. */
 export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
   const { user, activeGiven } = normalizeUserReplacement(body);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
@@ -436,7 +446,7 @@ export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown,
 export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions, params: ListParams = {}): Promise<ScimResult> {
   const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
   const projection = projectionOf(params);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
@@ -447,7 +457,7 @@ export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, p
 }
 
 export async function deleteUserOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     // The user's groups lose a member, so their versions (ETags) move too: lock them first, then
     // the user (core/db/locks.ts). A group PATCH may add the user to another group in between;
     // once the user is locked no membership can appear, so re-read and start over if one did.
@@ -487,7 +497,7 @@ async function renderOneGroup(ctx: ScimContext, tx: Tx, row: GroupRow, projectio
 
 export async function getGroupOp(ctx: ScimContext, id: string, params: ListParams, pre: Preconditions = {}): Promise<ScimResult> {
   const projection = projectionOf(params);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const row = await findGroup(tx, id);
     if (!row) throw ScimError.notFound(`Group ${id} not found`);
     if (notModified(pre, row.version)) return { status: 304, headers: { ETag: etagOf(row.version) } };
@@ -519,7 +529,7 @@ const noMemberChange = (m: MemberChange) => !m.replaceAll && !m.removeAll && m.a
 
 export async function createGroupOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const { group, members } = normalizeGroupInput(body);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     let row = await insertGroup(tx, ctx.tenantId, group);
     const delta = members?.length ? await changeMembers(ctx, tx, row.id, { add: members, remove: [] }) : undefined;
     await appendAudit(tx, ctx.tenantId, [
@@ -568,7 +578,7 @@ async function writeGroup(ctx: ScimContext, tx: Tx, current: GroupRow, next: Sci
  */
 export async function replaceGroupOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
   const { group, members } = normalizeGroupInput(body);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findGroup(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`Group ${id} not found`);
     checkIfMatch(pre, current.version);
@@ -580,7 +590,7 @@ export async function replaceGroupOp(ctx: ScimContext, id: string, body: unknown
 export async function patchGroupOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions, params: ListParams = {}): Promise<ScimResult> {
   const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
   const projection = projectionOf(params);
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findGroup(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`Group ${id} not found`);
     checkIfMatch(pre, current.version);
@@ -593,7 +603,7 @@ export async function patchGroupOp(ctx: ScimContext, id: string, body: unknown, 
 }
 
 export async function deleteGroupOp(ctx: ScimContext, id: string, pre: Preconditions): Promise<ScimResult> {
-  return withTenant(ctx.db, ctx.tenantId, async (tx) => {
+  return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findGroup(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`Group ${id} not found`);
     checkIfMatch(pre, current.version);

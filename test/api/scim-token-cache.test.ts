@@ -116,6 +116,41 @@ describe('SCIM token cache', () => {
     await primed(u.token);
   });
 
+  it('a revocation whose notification has not arrived still stops the very next request of every kind', async () => {
+    const t = await stack.createTenant();
+    const created = await scimFetch(`${apis[0]!.http.url}/scim/v2/Users`, t.token, 'POST', { userName: 'cached-then-revoked@example.com' });
+    expect(created.status).toBe(201);
+    await primed(t.token);
+    const cachedBefore = apis.map((a) => a.http.scimTokens.size);
+    // Revoked with triggers off for this transaction: no NOTIFY is sent, so every process still
+    // holds the token in memory. Only the in-statement re-check (scim_token_tenant) can stop it.
+    await stack.owner.transaction(async (tx) => {
+      await tx.query(sql.unsafe`SET LOCAL session_replication_role = replica`);
+      await tx.query(sql.unsafe`UPDATE scim_tokens SET revoked_at = now() WHERE connection_id = ${t.connectionId}`);
+    });
+    const requests: Array<[string, string, unknown?]> = [
+      ['GET', '/Users?filter=' + encodeURIComponent('userName eq "cached-then-revoked@example.com"')],
+      ['GET', '/Users?count=1'],
+      ['GET', `/Users/${created.body.id}`],
+      ['POST', '/Users', { userName: 'must-not-exist@example.com' }],
+      ['PATCH', `/Users/${created.body.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] }],
+      ['POST', '/Groups', { displayName: 'must-not-exist' }],
+    ];
+    for (const a of apis) {
+      for (const [method, path, body] of requests) {
+        const res = await scimFetch(`${a.http.url}/scim/v2${path}`, t.token, method, body);
+        expect([method, path, res.status]).toEqual([method, path, 401]);
+        expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(res.body.detail).toMatch(/revoked/);
+      }
+    }
+    expect(apis.map((a) => a.http.scimTokens.size)).toEqual(cachedBefore); // answered from memory, refused by the database
+    const written = await stack.owner.oneFirst(sql.unsafe`
+      SELECT (SELECT count(*) FROM users WHERE tenant_id = ${t.id} AND (user_name = 'must-not-exist@example.com' OR active = false))
+           + (SELECT count(*) FROM groups WHERE tenant_id = ${t.id})`);
+    expect(Number(written)).toBe(0);
+  });
+
   it('unknown tokens are not cached', async () => {
     await listening();
     const before = apis[0]!.http.scimTokens.size;
