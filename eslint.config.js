@@ -27,6 +27,15 @@ const workflowRestrictedImports = {
   ],
 };
 
+/** core/ is the domain and data access shared by every surface: no web framework, no Temporal, no adapters. */
+const coreRestrictedImports = {
+  patterns: [
+    { group: ['@temporalio/*'], allowTypeImports: true, message: 'core/ must not talk to Temporal: put it in activities/ (an adapter) or worker/.' },
+    { group: ['express', 'express/*'], allowTypeImports: true, message: 'core/ must not depend on express: HTTP belongs in api/.' },
+    { group: ['**/activities', '**/activities/**', '**/api', '**/api/**', '**/worker', '**/worker/**'], allowTypeImports: true, message: 'imports flow into core/, never out of it.' },
+  ],
+};
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.tools/', '.data/', 'portal/dist/', 'coverage/'] },
   js.configs.recommended,
@@ -69,5 +78,9 @@ export default tseslint.config(
   {
     files: ['workflows/**'],
     rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': ['error', workflowRestrictedImports] },
+  },
+  {
+    files: ['core/**'],
+    rules: { 'no-restricted-imports': 'off', '@typescript-eslint/no-restricted-imports': ['error', coreRestrictedImports] },
   },
 );

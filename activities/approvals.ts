@@ -6,10 +6,10 @@ import {
   notifyApprovers,
   recordDecision,
   reviseRequest,
-  signalEvents,
   transitionRequest,
   verifyAndRecord,
 } from '../core/approvals/service.js';
+import { signalEvents } from './approval-client.js';
 
 export interface ApprovalActivityDeps {
   /** The app-role pool: every step runs under row-level security for its tenant. */
@@ -33,10 +33,14 @@ export function createApprovalActivities({ db, client, deps }: ApprovalActivityD
       return { outcome: r.outcome, validApprovals: r.validApprovals, state: r.state };
     },
     async transitionApprovalRequest(input: Parameters<typeof transitionRequest>[1]): Promise<boolean> {
-      return transitionRequest(db, input);
+      const r = await transitionRequest(db, input);
+      await emitted(input.tenantId, input.requestId, r.eventIds);
+      return r.moved;
     },
     async notifyApprovers(input: Parameters<typeof notifyApprovers>[1]) {
-      return notifyApprovers(db, input);
+      const r = await notifyApprovers(db, input);
+      await emitted(input.tenantId, input.requestId, r.eventIds);
+      return { approverIds: r.approverIds };
     },
     async reviseApprovalRequest(input: Parameters<typeof reviseRequest>[2]) {
       return reviseRequest(db, deps, input);

@@ -9,7 +9,6 @@ import { RoleMappingRow } from '../core/repositories/entitlements.js';
 import { RoleChangeResult } from '../core/entitlements/schema.js';
 import { type EntitlementsContext, listRoleMappings, setDefaultRole, setDirectGrant, setGroupRoles } from '../core/entitlements/service.js';
 import { IdentityLifecycle, identityLifecycle, identityTimeline, TenantAlert, tenantAlerts, TimelineEntry } from '../core/repositories/identity-views.js';
-import { signalReleased } from '../activities/lifecycle-signals.js';
 import { requireAppKey } from './app-auth.js';
 import { appContext, type ChangeRequestsRouterDeps, submitForApp, waitingForApproval } from './change-requests-router.js';
 import { type AppHandler, appApiErrors, appRoute, parseBody } from './app-api-support.js';
@@ -132,12 +131,11 @@ export function createEntitlementsRouter(deps: EntitlementsRouterDeps): Router {
     try {
       const body = parseBody(ReleaseBody, req);
       const ctx = appContext(req, res);
-      await submitForApp(deps.changes, ctx, 'guard.release', body.userId ? { userId: body.userId } : {}, res, async ({ applied }) => {
-        const released = (applied.result.released as string[] | undefined) ?? [];
-        // After commit: the database row is the durable release; the signal only saves the held workflow its wait.
-        await signalReleased(deps.temporal, ctx.tenantId, released, ctx.actor.id ?? 'app');
-        return { status: 200, body: { released } };
-      });
+      // Applied at once, the change's verification has signalled the released workflows.
+      await submitForApp(deps.changes, ctx, 'guard.release', body.userId ? { userId: body.userId } : {}, res, async ({ applied }) => ({
+        status: 200,
+        body: { released: (applied.result.released as string[] | undefined) ?? [] },
+      }));
     } catch (err) {
       next(err);
     }

@@ -9,7 +9,7 @@ import { classifyFailures } from '../activities/to-failure.js';
 import { type AppRole, loadConfig, retentionDays, webhookTargets } from '../core/config.js';
 import type { PruneKind } from '../core/maintenance/kinds.js';
 import { createDomainActivities } from '../activities/domains.js';
-import { workflowStarter } from '../activities/workflow-starter.js';
+import { changeEffects } from '../activities/workflow-starter.js';
 import { createApprovalActivities } from '../activities/approvals.js';
 import type { ApprovalDeps } from '../core/approvals/service.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
@@ -87,7 +87,7 @@ export function approvalDeps(deps: WorkerDeps): ApprovalDeps {
     webhooks: { allowHttpLoopback: deps.allowHttpLoopback ?? DEFAULTS.NODE_ENV !== 'production', secretKey: deps.secretKey, targets },
     taskQueue: deps.taskQueue,
     hourMs: deps.approvalHourMs ?? DEFAULTS.APPROVAL_HOUR_MS,
-    // A claimed domain's verification workflow, once the approved claim committed.
-    startWorkflow: workflowStarter(deps.client, deps.taskQueue),
+    // A claimed domain's verification workflow, released leavers' workflows, once the change committed.
+    ...changeEffects(deps.client, deps.taskQueue),
   };
 }

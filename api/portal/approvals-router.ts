@@ -1,18 +1,7 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import {
-  approvalDepsFromConfig,
-  cancelChange,
-  collectSecret,
-  decideChange,
-  editChange,
-  effectiveApprovalPolicy,
-  getChangeRequest,
-  listChangeRequests,
-  pendingCount,
-  submitChange,
-  withdrawChange,
-} from '../../core/approvals/service.js';
+import { cancelChange, decideChange, editChange, submitChange, withdrawChange } from '../../activities/approval-client.js';
+import { approvalDepsFromConfig, collectSecret, effectiveApprovalPolicy, getChangeRequest, listChangeRequests, pendingCount } from '../../core/approvals/service.js';
 import {
   CancelChangeBody,
   ChangeOutcome,

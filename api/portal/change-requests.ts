@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import type { AppliedChange } from '../../core/approvals/kinds.js';
 import { type ChangeKind, type ChangeRequestView, SubmittedChange } from '../../core/approvals/schema.js';
-import { submitChange } from '../../core/approvals/service.js';
+import { submitChange } from '../../activities/approval-client.js';
 import { type Db, type Tx, withTenant } from '../../core/db/pool.js';
 import type { Actor } from '../../core/repositories/audit.js';
 import type { PortalDeps } from './deps.js';

@@ -1,7 +1,6 @@
 import { Router } from 'express';
 import { withTenant } from '../../core/db/pool.js';
 import { z } from 'zod';
-import { signalReleased } from '../../activities/lifecycle-signals.js';
 import { HeldLeaver, ReleaseHeldBody, ReleaseResult, TenantSettings, UpdateTenantSettingsBody } from '../../core/tenants/schema.js';
 import { getSettings, listHeldLeavers, updateSettings } from '../../core/tenants/service.js';
 import { CreateWebhookBody, RotateWebhookBody, WebhookEndpointView, WebhookWithSecret } from '../../core/webhooks/schema.js';
@@ -70,20 +69,16 @@ export function createSettingsRouter(deps: PortalDeps): Router {
       roles: ['admin'],
       body: ReleaseHeldBody,
       response: ReleaseResult,
-      // Not a stream: declared so the engine owns its transactions and the handler can signal after commit.
+      // Not a stream: declared so the engine owns its transactions (the change's verification
+      // signals the released workflows after commit).
       stream: true,
       handler: async (ctx) => {
-        const { db, tenantId, actor, body } = ctx;
+        const { db, tenantId, body } = ctx;
         // Releasing everyone when nobody is held changes nothing: no request for it.
         if (!body.userId && (await withTenant(db, tenantId, (tx) => listHeldLeavers(tx, tenantId))).length === 0) return { body: { released: [] } };
-        let released: string[] = [];
-        const answer = await submit(ctx, { kind: 'guard.release', payload: body.userId ? { userId: body.userId } : {} }, (_tx, applied) => {
-          released = Array.isArray(applied.result.released) ? (applied.result.released as string[]) : [];
-          return { body: { released } };
-        });
-        // The database row is the durable release; the signal only spares the workflows their re-check.
-        if (released.length > 0) await signalReleased(deps.temporal, tenantId, released, `user:${actor.id}`);
-        return answer;
+        return submit(ctx, { kind: 'guard.release', payload: body.userId ? { userId: body.userId } : {} }, (_tx, applied) => ({
+          body: { released: Array.isArray(applied.result.released) ? (applied.result.released as string[]) : [] },
+        }));
       },
     }),
     portalRoute({

@@ -24,6 +24,11 @@ export interface ChangeKindDeps {
    * a claimed domain's verification on its next run).
    */
   startWorkflow?: (start: { workflowType: string; workflowId: string; args: unknown[] }) => Promise<void>;
+  /**
+   * Tells the workflows of leavers whose mass-deprovisioning hold was released, from `verify`;
+   * without it they notice the committed release at their next periodic re-check.
+   */
+  releaseHolds?: (tenantId: string, userIds: readonly string[], by: string) => Promise<void>;
 }
 
 export interface AppliedChange {

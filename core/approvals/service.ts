@@ -1,6 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { type Client, WorkflowExecutionAlreadyStartedError, WorkflowUpdateFailedError } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
 import { ZodError } from 'zod';
 import { type Config, webhookTargets } from '../config.js';
 import { type Db, type Tx, withTenant } from '../db/pool.js';
@@ -10,18 +8,8 @@ import { type AuditEventInput, appendAudit } from '../repositories/audit.js';
 import { openSecret, sealSecret } from '../secret-box.js';
 import { auditEntry, type ServiceContext } from '../shared/service-context.js';
 import type { PortalRole } from '../portal-auth/schema.js';
-import { signalEventDelivery } from '../../activities/events.js';
 import { approvalWorkflowId } from '../../workflows/ids.js';
-import {
-  type ApprovalDecisionOutcome,
-  type ApprovalWorkflowInput,
-  cancelUpdate,
-  type CloseOutcome,
-  decideUpdate,
-  editUpdate,
-  type EditOutcome,
-  withdrawUpdate,
-} from '../../workflows/messages.js';
+import type { ApprovalDecisionOutcome, ApprovalWorkflowInput } from '../../workflows/messages.js';
 import { changeHash } from './change-hash.js';
 import type { AppliedChange, ChangeKindDeps, ChangeKindHandler } from './kinds.js';
 import { readApprovalPolicy } from './policy-kind.js';
@@ -33,16 +21,15 @@ import {
   ChangeDescription,
   ChangeKind,
   type ChangeRequestView,
-  type DecisionBody,
-  type DecisionOutcome,
   type KindPolicy,
   kindPolicy,
 } from './schema.js';
 
 /**
- * The approval engine's rules: requests are submitted here (by the portal, the app API and the
- * CLI), decided through their workflow's Updates (workflows/approval.ts), and applied exactly once
- * by the workflow's activities (activities/approvals.ts), which call `applyApprovedChange` below.
+ * The approval engine's rules: requests are recorded here, decided through their workflow's
+ * Updates (workflows/approval.ts; the portal, app API and CLI reach them through
+ * activities/approval-client.ts, the engine's Temporal side), and applied exactly once by the
+ * workflow's activities (activities/approvals.ts), which call `applyApprovedChange` below.
  */
 
 /** What the engine needs beyond the handlers' deps; the app and the worker build it once. */
@@ -143,6 +130,14 @@ export interface SubmitInput {
   approveAsOperator?: boolean | undefined;
 }
 
+/** A recorded request: applied already (`applied`), or waiting for its workflow to start. */
+export interface RecordedRequest {
+  requestId: string;
+  applied: AppliedChange | undefined;
+  /** The `approval.*` events recorded with it, for their delivery workflow. */
+  subscribed: string[];
+}
+
 export interface SubmitResult {
   request: ChangeRequestView;
   /** Set when the change applied at once (policy `approvals: 0`, or operator approval). */
@@ -169,15 +164,16 @@ function approvalEvent(tenantId: string, requestId: string, step: string, type: 
  * request, its audit row and the `approval.requested` event. A kind whose policy needs no approver
  * (or an operator approving for a tenant without portal users) applies in the same transaction and
  * the secret it produced is returned here, never stored. Otherwise the approval workflow starts
- * after commit (a crash in between is healed by the worker's reconciler).
+ * after commit (activities/approval-client.ts `submitChange`; a crash in between is healed by the
+ * worker's reconciler).
  */
-export async function submitChange(db: Db, temporal: Client | undefined, ctx: ServiceContext, deps: ApprovalDeps, input: SubmitInput): Promise<SubmitResult> {
+export async function recordChangeRequest(db: Db, ctx: ServiceContext, deps: ApprovalDeps, input: SubmitInput): Promise<RecordedRequest> {
   const kind = ChangeKind.parse(input.kind);
   const handler = handlerFor(kind);
   const payload = parsePayload(handler, input.payload);
   const reason = input.reason?.trim() ? input.reason.trim().slice(0, 2000) : null;
   const requestId = randomUUID();
-  const outcome = await withTenant(db, ctx.tenantId, async (tx) => {
+  return withTenant(db, ctx.tenantId, async (tx) => {
     const policy = kindPolicy(await readApprovalPolicy(tx, ctx.tenantId), kind);
     if (input.approveAsOperator) {
       if (ctx.actor.type !== 'operator') throw new DomainError(403, 'operator_approval_refused', 'only an operator (the CLI) may approve as operator');
@@ -216,22 +212,8 @@ export async function submitChange(db: Db, temporal: Client | undefined, ctx: Se
       events.push(approvalEvent(ctx.tenantId, requestId, 'applied', 'change.applied', { kind, result: applied.result }));
     }
     const subscribed = await recordEvents(tx, ctx.tenantId, events);
-    return { applied, subscribed };
+    return { requestId, applied, subscribed };
   });
-  if (temporal) await signalEvents(temporal, deps.taskQueue, ctx.tenantId, requestId, outcome.subscribed);
-  if (outcome.applied) {
-    await verifyAndRecord(db, deps, ctx.tenantId, requestId, outcome.applied.secret);
-    const request = await withTenant(db, ctx.tenantId, (tx) => getChangeRequest(tx, ctx.tenantId, requestId));
-    return { request, applied: outcome.applied };
-  }
-  if (temporal) await startApprovalWorkflow(db, temporal, deps, ctx.tenantId, requestId).catch(() => undefined);
-  return { request: await withTenant(db, ctx.tenantId, (tx) => getChangeRequest(tx, ctx.tenantId, requestId)) };
-}
-
-/** Hands recorded approval events to their delivery workflow (webhooks); the feed has them already. */
-export async function signalEvents(temporal: Client, taskQueue: string, tenantId: string, requestId: string, eventIds: readonly string[]): Promise<void> {
-  if (eventIds.length === 0) return;
-  await signalEventDelivery(temporal, taskQueue, { tenantId, subjectType: 'change_request', subjectId: requestId }, eventIds).catch(() => undefined);
 }
 
 /** The workflow's input, from the request row and the approvers eligible now. */
@@ -259,119 +241,49 @@ export async function approvalWorkflowInput(tx: Tx, deps: Pick<ApprovalDeps, 'ho
   };
 }
 
-/** Starts the request's workflow (once: a second start finds it running) and records that it did. */
-export async function startApprovalWorkflow(db: Db, temporal: Client, deps: Pick<ApprovalDeps, 'hourMs' | 'taskQueue'>, tenantId: string, requestId: string): Promise<void> {
-  const input = await withTenant(db, tenantId, async (tx) => {
+/** The workflow's input for a request whose workflow has not been started yet (else null). */
+export async function workflowStartInput(db: Db, deps: Pick<ApprovalDeps, 'hourMs'>, tenantId: string, requestId: string): Promise<ApprovalWorkflowInput | null> {
+  return withTenant(db, tenantId, async (tx) => {
     const row = await q.findChangeRequest(tx, tenantId, requestId);
     if (!row || row.workflow_started_at) return null;
     return approvalWorkflowInput(tx, deps, tenantId, row);
   });
-  if (!input) return;
-  try {
-    await temporal.workflow.start('approval', { workflowId: approvalWorkflowId(tenantId, requestId), taskQueue: deps.taskQueue, args: [input] });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
-  }
+}
+
+export async function markWorkflowStarted(db: Db, tenantId: string, requestId: string): Promise<void> {
   await withTenant(db, tenantId, (tx) => q.updateChangeRequest(tx, tenantId, requestId, { workflowStarted: true }));
 }
 
-// ---- deciding -----------------------------------------------------------------------------------
-
-/** The typed outcome behind a failed Update: the validator's refusal, or the request's closed state. */
-async function refusalOf<T extends string>(err: unknown, db: Db, tenantId: string, requestId: string, closed: (state: string) => T): Promise<T> {
-  if (err instanceof WorkflowUpdateFailedError && err.cause instanceof ApplicationFailure && err.cause.type) return err.cause.type as T;
-  // The workflow is gone (closed): answer from the record.
+/** Whether the request is still open; 404 when it is not this tenant's. */
+export async function requestIsOpen(db: Db, tenantId: string, requestId: string): Promise<boolean> {
   const row = await withTenant(db, tenantId, (tx) => q.findChangeRequest(tx, tenantId, requestId));
   if (!row) throw new DomainError(404, 'not_found', 'no such change request');
-  if (!OPEN_STATES.includes(row.state as (typeof OPEN_STATES)[number])) return closed(row.state);
-  throw err;
+  return OPEN_STATES.includes(row.state as (typeof OPEN_STATES)[number]);
 }
 
-export interface DecideChangeInput {
-  tenantId: string;
-  requestId: string;
-  userId: string;
-  roles: readonly PortalRole[];
-  body: DecisionBody;
+/** The request's state as recorded, for answering an Update sent to a workflow that has closed. */
+export async function recordedState(db: Db, tenantId: string, requestId: string): Promise<string> {
+  const row = await withTenant(db, tenantId, (tx) => q.findChangeRequest(tx, tenantId, requestId));
+  if (!row) throw new DomainError(404, 'not_found', 'no such change request');
+  return row.state;
 }
 
-/**
- * A decision, sent to the request's workflow as an Update with a validator: the answer is typed
- * (recorded, approved, rejected, or why it was refused) and nothing changed when it was refused.
- */
-export async function decideChange(temporal: Client, input: DecideChangeInput, db: Db): Promise<{ outcome: DecisionOutcome; request: ChangeRequestView }> {
-  const { tenantId, requestId } = input;
-  // The request must be this tenant's (RLS) before anything reaches the workflow.
-  await withTenant(db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId));
-  let outcome: ApprovalDecisionOutcome;
-  try {
-    outcome = await temporal.workflow.getHandle(approvalWorkflowId(tenantId, requestId)).executeUpdate(decideUpdate, {
-      args: [{ userId: input.userId, roles: [...input.roles], verdict: input.body.verdict, comment: input.body.comment, changeHash: input.body.changeHash }],
-    });
-  } catch (err) {
-    outcome = await refusalOf<ApprovalDecisionOutcome>(err, db, tenantId, requestId, (state) => (state === 'expired' ? 'expired' : 'already_closed'));
-  }
-  return { outcome, request: await withTenant(db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId)) };
+/** Reads a request of this tenant (404 otherwise). */
+export async function readChangeRequest(db: Db, tenantId: string, requestId: string): Promise<ChangeRequestView> {
+  return withTenant(db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId));
 }
 
-/**
- * The requester changes their request: the new payload is described (400 when it is not possible)
- * and the workflow re-binds the request to the new hash, voiding earlier approvals.
- */
-export async function editChange(
-  db: Db,
-  temporal: Client,
-  ctx: ServiceContext,
-  deps: ApprovalDeps,
-  input: { requestId: string; payload: unknown; reason?: string | undefined },
-): Promise<{ outcome: EditOutcome['outcome']; request: ChangeRequestView }> {
-  const row = await withTenant(db, ctx.tenantId, async (tx) => {
-    const found = await q.findChangeRequest(tx, ctx.tenantId, input.requestId);
+/** Checks an edit before it is sent to the workflow: the request exists here and the new payload describes a possible change. */
+export async function checkRevision(db: Db, ctx: ServiceContext, deps: ChangeKindDeps, requestId: string, payload: unknown): Promise<void> {
+  await withTenant(db, ctx.tenantId, async (tx) => {
+    const found = await q.findChangeRequest(tx, ctx.tenantId, requestId);
     if (!found) throw new DomainError(404, 'not_found', 'no such change request');
     const handler = handlerFor(ChangeKind.parse(found.kind));
-    await describeChange(tx, ctx, deps, handler, parsePayload(handler, input.payload));
-    return found;
+    await describeChange(tx, ctx, deps, handler, parsePayload(handler, payload));
   });
-  let outcome: EditOutcome;
-  try {
-    outcome = await temporal.workflow
-      .getHandle(approvalWorkflowId(ctx.tenantId, row.id))
-      .executeUpdate(editUpdate, { args: [{ userId: ctx.actor.id ?? '', payload: input.payload, reason: input.reason }] });
-  } catch (err) {
-    outcome = { outcome: await refusalOf(err, db, ctx.tenantId, row.id, () => 'already_closed' as const) };
-  }
-  if (outcome.outcome === 'invalid') throw new DomainError(400, 'invalid_request', outcome.message);
-  return { outcome: outcome.outcome, request: await withTenant(db, ctx.tenantId, (tx) => getChangeRequest(tx, ctx.tenantId, row.id)) };
 }
 
-async function closeThrough(
-  db: Db,
-  temporal: Client,
-  tenantId: string,
-  requestId: string,
-  send: (handle: ReturnType<Client['workflow']['getHandle']>) => Promise<CloseOutcome>,
-): Promise<{ outcome: CloseOutcome; request: ChangeRequestView }> {
-  await withTenant(db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId));
-  let outcome: CloseOutcome;
-  try {
-    outcome = await send(temporal.workflow.getHandle(approvalWorkflowId(tenantId, requestId)));
-  } catch (err) {
-    outcome = await refusalOf<CloseOutcome>(err, db, tenantId, requestId, () => 'already_closed');
-  }
-  return { outcome, request: await withTenant(db, tenantId, (tx) => getChangeRequest(tx, tenantId, requestId)) };
-}
-
-/** The requester takes the request back (while it is open). */
-export async function withdrawChange(db: Db, temporal: Client, input: { tenantId: string; requestId: string; userId: string }) {
-  return closeThrough(db, temporal, input.tenantId, input.requestId, (h) => h.executeUpdate(withdrawUpdate, { args: [{ userId: input.userId }] }));
-}
-
-/** Stops a change that is cooling off (an eligible approver or an admin). */
-export async function cancelChange(db: Db, temporal: Client, input: { tenantId: string; requestId: string; userId: string; roles: readonly PortalRole[]; comment?: string | undefined }) {
-  return closeThrough(db, temporal, input.tenantId, input.requestId, (h) =>
-    h.executeUpdate(cancelUpdate, { args: [{ userId: input.userId, roles: [...input.roles], comment: input.comment }] }),
-  );
-}
+// ---- deciding -----------------------------------------------------------------------------------
 
 /** The requester collects the secret the applied change produced, once; then it is wiped. */
 export async function collectSecret(tx: Tx, ctx: ServiceContext, requestId: string, secretKey: Buffer): Promise<{ secret: string }> {
@@ -466,24 +378,39 @@ export async function transitionRequest(
     data?: Record<string, unknown>;
     appliesAt?: string | null;
   },
-): Promise<boolean> {
+): Promise<{ moved: boolean; eventIds: string[] }> {
   const { tenantId, requestId } = input;
   return withTenant(db, tenantId, async (tx) => {
     const row = await q.findChangeRequest(tx, tenantId, requestId, { forUpdate: true });
-    if (!row || !input.from.includes(row.state)) return false;
+    if (!row || !input.from.includes(row.state)) return { moved: false, eventIds: [] };
     const closing = input.to !== 'cooling_off' && input.to !== 'pending';
     await q.updateChangeRequest(tx, tenantId, requestId, { state: input.to, ...(closing ? { decidedAt: 'now' as const } : {}), ...(input.appliesAt !== undefined ? { appliesAt: input.appliesAt } : {}) });
     await appendAudit(tx, tenantId, [{ actor: input.actor, action: input.action, targetType: 'change_request', targetId: requestId, data: { from: row.state, to: input.to, ...input.data } }]);
-    return true;
+    // Who must know: a cooling-off change applies unless someone cancels it; a closed one never will.
+    const event =
+      input.to === 'cooling_off'
+        ? approvalEvent(tenantId, requestId, `cooling_off/${row.change_hash}`, 'approval.cooling_off', { kind: row.kind, appliesAt: input.appliesAt ?? null })
+        : closing
+          ? approvalEvent(tenantId, requestId, 'closed', 'approval.closed', { kind: row.kind, state: input.to, by: input.actor.type === 'user' ? (input.actor.id ?? null) : input.actor.type })
+          : undefined;
+    return { moved: true, eventIds: event ? await recordEvents(tx, tenantId, [event]) : [] };
   });
 }
 
-/** Audits a reminder or an escalation (escalation makes the tenant's admins eligible). */
-export async function notifyApprovers(db: Db, input: { tenantId: string; requestId: string; kind: 'reminder' | 'escalation'; n: number }): Promise<{ approverIds: string[] }> {
+/**
+ * A reminder or an escalation (escalation makes the tenant's admins eligible): audited, and an
+ * `approval.reminded` / `approval.escalated` event naming who still has to decide, which the
+ * tenant's webhooks turn into mail or chat. Its id is per request and step, so a retried
+ * activity notifies once.
+ */
+export async function notifyApprovers(
+  db: Db,
+  input: { tenantId: string; requestId: string; kind: 'reminder' | 'escalation'; n: number },
+): Promise<{ approverIds: string[]; eventIds: string[] }> {
   const { tenantId, requestId } = input;
   return withTenant(db, tenantId, async (tx) => {
     const row = await q.findChangeRequest(tx, tenantId, requestId, { forUpdate: true });
-    if (!row || !OPEN_STATES.includes(row.state as (typeof OPEN_STATES)[number])) return { approverIds: [] };
+    if (!row || !OPEN_STATES.includes(row.state as (typeof OPEN_STATES)[number])) return { approverIds: [], eventIds: [] };
     if (input.kind === 'escalation') await q.updateChangeRequest(tx, tenantId, requestId, { escalated: true });
     const roles = (input.kind === 'escalation' ? [...row.eligible_roles, 'admin'] : row.eligible_roles) as PortalRole[];
     const decided = new Set((await q.listDecisions(tx, tenantId, [requestId])).filter((d) => d.change_hash === row.change_hash).map((d) => d.user_id));
@@ -492,7 +419,9 @@ export async function notifyApprovers(db: Db, input: { tenantId: string; request
     await appendAudit(tx, tenantId, [
       { actor: workflowActor, action: input.kind === 'reminder' ? 'approval.reminded' : 'approval.escalated', targetType: 'change_request', targetId: requestId, data: { n: input.n, approverIds } },
     ]);
-    return { approverIds };
+    const type = input.kind === 'reminder' ? 'approval.reminded' : 'approval.escalated';
+    const eventIds = await recordEvents(tx, tenantId, [approvalEvent(tenantId, requestId, `${input.kind}/${input.n}`, type, { kind: row.kind, n: input.n, approverIds, expiresAt: row.expires_at })]);
+    return { approverIds, eventIds };
   });
 }
 

@@ -12,6 +12,13 @@ export const EVENT_TYPES = [
   'domain.verified',
   'approval.requested',
   'approval.decided',
+  /** A request still waits: its approvers are reminded (data.approverIds), or it escalated to the tenant's admins. */
+  'approval.reminded',
+  'approval.escalated',
+  /** Approved by fewer people than the policy asks (a single-admin tenant): applies at data.appliesAt unless cancelled. */
+  'approval.cooling_off',
+  /** Closed without applying: withdrawn, cancelled or expired (data.state). */
+  'approval.closed',
   'change.applied',
 ] as const;
 export const EventType = z.enum(EVENT_TYPES);

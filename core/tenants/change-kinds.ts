@@ -9,7 +9,7 @@ import { releaseHeldLeavers } from './service.js';
 /**
  * Releasing the mass-deprovisioning guard's hold as an approval request: the guard exists because
  * a mass leaver wave may be a mistake (or an attack), so letting it proceed takes a second person.
- * The held workflows notice the release within their periodic re-check.
+ * Once applied, the released leavers' workflows are signalled (deps.releaseHolds) from `verify`.
  */
 
 const ReleasePayload = z.object({ userId: z.string().uuid().optional(), userName: z.string().min(1).max(500).optional() }).strict();
@@ -39,8 +39,11 @@ export const tenantChangeKinds = [
       const released = await releaseHeldLeavers(tx, ctx, p);
       return { result: { released } };
     },
-    async verify(db, ctx, _deps, _p, applied) {
-      const released = new Set((applied.released as string[] | undefined) ?? []);
+    async verify(db, ctx, deps, _p, applied) {
+      const releasedIds = (applied.released as string[] | undefined) ?? [];
+      // Committed: the held workflows go on at once instead of at their next re-check.
+      await deps.releaseHolds?.(ctx.tenantId, releasedIds, 'approval');
+      const released = new Set(releasedIds);
       const stillHeld = (await withTenant(db, ctx.tenantId, (tx) => listOpenHolds(tx, ctx.tenantId, 10_000))).filter((h) => released.has(h.userId));
       return { ok: stillHeld.length === 0, checks: [{ name: 'no released identity is held', ok: stillHeld.length === 0 }] };
     },

@@ -1,4 +1,6 @@
-import { approvalDepsFromConfig, submitChange, type SubmitResult } from '../../core/approvals/service.js';
+import { submitChange } from '../../activities/approval-client.js';
+import { changeEffects } from '../../activities/workflow-starter.js';
+import { approvalDepsFromConfig, type SubmitResult } from '../../core/approvals/service.js';
 import type { ChangeKind } from '../../core/approvals/schema.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { type CliDeps, print, serviceContext } from './deps.js';
@@ -9,11 +11,12 @@ import { type CliDeps, print, serviceContext } from './deps.js';
  * portal users yet (audited as operator approval); otherwise it waits for the tenant's approvers.
  */
 export async function requestChange(deps: CliDeps, tenantId: string, kind: ChangeKind, payload: unknown, opts: { approveAsOperator?: boolean | undefined; reason?: string | undefined }): Promise<SubmitResult> {
-  const engine = approvalDepsFromConfig(deps.config, loadSecretsKey(deps.config));
   const db = await deps.db();
-  return deps.withTemporal((client) =>
-    submitChange(db, client, serviceContext(deps, tenantId), engine, { kind, payload, reason: opts.reason, approveAsOperator: opts.approveAsOperator }),
-  );
+  return deps.withTemporal((client) => {
+    // With the follow-up effects (a claimed domain's verification, released leavers' workflows).
+    const engine = { ...approvalDepsFromConfig(deps.config, loadSecretsKey(deps.config)), ...(client ? changeEffects(client, deps.config.TEMPORAL_TASK_QUEUE) : {}) };
+    return submitChange(db, client, serviceContext(deps, tenantId), engine, { kind, payload, reason: opts.reason, approveAsOperator: opts.approveAsOperator });
+  });
 }
 
 /** What a CLI command prints for a request that waits. */

@@ -1,14 +1,16 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyApprovedChange, approvalDepsFromConfig, startApprovalWorkflow, submitChange } from '../../core/approvals/service.js';
+import { startApprovalWorkflow, submitChange } from '../../activities/approval-client.js';
+import { applyApprovedChange, approvalDepsFromConfig } from '../../core/approvals/service.js';
 import { withTenant } from '../../core/db/pool.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { setApprovalPolicy } from '../helpers/approvals.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { approvalWorkflowId } from '../../workflows/ids.js';
+import { approvalWorkflowId, identityWorkflowId } from '../../workflows/ids.js';
+import { identityStatusQuery } from '../../workflows/messages.js';
 
 /**
  * The approval workflow against the real Temporal dev server, driven through the portal API.
@@ -61,6 +63,14 @@ async function auditActions(tenantId: string, requestId: string): Promise<string
     tx.anyFirst(sql.type(Action)`SELECT action FROM audit_events WHERE tenant_id = ${tenantId} AND target_id = ${requestId} ORDER BY id`),
   );
   return [...rows];
+}
+
+const EventRow = z.object({ type: z.string(), data: z.record(z.unknown()) });
+/** The request's events on the tenant's feed (what webhooks deliver), oldest first. */
+async function eventsOf(tenantId: string, requestId: string) {
+  return withTenant(stack.owner, tenantId, (tx) =>
+    tx.any(sql.type(EventRow)`SELECT type, data FROM events WHERE tenant_id = ${tenantId} AND subject_id = ${requestId} ORDER BY created_at, id`),
+  );
 }
 
 describe('approval workflow', () => {
@@ -157,6 +167,8 @@ describe('approval workflow', () => {
     const withdrawn = await admin.request('POST', `/approvals/${request.id}/withdraw`);
     expect(withdrawn.body.outcome).toBe('withdrawn');
     expect((await decide(approvers[0]!, request)).body.error).toBe('already_closed');
+    const closed = (await eventsOf(admin.tenant.id, request.id)).filter((e) => e.type === 'approval.closed');
+    expect(closed).toEqual([{ type: 'approval.closed', data: expect.objectContaining({ state: 'withdrawn', by: admin.userId }) }]);
   });
 
   it('reminds, then escalates to admins (who become eligible), then an admin approves', async () => {
@@ -177,6 +189,17 @@ describe('approval workflow', () => {
     await eventually(async () => (await auditActions(tenant.id, request.id)).filter((a) => a === 'approval.reminded').length >= 2 || null);
     await eventually(async () => (await auditActions(tenant.id, request.id)).includes('approval.escalated') || null, 10_000);
     expect((await otherAdmin.request('GET', '/approvals?box=waiting')).body.data.map((r: { id: string }) => r.id)).toContain(request.id);
+    // Each reminder and the escalation are events too (webhooks turn them into mail or chat),
+    // naming who still has to decide: before escalation the approver, after it the admins as well.
+    const events = await eventsOf(tenant.id, request.id);
+    const reminded = events.filter((e) => e.type === 'approval.reminded');
+    expect(reminded.length).toBeGreaterThanOrEqual(2);
+    expect(reminded.map((e) => e.data.n)).toEqual(reminded.map((_, i) => i + 1));
+    expect(reminded[0]!.data.approverIds).toEqual([approver.userId]);
+    const escalated = events.filter((e) => e.type === 'approval.escalated');
+    expect(escalated).toHaveLength(1);
+    expect(escalated[0]!.data.approverIds).toEqual(expect.arrayContaining([approver.userId, otherAdmin.userId]));
+    expect(escalated[0]!.data.approverIds).not.toContain(requester.userId);
     expect((await decide(otherAdmin, request)).body.outcome).toBe('approved');
     await stateOf(requester, request.id, 'applied');
     await maybeRecordHistory(stack.client!, approvalWorkflowId(tenant.id, request.id), 'approval-escalation');
@@ -199,6 +222,9 @@ describe('approval workflow', () => {
     expect((await decide(lone, request)).body.error).toBe('refused_requester');
     const cooling = await stateOf(lone, request.id, 'cooling_off');
     expect(cooling.appliesAt).toBeTruthy();
+    // Nobody else can approve: the tenant is told when the change will apply unless cancelled.
+    const coolingEvents = (await eventsOf(tenant.id, request.id)).filter((e) => e.type === 'approval.cooling_off');
+    expect(coolingEvents).toEqual([{ type: 'approval.cooling_off', data: expect.objectContaining({ kind: 'scim_connection.revoke', appliesAt: cooling.appliesAt }) }]);
     await stateOf(lone, request.id, 'applied');
     expect((await stack.scim(tenant, 'GET', '/Users?count=1')).status).toBe(401);
 
@@ -214,6 +240,35 @@ describe('approval workflow', () => {
     const cancelled = await b.request('POST', `/approvals/${r2.id}/cancel`, { comment: 'not now' });
     expect(cancelled.body.outcome).toBe('cancelled');
     expect((await stack.scim(t2, 'GET', '/Users?count=1')).status).toBe(200);
+    expect((await eventsOf(t2.id, r2.id)).map((e) => [e.type, e.data.state ?? null])).toEqual(
+      expect.arrayContaining([['approval.closed', 'cancelled']]),
+    );
+  });
+
+  it('an approved guard release lets the held leavers go on at once (their workflows are signalled, not left to their re-check)', async () => {
+    const { tenant, admin, approvers } = await team(1);
+    await stack.owner.query(sql.unsafe`UPDATE tenants SET guard_max_suspensions = 1, guard_max_share = 1 WHERE id = ${tenant.id}`);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `held${i}@example.com` })).body.id);
+    const Status = z.object({ lifecycle_state: z.string() });
+    const stateOfUser = (id: string) => stack.owner.oneFirst(sql.type(Status)`SELECT lifecycle_state FROM users WHERE id = ${id}`);
+    await eventually(async () => (await Promise.all(ids.map(stateOfUser))).every((s) => s === 'active') || null);
+    for (const id of ids) {
+      const res = await stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'active', value: false }] });
+      expect(res.status).toBe(200);
+    }
+    const Held = z.object({ n: z.number() });
+    const heldCount = () => stack.owner.oneFirst(sql.type(Held)`SELECT count(*)::int AS n FROM deprovision_holds WHERE tenant_id = ${tenant.id} AND released_at IS NULL`);
+    await eventually(async () => (await heldCount()) === 2 || null);
+
+    const request = await submit(admin, 'guard.release', {});
+    expect(request.description.after.released).toHaveLength(2);
+    expect((await decide(approvers[0]!, request)).body.outcome).toBe('approved');
+    await stateOf(admin, request.id, 'applied');
+    expect(await heldCount()).toBe(0);
+    // The held workflows re-check the database only every 10 minutes: finishing now means they were told.
+    const status = (id: string) => stack.client!.workflow.getHandle(identityWorkflowId(tenant.id, id)).query(identityStatusQuery);
+    await eventually(async () => (await Promise.all(ids.map(status))).every((st) => st.leaverDone && !st.held) || null, 20_000);
   });
 
   it('a role mapping change carries its dry run; once approved, exactly those people gain the roles', async () => {

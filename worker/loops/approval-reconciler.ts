@@ -1,7 +1,7 @@
 import type { Client } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { unstartedRequests } from '../../core/approvals/queries.js';
-import { startApprovalWorkflow } from '../../core/approvals/service.js';
+import { startApprovalWorkflow } from '../../activities/approval-client.js';
 import type { Db } from '../../core/db/pool.js';
 
 export interface ApprovalReconcilerDeps {

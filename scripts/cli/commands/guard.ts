@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { signalReleased } from '../../../activities/lifecycle-signals.js';
 import { withTenant } from '../../../core/db/pool.js';
 import { updateSettings } from '../../../core/tenants/service.js';
 import { printWaiting, requestChange } from '../approvals.js';
@@ -22,9 +21,8 @@ export function registerGuardCommands(program: Command, deps: CliDeps): void {
       const t = await deps.tenantBySlug(opts.tenant);
       const r = await requestChange(deps, t.id, 'guard.release', opts.user === undefined ? {} : { userName: opts.user }, opts);
       if (!r.applied) return printWaiting(!!opts.json, r, t.slug);
+      // Applied and verified: the released leavers' workflows were signalled (core/tenants/change-kinds.ts).
       const { released } = r.applied.result as { released: string[] };
-      // After commit: the database row is the release; the signal spares the workflows their periodic re-check.
-      if (released.length) await deps.withTemporal((client) => signalReleased(client, t.id, released, deps.actor.id ?? 'cli'));
       print(!!opts.json, { released }, () => `released ${released.length} held leaver(s)`);
     });
   guard
