@@ -149,6 +149,10 @@ export const ChangeRequestView = z.object({
   requestedBy: z.object({ type: z.string(), id: z.string().nullable(), email: z.string().nullable() }),
   reason: z.string().nullable(),
   description: ChangeDescription,
+  /** The change as requested (its kind's payload; never a secret): what the requester edits. */
+  payload: z.unknown(),
+  /** 1 when submitted; each edit adds one (approvals of an earlier version are void). */
+  version: z.number().int(),
   /** sha256 of the canonical JSON of kind + before + after: what an approval is bound to. */
   changeHash: z.string(),
   approvalsNeeded: z.number().int(),

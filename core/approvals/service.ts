@@ -56,6 +56,8 @@ function toView(row: q.ChangeRequestRow, decisions: readonly q.DecisionRow[]): C
     requestedBy: { type: row.requested_by_type, id: row.requested_by_id, email: row.requested_by_email },
     reason: row.reason,
     description: ChangeDescription.parse(row.description),
+    payload: row.payload,
+    version: row.version,
     changeHash: row.change_hash,
     approvalsNeeded: row.approvals_needed,
     approvals: decisions

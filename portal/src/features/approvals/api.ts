@@ -2,6 +2,7 @@ import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tansta
 import type { ApprovalPolicy, ChangeOutcome, ChangeRequestPage, ChangeRequestView, DecisionBody, DecisionOutcome, InboxBox, SubmittedChange } from '../../../../core/approvals/schema.js';
 import { api, isApiError } from '../../lib/api.js';
 import { approvalKeys } from '../../lib/approvals.js';
+import type { RoleMappingOverview } from '../../../../core/entitlements/schema.js';
 
 export type Box = InboxBox;
 
@@ -79,3 +80,22 @@ export const useSubmitPolicy = () =>
   useApprovalsMutation(({ policy, reason }: { policy: ApprovalPolicy; reason: string }) =>
     api.post<SubmittedChange>('/approvals', { kind: 'approval_policy.set', payload: { policy }, reason: reason || undefined }),
   );
+
+/**
+ * The requester's edit: earlier approvals are void and approvers are asked again. A new payload
+ * that is not possible is a 400 whose message (and `issues`) say why.
+ */
+export const useEditRequest = () =>
+  useApprovalsMutation(({ id, payload, reason }: { id: string; payload: unknown; reason: string }) =>
+    api.post<ChangeOutcome>(`/approvals/${encodeURIComponent(id)}/edit`, { payload, ...(reason.trim() ? { reason: reason.trim() } : {}) }),
+  );
+
+/** The app roles catalogue, for the role-mapping and default-role edit forms. */
+export function useRoleCatalogue(enabled: boolean) {
+  return useQuery({
+    queryKey: [...approvalKeys.all, 'role-catalogue'] as const,
+    queryFn: ({ signal }) => api.get<Pick<RoleMappingOverview, 'roles'>>('/role-mappings', undefined, { signal }),
+    enabled,
+    staleTime: 60_000,
+  });
+}

@@ -1,10 +1,11 @@
 import { useEffect, useState } from 'react';
 import { Link, useParams } from 'react-router';
-import { type ChangeRequestView, DecisionBody, type DecisionVerdict } from '../../../../core/approvals/schema.js';
+import { type ChangeOutcome, type ChangeRequestView, DecisionBody, type DecisionVerdict } from '../../../../core/approvals/schema.js';
 import { Banner, Button, ConfirmDialog, DataTable, EmptyState, ErrorBanner, Field, FormError, Page, SecretReveal, Section, Spinner, StatusBadge, type Column } from '../../components/index.js';
 import { hasAnyRole, useSession } from '../../app/session.js';
 import { formatDateTime, formatNumber, formatRelative } from '../../lib/format.js';
 import { type Decided, useCancel, useChangeRequest, useCollectSecret, useDecide, useWithdraw } from './api.js';
+import { EditRequestButton } from './edit-request.js';
 import { diffFields, roleEffects, showValue, type FieldDiff, type RoleEffect } from './diff.js';
 import { approvedCount, formatSpan, isOpen, kindLabels, outcomeMessage, stateLabels } from './words.js';
 
@@ -66,6 +67,14 @@ function Facts({ request: r }: { request: ChangeRequestView }) {
       </dd>
       <dt>Reason</dt>
       <dd>{r.reason ?? <span className="muted">none given</span>}</dd>
+      {r.version > 1 && (
+        <>
+          <dt>Edits</dt>
+          <dd data-testid="edit-count">
+            Edited {r.version - 1 === 1 ? 'once' : `${r.version - 1} times`} by the requester: this is version {r.version}
+          </dd>
+        </>
+      )}
       <dt>Approvals</dt>
       <dd data-testid="approval-count">
         {approved} of {r.approvalsNeeded} needed
@@ -198,12 +207,22 @@ function Decisions({ request: r }: { request: ChangeRequestView }) {
     <Section title="Decisions">
       <ol className="plain-list decisions" data-testid="decisions">
         {r.approvals.map((a) => (
-          <li key={`${a.userId}-${a.decidedAt}`} className={a.valid ? 'decision' : 'decision decision-void'}>
-            <StatusBadge status={a.verdict} tone={a.verdict === 'approve' ? 'ok' : 'error'}>
-              {a.verdict === 'approve' ? 'Approved' : 'Rejected'}
-            </StatusBadge>{' '}
-            <strong>{a.userId === user.id ? 'You' : nameOf(a)}</strong> <span className="muted" title={formatDateTime(a.decidedAt)}>{formatRelative(a.decidedAt)}</span>
-            {!a.valid && <span className="muted"> · no longer counts: the request was edited after this decision</span>}
+          <li key={`${a.userId}-${a.decidedAt}`} className={a.valid ? 'decision' : 'decision decision-void'} data-valid={a.valid}>
+            <span className={a.valid ? undefined : 'decision-voided'}>
+              <StatusBadge status={a.verdict} tone={a.valid ? (a.verdict === 'approve' ? 'ok' : 'error') : 'neutral'}>
+                {a.verdict === 'approve' ? 'Approved' : 'Rejected'}
+              </StatusBadge>{' '}
+              <strong>{a.userId === user.id ? 'You' : nameOf(a)}</strong> <span className="muted" title={formatDateTime(a.decidedAt)}>{formatRelative(a.decidedAt)}</span>
+            </span>
+            {!a.valid && (
+              <>
+                {' '}
+                <StatusBadge status="voided" tone="neutral">
+                  Voided by edit
+                </StatusBadge>
+                <span className="muted"> no longer counts: the request was edited after this decision</span>
+              </>
+            )}
             {a.comment && <blockquote className="decision-comment">{a.comment}</blockquote>}
           </li>
         ))}
@@ -222,6 +241,7 @@ function Actions({ request: r }: { request: ChangeRequestView }) {
   const { user } = useSession();
   const mine = r.requestedBy.type === 'user' && r.requestedBy.id === user.id;
   const [outcome, setOutcome] = useState<Decided | null>(null);
+  const [edited, setEdited] = useState<{ outcome: ChangeOutcome; voided: number } | null>(null);
   // Kept here: once collected, the refreshed request no longer says a secret waits.
   const [secret, setSecret] = useState<string | null>(null);
   const canDecide = hasAnyRole(user, ['admin', 'approver', 'reviewer']);
@@ -229,13 +249,23 @@ function Actions({ request: r }: { request: ChangeRequestView }) {
   return (
     <>
       {outcome && <OutcomeBanner decided={outcome} />}
+      {edited && <EditedBanner edited={edited.outcome} voided={edited.voided} />}
       {mine && r.state === 'applied' && (r.secretWaiting || secret) && <CollectSecret request={r} secret={secret} onCollected={setSecret} />}
       {isOpen(r.state) && (canDecide || mine || canCancel) && (
         <Section title={r.state === 'pending' ? 'Your decision' : 'Cooling off'}>
-          {mine && <p className="muted">You requested this change, so the approvers your policy names decide it. You can withdraw it while it is open.</p>}
+          {mine && <p className="muted">You requested this change, so the approvers your policy names decide it. You can edit it (the approvers are then asked again) or withdraw it while it is open.</p>}
           {r.state === 'pending' && canDecide && <DecisionForm request={r} onDecided={setOutcome} />}
           {r.state === 'cooling_off' && <p>Nobody else can approve this change, so it applies on its own when the cooling-off period ends, unless someone cancels it.</p>}
           <div className="form-actions">
+            {mine && (
+              <EditRequestButton
+                request={r}
+                onEdited={(result, voided) => {
+                  setOutcome(null);
+                  setEdited({ outcome: result, voided });
+                }}
+              />
+            )}
             {mine && <WithdrawButton request={r} />}
             {canCancel && <CancelButton request={r} />}
           </div>
@@ -252,6 +282,18 @@ function OutcomeBanner({ decided }: { decided: Decided }) {
     <div role="status" data-testid="decision-outcome" data-outcome={decided.outcome}>
       <Banner tone={message.tone} title={message.tone === 'warning' ? 'Not counted' : 'Done'}>
         {message.text}
+      </Banner>
+    </div>
+  );
+}
+
+function EditedBanner({ edited, voided }: { edited: ChangeOutcome; voided: number }) {
+  const needed = edited.request.approvalsNeeded;
+  return (
+    <div role="status" data-testid="edit-outcome" data-outcome={edited.outcome}>
+      <Banner tone="success" title="Request edited">
+        {voided > 0 ? `${voided === 1 ? 'The approval given so far was voided' : `The ${voided} approvals given so far were voided`}: ` : ''}
+        the approvers are asked again and it needs {needed} {needed === 1 ? 'approval' : 'approvals'} of this version. “What changes” above shows the new version.
       </Banner>
     </div>
   );
