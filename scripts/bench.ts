@@ -19,6 +19,9 @@
  *
  * Environment:
  *   BENCH_ONLY=scim|lifecycle|idp|listing  run one part only (default: all four, in that order)
+ *   BENCH_ONLY=approvals    decision latency of change requests (issue 8; also in the default run,
+ *                           after the portal part): BENCH_APPROVALS_SAMPLES (200) per round,
+ *                           _CONCURRENCY (10) decided at once in the second round, _WARMUP (10)
  *   BENCH_LISTING_SIZES     tenant sizes for the listing part (default 10000,100000,1000000)
  *   BENCH_ONLY=directory    the portal directory's list and search (issue 7; only when asked for):
  *                           BENCH_DIRECTORY_USERS (100000), _SESSIONS (10), _DURATION seconds (20)
@@ -65,6 +68,7 @@ import { createTenant } from '../core/repositories/tenants.js';
 import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
 import { directoryPart } from './lib/bench-directory.js';
+import { approvalsPart } from './lib/bench-approvals.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
 import { idpPart, type IdpRunConfig } from './lib/bench-idp.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
@@ -116,7 +120,7 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory'];
+const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory', 'approvals'];
 if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
 const RUN_SCIM = ONLY === '' || ONLY === 'scim';
 const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
@@ -124,6 +128,7 @@ const RUN_IDP = ONLY === '' || ONLY === 'idp';
 const RUN_LISTING = ONLY === '' || ONLY === 'listing';
 const RUN_PORTAL = ONLY === '' || ONLY === 'portal';
 const RUN_DIRECTORY = ONLY === 'directory';
+const RUN_APPROVALS = ONLY === '' || ONLY === 'approvals';
 const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
@@ -905,7 +910,7 @@ function portalPart(): PortalSizeResult {
 
 async function main() {
   const started = new Date();
-  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal', RUN_DIRECTORY && 'directory'].filter(Boolean).join(' + ');
+  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal', RUN_APPROVALS && 'approvals', RUN_DIRECTORY && 'directory'].filter(Boolean).join(' + ');
   say(`Roster bench (${parts}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
@@ -922,7 +927,7 @@ async function main() {
 
   let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
   let temporal: DevServer | undefined;
-  if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP)) {
+  if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP || RUN_APPROVALS)) {
     temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
     cleanups.push(() => temporal!.stop());
     temporalAddress = temporal.address;
@@ -949,6 +954,9 @@ async function main() {
     : undefined;
   const listing = RUN_LISTING ? await listingPart(temporalAddress ?? '127.0.0.1:1') : undefined;
   const portal = RUN_PORTAL ? portalPart() : undefined;
+  const approvals = RUN_APPROVALS
+    ? await approvalsPart({ ownerUrl, apiEnv: apiEnv(temporalAddress!, appUrl), temporalAddress: temporalAddress!, temporalPid: temporal?.process.pid, env, say, table, cleanups, waitForQuiet })
+    : undefined;
   const directory = RUN_DIRECTORY ? await directoryPart({ ownerUrl, apiEnv: apiEnv('127.0.0.1:1', appUrl), env, say, table, cleanups, waitForQuiet }) : undefined;
 
   // -------------------------------------------------------------------------------------------
@@ -959,6 +967,7 @@ async function main() {
     ...(scim?.rows ?? []),
     ...(lifecycle?.rows ?? []),
     ...(idp?.rows ?? []),
+    ...(approvals?.rows ?? []),
   ];
   say('\nResults');
   say(table(rows));
@@ -970,11 +979,15 @@ async function main() {
     say('IdP rows: the group push row\'s "Roster req/s" and "ceiling/s" are member-adds/s, its ceiling p50/p99 per 256-row transaction.');
     bad = idp.details() || bad;
   }
+  if (approvals) {
+    say('Approvals rows: latency from sending the decide POST; the ceiling is the same Temporal\'s Update (decide call) or the approval workflow\'s shape with no-op activities (→ verified); share = ceiling p50 / Roster p50.');
+    bad = approvals.details() || bad;
+  }
 
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL, directory: RUN_DIRECTORY },
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL, directory: RUN_DIRECTORY, approvals: RUN_APPROVALS },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -992,6 +1005,7 @@ async function main() {
     ...(listing ? { listing } : {}),
     ...(portal ? { portal } : {}),
     ...(directory ? { directory } : {}),
+    ...(approvals ? { approvals: approvals.json } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });
