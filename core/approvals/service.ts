@@ -345,8 +345,10 @@ export async function recordDecision(
       outcome = 'rejected';
       state = 'rejected';
       await q.updateChangeRequest(tx, tenantId, requestId, { state: 'rejected', decidedAt: 'now' });
-    } else if (count >= input.closeAt.approvals) {
-      if (input.closeAt.then === 'approved') {
+    } else if (count >= input.closeAt.approvals || count >= row.approvals_needed) {
+      // The full N approvals always approve, even where the workflow expected to cool off: its
+      // count of eligible people (M < N) was taken at start, and someone may have joined since.
+      if (input.closeAt.then === 'approved' || count >= row.approvals_needed) {
         outcome = 'approved';
         state = 'approved';
         await q.updateChangeRequest(tx, tenantId, requestId, { state: 'approved', decidedAt: 'now' });

@@ -4,7 +4,7 @@ import { withTenant } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { findPortalUser } from './queries.js';
 import { Roles } from './schema.js';
-import { updateMemberRoles } from './service.js';
+import { assertMemberRolesChangeAllowed, updateMemberRoles } from './service.js';
 
 /**
  * Portal role grants (delegated admin rights) as approval requests. The member whose roles change
@@ -20,6 +20,8 @@ export const portalAuthChangeKinds = [
     async describe(tx, ctx, _deps, p) {
       const member = await findPortalUser(tx, ctx.tenantId, p.userId);
       if (!member || member.status === 'disabled') throw new DomainError(404, 'not_found', 'No such member in this tenant.');
+      // A request that could never apply (the last admin losing admin) is refused on every surface.
+      await assertMemberRolesChangeAllowed(tx, ctx.tenantId, p.userId, p.roles);
       return {
         summary: `Set the portal roles of ${member.email} to ${p.roles.join(', ')}`,
         before: { userId: member.id, email: member.email, roles: [...member.roles].sort() },

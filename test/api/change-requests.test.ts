@@ -58,4 +58,17 @@ describe('app API change requests', () => {
     expect(ok.body.request).toMatchObject({ reason: 'quarterly', state: 'pending' });
     expect((await app.call('GET', '/api/v1/change-requests')).body.data).toHaveLength(before + 1);
   });
+
+  it('a role change that could never apply (the last admin losing admin) is refused at request time, here as in the portal', async () => {
+    const t = await stack.createTenant();
+    const a = await appClient(stack, t);
+    const admin = await portalClient(stack, t, { roles: ['admin'] });
+    const refused = await a.call('POST', '/api/v1/change-requests', { kind: 'portal_roles.set', payload: { userId: admin.userId, roles: ['auditor'] } });
+    expect([refused.status, refused.body.error]).toEqual([409, 'last_admin']);
+    expect((await a.call('GET', '/api/v1/change-requests')).body.data).toHaveLength(0);
+    // With a second admin it is a request like any other.
+    await portalClient(stack, t, { roles: ['admin'] });
+    const ok = await a.call('POST', '/api/v1/change-requests', { kind: 'portal_roles.set', payload: { userId: admin.userId, roles: ['auditor'] } });
+    expect(ok.status).toBe(202);
+  });
 });

@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApprovalWorkflow, submitChange } from '../../activities/approval-client.js';
-import { applyApprovedChange, approvalDepsFromConfig } from '../../core/approvals/service.js';
+import { applyApprovedChange, approvalDepsFromConfig, recordDecision } from '../../core/approvals/service.js';
 import { withTenant } from '../../core/db/pool.js';
 import { loadSecretsKey } from '../../core/secret-box.js';
 import { setApprovalPolicy } from '../helpers/approvals.js';
@@ -316,6 +316,31 @@ describe('approval workflow', () => {
     expect((await decide(other.approvers[0]!, request)).status).toBe(404);
     expect((await other.admin.request('POST', `/approvals/${request.id}/withdraw`)).status).toBe(404);
     expect((await other.approvers[0]!.request('GET', '/approvals?box=history')).body.data).toEqual([]);
+  });
+
+  it('an approver who joined after the request started still approves it fully, whichever of their decision and the cooling-off comes first', async () => {
+    // Nobody but the requester could approve at submission: the workflow expects to cool off (M = 0 < N = 1).
+    const tenant = await stack.createTenant();
+    const lone = await portalClient(stack, tenant, { roles: ['admin'] });
+    await setApprovalPolicy(stack, tenant.id, { 'scim_connection.create': { approvals: 1, eligibleRoles: ['approver'], coolingOffHours: 400 } });
+    const cooled = await submit(lone, 'scim_connection.create', { name: 'Cooled first' });
+    await stateOf(lone, cooled.id, 'cooling_off');
+    const racing = await submit(lone, 'scim_connection.create', { name: 'Decided first' });
+    const joined = await portalClient(stack, tenant, { roles: ['approver'] });
+    // After the cooling-off began: the workflow asks for the full N, and gets it.
+    expect((await decide(joined, cooled)).body.outcome).toBe('approved');
+    await stateOf(lone, cooled.id, 'applied');
+    // Before the workflow moved to cooling off (the decision's step runs with the cooling rule, as
+    // it would when the decision wins that race): the full N approve it all the same.
+    const r = await recordDecision(stack.app, {
+      tenantId: tenant.id,
+      requestId: racing.id,
+      userId: joined.userId,
+      verdict: 'approve',
+      changeHash: racing.changeHash,
+      closeAt: { approvals: 0, then: 'cooling_off', appliesAt: new Date(Date.now() + 3_600_000).toISOString() },
+    });
+    expect([r.outcome, r.state]).toEqual(['approved', 'approved']);
   });
 
   it('applies exactly once however often the apply step is retried', async () => {
