@@ -146,7 +146,7 @@ describe('OpenTelemetry traces', () => {
     expect(row).toBe(`00-${traceId}-${tx.spanContext().spanId}-01`);
   });
 
-  it('a write in a transaction (PATCH) stores its traceparent through appendOutbox, and the relay continues that trace', async () => {
+  it('a write inside a transaction (PATCH) stores the transaction span as its outbox row traceparent, and the relay continues that trace', async () => {
     const t = await stack.createTenant();
     const created = await stack.scim(t, 'POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: 'patched@example.com', active: true });
     expect(created.status).toBe(201);
