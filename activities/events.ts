@@ -11,6 +11,7 @@ import type { WebhookFailureType } from '../workflows/failures.js';
 import { type DeliverEventInput, deliverEventSignal, type RedeliverEventsInput, redeliverEventsSignal } from '../workflows/messages.js';
 import type { EventDeliveryInput } from '../workflows/event-delivery.js';
 import { postWebhook } from './webhook-post.js';
+import { injectTraceHeaders, inSpan, SpanKind, SpanStatusCode } from '../core/telemetry.js';
 
 export interface EventActivityDeps {
   /** The app-role pool: every activity runs under row-level security for its tenant. */
@@ -159,18 +160,21 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       let status: number | null = null;
       let error: string | null = null;
       const started = performance.now();
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': 'Roster-Webhooks/1',
+        [SIGNATURE_HEADER]: signPayload(body, endpoint.secrets, timestamp),
+        [EVENT_ID_HEADER]: event.id,
+        [EVENT_TYPE_HEADER]: event.type,
+      };
       try {
-        status = await postWebhook(endpoint.url, {
-          headers: {
-            'content-type': 'application/json',
-            'user-agent': 'Roster-Webhooks/1',
-            [SIGNATURE_HEADER]: signPayload(body, endpoint.secrets, timestamp),
-            [EVENT_ID_HEADER]: event.id,
-            [EVENT_TYPE_HEADER]: event.type,
-          },
-          body,
-          timeoutMs: requestTimeoutMs,
-          policy: targets,
+        // Traces: a client span per POST, and its `traceparent` to the receiver (no-op when off).
+        status = await inSpan('webhook POST', { kind: SpanKind.CLIENT, attributes: { 'http.request.method': 'POST', 'roster.event.type': event.type, 'roster.webhook.endpoint': endpointId } }, async (span) => {
+          injectTraceHeaders(headers);
+          const answered = await postWebhook(endpoint.url, { headers, body, timeoutMs: requestTimeoutMs, policy: targets });
+          span?.setAttribute('http.response.status_code', answered);
+          if (answered >= 400) span?.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${answered}` });
+          return answered;
         });
         // A redirect (3xx) is a misconfiguration to surface, not something to follow with a signed body.
         if (status < 200 || status >= 300) error = `HTTP ${status}`;

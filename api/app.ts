@@ -25,6 +25,8 @@ import { createScimRouter } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
 import { scimMetrics } from './scim-metrics.js';
+import { scimServerSpans } from './tracing.js';
+import { activeTracer } from '../core/telemetry.js';
 import type { Metrics } from '../core/metrics.js';
 import { approvalEngineDeps } from './approval-engine.js';
 import { createChangeRequestsRouter } from './change-requests-router.js';
@@ -159,6 +161,9 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use('/portal/api', portalApi);
   app.use('/console/api', consoleApi);
+  // Traces (core/telemetry.ts): mounted only while tracing is on, so the SCIM path pays nothing when off.
+  const tracer = activeTracer();
+  if (tracer) app.use('/scim/v2', scimServerSpans(tracer));
   if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
   app.use(
     '/scim/v2',

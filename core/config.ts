@@ -74,6 +74,13 @@ export const ConfigSchema = z.object({
   /** The Temporal SDK's own Prometheus metrics (worker runtime telemetry) on this port (unset: off). */
   TEMPORAL_METRICS_PORT: z.coerce.number().int().min(1).max(65535).optional(),
   /**
+   * OpenTelemetry traces (docs/operations.md "Traces"): the OTLP/HTTP collector's base URL
+   * (`/v1/traces` is appended). Unset: tracing is off and costs nothing.
+   */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((v) => (v === '' ? undefined : v), z.string().url().optional()),
+  /** The service name on exported spans; default roster-api / roster-worker (roster when both run in one process). */
+  OTEL_SERVICE_NAME: z.preprocess((v) => (v === '' ? undefined : v), z.string().min(1).optional()),
+  /**
    * Webhook receivers must resolve to public addresses (SSRF guard). Networks listed here are
    * allowed anyway (comma-separated addresses or CIDRs). Unset: loopback outside production, none
    * in production.

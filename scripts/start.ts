@@ -11,6 +11,7 @@ import { createConnection } from '../core/connections/service.js';
 import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
+import { startTelemetry, telemetryServiceName } from '../core/telemetry.js';
 import { ensurePortalBuilt, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
@@ -112,10 +113,13 @@ try {
 
   const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
   cleanups.push(() => db.end());
+  // Traces (OTEL_EXPORTER_OTLP_ENDPOINT; off when unset), flushed once the worker and the API stopped.
+  const telemetry = await startTelemetry({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: telemetryServiceName(config, role) });
+  if (telemetry) cleanups.push(() => telemetry.shutdown());
   const metrics = config.METRICS_PORT === undefined ? undefined : createMetrics({ process: role });
   const metricsServer = metrics ? await startMetricsServer({ port: config.METRICS_PORT!, host: config.METRICS_HOST, registry: metrics.registry }) : undefined;
   if (metricsServer) cleanups.push(() => metricsServer.close());
-  const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address, ...(metrics ? { metrics } : {}) });
+  const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address, ...(metrics ? { metrics } : {}), telemetry });
   if (worker) cleanups.push(() => worker.stop());
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
   if (role !== 'worker') {

@@ -15,6 +15,7 @@ import type { ApprovalDeps } from '../core/approvals/service.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
+import { tracingWorkerOptions, type WorkerTelemetry } from './tracing.js';
 
 /** The configuration defaults, for callers that pass no limits (tests). */
 const DEFAULTS = loadConfig({});
@@ -51,6 +52,11 @@ export interface WorkerDeps {
   approvalHourMs?: number;
   /** Webhook changes applied by approvals: plain http to loopback allowed (not in production). */
   allowHttpLoopback?: boolean;
+  /**
+   * Traces (core/telemetry.ts): workflow and activity interceptors and the workflow span sink. The
+   * `client` above should carry tracingClientInterceptors too. Absent: no interceptor at all.
+   */
+  telemetry?: WorkerTelemetry;
 }
 
 /** The composition root of the Temporal worker: every activity factory gets its dependencies here. */
@@ -73,6 +79,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
     maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: deps.maxConcurrentWorkflowTasks ?? DEFAULTS.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    ...(deps.telemetry ? tracingWorkerOptions(deps.telemetry, deps.workflowBundle !== undefined) : {}),
   });
 }
 

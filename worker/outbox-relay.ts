@@ -7,6 +7,7 @@ import { sealAuditChains } from '../core/repositories/audit.js';
 import { purgeExpiredEvents, sealEventFeeds } from '../core/repositories/events.js';
 import { compactCounts, purgePositions } from '../core/repositories/list-page.js';
 import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
+import { contextFromTraceparent, inSpan, SpanKind, type SpanOptions, tracingEnabled } from '../core/telemetry.js';
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
 import { reconcileApprovals } from './loops/approval-reconciler.js';
@@ -40,13 +41,28 @@ const SIGNAL_DEADLINE_MS = 5_000;
 
 async function signal(deps: RelayDeps, row: OutboxRow): Promise<void> {
   const workflowType = STREAM_WORKFLOWS[row.stream_type].type;
+  const send = () => deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
   try {
-    await deps.client.withDeadline(Date.now() + SIGNAL_DEADLINE_MS, () => signalOnce(deps, row));
+    // Traces: the row's writer is the parent, so the signal (and the workflow it reaches) joins
+    // the SCIM request's trace; the client interceptor puts this span in the signal's headers.
+    if (row.traceparent !== null && tracingEnabled()) {
+      await inSpan(`outbox.relay ${row.event_type}`, relaySpanOptions(row, row.traceparent, workflowType), send);
+    } else {
+      await send();
+    }
     deps.metrics?.relaySignals.inc({ workflow_type: workflowType, outcome: 'delivered' });
   } catch (err) {
     deps.metrics?.relaySignals.inc({ workflow_type: workflowType, outcome: 'failed' });
     throw err;
   }
+}
+
+function relaySpanOptions(row: OutboxRow, traceparent: string, workflowType: string): SpanOptions {
+  return {
+    kind: SpanKind.PRODUCER,
+    parent: contextFromTraceparent(traceparent),
+    attributes: { 'roster.outbox.id': row.id, 'roster.stream': `${row.stream_type}/${row.stream_id}`, 'roster.seq': row.seq, 'roster.workflow_type': workflowType },
+  };
 }
 
 /** Which workflow each outbox stream feeds, and its first input. */

@@ -10,6 +10,8 @@ import { ensureMaintenanceSchedule } from './maintenance-schedule.js';
 import { ensureFleetSweepSchedule } from './fleet-sweep-schedule.js';
 import { parseResolverList } from '../core/domains/dns.js';
 import { startBackgroundLoops } from './outbox-relay.js';
+import type { Telemetry } from '../core/telemetry.js';
+import { tracingClientInterceptors } from './tracing.js';
 
 export interface WorkerRuntime {
   /** Resolves when the worker has stopped. */
@@ -48,13 +50,15 @@ function installTemporalRuntime(config: Config) {
 }
 
 /** Temporal worker + outbox relay + audit sealer, sharing one app-role pool. */
-export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string; metrics?: Metrics }): Promise<WorkerRuntime> {
-  const { config, db, logger, address, metrics } = deps;
+export async function startWorkerRuntime(deps: { config: Config; db: Db; logger: Logger; address: string; metrics?: Metrics; telemetry?: Telemetry | undefined }): Promise<WorkerRuntime> {
+  const { config, db, logger, address, metrics, telemetry } = deps;
   installTemporalRuntime(config);
   if (metrics) registerDatabaseGauges(metrics, db);
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  // Traces: the relay's signals and the activities' starts carry the trace context (worker/tracing.ts).
+  const interceptors = tracingClientInterceptors(telemetry);
+  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(interceptors ? { interceptors } : {}) });
   const worker = await createLifecycleWorker({
     connection: nativeConnection,
     client,
@@ -73,6 +77,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     dnsServers: parseResolverList(config.DNS_RESOLVER),
     approvalHourMs: config.APPROVAL_HOUR_MS,
     allowHttpLoopback: config.NODE_ENV !== 'production',
+    ...(telemetry ? { telemetry } : {}),
   });
   // Recurring work on Temporal Schedules (pruning and audit sizes; domain re-checks and certificate
   // expiry), created by whichever worker comes first; every replica ensures them. Not a reason to

@@ -9,6 +9,7 @@ import {
   sql,
 } from 'slonik';
 import { z } from 'zod';
+import { activeTracer, inSpan, SpanKind } from '../telemetry.js';
 import { forgetLocks, LockOrderRetry } from './locks.js';
 
 export type { DatabasePool, DatabaseTransactionConnection };
@@ -117,7 +118,16 @@ function retryReason(err: unknown): 'deadlock' | 'serialization' | 'lockOrder' |
  * lock ledger asked for a re-plan (so `attempt` must be one transaction or one statement, with no
  * effects outside the database); when retries run out the caller gets a `TransientDatabaseError`.
  */
-export async function withRetry<T>(attempt: () => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+export function withRetry<T>(attempt: () => Promise<T>, retry: RetryPolicy = DEFAULT_RETRY): Promise<T> {
+  // Tracing off: one check, nothing allocated (core/telemetry.ts).
+  if (activeTracer() === undefined) return retrying(attempt, retry);
+  return inSpan('db.transaction', DB_TRANSACTION_SPAN, () => retrying(attempt, retry));
+}
+
+/** The span around one transaction (or one-statement write), its retries included. */
+const DB_TRANSACTION_SPAN = { kind: SpanKind.CLIENT, attributes: { 'db.system': 'postgresql' } };
+
+async function retrying<T>(attempt: () => Promise<T>, retry: RetryPolicy): Promise<T> {
   for (let n = 1; ; n++) {
     try {
       return await attempt();

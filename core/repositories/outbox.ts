@@ -1,6 +1,7 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Tx } from '../db/pool.js';
+import { currentTraceparent } from '../telemetry.js';
 
 export const StreamType = z.enum(['user', 'group']);
 export type StreamType = z.infer<typeof StreamType>;
@@ -36,6 +37,8 @@ export const OutboxRow = z.object({
   delivered_at: z.string().nullable(),
   attempts: z.number(),
   last_error: z.string().nullable(),
+  /** The W3C traceparent of the request that wrote the row (null: tracing was off). */
+  traceparent: z.string().nullable(),
 });
 export type OutboxRow = z.infer<typeof OutboxRow>;
 
@@ -51,9 +54,11 @@ export interface OutboxEvent {
 export async function appendOutbox(tx: Tx, tenantId: string, events: OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
   const rows = events.map((e) => [tenantId, e.streamType, e.streamId, e.seq, e.type, JSON.stringify(e.payload ?? {})]);
+  // The trace continues in the relay, the workflow and the webhook POST (core/telemetry.ts).
+  const traceparent = currentTraceparent();
   await tx.query(sql.unsafe`
-    INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
-    SELECT t, st, si, s, et, p::jsonb
+    INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
+    SELECT t, st, si, s, et, p::jsonb, ${traceparent}::text
       FROM ${sql.unnest(rows, ['uuid', 'text', 'uuid', 'int8', 'text', 'text'])} AS x(t, st, si, s, et, p)`);
 }
 

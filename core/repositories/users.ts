@@ -7,6 +7,7 @@ import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
 import type { ScimUser } from '../scim/resource.js';
 import { URN } from '../scim/schema.js';
+import { currentTraceparent } from '../telemetry.js';
 
 export const LifecycleState = z.enum(['provisioned', 'active', 'suspended', 'deleted']);
 export type LifecycleState = z.infer<typeof LifecycleState>;
@@ -131,7 +132,8 @@ export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: Ten
     return await db.maybeOne(sql.type(UserRow)`
       SELECT * FROM scim_create_user(${tenantId}, ${r.id}, ${c.userName}, ${c.userNameKey}, ${c.externalId}, ${c.active},
         ${c.displayName}, ${c.name}::jsonb, ${c.emails}::jsonb, ${c.phoneNumbers}::jsonb, ${c.enterprise}::jsonb,
-        ${c.attributes}::jsonb, ${sql.binary(r.dataKey)}, ${r.audit.actorId}, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb)`);
+        ${c.attributes}::jsonb, ${sql.binary(r.dataKey)}, ${r.audit.actorId}, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb,
+        ${currentTraceparent()}::text)`);
   } catch (err) {
     uniquenessError(err, r.user.userName);
   }
@@ -199,8 +201,8 @@ export async function updateUserRecorded(tx: Tx, current: UserRow, next: ScimUse
         SELECT u.tenant_id, 'scim', ${r.audit.actorId}, ${r.audit.action}, 'user', u.id::text, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb
           FROM u),
       o AS (
-        INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
-        SELECT u.tenant_id, 'user', u.id, u.event_seq, ${r.event.type}, ${JSON.stringify(r.event.payload)}::jsonb FROM u)
+        INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
+        SELECT u.tenant_id, 'user', u.id, u.event_seq, ${r.event.type}, ${JSON.stringify(r.event.payload)}::jsonb, ${currentTraceparent()}::text FROM u)
       SELECT ${USER_COLUMNS} FROM u`);
   } catch (err) {
     uniquenessError(err, next.userName);

@@ -13,6 +13,8 @@ import { loadSecretsKey } from '../../core/secret-box.js';
 import { parseResolverList } from '../../core/domains/dns.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
+import type { Telemetry } from '../../core/telemetry.js';
+import { tracingClientInterceptors } from '../../worker/tracing.js';
 
 /** Clones the migrated template into a fresh database for one test file. */
 export async function cloneDatabase(): Promise<string> {
@@ -99,6 +101,11 @@ export interface StackOptions {
   logger?: Logger;
   /** The relay's fallback poll (default 20 ms); NOTIFY at commit wakes it regardless. */
   relayPollMs?: number;
+  /**
+   * Traces (started by the caller before the stack): the client carries the trace context, and the
+   * worker bundles workflows itself with the OpenTelemetry interceptor modules.
+   */
+  telemetry?: Telemetry;
 }
 
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
@@ -119,7 +126,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   if (options.worker) {
     quietTemporalRuntime();
     connection = await Connection.connect({ address: temporalAddress });
-    client = new Client({ connection });
+    const interceptors = tracingClientInterceptors(options.telemetry);
+    client = new Client({ connection, ...(interceptors ? { interceptors } : {}) });
     nativeConnection = await NativeConnection.connect({ address: temporalAddress });
     worker = await createLifecycleWorker({
       connection: nativeConnection,
@@ -130,7 +138,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       roles: config.APP_ROLES,
       secretKey: loadSecretsKey(config),
       webhookTargets: webhookTargets(config),
-      workflowBundle: { code: inject('workflowCode') },
+      ...(options.telemetry ? { telemetry: options.telemetry } : { workflowBundle: { code: inject('workflowCode') } }),
       dnsServers: parseResolverList(config.DNS_RESOLVER),
       approvalHourMs: config.APPROVAL_HOUR_MS,
     });

@@ -155,6 +155,10 @@ describe('docker-compose.yml', () => {
     for (const name of ['prometheus', 'grafana']) expect((service(name) as { profiles?: string[] }).profiles).toEqual(['monitoring']);
   });
 
+  it('leaves traces off unless OTEL_EXPORTER_OTLP_ENDPOINT is given', () => {
+    for (const name of ['api', 'worker']) expect(loadConfig(environment(name)).OTEL_EXPORTER_OTLP_ENDPOINT, name).toBeUndefined();
+  });
+
   it('runs more than one worker', () => {
     expect(service('worker').deploy?.replicas).toBeGreaterThanOrEqual(2);
   });
