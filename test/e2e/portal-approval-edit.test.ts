@@ -1,13 +1,13 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { approveAndWait, setApprovalPolicy, waitingRequestOf } from '../helpers/approvals.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
@@ -20,7 +20,6 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * A webhook endpoint's URL and events, a role mapping's roles and the default role are edited in
  * their forms and applied as edited.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-approval-edit');
 
 let stack: TestStack;
@@ -31,11 +30,7 @@ beforeAll(async () => {
   ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack({ worker: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

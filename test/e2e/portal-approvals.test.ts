@@ -1,12 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
@@ -17,7 +17,6 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * its overlap; (b) a role-mapping change with its dry run, approved by an approver, changes the
  * roles of exactly the people the dry run named.
  */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-approvals');
 
 let stack: TestStack;
@@ -28,11 +27,7 @@ beforeAll(async () => {
   ensurePortalBuilt();
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack({ worker: true });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -2,16 +2,15 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { applyAtOnce } from '../helpers/approvals.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-audit');
 
 let stack: TestStack;
@@ -33,11 +32,7 @@ beforeAll(async () => {
   }
   await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Ops', members: [{ value: ids.ann }, { value: ids.bob }] });
   await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Finance', members: [{ value: ids.cat }] });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

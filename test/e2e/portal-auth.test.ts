@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOTP } from 'otpauth';
 import { createOperator } from '../../core/portal-auth/operator-service.js';
@@ -9,10 +9,9 @@ import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { approveAndWait, setApprovalPolicy } from '../helpers/approvals.js';
 import { portalClient } from '../helpers/portal.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 import jsQRModule from 'jsqr';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-auth');
 
 let stack: TestStack;
@@ -52,11 +51,7 @@ beforeAll(async () => {
   // A worker: member role changes are approval requests decided by their workflow.
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,11 +11,10 @@ import { recordDeliveryAttempt } from '../../core/webhooks/queries.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 import { applyAtOnce, approveAndWait, PORTAL_DIRECT_KINDS, setApprovalPolicy } from '../helpers/approvals.js';
 import { portalClient } from '../helpers/portal.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-connections');
 
 let stack: TestStack;
@@ -33,11 +32,7 @@ beforeAll(async () => {
   // test/e2e/portal-approvals.test.ts walks the approval journeys themselves.
   await applyAtOnce(stack, tenant.id, PORTAL_DIRECT_KINDS);
   await setApprovalPolicy(stack, tenant.id, { 'scim_connection.revoke': { approvals: 1 } });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

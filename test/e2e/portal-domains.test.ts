@@ -1,17 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { createWebhookTargetPolicy } from '../../core/net/webhook-target.js';
 import { createSsoConnection } from '../../core/sso/service.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { expectAccessible, launchChromium } from '../helpers/browser.js';
 import { browserSignIn, portalClient } from '../helpers/portal.js';
 import { makeCertificate, samlMetadata } from '../helpers/saml.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = join('test-artifacts', 'portal-domains');
 
 let stack: TestStack;
@@ -24,11 +23,7 @@ beforeAll(async () => {
   mkdirSync(ARTIFACTS, { recursive: true });
   stack = await startStack({ worker: true });
   tenant = await stack.createTenant();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium } from 'playwright-core';
+import { CHROMIUM_OPTIONS } from '../helpers/browser.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
 let stack: TestStack;
 let bare: TestStack;
@@ -20,9 +19,7 @@ beforeAll(async () => {
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   // A fresh profile per run; the flags keep Chromium off the (closed) network.
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+    ...CHROMIUM_OPTIONS,
   });
 });
 
