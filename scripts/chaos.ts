@@ -3,7 +3,7 @@ import { ensureTemporalCli } from './setup-temporal.mjs';
 
 /**
  * `npm run chaos`: the chaos run of issue 10 at full size (CHAOS_WRITES, CHAOS_CONNECTIONS,
- * CHAOS_TENANTS; default 10,000 writes at 50 connections over 20 tenants). Prints the counts and
+ * CHAOS_TENANTS, CHAOS_SETTLE_SECONDS; default 10,000 writes at 50 connections over 20 tenants). Prints the counts and
  * exits non-zero on any violation. `test/chaos/chaos.test.ts` runs a small one in `npm test`.
  */
 const int = (name: string, fallback: number) => {
@@ -16,6 +16,7 @@ const report = await runChaos({
   writes: int('CHAOS_WRITES', 10_000),
   connections: int('CHAOS_CONNECTIONS', 50),
   tenants: int('CHAOS_TENANTS', 20),
+  settleTimeoutMs: int('CHAOS_SETTLE_SECONDS', 900) * 1000,
   temporalCli: ensureTemporalCli({ quiet: true }),
   log: (line) => process.stdout.write(`${line}\n`),
 });

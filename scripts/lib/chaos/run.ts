@@ -201,7 +201,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     await director;
     log(`load done in ${(loadMs / 1000).toFixed(1)} s; waiting for every change to flow through…`);
 
-    const verification = await verifyChaosRun({ databaseUrl, tenants, received: receiver.received, settleTimeoutMs: options.settleTimeoutMs ?? 300_000 });
+    const verification = await verifyChaosRun({ databaseUrl, tenants, received: receiver.received, settleTimeoutMs: options.settleTimeoutMs ?? 300_000, log });
     const violations: string[] = [];
     if (load.responses500 > 0) violations.push(`${load.responses500} responses were 500`);
     if (load.responses503 !== load.responses503WithRetryAfter) violations.push(`${load.responses503 - load.responses503WithRetryAfter} 503s without Retry-After`);

@@ -32,13 +32,26 @@ export interface ChaosVerification {
  * and feed sealed, every event received), then checks. Read as the owner (the superuser of the
  * private cluster, which row-level security does not restrict).
  */
-export async function verifyChaosRun(options: { databaseUrl: string; tenants: TenantModel[]; received: ReceivedWebhook[]; settleTimeoutMs: number }): Promise<ChaosVerification> {
+export async function verifyChaosRun(options: { databaseUrl: string; tenants: TenantModel[]; received: ReceivedWebhook[]; settleTimeoutMs: number; log?: (line: string) => void }): Promise<ChaosVerification> {
   const db = new pg.Pool({ connectionString: options.databaseUrl, max: 4 });
   try {
     const ids = options.tenants.map((t) => t.id);
     const started = Date.now();
     let settled = false;
+    let lastLog = Date.now();
     while (Date.now() - started < options.settleTimeoutMs) {
+      if (options.log && Date.now() - lastLog > 30_000) {
+        lastLog = Date.now();
+        const p = await db
+          .query<{ outbox: number; streams: number; events: number }>(
+            `SELECT (SELECT count(*) FROM outbox WHERE tenant_id = ANY($1) AND delivered_at IS NULL)::int AS outbox,
+                    (SELECT count(*) FROM users WHERE tenant_id = ANY($1) AND applied_seq <> event_seq)::int AS streams,
+                    (SELECT count(*) FROM events WHERE tenant_id = ANY($1))::int AS events`,
+            [ids],
+          )
+          .catch(() => undefined);
+        if (p) options.log(`  after ${((Date.now() - started) / 1000).toFixed(0)} s: ${p.rows[0]!.outbox} outbox rows to relay, ${p.rows[0]!.streams} user streams behind, ${p.rows[0]!.events} events, ${options.received.length} webhooks received`);
+      }
       const r = await db
         .query<{ pending: number }>(
           `SELECT (SELECT count(*) FROM outbox WHERE tenant_id = ANY($1) AND delivered_at IS NULL)
