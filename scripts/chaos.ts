@@ -1,4 +1,4 @@
-import { formatChaosReport, runChaos } from './lib/chaos/run.js';
+import { abortChaosRuns, formatChaosReport, runChaos } from './lib/chaos/run.js';
 import { ensureTemporalCli } from './setup-temporal.mjs';
 
 /**
@@ -11,6 +11,13 @@ const int = (name: string, fallback: number) => {
   if (!Number.isInteger(v) || v <= 0) throw new Error(`${name} must be a positive integer`);
   return v;
 };
+// Ctrl-C leaves no processes and no private cluster behind.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    process.stdout.write('\nstopping the chaos run…\n');
+    void abortChaosRuns().finally(() => process.exit(130));
+  });
+}
 const began = Date.now();
 const report = await runChaos({
   writes: int('CHAOS_WRITES', 10_000),

@@ -63,6 +63,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => {});
   const dir = mkdtempSync(join(tmpdir(), 'roster-chaos-'));
   const cleanups: (() => Promise<void> | void)[] = [() => rmSync(dir, { recursive: true, force: true })];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await Promise.resolve(cleanup()).catch(() => {});
+  };
+  running.add(cleanUp);
   try {
     log('private PostgreSQL cluster…');
     const cluster = await startPrivateCluster();
@@ -225,8 +229,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const { log: _log, temporalCli: _cli, ...rest } = options;
     return { options: rest, load, startedAt: loadStarted, loadMs, faults, verification, violations, serverErrors };
   } finally {
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => {});
+    running.delete(cleanUp);
+    await cleanUp();
   }
+}
+
+const running = new Set<() => Promise<void>>();
+
+/** Stops what every unfinished run started (its processes, the Temporal server, the PostgreSQL cluster): for Ctrl-C. */
+export async function abortChaosRuns(): Promise<void> {
+  await Promise.all([...running].map((cleanUp) => cleanUp()));
 }
 
 async function createTenants(input: { databaseUrl: string; count: number; secretsKey: string; urlFor: (endpoint: string) => string }): Promise<TenantModel[]> {
