@@ -1,4 +1,7 @@
 import {
+  BackendTerminatedError,
+  BackendTerminatedUnexpectedlyError,
+  ConnectionError,
   createPool,
   createTypeParserPreset,
   type DatabasePool,
@@ -204,9 +207,12 @@ export function retryAfterSeconds(err: unknown): number | undefined {
   if (err instanceof TransientDatabaseError) return err.retryAfterSeconds;
   const state = sqlState(err);
   if (state !== undefined && UNAVAILABLE.test(state)) return 2;
-  const name = (err as { name?: unknown } | undefined)?.name;
-  if (name === 'ConnectionError' || name === 'BackendTerminatedError' || name === 'BackendTerminatedUnexpectedlyError') return 2;
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (code === 'ECONNREFUSED' || code === 'ECONNRESET') return 2;
+  // slonik's errors do not set `name` (it stays 'Error'): match the classes. A pool that cannot
+  // connect while PostgreSQL restarts raises ConnectionError with the socket error as its cause.
+  if (err instanceof ConnectionError || err instanceof BackendTerminatedError || err instanceof BackendTerminatedUnexpectedlyError) return 2;
+  for (let e = err as { name?: unknown; code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'ConnectionError' || e.name === 'BackendTerminatedError' || e.name === 'BackendTerminatedUnexpectedlyError') return 2;
+    if (e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET') return 2;
+  }
   return undefined;
 }
