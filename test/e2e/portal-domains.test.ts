@@ -7,6 +7,7 @@ import { createWebhookTargetPolicy } from '../../core/net/webhook-target.js';
 import { createSsoConnection } from '../../core/sso/service.js';
 import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { approveAndWait } from '../helpers/approvals.js';
 import { browserSignIn, portalClient } from '../helpers/portal.js';
 import { makeCertificate, samlMetadata } from '../helpers/saml.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
@@ -96,5 +97,58 @@ describe('domains and SSO pages (real browser)', () => {
     expect(await page.getByRole('button', { name: 'New SSO connection…' }).count()).toBe(0);
     await shot(page, '4-sso-connection');
     await expectAccessible(page, 'sso page');
+  });
+
+  it('an admin requests a change of a connection from its form; once two approvers agree the page shows it', async () => {
+    const t = await stack.createTenant();
+    await withTenant(stack.app, t.id, (tx) =>
+      createSsoConnection(
+        tx,
+        { tenantId: t.id, actor: { type: 'user', id: 'seed' } },
+        { targets: createWebhookTargetPolicy({ allowedNetworks: [] }), allowHttp: false },
+        {
+          protocol: 'saml',
+          name: 'Old IdP name',
+          metadataXml: samlMetadata({ entityId: 'https://idp.change.example/metadata', ssoUrl: 'https://idp.change.example/sso', certificates: [makeCertificate({ cn: 'change-idp', validDays: 200 })] }),
+          allowedDomains: [],
+        },
+      ),
+    );
+    const page = await freshPage();
+    await browserSignIn(page, stack, t, { roles: ['admin'] });
+    await page.goto(`${stack.url}/sso`);
+    await expect.poll(() => page.getByRole('heading', { name: 'Old IdP name' }).count(), { timeout: 15_000 }).toBe(1);
+    await page.getByRole('button', { name: 'Change Old IdP name…' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect.poll(() => dialog.getByLabel('Name').inputValue()).toBe('Old IdP name');
+    // Nothing edited: refused in the form, nothing requested.
+    await dialog.getByRole('button', { name: 'Request the change' }).click();
+    await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/Nothing changed/);
+    await dialog.getByLabel('Name').fill('New IdP name');
+    await dialog.getByLabel('Reason for the approvers').fill('rename after the merger');
+    await shot(page, '5-sso-change-dialog');
+    await expectAccessible(page, 'sso change dialog');
+    await dialog.getByRole('button', { name: 'Request the change' }).click();
+    await expect.poll(() => page.getByText('Sent for approval').count(), { timeout: 15_000 }).toBe(1);
+    await shot(page, '6-sso-change-requested');
+
+    // The request carries exactly the rename (no metadata: the current certificates stay).
+    const first = await portalClient(stack, t, { roles: ['approver'] });
+    const second = await portalClient(stack, t, { roles: ['approver'] });
+    const waiting = (await first.request('GET', '/approvals?box=waiting')).body.data;
+    expect(waiting).toHaveLength(1);
+    expect(waiting[0]).toMatchObject({ kind: 'sso_connection.update', reason: 'rename after the merger', payload: { name: 'New IdP name' } });
+    expect(Object.keys(waiting[0].payload).sort()).toEqual(['connectionId', 'name']);
+    // Until approved the connection is as it was.
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { name: 'Old IdP name' }).count(), { timeout: 15_000 }).toBe(1);
+    const decided = await first.request('POST', `/approvals/${waiting[0].id}/decide`, { verdict: 'approve', changeHash: waiting[0].changeHash });
+    expect(decided.body.outcome).toBe('recorded');
+    const applied = await approveAndWait(second, waiting[0].id);
+    expect(applied.state).toBe('applied');
+    await page.reload();
+    await expect.poll(() => page.getByRole('heading', { name: 'New IdP name' }).count(), { timeout: 15_000 }).toBe(1);
+    expect(await page.getByText('https://idp.change.example/sso').count()).toBe(1);
+    await shot(page, '7-sso-changed');
   });
 });

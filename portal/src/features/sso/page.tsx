@@ -1,7 +1,7 @@
 import { type FormEvent, useState } from 'react';
 import { Link } from 'react-router';
 import type { SubmittedChange } from '../../../../core/approvals/schema.js';
-import { RequestSsoCreateBody, type SsoCertificate, type SsoConnectionView } from '../../../../core/sso/schema.js';
+import { RequestSsoCreateBody, RequestSsoUpdateBody, type SsoCertificate, type SsoConnectionView } from '../../../../core/sso/schema.js';
 import { useSession } from '../../app/session.js';
 import {
   Banner,
@@ -24,7 +24,7 @@ import {
   useToast,
 } from '../../components/index.js';
 import { formatDateTime } from '../../lib/format.js';
-import { useRequestCreate, useRequestDelete, useSsoConnections, useVerifiedDomains } from './api.js';
+import { useRequestCreate, useRequestDelete, useRequestUpdate, useSsoConnections, useVerifiedDomains } from './api.js';
 
 const DAY = 86_400_000;
 
@@ -57,6 +57,7 @@ export default function SsoPage() {
   const canRequest = user.roles.includes('admin');
   const connections = useSsoConnections();
   const [creating, setCreating] = useState(false);
+  const [changing, setChanging] = useState<SsoConnectionView | null>(null);
   const [deleting, setDeleting] = useState<SsoConnectionView | null>(null);
   const [submitted, setSubmitted] = useState<SubmittedChange | null>(null);
   const remove = useRequestDelete();
@@ -87,9 +88,14 @@ export default function SsoPage() {
           id={`sso-${c.id}`}
           actions={
             canRequest && (
-              <Button variant="danger" onClick={() => setDeleting(c)}>
-                Delete…
-              </Button>
+              <>
+                <Button onClick={() => setChanging(c)} aria-label={`Change ${c.name}…`}>
+                  Change…
+                </Button>
+                <Button variant="danger" onClick={() => setDeleting(c)} aria-label={`Delete ${c.name}…`}>
+                  Delete…
+                </Button>
+              </>
             )
           }
         >
@@ -137,7 +143,7 @@ export default function SsoPage() {
         </Section>
       ))}
 
-      <CreateDialog
+      <ConnectionDialog
         open={creating}
         onClose={() => setCreating(false)}
         onSubmitted={(s) => {
@@ -145,6 +151,18 @@ export default function SsoPage() {
           setSubmitted(s);
         }}
       />
+      {changing && (
+        <ConnectionDialog
+          key={changing.id}
+          open
+          current={changing}
+          onClose={() => setChanging(null)}
+          onSubmitted={(s) => {
+            setChanging(null);
+            setSubmitted(s);
+          }}
+        />
+      )}
       <ConfirmDialog
         open={deleting !== null}
         title={`Delete “${deleting?.name ?? ''}”?`}
@@ -175,53 +193,108 @@ function CertificateTable({ certificates }: { certificates: SsoCertificate[] }) 
 type Form = { protocol: 'oidc' | 'saml'; name: string; issuer: string; clientId: string; metadataXml: string; allowedDomains: string[]; reason: string };
 const EMPTY: Form = { protocol: 'oidc', name: '', issuer: '', clientId: '', metadataXml: '', allowedDomains: [], reason: '' };
 
-function CreateDialog({ open, onClose, onSubmitted }: { open: boolean; onClose: () => void; onSubmitted: (s: SubmittedChange) => void }) {
+function formOf(c: SsoConnectionView): Form {
+  return { ...EMPTY, protocol: c.protocol, name: c.name, issuer: c.oidc?.issuer ?? '', clientId: c.oidc?.clientId ?? '', allowedDomains: [...c.allowedDomains] };
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) => a.length === b.length && [...a].sort().join('\n') === [...b].sort().join('\n');
+
+/** What an edit changes: only the fields that differ from the connection (new metadata only when pasted). */
+function changesOf(c: SsoConnectionView, v: Form): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (v.name !== c.name) out.name = v.name;
+  if (!sameSet(v.allowedDomains, c.allowedDomains)) out.allowedDomains = v.allowedDomains;
+  if (c.protocol === 'oidc') {
+    if (v.issuer !== (c.oidc?.issuer ?? '')) out.issuer = v.issuer;
+    if (v.clientId !== (c.oidc?.clientId ?? '')) out.clientId = v.clientId;
+  } else if (v.metadataXml.trim()) {
+    out.metadataXml = v.metadataXml;
+  }
+  return out;
+}
+
+/**
+ * Requests a new connection, or (with `current`) a change of one: the form starts from its values,
+ * the protocol stays, and only what differs is sent. Either way the change goes to the approvers.
+ */
+function ConnectionDialog({ open, onClose, onSubmitted, current }: { open: boolean; onClose: () => void; onSubmitted: (s: SubmittedChange) => void; current?: SsoConnectionView }) {
   const create = useRequestCreate();
+  const update = useRequestUpdate();
   const verified = useVerifiedDomains();
-  const [values, setValues] = useState<Form>(EMPTY);
+  const [values, setValues] = useState<Form>(current ? formOf(current) : EMPTY);
   const [errors, setErrors] = useState<Partial<Record<keyof Form, string>>>({});
   const [formError, setFormError] = useState<unknown>(null);
   const field = (name: keyof Form) => ({
     name,
     value: String(values[name]),
     error: errors[name],
-    onChange: (e: { target: { value: string } }) => setValues((v) => ({ ...v, [name]: e.target.value })),
+    onChange: (e: { target: { value: string } }) => {
+      setFormError(null);
+      setValues((v) => ({ ...v, [name]: e.target.value }));
+    },
   });
+  const reason = values.reason.trim() ? { reason: values.reason } : {};
   /** Only the chosen protocol's fields go out (the API refuses the other protocol's as unknown). */
   const submit = async (event: FormEvent) => {
     event.preventDefault();
     setFormError(null);
-    const common = { name: values.name, allowedDomains: values.allowedDomains, ...(values.reason.trim() ? { reason: values.reason } : {}) };
-    const parsed = RequestSsoCreateBody.safeParse(
-      values.protocol === 'oidc' ? { protocol: 'oidc', issuer: values.issuer, clientId: values.clientId, ...common } : { protocol: 'saml', metadataXml: values.metadataXml, ...common },
-    );
-    if (!parsed.success) {
-      setErrors(Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message])));
-      return;
+    let send: () => Promise<SubmittedChange>;
+    if (current) {
+      const changes = changesOf(current, values);
+      if (Object.keys(changes).length === 0) {
+        setFormError(new Error('Nothing changed: edit a field before requesting the change.'));
+        return;
+      }
+      const parsed = RequestSsoUpdateBody.safeParse({ ...changes, ...reason });
+      if (!parsed.success) {
+        setErrors(Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message])));
+        return;
+      }
+      send = () => update.mutateAsync({ id: current.id, changes: parsed.data });
+    } else {
+      const common = { name: values.name, allowedDomains: values.allowedDomains, ...reason };
+      const parsed = RequestSsoCreateBody.safeParse(
+        values.protocol === 'oidc' ? { protocol: 'oidc', issuer: values.issuer, clientId: values.clientId, ...common } : { protocol: 'saml', metadataXml: values.metadataXml, ...common },
+      );
+      if (!parsed.success) {
+        setErrors(Object.fromEntries(parsed.error.issues.map((i) => [String(i.path[0]), i.message])));
+        return;
+      }
+      send = () => create.mutateAsync(parsed.data);
     }
     setErrors({});
     try {
-      onSubmitted(await create.mutateAsync(parsed.data));
-      setValues(EMPTY);
+      onSubmitted(await send());
+      setValues(current ? formOf(current) : EMPTY);
     } catch (err) {
       setFormError(err);
     }
   };
+  // The domains a connection may allow: the verified ones, and whatever it allows already.
+  const domains = [...new Set([...(verified.data ?? []), ...(current?.allowedDomains ?? [])])].sort();
   return (
-    <Dialog open={open} onClose={onClose} title="New SSO connection" wide>
+    <Dialog open={open} onClose={onClose} title={current ? `Change “${current.name}”` : 'New SSO connection'} wide>
       <form className="form" noValidate onSubmit={(e) => void submit(e)}>
         <Banner tone="info" title="This change needs approval">
-          Roster checks the connection now; it is created once your approvers agree (two by default).
+          {current
+            ? 'Roster checks the new values now; the connection changes once your approvers agree (two by default). Until then it works as it is.'
+            : 'Roster checks the connection now; it is created once your approvers agree (two by default).'}
         </Banner>
-        <SelectField
-          label="Protocol"
-          options={[
-            { value: 'oidc', label: 'OpenID Connect' },
-            { value: 'saml', label: 'SAML 2.0' },
-          ]}
-          value={values.protocol}
-          onChange={(e) => setValues((v) => ({ ...v, protocol: e.target.value as Form['protocol'] }))}
-        />
+        {current ? (
+          <p>
+            Protocol: <strong>{current.protocol === 'oidc' ? 'OpenID Connect' : 'SAML 2.0'}</strong> (to switch protocol, request a new connection)
+          </p>
+        ) : (
+          <SelectField
+            label="Protocol"
+            options={[
+              { value: 'oidc', label: 'OpenID Connect' },
+              { value: 'saml', label: 'SAML 2.0' },
+            ]}
+            value={values.protocol}
+            onChange={(e) => setValues((v) => ({ ...v, protocol: e.target.value as Form['protocol'] }))}
+          />
+        )}
         <TextField label="Name" required {...field('name')} />
         {values.protocol === 'oidc' ? (
           <>
@@ -229,14 +302,19 @@ function CreateDialog({ open, onClose, onSubmitted }: { open: boolean; onClose: 
             <TextField label="Client id" required {...field('clientId')} />
           </>
         ) : (
-          <Field label="IdP metadata XML" required {...(errors.metadataXml ? { error: errors.metadataXml } : {})}>
+          <Field
+            label={current ? 'New IdP metadata XML' : 'IdP metadata XML'}
+            hint={current ? 'Leave empty to keep the current metadata and certificates.' : undefined}
+            required={!current}
+            {...(errors.metadataXml ? { error: errors.metadataXml } : {})}
+          >
             {(props) => <textarea {...props} name="metadataXml" rows={8} value={values.metadataXml} onChange={field('metadataXml').onChange} />}
           </Field>
         )}
         <CheckboxGroup
           legend="Allowed domains"
-          hint={verified.data?.length ? 'People with these e-mail domains sign in through this connection.' : 'No verified domain yet: verify one on the Domains page first.'}
-          options={(verified.data ?? []).map((d) => ({ value: d, label: d }))}
+          hint={domains.length ? 'People with these e-mail domains sign in through this connection.' : 'No verified domain yet: verify one on the Domains page first.'}
+          options={domains.map((d) => ({ value: d, label: d }))}
           value={values.allowedDomains}
           onChange={(allowedDomains) => setValues((v) => ({ ...v, allowedDomains }))}
         />
@@ -244,8 +322,8 @@ function CreateDialog({ open, onClose, onSubmitted }: { open: boolean; onClose: 
         <FormError error={formError} />
         <div className="form-actions">
           <Button onClick={onClose}>Cancel</Button>
-          <Button variant="primary" type="submit" busy={create.isPending} busyLabel="Checking…">
-            Request the connection
+          <Button variant="primary" type="submit" busy={create.isPending || update.isPending} busyLabel="Checking…">
+            {current ? 'Request the change' : 'Request the connection'}
           </Button>
         </div>
       </form>
