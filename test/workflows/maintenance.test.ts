@@ -98,6 +98,9 @@ describe('maintenance schedule', () => {
       await stack.owner.query(sql.unsafe`
         INSERT INTO scim_request_errors (tenant_id, connection_id, occurred_at, method, path, status) VALUES (${a.id}, ${a.connectionId}, ${at}, 'POST', '/Users', 409)`);
     }
+    // An API process's flush leaves old buckets to the schedule (it used to cut them at 7 days, whatever the retention).
+    await stack.owner.query(sql.unsafe`SELECT scim_activity_flush('[]'::jsonb, '[]'::jsonb)`);
+    expect(await count(sql.unsafe`SELECT 1 FROM scim_activity_buckets WHERE tenant_id = ${a.id} AND bucket < now() - interval '1 day'`)).toBe(1);
     const auditBefore = await count(sql.unsafe`SELECT 1 FROM audit_events WHERE tenant_id = ${a.id}`);
 
     // Every worker replica ensures the schedule: the first creates it, the others find it.
