@@ -256,13 +256,6 @@ export async function markWorkflowStarted(db: Db, tenantId: string, requestId: s
   await withTenant(db, tenantId, (tx) => q.updateChangeRequest(tx, tenantId, requestId, { workflowStarted: true }));
 }
 
-/** Whether the request is still open; 404 when it is not this tenant's. */
-export async function requestIsOpen(db: Db, tenantId: string, requestId: string): Promise<boolean> {
-  const row = await withTenant(db, tenantId, (tx) => q.findChangeRequest(tx, tenantId, requestId));
-  if (!row) throw new DomainError(404, 'not_found', 'no such change request');
-  return OPEN_STATES.includes(row.state as (typeof OPEN_STATES)[number]);
-}
-
 /** The request's state as recorded, for answering an Update sent to a workflow that has closed. */
 export async function recordedState(db: Db, tenantId: string, requestId: string): Promise<string> {
   const row = await withTenant(db, tenantId, (tx) => q.findChangeRequest(tx, tenantId, requestId));

@@ -333,16 +333,25 @@ async function decideAndWait(s: RosterSetup, slot: number, p: Prepared): Promise
   return { decideMs, approvedMs: since(s.watcher.at('approved', p.requestId)), appliedMs: since(s.watcher.at('applied', p.requestId)), verifiedMs: end.t - t0, confirmedMs };
 }
 
-/** `samples` decisions in batches of `concurrency`: each batch is submitted and reviewed first, then decided at once. */
-async function rosterRound(s: RosterSetup, samples: number, concurrency: number, cpu: CpuWindows, idleCores?: Record<string, number>): Promise<RoundResult> {
-  const out: DecisionSample[] = [];
+/**
+ * `samples` runs in batches of `concurrency`: each batch is prepared first (outside the measured
+ * window), then run at once with the CPU window around it; failures are counted, the first kept.
+ */
+async function inBatches<P, S>(
+  samples: number,
+  concurrency: number,
+  cpu: CpuWindows,
+  prepare: (slot: number) => Promise<P>,
+  run: (prepared: P, slot: number) => Promise<S>,
+): Promise<{ samples: S[]; errors: number; firstError: string | undefined }> {
+  const out: S[] = [];
   let errors = 0;
   let firstError: string | undefined;
   for (let done = 0; done < samples; ) {
     const k = Math.min(concurrency, samples - done);
-    const prepared = await Promise.all(Array.from({ length: k }, (_, slot) => submitAndReview(s, slot)));
+    const prepared = await Promise.all(Array.from({ length: k }, (_, slot) => prepare(slot)));
     const a = cpu.sample();
-    const results = await Promise.allSettled(prepared.map((p, slot) => decideAndWait(s, slot, p)));
+    const results = await Promise.allSettled(prepared.map((p, slot) => run(p, slot)));
     cpu.add(a, cpu.sample());
     for (const r of results) {
       if (r.status === 'fulfilled') out.push(r.value);
@@ -353,7 +362,13 @@ async function rosterRound(s: RosterSetup, samples: number, concurrency: number,
     }
     done += k;
   }
-  return { samples: out, errors, firstError, cpu: cpu.result(samples, idleCores) };
+  return { samples: out, errors, firstError };
+}
+
+/** `samples` decisions in batches of `concurrency`: each batch is submitted and reviewed first, then decided at once. */
+async function rosterRound(s: RosterSetup, samples: number, concurrency: number, cpu: CpuWindows, idleCores?: Record<string, number>): Promise<RoundResult> {
+  const r = await inBatches(samples, concurrency, cpu, (slot) => submitAndReview(s, slot), (p, slot) => decideAndWait(s, slot, p));
+  return { ...r, cpu: cpu.result(samples, idleCores) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -426,25 +441,8 @@ async function measureCeilings(options: {
   };
   const round = async (type: 'bareUpdate' | 'decisionShape', samples: number, concurrency: number): Promise<RoundCeiling> => {
     const cpu = new CpuWindows({ extra: { temporal: options.temporalPid } });
-    const out: CeilingSample[] = [];
-    let errors = 0;
-    let firstError: string | undefined;
-    for (let done = 0; done < samples; ) {
-      const k = Math.min(concurrency, samples - done);
-      const ready = await Promise.all(Array.from({ length: k }, () => one(type)));
-      const a = cpu.sample();
-      const results = await Promise.allSettled(ready.map((go) => go()));
-      cpu.add(a, cpu.sample());
-      for (const r of results) {
-        if (r.status === 'fulfilled') out.push(r.value);
-        else {
-          errors++;
-          firstError ??= r.reason instanceof Error ? r.reason.message : String(r.reason);
-        }
-      }
-      done += k;
-    }
-    return { samples: out, errors, firstError, cpu: cpu.result(samples) };
+    const r = await inBatches(samples, concurrency, cpu, () => one(type), (go) => go());
+    return { ...r, cpu: cpu.result(samples) };
   };
   const { samples, concurrency, warmup } = options.config;
   try {
