@@ -211,6 +211,8 @@ export const ConfigSchema = z.object({
    * cooling-off). Always an hour in production; tests shorten it to run days of policy in seconds.
    */
   APPROVAL_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** Milliseconds in a campaign hour (durations, reminders, interval schedules); tests shorten it. */
+  CAMPAIGN_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
   /** Approvals: a request whose workflow has not started this long after commit is started by the worker's reconciler. */
   APPROVAL_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(30),
   /**

@@ -20,6 +20,15 @@ export const EVENT_TYPES = [
   /** Closed without applying: withdrawn, cancelled or expired (data.state). */
   'approval.closed',
   'change.applied',
+  /** An access review opened (data: campaignId, name, trigger, items, dueAt). */
+  'campaign.started',
+  /** A reviewer decided an item (data: campaignId, itemId, accessKind, access, decision, outcome). */
+  'campaign.item.decided',
+  /** Reviewers with pending items were reminded, or undecided items escalated to the fallback reviewer. */
+  'campaign.reminded',
+  'campaign.escalated',
+  /** An access review closed (data: campaignId, summary counts, evidenceDigest). */
+  'campaign.closed',
 ] as const;
 export const EventType = z.enum(EVENT_TYPES);
 export type EventType = z.infer<typeof EventType>;
