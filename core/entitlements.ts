@@ -6,11 +6,16 @@ export interface RoleSources {
   /** Roles granted by the groups the user is a member of (already joined through role_mappings). */
   mappedRoles: readonly string[];
   directRoles: readonly string[];
+  /**
+   * Roles an access review took away (role_exclusions): left out whatever grants them, until an
+   * admin grants the role directly again (which deletes the exclusion).
+   */
+  excludedRoles?: readonly string[];
 }
 
 /**
- * Effective roles = default ∪ mapped ∪ direct, restricted to the vendor's catalogue (a mapping to a
- * role the vendor has since removed grants nothing).
+ * Effective roles = (default ∪ mapped ∪ direct) − excluded, restricted to the vendor's catalogue (a
+ * mapping to a role the vendor has since removed grants nothing).
  */
 export function effectiveRoles(sources: RoleSources, catalogue: readonly AppRole[]): string[] {
   const known = new Set(catalogue.map((r) => r.name));
@@ -18,6 +23,7 @@ export function effectiveRoles(sources: RoleSources, catalogue: readonly AppRole
   if (sources.defaultRole) all.add(sources.defaultRole);
   for (const r of sources.mappedRoles) all.add(r);
   for (const r of sources.directRoles) all.add(r);
+  for (const r of sources.excludedRoles ?? []) all.delete(r);
   return [...all].filter((r) => known.has(r)).sort();
 }
 

@@ -274,6 +274,7 @@ const RoleSourceRows = z.object({
   direct: z.array(z.object({ role: z.string(), grantedBy: z.string(), grantedAt: z.string() })),
   granted: z.array(z.string()),
   groups: z.array(z.object({ id: z.string().uuid(), displayName: z.string() })),
+  excluded: z.array(z.object({ role: z.string(), campaignId: z.string().uuid().nullable() })),
 });
 
 /** Where each of the user's roles comes from (default, group mapping, direct grant) and their groups. */
@@ -292,7 +293,9 @@ export async function userRoleSources(tx: Tx, tenantId: string, userId: string) 
                       WHERE r.tenant_id = ${tenantId} AND r.user_id = ${userId}), '{}') AS granted,
            coalesce((SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
                        FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-                      WHERE gm.tenant_id = ${tenantId} AND gm.user_id = ${userId}), '[]'::jsonb) AS groups
+                      WHERE gm.tenant_id = ${tenantId} AND gm.user_id = ${userId}), '[]'::jsonb) AS groups,
+           coalesce((SELECT jsonb_agg(jsonb_build_object('role', x.role, 'campaignId', x.campaign_id) ORDER BY x.role)
+                       FROM role_exclusions x WHERE x.tenant_id = ${tenantId} AND x.user_id = ${userId}), '[]'::jsonb) AS excluded
       FROM tenants t WHERE t.id = ${tenantId}`);
 }
 

@@ -85,6 +85,8 @@ export const EffectiveRole = z.object({
   /** The role is in the vendor's catalogue (a mapping to a removed role grants nothing). */
   inCatalogue: z.boolean(),
   sources: z.array(RoleSource),
+  /** An access review removed it (role_exclusions): not effective whatever its sources, until granted directly again. */
+  removedByReview: z.object({ campaignId: z.string().uuid().nullable() }).optional(),
 });
 
 export const CredentialKind = z.enum(['session', 'personal_token', 'service_account_token']);

@@ -210,7 +210,10 @@ export async function userDetail(tx: Tx, tenantId: string, userId: string, catal
     attributes: attributeRows(entries.filter(([k]) => k !== 'schemas' && k !== 'meta' && k !== 'password')),
     roles: [...roles.entries()]
       .sort(([a], [b]) => a.localeCompare(b))
-      .map(([role, s]) => ({ role, granted: sources.granted.includes(role), inCatalogue: known.has(role), sources: s })),
+      .map(([role, s]) => {
+        const excluded = sources.excluded.find((x) => x.role === role);
+        return { role, granted: sources.granted.includes(role), inCatalogue: known.has(role), sources: s, ...(excluded ? { removedByReview: { campaignId: excluded.campaignId } } : {}) };
+      }),
     groups: sources.groups,
     tokens: credentials
       .filter((c) => c.kind !== 'session')

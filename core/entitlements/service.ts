@@ -158,13 +158,24 @@ async function changeEntitlements(
       data: { ...input.change, before: input.before, after: input.after, affectedUsers: changes.length, ...(changes.length <= AUDITED_CHANGES_MAX ? { changes } : {}) },
     },
   ]);
-  const seqs = await bumpUserStreams(tx, changes.map((c) => c.userId));
+  await fanOutEntitlementsChange(tx, ctx.tenantId, changes.map((c) => c.userId), input.change);
+  return { ...(await describe(tx, ctx.tenantId, input.change, changes)), applied: true };
+}
+
+/**
+ * Hands an entitlement change to each affected identity's workflow: the next seq of the user's
+ * stream (locking the users in the lock order) and an `entitlements.changed` outbox row; the mover
+ * then grants and revokes the difference (and the credentials that required a lost role). Returns
+ * each user's seq. Also used by access reviews (core/campaigns/revoke.ts).
+ */
+export async function fanOutEntitlementsChange(tx: Tx, tenantId: string, userIds: readonly string[], payload: Record<string, unknown>): Promise<Map<string, number>> {
+  const seqs = await bumpUserStreams(tx, userIds);
   await appendOutbox(
     tx,
-    ctx.tenantId,
-    [...seqs].map(([userId, seq]) => ({ streamType: 'user' as const, streamId: userId, seq, type: 'entitlements.changed' as const, payload: input.change })),
+    tenantId,
+    [...seqs].map(([userId, seq]) => ({ streamType: 'user' as const, streamId: userId, seq, type: 'entitlements.changed' as const, payload })),
   );
-  return { ...(await describe(tx, ctx.tenantId, input.change, changes)), applied: true };
+  return seqs;
 }
 
 /** Adds names to the changes (sorted by userName) and the fingerprint. */

@@ -15,9 +15,15 @@ export async function currentRoles(tx: Tx, tenantId: string, userId: string): Pr
     SELECT role FROM user_roles WHERE tenant_id = ${tenantId} AND user_id = ${userId} ORDER BY role`))];
 }
 
-const RoleSourcesRow = z.object({ default_role: z.string().nullable(), mapped: z.array(z.string()), direct: z.array(z.string()), current: z.array(z.string()) });
+const RoleSourcesRow = z.object({
+  default_role: z.string().nullable(),
+  mapped: z.array(z.string()),
+  direct: z.array(z.string()),
+  excluded: z.array(z.string()),
+  current: z.array(z.string()),
+});
 
-/** The sources of a user's effective roles and the roles granted now, read in one round trip. */
+/** The sources of a user's effective roles (and the roles a review excluded) and the roles granted now, in one round trip. */
 async function roleSources(tx: Tx, tenantId: string, userId: string) {
   const row = await tx.one(sql.type(RoleSourcesRow)`
     SELECT t.default_role,
@@ -26,10 +32,12 @@ async function roleSources(tx: Tx, tenantId: string, userId: string) {
                       WHERE gm.tenant_id = ${tenantId} AND gm.user_id = ${userId}), '{}') AS mapped,
            coalesce((SELECT array_agg(role) FROM direct_role_grants
                       WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS direct,
+           coalesce((SELECT array_agg(role) FROM role_exclusions
+                      WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS excluded,
            coalesce((SELECT array_agg(role ORDER BY role) FROM user_roles
                       WHERE tenant_id = ${tenantId} AND user_id = ${userId}), '{}') AS current
       FROM tenants t WHERE t.id = ${tenantId}`);
-  return { defaultRole: row.default_role, mappedRoles: row.mapped, directRoles: row.direct, currentRoles: row.current };
+  return { defaultRole: row.default_role, mappedRoles: row.mapped, directRoles: row.direct, excludedRoles: row.excluded, currentRoles: row.current };
 }
 
 export async function computeEffectiveRoles(tx: Tx, tenantId: string, userId: string, catalogue: readonly AppRole[]) {
@@ -153,7 +161,7 @@ export async function isLiveUser(tx: Tx, tenantId: string, userId: string): Prom
     SELECT id::text FROM users WHERE tenant_id = ${tenantId} AND id = ${userId} AND scim_deleted_at IS NULL`)) !== null;
 }
 
-const SourcesMany = z.object({ user_id: z.string(), mapped: z.array(z.string()), direct: z.array(z.string()) });
+const SourcesMany = z.object({ user_id: z.string(), mapped: z.array(z.string()), direct: z.array(z.string()), excluded: z.array(z.string()) });
 
 /**
  * The sources of many users' effective roles in one round trip (a dry run over a big group or
@@ -169,10 +177,12 @@ export async function roleSourcesMany(tx: Tx, tenantId: string, userIds: readonl
                            JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id
                           WHERE gm.tenant_id = ${tenantId} AND gm.user_id = u.id), '{}') AS mapped,
                coalesce((SELECT array_agg(d.role) FROM direct_role_grants d
-                          WHERE d.tenant_id = ${tenantId} AND d.user_id = u.id), '{}') AS direct
+                          WHERE d.tenant_id = ${tenantId} AND d.user_id = u.id), '{}') AS direct,
+               coalesce((SELECT array_agg(x.role) FROM role_exclusions x
+                          WHERE x.tenant_id = ${tenantId} AND x.user_id = u.id), '{}') AS excluded
           FROM unnest(${sql.array(userIds, 'uuid')}::uuid[]) AS u(id)`)
     : [];
-  return new Map(rows.map((r) => [r.user_id, { defaultRole: defaultRole ?? null, mappedRoles: r.mapped, directRoles: r.direct }]));
+  return new Map(rows.map((r) => [r.user_id, { defaultRole: defaultRole ?? null, mappedRoles: r.mapped, directRoles: r.direct, excludedRoles: r.excluded }]));
 }
 
 const UserSummary = z.object({ id: z.string(), user_name: z.string().nullable(), display_name: z.string().nullable() });
@@ -204,7 +214,10 @@ export async function updateDefaultRole(tx: Tx, tenantId: string, role: string |
   await tx.query(sql.unsafe`UPDATE tenants SET default_role = ${role} WHERE id = ${tenantId}`);
 }
 
+/** An admin granting a role directly lifts the exclusion an access review put on it. */
 export async function addDirectGrant(tx: Tx, tenantId: string, userId: string, role: string, grantedBy: string): Promise<void> {
+  await tx.query(sql.unsafe`
+    DELETE FROM role_exclusions WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND role = ${role}`);
   await tx.query(sql.unsafe`
     INSERT INTO direct_role_grants (tenant_id, user_id, role, granted_by)
     VALUES (${tenantId}, ${userId}, ${role}, ${grantedBy})

@@ -1,0 +1,103 @@
+import { sql } from 'slonik';
+import { z } from 'zod';
+import type { Tx } from '../db/pool.js';
+import { AccessKind, ItemOutcome } from './schema.js';
+
+// Plain queries over campaigns and campaign_items, shared by the engine (core/campaigns/engine.ts),
+// the revoke applier (revoke.ts) and the campaign service (service.ts). The rules live there.
+
+/** A campaign_items row as the engine and the service read it (item ids as text: bigserial). */
+export const ItemRow = z.object({
+  id: z.string(),
+  campaign_id: z.string().uuid(),
+  access_kind: AccessKind,
+  access_ref: z.string(),
+  user_id: z.string().uuid().nullable(),
+  service_account_id: z.string().uuid().nullable(),
+  sources: z.array(z.unknown()),
+  last_used_at: z.string().nullable(),
+  risk: z.number(),
+  risk_reasons: z.array(z.string()),
+  recommendation: z.enum(['keep', 'revoke']),
+  recommendation_reason: z.string(),
+  reviewer_id: z.string().uuid().nullable(),
+  assigned_by: z.string(),
+  escalated_at: z.string().nullable(),
+  decision: z.enum(['keep', 'revoke']).nullable(),
+  decision_reason: z.string().nullable(),
+  decided_by: z.string().uuid().nullable(),
+  decided_at: z.string().nullable(),
+  decision_ms: z.number().nullable(),
+  outcome: ItemOutcome,
+  applied: z.unknown().nullable(),
+  applied_at: z.string().nullable(),
+});
+export type ItemRow = z.infer<typeof ItemRow>;
+
+export const ITEM_COLUMNS = sql.fragment`i.id::text AS id, i.campaign_id, i.access_kind, i.access_ref, i.user_id, i.service_account_id,
+  i.sources, i.last_used_at, i.risk, i.risk_reasons, i.recommendation, i.recommendation_reason, i.reviewer_id, i.assigned_by,
+  i.escalated_at, i.decision, i.decision_reason, i.decided_by, i.decided_at, i.decision_ms, i.outcome, i.applied, i.applied_at`;
+
+const itemIdArray = (itemIds: readonly string[]) => sql.array(itemIds.filter((id) => /^\d{1,18}$/.test(id)), 'int8');
+
+/**
+ * The items of a campaign, locked (FOR UPDATE) in id order, for a decision or a revoke: two
+ * reviewers deciding the same items serialise on these rows. Unknown ids are left out. Items hang
+ * off the campaign, not an identity, so these locks have no place in core/db/locks.ts's order;
+ * take them before the user locks a revoke needs (revoke.ts locks the user afterwards).
+ */
+export async function loadItemsForUpdate(tx: Tx, tenantId: string, campaignId: string, itemIds: readonly string[]): Promise<readonly ItemRow[]> {
+  if (itemIds.length === 0) return [];
+  return tx.any(sql.type(ItemRow)`
+    SELECT ${ITEM_COLUMNS} FROM campaign_items i
+     WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id = ANY(${itemIdArray(itemIds)})
+     ORDER BY i.id FOR UPDATE`);
+}
+
+/** The items of a campaign (no lock), in id order. */
+export async function loadItems(tx: Tx, tenantId: string, campaignId: string, itemIds: readonly string[]): Promise<readonly ItemRow[]> {
+  if (itemIds.length === 0) return [];
+  return tx.any(sql.type(ItemRow)`
+    SELECT ${ITEM_COLUMNS} FROM campaign_items i
+     WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id = ANY(${itemIdArray(itemIds)})
+     ORDER BY i.id`);
+}
+
+export const CampaignRow = z.object({
+  id: z.string().uuid(),
+  tenant_id: z.string().uuid(),
+  definition_id: z.string().uuid().nullable(),
+  name: z.string(),
+  trigger: z.enum(['manual', 'schedule', 'event']),
+  trigger_ref: z.string(),
+  settings: z.record(z.unknown()),
+  subject_user_id: z.string().uuid().nullable(),
+  state: z.enum(['generating', 'open', 'closed', 'cancelled']),
+  generation_cursor: z.string().nullable(),
+  items_total: z.number(),
+  opened_at: z.string().nullable(),
+  due_at: z.string().nullable(),
+  escalated_at: z.string().nullable(),
+  closed_at: z.string().nullable(),
+  summary: z.record(z.unknown()).nullable(),
+});
+export type CampaignRow = z.infer<typeof CampaignRow>;
+
+const CAMPAIGN_COLUMNS = sql.fragment`c.id, c.tenant_id, c.definition_id, c.name, c.trigger, c.trigger_ref, c.settings, c.subject_user_id,
+  c.state, c.generation_cursor, c.items_total, c.opened_at, c.due_at, c.escalated_at, c.closed_at, c.summary`;
+
+/** The campaign, optionally locked (FOR NO KEY UPDATE: items reference it by foreign key). */
+export async function findCampaign(tx: Tx, tenantId: string, campaignId: string, options: { forUpdate?: boolean } = {}): Promise<CampaignRow | null> {
+  if (!/^[0-9a-f-]{36}$/i.test(campaignId)) return null;
+  return tx.maybeOne(sql.type(CampaignRow)`
+    SELECT ${CAMPAIGN_COLUMNS} FROM campaigns c WHERE c.tenant_id = ${tenantId} AND c.id = ${campaignId}
+    ${options.forUpdate ? sql.fragment`FOR NO KEY UPDATE` : sql.fragment``}`);
+}
+
+/** Records how an item's outcome was carried out. */
+export async function setItemOutcome(tx: Tx, tenantId: string, campaignId: string, itemId: string, outcome: ItemOutcome, applied: unknown): Promise<void> {
+  await tx.query(sql.unsafe`
+    UPDATE campaign_items SET outcome = ${outcome}, applied = ${applied === null ? null : JSON.stringify(applied)}::jsonb,
+           applied_at = ${applied === null ? null : sql.fragment`now()`}
+     WHERE tenant_id = ${tenantId} AND campaign_id = ${campaignId} AND id = ${itemId}::int8`);
+}
