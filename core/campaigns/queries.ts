@@ -14,7 +14,8 @@ export const ItemRow = z.object({
   access_ref: z.string(),
   user_id: z.string().uuid().nullable(),
   service_account_id: z.string().uuid().nullable(),
-  sources: z.array(z.unknown()),
+  /** RoleSource[] for a role, { scopes, createdAt, ... } otherwise. */
+  sources: z.unknown(),
   last_used_at: z.string().nullable(),
   risk: z.number(),
   risk_reasons: z.array(z.string()),
@@ -101,3 +102,47 @@ export async function setItemOutcome(tx: Tx, tenantId: string, campaignId: strin
            applied_at = ${applied === null ? null : sql.fragment`now()`}
      WHERE tenant_id = ${tenantId} AND campaign_id = ${campaignId} AND id = ${itemId}::int8`);
 }
+
+// ---------------------------------------------------------------------------------------------
+// SQL fragments shared by generation (engine.ts) and drift (itemDrift): the same expression makes
+// the snapshot and the comparison, so "changed" means the sources really differ.
+
+/**
+ * Why `userCol` holds `roleCol` now (RoleSource[]: default, each group mapping with the group's
+ * name, a direct grant), in a stable order (default, groups by id, direct).
+ */
+export function roleSourcesSql(tenantId: string, userCol: ReturnType<typeof sql.identifier>, roleCol: ReturnType<typeof sql.identifier>) {
+  return sql.fragment`(SELECT coalesce(jsonb_agg(s.src ORDER BY s.ord, s.k), '[]'::jsonb) FROM (
+      SELECT 0 AS ord, '' AS k, jsonb_build_object('kind', 'default') AS src
+        FROM tenants t WHERE t.id = ${tenantId} AND t.default_role = ${roleCol}
+      UNION ALL
+      SELECT 1, g.id::text, jsonb_build_object('kind', 'group', 'groupId', g.id, 'groupName', g.display_name)
+        FROM group_members gm
+        JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id AND rm.role = ${roleCol}
+        JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+       WHERE gm.tenant_id = ${tenantId} AND gm.user_id = ${userCol}
+      UNION ALL
+      SELECT 2, '', jsonb_build_object('kind', 'direct', 'grantedBy', d.granted_by)
+        FROM direct_role_grants d WHERE d.tenant_id = ${tenantId} AND d.user_id = ${userCol} AND d.role = ${roleCol}
+    ) s)`;
+}
+
+/** Lower-cased e-mails and userName of the user row `alias` (to match portal users by e-mail). */
+export function userEmailsSql(alias: string) {
+  const a = sql.identifier([alias]);
+  return sql.fragment`(ARRAY(SELECT lower(e->>'value') FROM jsonb_array_elements(CASE WHEN jsonb_typeof(${a}.emails) = 'array' THEN ${a}.emails ELSE '[]'::jsonb END) e
+                         WHERE e->>'value' IS NOT NULL) || lower(${a}.user_name))`;
+}
+
+/**
+ * Whether the access of pending item `i` no longer exists: the role is not in user_roles (or the
+ * person was deleted), the token revoked or expired, the service account disabled, the grant revoked.
+ */
+export const ITEM_GONE_SQL = sql.fragment`(CASE i.access_kind
+    WHEN 'role' THEN NOT EXISTS (SELECT 1 FROM user_roles ur JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id AND u.scim_deleted_at IS NULL
+                                  WHERE ur.tenant_id = i.tenant_id AND ur.user_id = i.user_id AND ur.role = i.access_ref)
+    WHEN 'token' THEN NOT EXISTS (SELECT 1 FROM credentials c WHERE c.tenant_id = i.tenant_id AND c.id = i.access_ref::uuid
+                                    AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()))
+    WHEN 'service_account' THEN NOT EXISTS (SELECT 1 FROM service_accounts s WHERE s.tenant_id = i.tenant_id AND s.id = i.access_ref::uuid AND s.status = 'active')
+    WHEN 'oauth_grant' THEN NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.tenant_id = i.tenant_id AND g.id = i.access_ref::uuid AND g.revoked_at IS NULL)
+  END)`;

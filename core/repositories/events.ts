@@ -7,7 +7,7 @@ import { EventType } from '../events/schema.js';
 
 export { EVENT_TYPES, EventType } from '../events/schema.js';
 
-export const EventSubjectType = z.enum(['user', 'group', 'service_account', 'domain', 'change_request']);
+export const EventSubjectType = z.enum(['user', 'group', 'service_account', 'domain', 'change_request', 'campaign']);
 export type EventSubjectType = z.infer<typeof EventSubjectType>;
 
 export const EventInput = z.object({

@@ -11,6 +11,7 @@ import { applyEffectiveRoles, revokeAllRoles } from './entitlements.js';
 import { eventIdFor, type EventType, type NewEvent, recordEvents } from './events.js';
 import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
+import { reviewOnMove } from '../campaigns/engine.js';
 import { LifecycleState } from './users.js';
 
 /**
@@ -101,6 +102,12 @@ export type IdentityEventOutcome =
       deletionPending: boolean;
       /** Recorded events that a webhook endpoint takes, in emission order, for the delivery workflow. */
       deliver: string[];
+      /**
+       * Campaigns this event opened (a move that changed the manager or department of a person
+       * holding privileged roles: core/campaigns/engine.ts reviewOnMove): their workflows start
+       * after commit (the campaign reconciler starts any that a crash left unstarted).
+       */
+      startCampaigns?: string[];
     };
 
 export interface IdentityEventInput {
@@ -116,6 +123,8 @@ export interface IdentityEventInput {
   /** The first event of a fresh run: the stream position is read here, not assumed. */
   fromStart: boolean;
   catalogue: readonly AppRole[];
+  /** Milliseconds in a campaign hour (CAMPAIGN_HOUR_MS) for a review a move opens; default one hour. */
+  campaignHourMs?: number;
 }
 
 const eventStepKey = (input: { workflowId: string; seq: number }, step: string) => `${input.workflowId}:${input.seq}:${step}`;
@@ -164,6 +173,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     events.push({ id: eventIdFor(input.workflowId, `${input.seq}:${type}${suffix}`), type, subjectType: 'user', subjectId: input.userId, data });
 
   let leaver: 'none' | 'proceed' | 'held' = 'none';
+  const startCampaigns: string[] = [];
   if (activate || (MOVER_EVENTS.has(input.type) && state === 'active')) {
     // Joiner or reactivation (roles come back, revoked credentials never do), or the mover.
     const roles = await applyEffectiveRoles(tx, { tenantId: input.tenantId, userId: input.userId, catalogue: input.catalogue, actor });
@@ -172,7 +182,16 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     for (const role of roles.revoke) emit('role.revoked', { role }, `:${role}`);
     if (roles.revoke.length) await revokeCredentialsRequiringRoles(tx, input.tenantId, input.userId, roles.revoke, actor);
     if (activate) emit(input.type === 'user.created' ? 'user.provisioned' : 'user.reactivated', {});
-    else if (input.type === 'user.updated') emit('user.updated', { changed: input.changed ?? [] });
+    else if (input.type === 'user.updated') {
+      emit('user.updated', { changed: input.changed ?? [] });
+      const review = await reviewOnMove(tx, { catalogue: input.catalogue, hourMs: input.campaignHourMs ?? 3_600_000 }, {
+        tenantId: input.tenantId,
+        userId: input.userId,
+        seq: input.seq,
+        changed: input.changed ?? [],
+      });
+      if (review) startCampaigns.push(review);
+    }
   } else if (LEAVER_EVENTS.has(input.type) && !input.leaverDone) {
     // SCIM already suspended the user synchronously; the leaver is the durable revocation behind
     // it. Only the guard's decision is taken here; its tenant lock is held until commit, so the
@@ -190,7 +209,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   }
   await appendAudit(tx, input.tenantId, audit);
   const deliver = await recordEvents(tx, input.tenantId, events);
-  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver };
+  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver, ...(startCampaigns.length ? { startCampaigns } : {}) };
   await storeStep(tx, input.tenantId, key, outcome);
   return outcome;
 }
