@@ -18,6 +18,7 @@ import {
 import { evidenceCsv, evidenceDigest, evidenceJson, evidenceRows } from '../../core/campaigns/evidence.js';
 import { campaignProgress } from '../../core/campaigns/progress.js';
 import { ItemRow } from '../../core/campaigns/queries.js';
+import { applyIdentityEvent } from '../../core/repositories/lifecycle.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -377,6 +378,14 @@ describe('reviewOnMove', () => {
     // No privileged role, or not a manager/department change: nothing.
     expect(await f.q((tx) => reviewOnMove(tx, deps(), { tenantId: f.t.id, userId: f.fay, seq: 3, changed: [urn] }))).toBeNull();
     expect(await f.q((tx) => reviewOnMove(tx, deps(), { tenantId: f.t.id, userId: f.alice, seq: 8, changed: ['displayName'] }))).toBeNull();
+
+    // Through the mover: a user.updated naming the enterprise extension hands the new campaign's id back.
+    const outcome = await withTenant(stack.app, f.t.id, (tx) =>
+      applyIdentityEvent(tx, { tenantId: f.t.id, userId: f.alice, workflowId: `identity-${f.alice}`, seq: 9, type: 'user.updated', changed: [urn], leaverDone: false, fromStart: false, catalogue: stack.config.APP_ROLES, campaignHourMs: 1000 }),
+    );
+    expect(outcome).toMatchObject({ kind: 'applied', startCampaigns: [expect.any(String)] });
+    const started = (outcome as { startCampaigns: string[] }).startCampaigns[0]!;
+    expect(await f.q((tx) => tx.oneFirst(sql.type(z.object({ trigger_ref: z.string() }))`SELECT trigger_ref FROM campaigns WHERE id = ${started}`))).toBe(`move:${f.alice}:9`);
   });
 });
 
