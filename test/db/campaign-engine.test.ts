@@ -291,6 +291,8 @@ describe('open, remind, escalate, vanish, close', () => {
     for (const r of mine.slice(0, 5)) await decide(c, r.id, 'keep', f.fallback, 800);
     await f.q((tx) => tx.query(sql.unsafe`UPDATE campaign_items SET reviewer_id = ${f.fallback} WHERE campaign_id = ${c} AND id = ANY(${sql.array(mine.slice(0, 5).map((r) => r.id), 'int8')})`));
     await decide(c, mine[5]!.id, 'revoke', f.bossPortal, 30_000);
+    // Everything else belongs to other reviewers, so the fallback's record is exactly those five.
+    await f.q((tx) => tx.query(sql.unsafe`UPDATE campaign_items SET reviewer_id = ${f.bossPortal} WHERE campaign_id = ${c} AND id <> ALL(${sql.array(mine.slice(0, 5).map((r) => r.id), 'int8')})`));
     const progress = await f.q((tx) => campaignProgress(tx, f.t.id, c));
     expect(progress).toMatchObject({ items: 8, decided: 6, kept: 5, revoked: 1, pending: 2 });
     const fb = progress.reviewers.find((r) => r.reviewerId === f.fallback)!;
