@@ -533,7 +533,8 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
   const actor = systemActor(tenantId, campaignId);
   const first = await withTenant(db, tenantId, async (tx) => {
     const c = await requireCampaign(tx, tenantId, campaignId);
-    if (c.state === 'closed' || c.state === 'cancelled') return { done: await storedStep<CloseResult>(tx, tenantId, key) };
+    if (c.state === 'cancelled') throw new DomainError(409, 'campaign_cancelled', 'the campaign was cancelled');
+    if (c.state === 'closed') return { done: await storedStep<CloseResult>(tx, tenantId, key) };
     if (c.state !== 'open') throw new DomainError(409, 'campaign_not_open', 'the campaign has not opened yet');
     await closeVanishedIn(tx, tenantId, campaignId);
     const settings = campaignSettings(c);
@@ -569,7 +570,7 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
         const items = await tx.any(sql.type(ItemRow)`
           SELECT ${ITEM_COLUMNS} FROM campaign_items i
            WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
-           ORDER BY i.id LIMIT ${CLOSE_REVOKE_BATCH} FOR UPDATE SKIP LOCKED`);
+           ORDER BY i.id LIMIT ${CLOSE_REVOKE_BATCH} FOR UPDATE`);
         await applyRevokes(tx, { tenantId, actor }, deps, items, 'no response by the deadline', 'no_response_revoked');
         return items.length;
       });
@@ -579,7 +580,9 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
 
   return withTenant(db, tenantId, async (tx) => {
     const c = await requireCampaign(tx, tenantId, campaignId);
-    if (c.state === 'closed' || c.state === 'cancelled') return (await storedStep<CloseResult>(tx, tenantId, key))!;
+    if (c.state === 'cancelled') throw new DomainError(409, 'campaign_cancelled', 'the campaign was cancelled');
+    const done = c.state === 'closed' ? await storedStep<CloseResult>(tx, tenantId, key) : null;
+    if (done) return done;
     // A reviewer may have decided since: whatever is still pending falls to the policy's keep.
     await tx.query(sql.unsafe`
       UPDATE campaign_items SET outcome = 'no_response_kept' WHERE tenant_id = ${tenantId} AND campaign_id = ${campaignId} AND outcome = 'pending'`);

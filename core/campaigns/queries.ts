@@ -45,7 +45,8 @@ const itemIdArray = (itemIds: readonly string[]) => sql.array(itemIds.filter((id
  * The items of a campaign, locked (FOR UPDATE) in id order, for a decision or a revoke: two
  * reviewers deciding the same items serialise on these rows. Unknown ids are left out. Items hang
  * off the campaign, not an identity, so these locks have no place in core/db/locks.ts's order;
- * take them before the user locks a revoke needs (revoke.ts locks the user afterwards).
+ * take them before the user locks a revoke needs (revoke.ts locks the user afterwards), and after
+ * the campaign row if the caller locks it (the engine's close does: campaign, items, users).
  */
 export async function loadItemsForUpdate(tx: Tx, tenantId: string, campaignId: string, itemIds: readonly string[]): Promise<readonly ItemRow[]> {
   if (itemIds.length === 0) return [];
