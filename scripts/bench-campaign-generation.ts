@@ -7,6 +7,7 @@
  * Environment:
  *   CAMPAIGN_BENCH_DATABASE_URL  owner URL of the bench database (dropped and re-created! its name must contain "bench")
  *   CAMPAIGN_BENCH_BATCH         people per batch (default 2000)
+ *   CAMPAIGN_BENCH_REVOKES       revoke decisions applied after generation (default 2000), to report revokes per second
  *
  * Fixture (SQL, one statement each): N people (a third suspended-free, every one with a manager
  * given by id, half of the managers with a portal user), one role each (a group mapping grants it
@@ -18,6 +19,8 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { appDatabaseUrl, loadConfig } from '../core/config.js';
 import { generateItemsBatch, openCampaign } from '../core/campaigns/engine.js';
+import { ITEM_COLUMNS, ItemRow } from '../core/campaigns/queries.js';
+import { applyRevokes } from '../core/campaigns/revoke.js';
 import { migrate } from '../core/db/migrate.js';
 import { createDatabasePool, withTenant } from '../core/db/pool.js';
 import { createTenant } from '../core/repositories/tenants.js';
@@ -28,6 +31,9 @@ export interface CampaignGenerationResult {
   ms: number;
   itemsPerSecond: number;
   peakRssMb: number;
+  /** Revoke decisions applied (applyRevokes, role items, transactions of 200) per second. */
+  revokesPerSecond: number;
+  revokes: number;
 }
 
 async function recreateDatabase(url: string, appPassword: string | undefined) {
@@ -45,7 +51,13 @@ async function recreateDatabase(url: string, appPassword: string | undefined) {
   await migrate({ databaseUrl: url, appPassword });
 }
 
-export async function benchCampaignGeneration(ownerUrl: string, n: number, batchSize = 2000, say: (line: string) => void = console.log): Promise<CampaignGenerationResult> {
+export async function benchCampaignGeneration(
+  ownerUrl: string,
+  n: number,
+  batchSize = 2000,
+  say: (line: string) => void = console.log,
+  revokes = 2000,
+): Promise<CampaignGenerationResult> {
   await recreateDatabase(ownerUrl, process.env.APP_DATABASE_PASSWORD);
   const config = loadConfig({ ...process.env, DATABASE_URL: ownerUrl });
   const owner = await createDatabasePool(ownerUrl, { maximumPoolSize: 2, statementTimeoutMs: 600_000 });
@@ -99,9 +111,25 @@ export async function benchCampaignGeneration(ownerUrl: string, n: number, batch
     const opened = await openCampaign(app, deps, { tenantId: tenant.id, campaignId });
     const ms = Date.now() - started;
     if (opened.itemsTotal !== items) throw new Error(`items_total ${opened.itemsTotal} <> inserted ${items}`);
-    const result = { items, batches, ms, itemsPerSecond: Math.round((items * 1000) / ms), peakRssMb: Math.round(peakRss / 1048576) };
-    say(`[campaign] generated ${items} items in ${batches} batches: ${(ms / 1000).toFixed(1)} s (${result.itemsPerSecond}/s), peak RSS ${result.peakRssMb} MB`);
-    return result;
+    say(`[campaign] generated ${items} items in ${batches} batches: ${(ms / 1000).toFixed(1)} s (${Math.round((items * 1000) / ms)}/s), peak RSS ${Math.round(peakRss / 1048576)} MB`);
+
+    // Revoke decisions: each an exclusion, the direct grant removed, a stream event, the item and its audit row.
+    const ctx = { tenantId: tenant.id, actor: { type: 'system' as const, id: 'bench' } };
+    const revokeStarted = Date.now();
+    let revoked = 0;
+    while (revoked < Math.min(revokes, items)) {
+      revoked += await withTenant(app, tenant.id, async (tx) => {
+        const rows = await tx.any(sql.type(ItemRow)`
+          SELECT ${ITEM_COLUMNS} FROM campaign_items i WHERE i.tenant_id = ${tenant.id} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
+           ORDER BY i.id LIMIT 200 FOR UPDATE`);
+        await applyRevokes(tx, ctx, deps, rows, 'bench', 'revoked');
+        return rows.length;
+      });
+    }
+    const revokeMs = Date.now() - revokeStarted;
+    const revokesPerSecond = Math.round((revoked * 1000) / Math.max(1, revokeMs));
+    say(`[campaign] applied ${revoked} revoke decisions in ${(revokeMs / 1000).toFixed(1)} s (${revokesPerSecond}/s)`);
+    return { items, batches, ms, itemsPerSecond: Math.round((items * 1000) / ms), peakRssMb: Math.round(peakRss / 1048576), revokesPerSecond, revokes: revoked };
   } finally {
     await app.end();
     await owner.end();
@@ -111,7 +139,7 @@ export async function benchCampaignGeneration(ownerUrl: string, n: number, batch
 if (import.meta.url === `file://${process.argv[1]}`) {
   const n = Number(process.argv[2] ?? 100_000);
   const url = process.env.CAMPAIGN_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/roster_campaign_bench';
-  benchCampaignGeneration(url, n, Number(process.env.CAMPAIGN_BENCH_BATCH ?? 2000)).then(
+  benchCampaignGeneration(url, n, Number(process.env.CAMPAIGN_BENCH_BATCH ?? 2000), console.log, Number(process.env.CAMPAIGN_BENCH_REVOKES ?? 2000)).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err);

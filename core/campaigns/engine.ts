@@ -11,7 +11,7 @@ import { runStep, storedStep, storeStep } from '../repositories/lifecycle.js';
 import { auditEntry, type ServiceContext } from '../shared/service-context.js';
 import { evidenceDigestIn } from './evidence.js';
 import { campaignProgress } from './progress.js';
-import { type CampaignRow, findCampaign, ITEM_COLUMNS, ITEM_GONE_SQL, ItemRow, roleSourcesSql, userEmailsSql } from './queries.js';
+import { type CampaignRow, findCampaign, ITEM_COLUMNS, ITEM_GONE_SQL, ITEM_REF_ID, ItemRow, roleSourcesSql, userEmailsSql } from './queries.js';
 import { applyRevokes } from './revoke.js';
 import { type CampaignDefinitionInput, CampaignDefinitionInput as DefinitionSchema, type CampaignSummary, type ReviewerRule } from './schema.js';
 
@@ -405,8 +405,12 @@ export async function closeVanishedItems(db: Db, _deps: CampaignEngineDeps, inpu
 
 async function closeVanishedIn(tx: Tx, tenantId: string, campaignId: string): Promise<{ closed: number }> {
   const r = await tx.query(sql.unsafe`
+    WITH p AS MATERIALIZED (
+      SELECT i.tenant_id, i.id, i.access_kind, i.access_ref, i.user_id, ${ITEM_REF_ID} AS ref_id FROM campaign_items i
+       WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
+    ), gone AS (SELECT i.id FROM p i WHERE ${ITEM_GONE_SQL})
     UPDATE campaign_items i SET outcome = 'gone', applied = '{"via":"already_gone"}'::jsonb, applied_at = now()
-     WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending' AND ${ITEM_GONE_SQL}`);
+      FROM gone WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id = gone.id AND i.outcome = 'pending'`);
   return { closed: r.rowCount };
 }
 
@@ -419,12 +423,16 @@ export type Drift = 'unchanged' | 'changed' | 'gone';
 export async function itemDrift(tx: Tx, tenantId: string, items: readonly Pick<ItemRow, 'id' | 'campaign_id'>[]): Promise<Map<string, Drift>> {
   if (items.length === 0) return new Map();
   const rows = await tx.any(sql.type(z.object({ id: z.string(), drift: z.enum(['unchanged', 'changed', 'gone']) }))`
+    WITH p AS MATERIALIZED (
+      SELECT i.tenant_id, i.id, i.access_kind, i.access_ref, i.user_id, i.sources, ${ITEM_REF_ID} AS ref_id
+        FROM unnest(${sql.array(items.map((i) => i.campaign_id), 'uuid')}::uuid[], ${sql.array(items.map((i) => i.id), 'int8')}::int8[]) AS k(campaign_id, id)
+        JOIN campaign_items i ON i.tenant_id = ${tenantId} AND i.campaign_id = k.campaign_id AND i.id = k.id
+    )
     SELECT i.id::text AS id,
            CASE WHEN ${ITEM_GONE_SQL} THEN 'gone'
                 WHEN i.access_kind = 'role' AND i.sources <> ${roleSourcesSql(tenantId, sql.identifier(['i', 'user_id']), sql.identifier(['i', 'access_ref']))} THEN 'changed'
                 ELSE 'unchanged' END AS drift
-      FROM unnest(${sql.array(items.map((i) => i.campaign_id), 'uuid')}::uuid[], ${sql.array(items.map((i) => i.id), 'int8')}::int8[]) AS k(campaign_id, id)
-      JOIN campaign_items i ON i.tenant_id = ${tenantId} AND i.campaign_id = k.campaign_id AND i.id = k.id`);
+      FROM p i`);
   return new Map(rows.map((r) => [r.id, r.drift]));
 }
 
@@ -525,7 +533,8 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
   const actor = systemActor(tenantId, campaignId);
   const first = await withTenant(db, tenantId, async (tx) => {
     const c = await requireCampaign(tx, tenantId, campaignId);
-    if (c.state === 'closed' || c.state === 'cancelled') return { done: await storedStep<CloseResult>(tx, tenantId, key) };
+    if (c.state === 'cancelled') throw new DomainError(409, 'campaign_cancelled', 'the campaign was cancelled');
+    if (c.state === 'closed') return { done: await storedStep<CloseResult>(tx, tenantId, key) };
     if (c.state !== 'open') throw new DomainError(409, 'campaign_not_open', 'the campaign has not opened yet');
     await closeVanishedIn(tx, tenantId, campaignId);
     const settings = campaignSettings(c);
@@ -561,7 +570,7 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
         const items = await tx.any(sql.type(ItemRow)`
           SELECT ${ITEM_COLUMNS} FROM campaign_items i
            WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
-           ORDER BY i.id LIMIT ${CLOSE_REVOKE_BATCH} FOR UPDATE SKIP LOCKED`);
+           ORDER BY i.id LIMIT ${CLOSE_REVOKE_BATCH} FOR UPDATE`);
         await applyRevokes(tx, { tenantId, actor }, deps, items, 'no response by the deadline', 'no_response_revoked');
         return items.length;
       });
@@ -571,7 +580,9 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
 
   return withTenant(db, tenantId, async (tx) => {
     const c = await requireCampaign(tx, tenantId, campaignId);
-    if (c.state === 'closed' || c.state === 'cancelled') return (await storedStep<CloseResult>(tx, tenantId, key))!;
+    if (c.state === 'cancelled') throw new DomainError(409, 'campaign_cancelled', 'the campaign was cancelled');
+    const done = c.state === 'closed' ? await storedStep<CloseResult>(tx, tenantId, key) : null;
+    if (done) return done;
     // A reviewer may have decided since: whatever is still pending falls to the policy's keep.
     await tx.query(sql.unsafe`
       UPDATE campaign_items SET outcome = 'no_response_kept' WHERE tenant_id = ${tenantId} AND campaign_id = ${campaignId} AND outcome = 'pending'`);

@@ -45,7 +45,8 @@ const itemIdArray = (itemIds: readonly string[]) => sql.array(itemIds.filter((id
  * The items of a campaign, locked (FOR UPDATE) in id order, for a decision or a revoke: two
  * reviewers deciding the same items serialise on these rows. Unknown ids are left out. Items hang
  * off the campaign, not an identity, so these locks have no place in core/db/locks.ts's order;
- * take them before the user locks a revoke needs (revoke.ts locks the user afterwards).
+ * take them before the user locks a revoke needs (revoke.ts locks the user afterwards), and after
+ * the campaign row if the caller locks it (the engine's close does: campaign, items, users).
  */
 export async function loadItemsForUpdate(tx: Tx, tenantId: string, campaignId: string, itemIds: readonly string[]): Promise<readonly ItemRow[]> {
   if (itemIds.length === 0) return [];
@@ -135,14 +136,19 @@ export function userEmailsSql(alias: string) {
 }
 
 /**
- * Whether the access of pending item `i` no longer exists: the role is not in user_roles (or the
- * person was deleted), the token revoked or expired, the service account disabled, the grant revoked.
+ * Whether the access of item row `i` no longer exists: the role is not in user_roles (or the person
+ * was deleted), the token revoked or expired, the service account disabled, the grant revoked.
+ * `i` must carry `ref_id` (ITEM_REF_ID of the item, computed in a fenced subquery or CTE): a cast
+ * inside the lookup would keep the primary keys out under row-level security (not leakproof).
  */
 export const ITEM_GONE_SQL = sql.fragment`(CASE i.access_kind
     WHEN 'role' THEN NOT EXISTS (SELECT 1 FROM user_roles ur JOIN users u ON u.tenant_id = ur.tenant_id AND u.id = ur.user_id AND u.scim_deleted_at IS NULL
                                   WHERE ur.tenant_id = i.tenant_id AND ur.user_id = i.user_id AND ur.role = i.access_ref)
-    WHEN 'token' THEN NOT EXISTS (SELECT 1 FROM credentials c WHERE c.tenant_id = i.tenant_id AND c.id = i.access_ref::uuid
+    WHEN 'token' THEN NOT EXISTS (SELECT 1 FROM credentials c WHERE c.tenant_id = i.tenant_id AND c.id = i.ref_id
                                     AND c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()))
-    WHEN 'service_account' THEN NOT EXISTS (SELECT 1 FROM service_accounts s WHERE s.tenant_id = i.tenant_id AND s.id = i.access_ref::uuid AND s.status = 'active')
-    WHEN 'oauth_grant' THEN NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.tenant_id = i.tenant_id AND g.id = i.access_ref::uuid AND g.revoked_at IS NULL)
+    WHEN 'service_account' THEN NOT EXISTS (SELECT 1 FROM service_accounts s WHERE s.tenant_id = i.tenant_id AND s.id = i.ref_id AND s.status = 'active')
+    WHEN 'oauth_grant' THEN NOT EXISTS (SELECT 1 FROM oauth_grants g WHERE g.tenant_id = i.tenant_id AND g.id = i.ref_id AND g.revoked_at IS NULL)
   END)`;
+
+/** The id a non-role item's access_ref names (NULL for a role). */
+export const ITEM_REF_ID = sql.fragment`CASE WHEN i.access_kind <> 'role' THEN i.access_ref::uuid END`;

@@ -18,6 +18,7 @@ import {
 import { evidenceCsv, evidenceDigest, evidenceJson, evidenceRows } from '../../core/campaigns/evidence.js';
 import { campaignProgress } from '../../core/campaigns/progress.js';
 import { ItemRow } from '../../core/campaigns/queries.js';
+import { applyIdentityEvent } from '../../core/repositories/lifecycle.js';
 import { startStack, type TestStack } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -290,6 +291,8 @@ describe('open, remind, escalate, vanish, close', () => {
     for (const r of mine.slice(0, 5)) await decide(c, r.id, 'keep', f.fallback, 800);
     await f.q((tx) => tx.query(sql.unsafe`UPDATE campaign_items SET reviewer_id = ${f.fallback} WHERE campaign_id = ${c} AND id = ANY(${sql.array(mine.slice(0, 5).map((r) => r.id), 'int8')})`));
     await decide(c, mine[5]!.id, 'revoke', f.bossPortal, 30_000);
+    // Everything else belongs to other reviewers, so the fallback's record is exactly those five.
+    await f.q((tx) => tx.query(sql.unsafe`UPDATE campaign_items SET reviewer_id = ${f.bossPortal} WHERE campaign_id = ${c} AND id <> ALL(${sql.array(mine.slice(0, 5).map((r) => r.id), 'int8')})`));
     const progress = await f.q((tx) => campaignProgress(tx, f.t.id, c));
     expect(progress).toMatchObject({ items: 8, decided: 6, kept: 5, revoked: 1, pending: 2 });
     const fb = progress.reviewers.find((r) => r.reviewerId === f.fallback)!;
@@ -377,6 +380,14 @@ describe('reviewOnMove', () => {
     // No privileged role, or not a manager/department change: nothing.
     expect(await f.q((tx) => reviewOnMove(tx, deps(), { tenantId: f.t.id, userId: f.fay, seq: 3, changed: [urn] }))).toBeNull();
     expect(await f.q((tx) => reviewOnMove(tx, deps(), { tenantId: f.t.id, userId: f.alice, seq: 8, changed: ['displayName'] }))).toBeNull();
+
+    // Through the mover: a user.updated naming the enterprise extension hands the new campaign's id back.
+    const outcome = await withTenant(stack.app, f.t.id, (tx) =>
+      applyIdentityEvent(tx, { tenantId: f.t.id, userId: f.alice, workflowId: `identity-${f.alice}`, seq: 9, type: 'user.updated', changed: [urn], leaverDone: false, fromStart: false, catalogue: stack.config.APP_ROLES, campaignHourMs: 1000 }),
+    );
+    expect(outcome).toMatchObject({ kind: 'applied', startCampaigns: [expect.any(String)] });
+    const started = (outcome as { startCampaigns: string[] }).startCampaigns[0]!;
+    expect(await f.q((tx) => tx.oneFirst(sql.type(z.object({ trigger_ref: z.string() }))`SELECT trigger_ref FROM campaigns WHERE id = ${started}`))).toBe(`move:${f.alice}:9`);
   });
 });
 
