@@ -45,7 +45,8 @@ CREATE TABLE campaigns (
   -- event-triggered reviews: the person whose move opened it.
   subject_user_id uuid,
   state text NOT NULL CHECK (state IN ('generating', 'open', 'closed', 'cancelled')),
-  -- Generation progress (keyset position of the last batch; NULL when done).
+  -- Generation progress: NULL before the first batch, then the keyset position of the last batch,
+  -- 'done' once every item is written.
   generation_cursor text,
   items_total integer NOT NULL DEFAULT 0,
   launched_by_type text NOT NULL,
