@@ -11,3 +11,9 @@ export const domainWorkflowId = (tenantId: string, domainId: string) => `domain/
 export const fleetSweepScheduleId = (taskQueue: string) => `fleet-sweep/${taskQueue}`;
 /** One approval workflow per change request. */
 export const approvalWorkflowId = (tenantId: string, requestId: string) => `approval/${tenantId}/${requestId}`;
+/** One workflow per recertification campaign run (the same id core/campaigns/engine.ts records). */
+export const campaignWorkflowId = (tenantId: string, campaignId: string) => `campaign/${tenantId}/${campaignId}`;
+/** One Temporal Schedule per scheduled campaign definition, reconciled from its row by the worker. */
+export const campaignScheduleId = (tenantId: string, definitionId: string) => `campaign-schedule/${tenantId}/${definitionId}`;
+/** The workflow a campaign Schedule starts (Temporal appends the fire time): it launches one run. */
+export const scheduledCampaignWorkflowId = (tenantId: string, definitionId: string) => `campaign-launch/${tenantId}/${definitionId}`;

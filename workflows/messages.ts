@@ -220,3 +220,52 @@ export const editUpdate = defineUpdate<EditOutcome, [EditInput]>('edit');
 export const withdrawUpdate = defineUpdate<CloseOutcome, [WithdrawInput]>('withdraw');
 export const cancelUpdate = defineUpdate<CloseOutcome, [CancelInput]>('cancel');
 export const approvalStatusQuery = defineQuery<ApprovalStatus>('approvalStatus');
+
+// ---------------------------------------------------------------------------------------------
+// Recertification campaigns (issue 9; the data contract is core/campaigns/schema.ts)
+
+/** `campaign/<tenantId>/<campaignId>`: one run, its row already in `campaigns` (state generating or open). */
+export interface CampaignWorkflowInput {
+  tenantId: string;
+  campaignId: string;
+}
+
+/** What a campaign definition's Temporal Schedule starts: launches one run of the definition, then starts its campaign workflow. */
+export interface ScheduledCampaignInput {
+  tenantId: string;
+  definitionId: string;
+}
+
+/** Why a scheduled fire launched nothing. */
+export type ScheduledCampaignResult =
+  | { outcome: 'launched'; campaignId: string }
+  | { outcome: 'skipped'; reason: 'overlap' | 'paused' | 'deleted'; campaignId?: string };
+
+export type CampaignPhase = 'generating' | 'open' | 'closing' | 'closed' | 'cancelled';
+
+export interface CampaignStatus {
+  tenantId: string;
+  campaignId: string;
+  phase: CampaignPhase;
+  /** Items written so far (generation) or in the campaign (open and after). */
+  items: number;
+  /** Pending items as last counted by the workflow. */
+  pending: number;
+  remindersSent: number;
+  escalated: boolean;
+}
+
+/** A security user (or admin) closes the campaign before its deadline. */
+export interface CloseCampaignNowInput {
+  /** Portal user id (audited). */
+  by: string;
+  reason?: string;
+}
+
+/** closing: accepted, the workflow closes now. The rest are refusals (the Update's validator). */
+export type CloseCampaignNowOutcome = 'closing' | 'already_closed' | 'still_generating';
+
+/** Decisions were recorded: the workflow recounts, and closes early once nothing is pending. */
+export const campaignDecidedSignal = defineSignal<[{ decided: number }]>('campaignDecided');
+export const closeCampaignNowUpdate = defineUpdate<CloseCampaignNowOutcome, [CloseCampaignNowInput]>('closeCampaignNow');
+export const campaignStatusQuery = defineQuery<CampaignStatus>('campaignStatus');
