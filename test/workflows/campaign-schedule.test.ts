@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CampaignDefinitionBody } from '../../core/campaigns/schema.js';
 import { withTenant } from '../../core/db/pool.js';
 import { campaignReconciler, syncCampaignSchedule } from '../../worker/loops/campaign-reconciler.js';
-import { campaignScheduleId } from '../../workflows/ids.js';
+import { campaignScheduleId, campaignWorkflowId } from '../../workflows/ids.js';
 import type { ScheduledCampaignResult } from '../../workflows/messages.js';
-import { defineCampaign, portalUser } from '../helpers/campaigns.js';
+import { defineCampaign, launch, portalUser } from '../helpers/campaigns.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
@@ -22,7 +22,7 @@ const HOUR_MS = 2_000;
 let stack: TestStack;
 
 beforeAll(async () => {
-  stack = await startStack({ worker: true, env: { CAMPAIGN_HOUR_MS: String(HOUR_MS), CAMPAIGN_SCHEDULE_FULL_PASS_MS: '1000' } });
+  stack = await startStack({ worker: true, env: { CAMPAIGN_HOUR_MS: String(HOUR_MS), CAMPAIGN_SCHEDULE_FULL_PASS_MS: '1000', CAMPAIGN_RECONCILE_AFTER_SECONDS: '1' } });
 });
 afterAll(async () => {
   // The dev server outlives this file: its Schedules would go on firing at a task queue nobody polls.
@@ -209,6 +209,19 @@ describe('campaign schedules', () => {
       expect(`${parts.hour}:${parts.minute}`).toBe('09:30');
       expect(['Mon', 'Tue', 'Wed', 'Thu', 'Fri']).toContain(parts.weekday);
     }
+  });
+
+  it('a campaign committed without its workflow (a crash between commit and start) is started by the reconciler', async () => {
+    const t = await tenantWithPerson();
+    const definitionId = await defineCampaign(stack, t.tenant.id, definition(t, { schedule: null }));
+    const campaignId = await launch(stack, t.tenant.id, definitionId, { start: false });
+    const Started = z.object({ state: z.string(), workflow_id: z.string().nullable() });
+    const row = await eventually(async () => {
+      const r = await withTenant(stack.owner, t.tenant.id, (tx) => tx.one(sql.type(Started)`SELECT state, workflow_id FROM campaigns WHERE id = ${campaignId}`));
+      return r.state === 'open' && r;
+    }, 15_000);
+    expect(row.workflow_id).toBe(campaignWorkflowId(t.tenant.id, campaignId));
+    expect((await stack.client!.workflow.getHandle(row.workflow_id!).describe()).status.name).toBe('RUNNING');
   });
 
   it('two reconcilers at once: each definition ends at its latest revision with one Schedule', async () => {

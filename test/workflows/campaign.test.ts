@@ -21,6 +21,7 @@ import {
   itemsOf,
   launch,
   person,
+  portalUser,
   rolesOf,
 } from '../helpers/campaigns.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
@@ -285,6 +286,32 @@ describe('campaign workflow', () => {
     expect(rounds.length).toBeGreaterThanOrEqual(3);
     expect(rounds).toEqual(rounds.map((_, i) => i + 1));
     expect((await handle.query(campaignStatusQuery)).remindersSent).toBe(rounds.length);
+  });
+
+  it("a move that changes a person's manager opens a review of their privileged access for the new manager, and its workflow runs", async () => {
+    const t = await campaignTenant(stack);
+    const mona = await person(stack, t, 'mona@example.com');
+    const monaReviewer = await portalUser(stack, t.tenant.id, 'mona@example.com', ['approver']);
+    const nick = await person(stack, t, 'nick@example.com', { admin: true });
+    const moved = await stack.scim(t.tenant, 'PATCH', `/Users/${nick}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { manager: { value: mona } } } }],
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+
+    const Review = z.object({ id: z.string(), trigger: z.string(), subject_user_id: z.string().nullable(), workflow_started_at: z.string().nullable() });
+    const review = await eventually(
+      () => withTenant(stack.owner, t.tenant.id, (tx) => tx.maybeOne(sql.type(Review)`SELECT id, trigger, subject_user_id, workflow_started_at::text FROM campaigns WHERE tenant_id = ${t.tenant.id}`)),
+      20_000,
+    );
+    expect(review).toMatchObject({ trigger: 'event', subject_user_id: nick });
+    // Started by the identity's own step after commit, not by the reconciler (which waits 30 s here).
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).phase === 'open', 10_000);
+    expect((await campaignRow(stack, t.tenant.id, review.id)).state).toBe('open');
+    expect(await itemsOf(stack, t.tenant.id, review.id)).toEqual([
+      expect.objectContaining({ user_id: nick, access_ref: 'admin', reviewer_id: monaReviewer, assigned_by: 'manager', outcome: 'pending' }),
+    ]);
+    expect((await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).items).toBe(1);
   });
 
   it('a cancelled campaign ends its workflow cleanly', async () => {
