@@ -91,6 +91,16 @@ export function formFromDefinition(d: CampaignDefinitionView): DefinitionForm {
 /** A typed number, or NaN when the field is empty or not a number (the schema then says so). */
 const num = (text: string): number => (text.trim() === '' ? Number.NaN : Number(text));
 
+/**
+ * The cap field shows only under "revoke"; otherwise its stored value is kept as it is (a later
+ * switch to revoke finds it again), and a hidden unreadable value falls back to the default.
+ */
+function capOf(f: DefinitionForm): number {
+  const cap = num(f.revokeCapPercent);
+  if (f.noResponseAction === 'revoke') return cap;
+  return Number.isInteger(cap) && cap >= 0 && cap <= 100 ? cap : 10;
+}
+
 /** The body PUT/POST sends: only what the form's choices make meaningful. */
 export function bodyFromForm(f: DefinitionForm): CampaignDefinitionBody {
   const scope: ScopePart[] = SCOPE_KINDS.filter((kind) => f.scope.includes(kind)).map((kind) =>
@@ -113,7 +123,7 @@ export function bodyFromForm(f: DefinitionForm): CampaignDefinitionBody {
     durationHours: num(f.durationHours),
     remindEveryHours: num(f.remindEveryHours),
     escalateAfterHours: num(f.escalateAfterHours),
-    noResponse: { action: f.noResponseAction, escalate: f.escalate, revokeCapPercent: f.noResponseAction === 'revoke' ? num(f.revokeCapPercent) : 10 },
+    noResponse: { action: f.noResponseAction, escalate: f.escalate, revokeCapPercent: capOf(f) },
     rubberStampSeconds: num(f.rubberStampSeconds),
     schedule,
   };
