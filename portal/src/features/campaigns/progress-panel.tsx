@@ -202,10 +202,10 @@ export function EvidencePanel({ campaign: c }: { campaign: CampaignView }) {
         <>
           <p>Every item with its subject, access, reviewer, decision, time, reason and how it was applied.</p>
           <div className="form-actions evidence-links">
-            <a className="btn btn-primary" href={evidenceUrl(c.id, 'csv')} download>
+            <a className="btn btn-primary" href={evidenceUrl(c.id, 'csv')} download data-testid="evidence-csv">
               Download CSV
             </a>
-            <a className="btn btn-secondary" href={evidenceUrl(c.id, 'json')} download>
+            <a className="btn btn-secondary" href={evidenceUrl(c.id, 'json')} download data-testid="evidence-json">
               Download JSON
             </a>
           </div>
