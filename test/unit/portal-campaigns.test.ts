@@ -245,7 +245,7 @@ describe('the worklist: selection and decisions', () => {
       items,
     );
     expect(mixed.tone).toBe('warning');
-    expect(mixed.headline).toBe('Revoked 1 item. 1 item had already lost the access and closed itself. 2 were not decided.');
+    expect(mixed.headline).toBe('Revoked 1 item. 1 item had already lost the access and closed itself. 2 items were not decided:');
     expect(mixed.refusals).toEqual([
       { itemId: '2', code: 'not_your_item', text: 'User 2: admin: not decided, it is assigned to someone else now.' },
       { itemId: '3', code: 'access_changed', text: 'User 3: admin: not decided, the access changed since the snapshot: look at it again and acknowledge the change.' },

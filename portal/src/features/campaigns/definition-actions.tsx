@@ -46,7 +46,7 @@ export function DefinitionActions({ definition: d, size = 'small', onDeleted }: 
   return (
     <>
       <span className="row-actions">
-        <Button size={size} variant="primary" busy={launch.isPending} busyLabel="Launching…" onClick={() => void launchNow()} aria-label={`Launch ${d.name} now`}>
+        <Button size={size} variant="primary" busy={launch.isPending} busyLabel="Launching…" onClick={() => void launchNow()} aria-label={`Launch now: ${d.name}`}>
           Launch now
         </Button>
         {d.schedule && (

@@ -111,7 +111,7 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
       : []),
     {
       key: 'who',
-      header: 'Who and what',
+      header: 'Who, what and why',
       render: (i) => (
         <>
           <div className="cell-strong">{subjectName(i)}</div>
@@ -119,21 +119,17 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
           <div>
             <span className="kind-tag">{accessKindLabels[i.accessKind]}</span> <span className="access-name">{i.access}</span>
           </div>
+          <ul className="plain-list sources small" aria-label="Why they have it">
+            {describeSources(i).map((line) => (
+              <li key={line}>{line}</li>
+            ))}
+          </ul>
+          <div className="muted small" title={i.lastUsedAt ? formatDateTime(i.lastUsedAt) : undefined}>
+            Last used: {lastUsedText(i, (at) => formatRelative(at))}
+          </div>
         </>
       ),
     },
-    {
-      key: 'why',
-      header: 'Why they have it',
-      render: (i) => (
-        <ul className="plain-list sources">
-          {describeSources(i).map((line) => (
-            <li key={line}>{line}</li>
-          ))}
-        </ul>
-      ),
-    },
-    { key: 'lastUsed', header: 'Last used', className: 'nowrap hide-narrow', render: (i) => <span title={i.lastUsedAt ? formatDateTime(i.lastUsedAt) : undefined}>{lastUsedText(i, (at) => formatRelative(at))}</span> },
     {
       key: 'risk',
       header: 'Risk',
@@ -193,7 +189,7 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
             header: <span className="visually-hidden">Decide</span>,
             render: (i: CampaignItemView) =>
               selectable(i) ? (
-                <span className="row-actions">
+                <span className="decide-actions">
                   <Button size="small" onClick={() => start('keep', [i])} disabled={decide.isPending} aria-label={`Keep ${itemLabel(i)}`}>
                     Keep
                   </Button>
@@ -209,7 +205,7 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
 
   const filtered = !!(outcomeParam || accessKind || search || reviewerId);
   return (
-    <div data-testid={view === 'mine' ? 'worklist' : 'all-items'}>
+    <div className="items-panel" data-testid={view === 'mine' ? 'worklist' : 'all-items'}>
       <div className="toolbar">
         <SearchBox label="Search" value={search} placeholder="Person, service account or role" onSearch={(v) => setFilter('q', v.trim() || null)} />
         <div className="field">
@@ -369,6 +365,7 @@ function ItemStatus({ item: i, acknowledged, canAcknowledge, onAcknowledge }: { 
           <StatusBadge status="changed" tone="warning">
             Changed since the snapshot
           </StatusBadge>
+          <div className="muted small">The reasons shown were taken at the start; what grants it now differs.</div>
           {canAcknowledge && (
             <label className="checkbox">
               <input type="checkbox" checked={acknowledged} onChange={(e) => onAcknowledge(e.target.checked)} aria-label={`I have seen the change to ${itemLabel(i)}`} />
@@ -461,7 +458,19 @@ function ReasonDialog({ decision, items, plan, onClose, onSubmit }: { decision: 
           </p>
         )}
         <Field label="Reason" hint="Recorded with the decision in the evidence and the audit log." error={error} required>
-          {(props) => <textarea className="input" rows={3} maxLength={2000} value={reason} onChange={(e) => setReason(e.target.value)} {...props} />}
+          {(props) => (
+            <textarea
+              className="input"
+              rows={3}
+              maxLength={2000}
+              value={reason}
+              onChange={(e) => {
+                setReason(e.target.value);
+                if (e.target.value.trim()) setError(undefined);
+              }}
+              {...props}
+            />
+          )}
         </Field>
         <FormError error={failure} />
       </form>

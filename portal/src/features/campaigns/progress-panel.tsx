@@ -91,7 +91,7 @@ function ReviewerBreakdown({ campaign: c }: { campaign: CampaignView }) {
     { key: 'kept', header: 'Kept', className: 'num' },
     { key: 'revoked', header: 'Revoked', className: 'num' },
     { key: 'overdue', header: 'Overdue', className: 'num', render: (r) => (r.overdue > 0 ? <strong className="text-warning">{formatNumber(r.overdue)}</strong> : '0') },
-    { key: 'median', header: 'Median time per decision', className: 'num hide-narrow', render: (r) => formatDuration(r.medianDecisionMs) },
+    { key: 'median', header: 'Median per decision', className: 'num hide-narrow', render: (r) => formatDuration(r.medianDecisionMs) },
     ...(canMove
       ? [
           {
@@ -99,8 +99,8 @@ function ReviewerBreakdown({ campaign: c }: { campaign: CampaignView }) {
             header: <span className="visually-hidden">Actions</span>,
             render: (r: ReviewerProgress) =>
               r.reviewerId && r.assigned - r.decided > 0 ? (
-                <Button size="small" onClick={() => setMoving(r)} aria-label={`Reassign the pending items of ${r.reviewerName ?? 'this reviewer'}`}>
-                  Reassign pending
+                <Button size="small" onClick={() => setMoving(r)} aria-label={`Reassign pending: ${r.reviewerName ?? 'this reviewer'}`}>
+                  Reassign
                 </Button>
               ) : null,
           },
@@ -115,7 +115,7 @@ function ReviewerBreakdown({ campaign: c }: { campaign: CampaignView }) {
           They kept every item with a median under {stamp} s per decision. The evidence flags them; consider asking them to look again.
         </Banner>
       )}
-      <div data-testid="reviewer-breakdown">
+      <div className="breakdown" data-testid="reviewer-breakdown">
         <DataTable caption="Progress per reviewer" columns={columns} rows={c.progress.reviewers} rowKey={(r) => r.reviewerId ?? 'unassigned'} empty={<EmptyState title="No reviewer yet" />} />
       </div>
       {moving && moving.reviewerId && (

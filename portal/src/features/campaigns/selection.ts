@@ -105,7 +105,7 @@ export function summariseResult(decision: Decision, result: DecideItemsResult, i
   const parts: string[] = [];
   if (result.decided > 0) parts.push(`${verb} ${result.decided} ${result.decided === 1 ? 'item' : 'items'}.`);
   if (gone > 0) parts.push(`${gone} ${gone === 1 ? 'item had' : 'items had'} already lost the access and closed ${gone === 1 ? 'itself' : 'themselves'}.`);
-  if (refusals.length > 0) parts.push(`${refusals.length} ${refusals.length === 1 ? 'was' : 'were'} not decided.`);
+  if (refusals.length > 0) parts.push(`${refusals.length} ${refusals.length === 1 ? 'item was' : 'items were'} not decided:`);
   if (parts.length === 0) parts.push('Nothing was decided.');
   return { tone: refusals.length > 0 ? 'warning' : 'success', headline: parts.join(' '), refusals, gone };
 }

@@ -31,7 +31,7 @@ export const triggerLabels: Record<'manual' | 'schedule' | 'event', string> = {
 };
 
 export const outcomeLabels: Record<ItemOutcome, { label: string; tone: StatusTone }> = {
-  pending: { label: 'Waiting for a decision', tone: 'info' },
+  pending: { label: 'Pending', tone: 'info' },
   kept: { label: 'Kept', tone: 'ok' },
   revoked: { label: 'Revoked', tone: 'error' },
   gone: { label: 'Access gone', tone: 'neutral' },
