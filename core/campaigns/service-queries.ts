@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Actor } from '../audit/schema.js';
 import type { Tx } from '../db/pool.js';
 import { PortalRole } from '../portal-auth/schema.js';
+import { escapeLike, foldKey } from '../scim/fold.js';
 import { ITEM_COLUMNS, ItemRow } from './queries.js';
 import { AccessKind, CampaignState, ItemOutcome } from './schema.js';
 
@@ -168,7 +169,7 @@ export interface ItemFilter {
   search?: string | undefined;
 }
 
-const likePrefix = (s: string) => `${s.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+const likePrefix = (s: string) => `${escapeLike(s.toLowerCase())}%`;
 
 /**
  * One page of a campaign's items, riskiest first (keyset on risk DESC, id), with the readable names
@@ -314,6 +315,6 @@ export async function groupOptions(tx: Tx, tenantId: string, search: string | un
     SELECT g.id, g.display_name,
            (SELECT count(*) FROM group_members m WHERE m.tenant_id = g.tenant_id AND m.group_id = g.id)::int8 AS members
       FROM groups g
-     WHERE g.tenant_id = ${tenantId} ${search ? sql.fragment`AND g.display_name_key LIKE ${likePrefix(search)}` : sql.fragment``}
+     WHERE g.tenant_id = ${tenantId} ${search ? sql.fragment`AND g.display_name_key LIKE ${`${escapeLike(foldKey(search))}%`}` : sql.fragment``}
      ORDER BY g.display_name_key, g.id LIMIT ${limit}`);
 }
