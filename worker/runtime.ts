@@ -76,6 +76,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     ...(metrics ? { metrics } : {}),
     dnsServers: parseResolverList(config.DNS_RESOLVER),
     approvalHourMs: config.APPROVAL_HOUR_MS,
+    campaignHourMs: config.CAMPAIGN_HOUR_MS,
     allowHttpLoopback: config.NODE_ENV !== 'production',
     ...(telemetry ? { telemetry } : {}),
   });

@@ -141,6 +141,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       ...(options.telemetry ? { telemetry: options.telemetry } : { workflowBundle: { code: inject('workflowCode') } }),
       dnsServers: parseResolverList(config.DNS_RESOLVER),
       approvalHourMs: config.APPROVAL_HOUR_MS,
+      campaignHourMs: config.CAMPAIGN_HOUR_MS,
     });
     workerRun = worker.run();
     loops = startBackgroundLoops({
