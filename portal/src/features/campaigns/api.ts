@@ -1,17 +1,25 @@
 import { keepPreviousData, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { z } from 'zod';
 import type {
   CampaignDefinitionBody,
+  CampaignDefinitionPage,
   CampaignDefinitionView,
   CampaignItemPage,
   CampaignPage,
   CampaignState,
   CampaignView,
   DecideItemsBody,
+  CloseNowResult,
+  ConfirmNoResponseBody,
+  ConfirmNoResponseResult,
   DecideItemsResult,
+  GroupOption,
   ItemQuery,
+  LaunchedCampaign,
   ReassignBody,
+  ReassignResult,
+  ReviewerOption,
 } from '../../../../core/campaigns/schema.js';
-import type { PortalRole } from '../../../../core/portal-auth/schema.js';
 import { api, isApiError } from '../../lib/api.js';
 
 /** Every access-review query: any change here makes all of them stale. */
@@ -34,7 +42,7 @@ const live = (state: CampaignState | undefined): boolean => state === 'generatin
 export function useDefinitions(cursor: string | null, enabled = true) {
   return useQuery({
     queryKey: keys.definitions(cursor),
-    queryFn: ({ signal }) => api.get<{ data: CampaignDefinitionView[]; next: string | null }>('/campaign-definitions', { cursor, limit: 50 }, { signal }),
+    queryFn: ({ signal }) => api.get<CampaignDefinitionPage>('/campaign-definitions', { cursor, limit: 50 }, { signal }),
     placeholderData: keepPreviousData,
     enabled,
   });
@@ -89,18 +97,7 @@ export function useItems(campaignId: string, filter: ItemFilter, options: { poll
   });
 }
 
-export interface ReviewerOption {
-  id: string;
-  email: string;
-  displayName: string | null;
-  roles: PortalRole[];
-}
-
-export interface GroupOption {
-  id: string;
-  displayName: string;
-  members: number;
-}
+export type { GroupOption, ReviewerOption };
 
 /** Active portal users for the reviewer pickers (first page of a search). */
 export function useReviewerOptions(search: string, enabled = true) {
@@ -144,7 +141,7 @@ export type LaunchAnswer = { launched: true; campaignId: string } | { launched: 
 export const useLaunch = () =>
   useCampaignsMutation(async ({ id }: { id: string }): Promise<LaunchAnswer> => {
     try {
-      const r = await api.post<{ campaignId: string }>(`/campaign-definitions/${enc(id)}/launch`);
+      const r = await api.post<z.infer<typeof LaunchedCampaign>>(`/campaign-definitions/${enc(id)}/launch`);
       return { launched: true, campaignId: r.campaignId };
     } catch (err) {
       if (isApiError(err, 'campaign_running')) {
@@ -159,12 +156,12 @@ export const useDecideItems = (campaignId: string) =>
   useCampaignsMutation((body: DecideItemsBody) => api.post<DecideItemsResult>(`/campaigns/${enc(campaignId)}/decisions`, body));
 
 export const useReassignItems = (campaignId: string) =>
-  useCampaignsMutation((body: ReassignBody) => api.post<{ reassigned: number }>(`/campaigns/${enc(campaignId)}/reassign`, body));
+  useCampaignsMutation((body: ReassignBody) => api.post<z.infer<typeof ReassignResult>>(`/campaigns/${enc(campaignId)}/reassign`, body));
 
-export const useCloseCampaign = (campaignId: string) => useCampaignsMutation(() => api.post<{ outcome: 'closing' }>(`/campaigns/${enc(campaignId)}/close`));
+export const useCloseCampaign = (campaignId: string) => useCampaignsMutation(() => api.post<z.infer<typeof CloseNowResult>>(`/campaigns/${enc(campaignId)}/close`));
 
 export const useConfirmNoResponse = (campaignId: string) =>
-  useCampaignsMutation((body: { confirm: boolean; reason: string }) => api.post<{ revoked: number; kept: number }>(`/campaigns/${enc(campaignId)}/no-response`, body));
+  useCampaignsMutation((body: ConfirmNoResponseBody) => api.post<z.infer<typeof ConfirmNoResponseResult>>(`/campaigns/${enc(campaignId)}/no-response`, body));
 
 /** Evidence downloads: plain links (the session cookie goes along; the API streams the attachment). */
 export const evidenceUrl = (campaignId: string, format: 'csv' | 'json'): string => api.url(`/campaigns/${enc(campaignId)}/evidence.${format}`);

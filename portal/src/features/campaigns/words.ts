@@ -9,6 +9,7 @@ import type {
   RiskReason,
   ScopePart,
 } from '../../../../core/campaigns/schema.js';
+import { keepNeedsReason as keepNeedsReasonFor } from '../../../../core/campaigns/schema.js';
 import type { StatusTone } from '../../components/index.js';
 import { formatDateTime } from '../../lib/format.js';
 
@@ -106,9 +107,8 @@ export function itemLabel(item: Pick<CampaignItemView, 'subject' | 'access'>): s
   return `${subjectName(item)}: ${item.access}`;
 }
 
-/** Keeping this item needs a reason: privileged access nobody used for 90 days. */
-export const keepNeedsReason = (item: Pick<CampaignItemView, 'riskReasons'>): boolean =>
-  item.riskReasons.includes('privileged_role') && item.riskReasons.includes('unused_90_days');
+/** Keeping this item needs a reason (the service's rule): privileged access nobody used for 90 days. */
+export const keepNeedsReason = (item: Pick<CampaignItemView, 'riskReasons'>): boolean => keepNeedsReasonFor(item.riskReasons);
 
 /** Last use, where Roster knows it: roles have no usage record. */
 export function lastUsedText(item: Pick<CampaignItemView, 'accessKind' | 'lastUsedAt'>, relative: (at: string) => string): string {
