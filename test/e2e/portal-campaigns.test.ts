@@ -135,6 +135,22 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(sec, '02-definitions');
     await expectAccessible(sec, 'definitions');
 
+    // Edit it: a monthly schedule; then pause and resume it from the list.
+    await defRow.getByRole('link', { name: 'Quarterly access review', exact: true }).click();
+    await expect.poll(() => heading(sec), { timeout: 15_000 }).toBe('Quarterly access review');
+    const edit = sec.getByRole('form', { name: 'Campaign definition' });
+    expect(await edit.getByLabel('Fallback reviewer', { exact: true }).inputValue()).toBe(secUser.userId);
+    expect(await edit.getByTestId('named-reviewers').getByRole('checkbox', { name: reviewer.email, exact: true }).isChecked()).toBe(true);
+    await edit.getByLabel('Runs', { exact: true }).selectOption('monthly');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Monthly: the 1st, 00:00 UTC');
+    expect(await defRow.textContent()).toContain('Next run');
+    await defRow.getByRole('button', { name: 'Pause Quarterly access review' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Paused');
+    await shot(sec, '02b-definition-paused');
+    await defRow.getByRole('button', { name: 'Resume Quarterly access review' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Next run');
+
     // ---- Launch now: the campaign page, open once its items are generated. ----
     await defRow.getByRole('button', { name: 'Launch now: Quarterly access review' }).click();
     await expect.poll(() => sec.url(), { timeout: 15_000 }).toMatch(/\/access-reviews\/campaigns\/[0-9a-f-]{36}\?tab=progress$/);
@@ -145,17 +161,26 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(sec, '03-campaign-open');
     await expectAccessible(sec, 'campaign progress (open)');
 
+    // A second launch while this run is open is refused, with a link to the run.
+    await sec.goto(`${stack.url}/access-reviews?tab=definitions`);
+    await defRow.getByRole('button', { name: 'Launch now: Quarterly access review' }).click();
+    const refusedLaunch = sec.getByRole('status').filter({ hasText: 'Not launched' });
+    await expect.poll(() => refusedLaunch.count(), { timeout: 15_000 }).toBe(1);
+    expect(await refusedLaunch.getByRole('link', { name: 'Open the running campaign' }).getAttribute('href')).toBe(new URL(campaignUrl).pathname + '?tab=progress');
+    await sec.goto(campaignUrl);
+
     // Ben's role gains a direct grant after the snapshot: his item is flagged to the reviewer.
     expect((await t.app.call('PUT', `/api/v1/users/${ben}/direct-roles/member`)).status).toBeLessThan(300);
 
     // ---- The reviewer: My reviews, then the worklist, riskiest first. ----
     await rev.goto(`${stack.url}/access-reviews`);
     await expect.poll(() => heading(rev), { timeout: 15_000 }).toBe('Access reviews');
+    await expect.poll(() => rev.getByTestId('reviews-badge').textContent(), { timeout: 15_000 }).toContain('4');
     const mine = rev.getByRole('row', { name: /Quarterly access review/ });
     await expect.poll(() => mine.textContent(), { timeout: 15_000 }).toContain('4');
     await expectAccessible(rev, 'my reviews');
     await shot(rev, '04-my-reviews');
-    await mine.getByRole('link', { name: 'Quarterly access review' }).click();
+    await mine.getByRole('link', { name: 'Quarterly access review', exact: true }).click();
     await expect.poll(() => heading(rev), { timeout: 15_000 }).toBe('Quarterly access review');
     const worklist = rev.getByTestId('worklist');
     await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(5);
@@ -172,6 +197,13 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
     await shot(rev, '05-worklist');
     await expectAccessible(rev, 'worklist');
+
+    // Tablet width: the worklist stays usable (the table scrolls inside its frame, the page does not).
+    await rev.setViewportSize({ width: 768, height: 1024 });
+    expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
+    await expectAccessible(rev, 'worklist (tablet)');
+    await shot(rev, '05b-worklist-tablet');
+    await rev.setViewportSize({ width: 1280, height: 900 });
 
     // Select all, then leave Cat's two items out: two selected.
     await worklist.getByRole('checkbox', { name: 'Select every item on this page', exact: true }).check();
@@ -234,6 +266,7 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await worklist.getByTestId('refusals').textContent()).toBe('cat@example.com: member: not decided, it is assigned to someone else now.');
     await shot(rev, '11-refused-not-yours');
     await expect.poll(() => worklist.getByText('Nothing left for you to decide').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => rev.getByTestId('reviews-badge').count(), { timeout: 15_000 }).toBe(0);
 
     // ---- Close now; the evidence once closed. ----
     await sec.goto(campaignUrl);

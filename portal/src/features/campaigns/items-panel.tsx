@@ -131,31 +131,28 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
       ),
     },
     {
-      key: 'risk',
-      header: 'Risk',
-      render: (i) =>
-        i.riskReasons.length === 0 ? (
-          <span className="muted">low</span>
-        ) : (
-          <span className="risk-list">
-            {i.riskReasons.map((r) => (
-              <StatusBadge key={r} status={r} tone={r === 'privileged_role' ? 'warning' : 'error'}>
-                {riskLabels[r]}
-              </StatusBadge>
-            ))}
-          </span>
-        ),
-    },
-    {
-      key: 'recommendation',
-      header: 'Recommendation',
+      key: 'assessment',
+      header: 'Risk and recommendation',
       render: (i) => (
-        <>
-          <StatusBadge status={i.recommendation} tone={i.recommendation === 'revoke' ? 'error' : 'ok'}>
-            {i.recommendation === 'revoke' ? 'Revoke' : 'Keep'}
-          </StatusBadge>
-          <div className="small recommendation-reason">{i.recommendationReason}</div>
-        </>
+        <div className="assessment">
+          {i.riskReasons.length === 0 ? (
+            <span className="muted small">Low risk</span>
+          ) : (
+            <span className="risk-list">
+              {i.riskReasons.map((r) => (
+                <StatusBadge key={r} status={r} tone={r === 'privileged_role' ? 'warning' : 'error'}>
+                  {riskLabels[r]}
+                </StatusBadge>
+              ))}
+            </span>
+          )}
+          <div>
+            <StatusBadge status={i.recommendation} tone={i.recommendation === 'revoke' ? 'error' : 'ok'}>
+              {i.recommendation === 'revoke' ? 'Recommended: revoke' : 'Recommended: keep'}
+            </StatusBadge>
+            <div className="small recommendation-reason">{i.recommendationReason}</div>
+          </div>
+        </div>
       ),
     },
     ...(view === 'all'
