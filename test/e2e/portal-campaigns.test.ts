@@ -316,5 +316,11 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await aud.getByTestId('all-items').getByRole('checkbox').count()).toBe(0);
     await expectAccessible(aud, 'campaign (auditor)');
     await shot(aud, '13-auditor-all-items');
+    await aud.getByRole('link', { name: 'its definition' }).click();
+    await expect.poll(() => aud.getByTestId('definition-facts').textContent(), { timeout: 15_000 }).toContain('Reviewed by 1 named reviewer');
+    expect(await aud.getByRole('form').count()).toBe(0);
+    expect(await aud.getByRole('button', { name: /^Launch now/ }).count()).toBe(0);
+    await expectAccessible(aud, 'definition (auditor)');
+    await shot(aud, '14-auditor-definition');
   });
 });
