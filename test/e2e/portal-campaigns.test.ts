@@ -233,6 +233,8 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(rev, '08-revoke-reason');
     await dialog.getByRole('button', { name: 'Revoke it' }).click();
     await expect.poll(() => summary.textContent(), { timeout: 15_000 }).toContain('Revoked 1 item.');
+    // Focus continues from the answer, not from the row that is about to go.
+    await expect.poll(() => rev.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('decision-summary');
     expect(await rev.getByRole('dialog').count()).toBe(0);
     await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(2);
     // The revoke went through Cat's lifecycle: the role is gone.
@@ -277,6 +279,16 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await sec.getByTestId('campaign-counts').textContent()).toContain('No response: kept and flagged1');
     await shot(sec, '12-closed-evidence');
     await expectAccessible(sec, 'closed campaign');
+
+    // The campaigns list: closed, with what was decided.
+    await sec.goto(`${stack.url}/access-reviews?tab=campaigns`);
+    const listed = sec.getByRole('row', { name: /Quarterly access review/ });
+    await expect.poll(() => listed.textContent(), { timeout: 15_000 }).toContain('Closed');
+    expect(await listed.textContent()).toContain('3 / 4');
+    await expectAccessible(sec, 'campaigns list');
+    await shot(sec, '12b-campaigns-list');
+    await sec.goto(campaignUrl);
+    await expect.poll(() => sec.getByTestId('evidence-summary').count(), { timeout: 15_000 }).toBe(1);
 
     const csv = await download(sec, 'evidence-csv');
     expect(csv.name).toMatch(/\.csv$/);

@@ -384,9 +384,18 @@ function ItemStatus({ item: i, acknowledged, canAcknowledge, onAcknowledge }: { 
   );
 }
 
+/**
+ * The answer to a decision. It takes focus: the row (or dialog) the decision came from is about to
+ * disappear, and keyboard and screen-reader users continue from what happened.
+ */
 function DecisionSummary({ summary, onDismiss }: { summary: ResultSummary; onDismiss: () => void }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const frame = requestAnimationFrame(() => ref.current?.focus());
+    return () => cancelAnimationFrame(frame);
+  }, [summary]);
   return (
-    <div role="status" data-testid="decision-summary" data-tone={summary.tone}>
+    <div ref={ref} tabIndex={-1} className="decision-summary" role="status" data-testid="decision-summary" data-tone={summary.tone}>
       <Banner tone={summary.tone} title={summary.tone === 'success' ? 'Recorded' : 'Some items were not decided'}>
         <p>{summary.headline}</p>
         {summary.refusals.length > 0 && (
