@@ -4,6 +4,7 @@ import { type Db, withTenant } from '../core/db/pool.js';
 import * as lifecycle from '../core/repositories/lifecycle.js';
 import * as parks from '../core/repositories/stream-parks.js';
 import type { LifecycleState } from '../core/repositories/users.js';
+import { startCampaignWorkflow } from './campaign-client.js';
 import { signalEventDelivery } from './events.js';
 
 export interface LifecycleActivityDeps {
@@ -15,6 +16,8 @@ export interface LifecycleActivityDeps {
   client: Client;
   /** The task queue the delivery workflow runs on (the worker's own). */
   taskQueue: string;
+  /** Milliseconds in a campaign hour (CAMPAIGN_HOUR_MS), for the review a move opens. */
+  campaignHourMs?: number;
 }
 
 export interface IdentityRef {
@@ -31,11 +34,11 @@ export interface StepRef extends IdentityRef {
 /** What the workflow learns from one event (the outcome without the events to deliver). */
 export type IdentityEventStep =
   | Exclude<lifecycle.IdentityEventOutcome, { kind: 'applied' | 'position' }>
-  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'applied' }>, 'deliver'>
+  | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'applied' }>, 'deliver' | 'startCampaigns'>
   | Omit<Extract<lifecycle.IdentityEventOutcome, { kind: 'position' }>, 'deliver'>;
 
 /** Thin, idempotent adapters to PostgreSQL for the identity and group workflows. */
-export function createLifecycleActivities({ db, roles, client, taskQueue }: LifecycleActivityDeps) {
+export function createLifecycleActivities({ db, roles, client, taskQueue, campaignHourMs }: LifecycleActivityDeps) {
   const deliver = (input: IdentityRef, eventIds: readonly string[]) =>
     signalEventDelivery(client, taskQueue, { tenantId: input.tenantId, subjectType: 'user', subjectId: input.userId }, eventIds);
 
@@ -51,11 +54,23 @@ export function createLifecycleActivities({ db, roles, client, taskQueue }: Life
      * then its events to the delivery workflow. The delivery list is dropped from the answer: the
      * workflow history keeps only what the workflow decides on.
      */
-    async applyIdentityEvent(input: Omit<lifecycle.IdentityEventInput, 'catalogue'>): Promise<IdentityEventStep> {
-      const outcome = await withTenant(db, input.tenantId, (tx) => lifecycle.applyIdentityEvent(tx, { ...input, catalogue: roles }));
-      if (outcome.kind !== 'applied' && outcome.kind !== 'position') return outcome;
-      const { deliver: eventIds, ...rest } = outcome;
+    async applyIdentityEvent(input: Omit<lifecycle.IdentityEventInput, 'catalogue' | 'campaignHourMs'>): Promise<IdentityEventStep> {
+      const outcome = await withTenant(db, input.tenantId, (tx) =>
+        lifecycle.applyIdentityEvent(tx, { ...input, catalogue: roles, ...(campaignHourMs ? { campaignHourMs } : {}) }),
+      );
+      if (outcome.kind === 'position') {
+        const { deliver: eventIds, ...rest } = outcome;
+        await deliver(input, eventIds);
+        return rest;
+      }
+      if (outcome.kind !== 'applied') return outcome;
+      const { deliver: eventIds, startCampaigns, ...rest } = outcome;
       await deliver(input, eventIds);
+      // A move opened a review: its workflow starts once the review is committed. A failed start
+      // must not hold up the identity's stream: the campaign reconciler starts it later.
+      for (const campaignId of startCampaigns ?? []) {
+        await startCampaignWorkflow(db, client, taskQueue, { tenantId: input.tenantId, campaignId }).catch(() => undefined);
+      }
       return rest;
     },
 

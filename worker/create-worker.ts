@@ -11,6 +11,7 @@ import type { PruneKind } from '../core/maintenance/kinds.js';
 import { createDomainActivities } from '../activities/domains.js';
 import { changeEffects } from '../activities/workflow-starter.js';
 import { createApprovalActivities } from '../activities/approvals.js';
+import { createCampaignActivities } from '../activities/campaigns.js';
 import type { ApprovalDeps } from '../core/approvals/service.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import type { Db } from '../core/db/pool.js';
@@ -50,6 +51,8 @@ export interface WorkerDeps {
   dnsServers?: readonly string[];
   /** Approvals: milliseconds in a policy hour (APPROVAL_HOUR_MS); the config default when absent. */
   approvalHourMs?: number;
+  /** Campaigns: milliseconds in a campaign hour (CAMPAIGN_HOUR_MS); the config default when absent. */
+  campaignHourMs?: number;
   /** Webhook changes applied by approvals: plain http to loopback allowed (not in production). */
   allowHttpLoopback?: boolean;
   /**
@@ -68,12 +71,19 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath }),
     activities: {
       // Errors are classified at the Temporal boundary (activities/to-failure.ts).
-      ...classifyFailures(createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue }), deps.metrics),
+      ...classifyFailures(
+        createLifecycleActivities({ db: deps.db, roles: deps.roles, client: deps.client, taskQueue: deps.taskQueue, campaignHourMs: campaignHourMs(deps) }),
+        deps.metrics,
+      ),
       ...classifyFailures(createCredentialActivities({ db: deps.db }), deps.metrics),
       ...classifyFailures(createEventActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, secretKey: deps.secretKey, targets: deps.webhookTargets ?? webhookTargets(DEFAULTS), ...(deps.metrics ? { metrics: deps.metrics } : {}) }), deps.metrics),
       ...classifyFailures(createMaintenanceActivities({ db: deps.db, retention: deps.retention ?? retentionDays(DEFAULTS), batchSize: deps.maintenanceBatchSize ?? DEFAULTS.MAINTENANCE_BATCH_SIZE, metrics: deps.metrics }), deps.metrics),
       ...classifyFailures(createDomainActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, dnsServers: deps.dnsServers ?? [] }), deps.metrics),
       ...classifyFailures(createApprovalActivities({ db: deps.db, client: deps.client, deps: approvalDeps(deps) }), deps.metrics),
+      ...classifyFailures(
+        createCampaignActivities({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, deps: { catalogue: deps.roles, hourMs: campaignHourMs(deps) } }),
+        deps.metrics,
+      ),
     },
     maxConcurrentActivityTaskExecutions: 100,
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
@@ -84,6 +94,8 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
 }
 
 export { NativeConnection };
+
+const campaignHourMs = (deps: WorkerDeps) => deps.campaignHourMs ?? DEFAULTS.CAMPAIGN_HOUR_MS;
 
 /** What the approval engine's steps need, from the worker's own dependencies. */
 export function approvalDeps(deps: WorkerDeps): ApprovalDeps {

@@ -37,3 +37,15 @@ export const dnsActivity: ActivityOptions = {
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 };
+
+/**
+ * Campaign steps (core/campaigns/engine.ts): a generation batch, a close that revokes in
+ * transactions of 200 items, a sweep over a large campaign's items. An attempt may outlast the
+ * database's 30 s, so the bound is generous; the activities heartbeat, so an attempt lost with its
+ * worker is retried after the heartbeat timeout instead.
+ */
+export const campaignActivity: ActivityOptions = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '200 milliseconds', backoffCoefficient: 2, maximumInterval: '30 seconds' },
+};

@@ -15,6 +15,8 @@ export const FAILURE_TYPES = [
   'EndpointGone',
   /** Webhooks: the event is no longer stored (past retention). */
   'EventGone',
+  /** Campaigns: the campaign was cancelled (its row says so); its workflow ends. */
+  'CampaignCancelled',
   // Retryable: Temporal retries these under the activity's retry policy.
   /** Webhooks: the receiver did not answer 2xx in time. */
   'WebhookDeliveryFailed',

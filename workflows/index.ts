@@ -5,3 +5,5 @@ export { maintenance } from './maintenance.js';
 export { domainVerification } from './domain-verification.js';
 export { fleetSweep } from './fleet-sweep.js';
 export { approval } from './approval.js';
+export { campaign } from './campaign.js';
+export { scheduledCampaign } from './scheduled-campaign.js';

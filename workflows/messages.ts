@@ -228,6 +228,25 @@ export const approvalStatusQuery = defineQuery<ApprovalStatus>('approvalStatus')
 export interface CampaignWorkflowInput {
   tenantId: string;
   campaignId: string;
+  /** Subjects (people or service accounts) per generation batch; default 2000 (the bench tunes it). */
+  batchSize?: number;
+  /** Continue-as-new threshold (history events; default 2000, at least 100): tests lower it to exercise the hand-over. */
+  historyLimit?: number;
+  /** Carried across continue-as-new; absent on a campaign's first run. */
+  resume?: CampaignResume;
+}
+
+/** Where a campaign workflow was when it continued as new (counts and workflow times, never items). */
+export interface CampaignResume {
+  phase: 'generating' | 'open';
+  /** Items written so far (generating) or in the campaign (open). */
+  items: number;
+  remindersSent: number;
+  /** Workflow time (ms since the epoch) of the next reminder, once open. */
+  nextReminderAt?: number;
+  escalated: boolean;
+  /** Runs before this one (continue-as-new count). */
+  runs: number;
 }
 
 /** What a campaign definition's Temporal Schedule starts: launches one run of the definition, then starts its campaign workflow. */

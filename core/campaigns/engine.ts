@@ -350,6 +350,8 @@ export interface OpenResult {
   dueInMs: number;
   remindEveryMs: number;
   escalateInMs: number;
+  /** The no-response policy escalates to the fallback reviewer (at escalateInMs). */
+  escalates: boolean;
   deliver: string[];
 }
 
@@ -380,6 +382,7 @@ export async function openCampaign(db: Db, deps: CampaignEngineDeps, input: { te
       dueInMs: msUntil(c.due_at),
       remindEveryMs: settings.remindEveryHours * deps.hourMs,
       escalateInMs: Math.max(0, openedMs + settings.escalateAfterHours * deps.hourMs - Date.now()),
+      escalates: settings.noResponse.escalate,
       deliver,
     };
   });
