@@ -213,6 +213,12 @@ export const ConfigSchema = z.object({
   APPROVAL_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
   /** Milliseconds in a campaign hour (durations, reminders, interval schedules); tests shorten it. */
   CAMPAIGN_HOUR_MS: z.coerce.number().int().min(10).default(3_600_000),
+  /** How often the worker's campaign reconciler looks for definitions whose Temporal Schedule is behind, and unstarted campaigns. */
+  CAMPAIGN_RECONCILE_MS: z.coerce.number().int().min(50).default(10_000),
+  /** How often it checks every scheduled definition's Schedule (recreating a lost one). */
+  CAMPAIGN_SCHEDULE_FULL_PASS_MS: z.coerce.number().int().min(100).default(300_000),
+  /** A campaign whose workflow has not started this long after commit is started by the reconciler. */
+  CAMPAIGN_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(0).default(30),
   /** Approvals: a request whose workflow has not started this long after commit is started by the worker's reconciler. */
   APPROVAL_RECONCILE_AFTER_SECONDS: z.coerce.number().int().min(1).default(30),
   /**

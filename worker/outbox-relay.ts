@@ -11,6 +11,7 @@ import { contextFromTraceparent, inSpan, SpanKind, type SpanOptions, tracingEnab
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
 import { reconcileApprovals } from './loops/approval-reconciler.js';
+import { campaignReconciler } from './loops/campaign-reconciler.js';
 
 export interface RelayDeps {
   db: Db;
@@ -27,6 +28,8 @@ export interface RelayDeps {
   metrics?: Metrics;
   /** Approvals: the reconciler that starts workflows a crash left unstarted (absent: not run). */
   approvals?: { hourMs: number; reconcileAfterSeconds: number };
+  /** Campaigns: the Schedule and unstarted-workflow reconciler (absent: not run). */
+  campaigns?: { hourMs: number; reconcileMs: number; fullPassMs: number; unstartedAfterSeconds: number };
 }
 
 function toEvent(row: OutboxRow): StreamEvent {
@@ -227,11 +230,20 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
         reconcileApprovals({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, logger: deps.logger, hourMs: approvals.hourMs, afterSeconds: approvals.reconcileAfterSeconds }),
       )
     : undefined;
+  const campaigns = deps.campaigns;
+  const campaignReconcilerLoop = campaigns
+    ? startLoop(
+        'campaign-reconciler',
+        deps.logger,
+        campaigns.reconcileMs,
+        campaignReconciler({ db: deps.db, client: deps.client, taskQueue: deps.taskQueue, logger: deps.logger, hourMs: campaigns.hourMs, fullPassMs: campaigns.fullPassMs, unstartedAfterSeconds: campaigns.unstartedAfterSeconds }),
+      )
+    : undefined;
   const listener = deps.listenUrl ? listenForOutbox(deps.listenUrl, deps.logger, () => relay.nudge()) : undefined;
   return {
     async stop() {
       await listener?.stop();
-      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop(), countCompactor.stop(), approvalReconciler?.stop()]);
+      await Promise.all([relay.stop(), sealer.stop(), feedSealer.stop(), countCompactor.stop(), approvalReconciler?.stop(), campaignReconcilerLoop?.stop()]);
     },
     nudge() {
       relay.nudge();

@@ -102,6 +102,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     listenUrl: appDatabaseUrl(config),
     ...(metrics ? { metrics } : {}),
     approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
+    campaigns: campaignLoopOptions(config),
   });
   const done = (async () => {
     try {
@@ -120,6 +121,16 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
       if (worker.getState() === 'RUNNING') worker.shutdown();
       await done;
     },
+  };
+}
+
+/** The campaign reconciler's settings (tests' stacks use the same mapping). */
+export function campaignLoopOptions(config: Config) {
+  return {
+    hourMs: config.CAMPAIGN_HOUR_MS,
+    reconcileMs: config.CAMPAIGN_RECONCILE_MS,
+    fullPassMs: config.CAMPAIGN_SCHEDULE_FULL_PASS_MS,
+    unstartedAfterSeconds: config.CAMPAIGN_RECONCILE_AFTER_SECONDS,
   };
 }
 

@@ -96,9 +96,12 @@ export class CampaignRun {
     this.escalateAt = Infinity;
   }
 
-  remindedNow(): void {
+  /** One reminder covers the rounds a late run missed (a worker down for days sends one, not a burst). */
+  remindedNow(now: number): void {
     this.remindersSent++;
-    this.nextReminderAt += Math.max(1, this.remindEveryMs);
+    const every = Math.max(1, this.remindEveryMs);
+    this.nextReminderAt += every;
+    if (this.nextReminderAt <= now) this.nextReminderAt = now + every;
   }
 
   counted(pending: number): void {

@@ -11,6 +11,8 @@ const acts = proxyActivities<Omit<CampaignActivities, 'launchScheduledCampaign'>
 const DEFAULT_BATCH_SIZE = 2_000;
 /** Past this many history events (or when Temporal suggests it) the run continues as new. */
 const HISTORY_LIMIT = 2_000;
+/** A fresh run needs a few dozen events before it waits: a lower limit would hand over forever. */
+const MIN_HISTORY_LIMIT = 100;
 
 /** A typed refusal: the Update's validator rejects with it and the caller maps `type` to the outcome. */
 function refuse(outcome: string): never {
@@ -47,7 +49,8 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
     },
   );
 
-  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > HISTORY_LIMIT;
+  const historyLimit = Math.max(MIN_HISTORY_LIMIT, input.historyLimit ?? HISTORY_LIMIT);
+  const historyFull = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > historyLimit;
   const continueRun = async () => {
     await condition(allHandlersFinished);
     return continueAsNew<typeof campaign>({ ...input, resume: run.resume() });
@@ -82,6 +85,7 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
       const now = Date.now();
       const step = run.dueStep(now);
       if (step === 'close') break;
+      if (historyFull()) return await continueRun();
       if (step === 'escalate') {
         await acts.closeVanishedCampaignItems(ref);
         await acts.escalateCampaignItems(ref);
@@ -90,12 +94,11 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
       } else if (step === 'remind') {
         await acts.closeVanishedCampaignItems(ref);
         await acts.remindCampaignReviewers({ ...ref, round: run.remindersSent + 1 });
-        run.remindedNow();
+        run.remindedNow(now);
         next = await count();
       } else if (step === 'recount') {
         next = await count();
       } else {
-        if (historyFull()) return await continueRun();
         const seen = run.version;
         await condition(() => run.version !== seen, Math.max(1, run.nextWake() - now));
       }

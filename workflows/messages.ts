@@ -230,6 +230,8 @@ export interface CampaignWorkflowInput {
   campaignId: string;
   /** Subjects (people or service accounts) per generation batch; default 2000 (the bench tunes it). */
   batchSize?: number;
+  /** Continue-as-new threshold (history events; default 2000, at least 100): tests lower it to exercise the hand-over. */
+  historyLimit?: number;
   /** Carried across continue-as-new; absent on a campaign's first run. */
   resume?: CampaignResume;
 }

@@ -13,6 +13,7 @@ import { loadSecretsKey } from '../../core/secret-box.js';
 import { parseResolverList } from '../../core/domains/dns.js';
 import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
+import { campaignLoopOptions } from '../../worker/runtime.js';
 import type { Telemetry } from '../../core/telemetry.js';
 import { tracingClientInterceptors } from '../../worker/tracing.js';
 
@@ -110,7 +111,7 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<TestStack> {
   const databaseUrl = await cloneDatabase();
-  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', RELAY_POLL_MS: '20', ...options.env });
+  const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', RELAY_POLL_MS: '20', CAMPAIGN_RECONCILE_MS: '250', ...options.env });
   const owner = await createDatabasePool(databaseUrl, { maximumPoolSize: 4 });
   const appDb = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: 10 });
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -154,6 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
       listenUrl: appDatabaseUrl(config),
       approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
+      campaigns: campaignLoopOptions(config),
     });
   }
 

@@ -1,12 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeCampaignNow, notifyCampaignDecided, startCampaignWorkflow } from '../../activities/campaign-client.js';
 import { withTenant } from '../../core/db/pool.js';
 import { EVENT_TYPE_HEADER } from '../../core/webhook-signature.js';
-import { campaignStatusQuery } from '../../workflows/messages.js';
+import { campaignStatusQuery, type CampaignWorkflowInput } from '../../workflows/messages.js';
 import { campaignWorkflowId } from '../../workflows/ids.js';
 import {
   campaignAudit,
@@ -20,6 +21,7 @@ import {
   itemsOf,
   launch,
   person,
+  portalUser,
   rolesOf,
 } from '../helpers/campaigns.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
@@ -245,6 +247,71 @@ describe('campaign workflow', () => {
     expect(closed.summary.progress).toMatchObject({ items: 2, noResponseKept: 2, noResponseRevoked: 0 });
     expect(closed.escalated_at).toBeNull();
     expect(await rolesOf(stack, t.tenant.id, ivy)).toEqual(['admin', 'member']);
+  });
+
+  it('continues as new while generating and while open, carrying its counts and reminder rounds', async () => {
+    const t = await campaignTenant(stack);
+    // 60 people holding `member` (SQL: no identity workflows needed for a review that keeps).
+    await withTenant(stack.owner, t.tenant.id, (tx) =>
+      tx.query(sql.unsafe`
+        WITH p AS (
+          INSERT INTO users (tenant_id, user_name, user_name_key, emails, lifecycle_state)
+          SELECT ${t.tenant.id}, 'p' || i || '@example.com', 'p' || i || '@example.com', '[]'::jsonb, 'active' FROM generate_series(1, 60) i RETURNING id)
+        INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${t.tenant.id}, id, 'member' FROM p`),
+    );
+    const definitionId = await defineCampaign(stack, t.tenant.id, { ...base(t.reviewer, t.fallback), durationHours: 40, remindEveryHours: 1, escalateAfterHours: 2000 });
+    const campaignId = await launch(stack, t.tenant.id, definitionId, { start: false });
+    await startCampaignWorkflow(stack.app, stack.client!, stack.taskQueue, { tenantId: t.tenant.id, campaignId, batchSize: 1, historyLimit: 100 });
+    const handle = campaignHandle(stack, t.tenant.id, campaignId);
+    const { runId: firstRunId } = await handle.describe();
+
+    const closed = await campaignInState(stack, t.tenant.id, campaignId, 'closed', 60_000);
+    expect(closed.items_total).toBe(60);
+    expect(await handle.result()).toBe('closed');
+    // Each run's input says where it resumed: generating runs, then open runs.
+    const resumedAt: string[] = [];
+    for (let runId: string | undefined = firstRunId; runId; ) {
+      const history = await stack.client!.workflow.getHandle(handle.workflowId, runId).fetchHistory();
+      const input = defaultPayloadConverter.fromPayload<CampaignWorkflowInput>(history.events![0]!.workflowExecutionStartedEventAttributes!.input!.payloads![0]!);
+      resumedAt.push(input.resume?.phase ?? 'start');
+      runId = history.events?.at(-1)?.workflowExecutionContinuedAsNewEventAttributes?.newExecutionRunId ?? undefined;
+      expect(history.events!.length).toBeLessThan(200);
+    }
+    expect(resumedAt[0]).toBe('start');
+    expect(resumedAt.filter((p) => p === 'generating').length).toBeGreaterThanOrEqual(2);
+    expect(resumedAt).toContain('open');
+    const events = await campaignEvents(stack, t.tenant.id, campaignId);
+    expect(events.filter((e) => e.type === 'campaign.started')).toHaveLength(1);
+    const rounds = events.filter((e) => e.type === 'campaign.reminded').map((e) => e.data.round);
+    expect(rounds.length).toBeGreaterThanOrEqual(3);
+    expect(rounds).toEqual(rounds.map((_, i) => i + 1));
+    expect((await handle.query(campaignStatusQuery)).remindersSent).toBe(rounds.length);
+  });
+
+  it("a move that changes a person's manager opens a review of their privileged access for the new manager, and its workflow runs", async () => {
+    const t = await campaignTenant(stack);
+    const mona = await person(stack, t, 'mona@example.com');
+    const monaReviewer = await portalUser(stack, t.tenant.id, 'mona@example.com', ['approver']);
+    const nick = await person(stack, t, 'nick@example.com', { admin: true });
+    const moved = await stack.scim(t.tenant, 'PATCH', `/Users/${nick}`, {
+      schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+      Operations: [{ op: 'replace', value: { 'urn:ietf:params:scim:schemas:extension:enterprise:2.0:User': { manager: { value: mona } } } }],
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBe(200);
+
+    const Review = z.object({ id: z.string(), trigger: z.string(), subject_user_id: z.string().nullable(), workflow_started_at: z.string().nullable() });
+    const review = await eventually(
+      () => withTenant(stack.owner, t.tenant.id, (tx) => tx.maybeOne(sql.type(Review)`SELECT id, trigger, subject_user_id, workflow_started_at::text FROM campaigns WHERE tenant_id = ${t.tenant.id}`)),
+      20_000,
+    );
+    expect(review).toMatchObject({ trigger: 'event', subject_user_id: nick });
+    // Started by the identity's own step after commit, not by the reconciler (which waits 30 s here).
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).phase === 'open', 10_000);
+    expect((await campaignRow(stack, t.tenant.id, review.id)).state).toBe('open');
+    expect(await itemsOf(stack, t.tenant.id, review.id)).toEqual([
+      expect.objectContaining({ user_id: nick, access_ref: 'admin', reviewer_id: monaReviewer, assigned_by: 'manager', outcome: 'pending' }),
+    ]);
+    expect((await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).items).toBe(1);
   });
 
   it('a cancelled campaign ends its workflow cleanly', async () => {

@@ -14,7 +14,7 @@ const fixtures = readdirSync(dir).filter((f) => f.endsWith('.json'));
 describe('workflow replay against committed histories', () => {
   it('has a fixture for every workflow type', () => {
     const types = new Set(fixtures.map((f) => (JSON.parse(readFileSync(`${dir}/${f}`, 'utf8')) as { events: { workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } } }[] }).events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name));
-    expect([...types].sort()).toEqual(['approval', 'domainVerification', 'eventDelivery', 'fleetSweep', 'groupLifecycle', 'identityLifecycle', 'maintenance']);
+    expect([...types].sort()).toEqual(['approval', 'campaign', 'domainVerification', 'eventDelivery', 'fleetSweep', 'groupLifecycle', 'identityLifecycle', 'maintenance', 'scheduledCampaign']);
   });
 
   it.each(fixtures)('%s replays deterministically', async (file) => {
