@@ -54,6 +54,8 @@ export const features: FeatureEntry[] = [
   { path: 'sso', label: 'SSO connections', roles: ['admin', 'approver', 'auditor'], lazy: () => import('../features/sso/page.js') },
   // Approvals inbox and requests (helper "approvals-ui")
   { path: 'approvals', label: 'Approvals', roles: all, badge: PendingBadge, lazy: () => import('../features/approvals/page.js') },
+  // Access reviews: recertification campaigns (issue 9); everyone reviews what is assigned to them
+  { path: 'access-reviews', label: 'Access reviews', roles: all, lazy: () => import('../features/campaigns/page.js') },
   // Settings › Approval policy (helper "approvals-ui"): more specific than settings/*, so it wins
   { path: 'settings/approval-policy', label: 'Approval policy', roles: ['admin', 'auditor', 'approver'], nav: false, lazy: () => import('../features/approvals/policy-page.js') },
 ];
