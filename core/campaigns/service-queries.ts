@@ -197,15 +197,22 @@ export async function itemPage(
              OR EXISTS (SELECT 1 FROM service_accounts s WHERE s.tenant_id = i.tenant_id AND s.id = i.service_account_id AND lower(s.name) LIKE ${likePrefix(f.search)}))`,
         ]
       : []),
-    ...(after ? [sql.fragment`(i.risk < ${after.risk} OR (i.risk = ${after.risk} AND i.id > ${after.id}::int8))`] : []),
   ];
+  const filters = sql.join(where, sql.fragment` AND `);
+  const select = (keyset: ReturnType<typeof sql.fragment>, order: ReturnType<typeof sql.fragment>) => sql.fragment`
+    (SELECT i.*, CASE WHEN i.access_kind <> 'role' THEN i.access_ref::uuid END AS ref_id
+       FROM campaign_items i WHERE ${filters} AND ${keyset} ORDER BY ${order} LIMIT ${limit + 1})`;
+  // After a cursor: the rest of its risk level by id, then the lower levels; each an index range
+  // (campaign_items_risk), where one OR condition would rescan the level from its start every page.
+  const page = after
+    ? sql.fragment`SELECT * FROM (
+        ${select(sql.fragment`i.risk = ${after.risk} AND i.id > ${after.id}::int8`, sql.fragment`i.id`)}
+        UNION ALL
+        ${select(sql.fragment`i.risk < ${after.risk}`, sql.fragment`i.risk DESC, i.id`)}
+      ) u ORDER BY u.risk DESC, u.id LIMIT ${limit + 1}`
+    : select(sql.fragment`true`, sql.fragment`i.risk DESC, i.id`);
   return tx.any(sql.type(ItemPageRow)`
-    WITH i AS MATERIALIZED (
-      SELECT i.*, CASE WHEN i.access_kind <> 'role' THEN i.access_ref::uuid END AS ref_id
-        FROM campaign_items i
-       WHERE ${sql.join(where, sql.fragment` AND `)}
-       ORDER BY i.risk DESC, i.id LIMIT ${limit + 1}
-    )
+    WITH i AS MATERIALIZED (${page})
     SELECT ${ITEM_COLUMNS},
            CASE i.access_kind WHEN 'role' THEN i.access_ref
                 WHEN 'token' THEN coalesce(cr.name, cr.token_prefix, i.access_ref)
