@@ -17,7 +17,8 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * acknowledging access that changed since the snapshot, revokes one item with a reason and meets a
  * refusal for an item moved away meanwhile; the security user follows the progress per reviewer,
  * reassigns, closes the campaign and downloads the evidence, whose rows and digest are checked; an
- * auditor reads it all without the controls.
+ * auditor reads it all without the controls. Then a groups scope picked by name, a revoke policy
+ * whose 0 % cap holds every unanswered revoke for confirmation, and a fast keeper flagged.
  */
 const ARTIFACTS = join('test-artifacts', 'portal-campaigns');
 
@@ -334,5 +335,81 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await aud.getByRole('button', { name: /^Launch now/ }).count()).toBe(0);
     await expectAccessible(aud, 'definition (auditor)');
     await shot(aud, '14-auditor-definition');
+  });
+  it('a group scope picked by name, no response revoked over a 0 % cap waits for confirmation, a fast keeper is flagged', async () => {
+    const t = await campaignTenant(stack);
+    const members: string[] = [];
+    for (const name of ['pa', 'pb', 'pc', 'pd', 'pe', 'pf', 'pg']) members.push(await person(stack, t, `${name}@example.com`));
+    await person(stack, t, 'outsider@example.com');
+    expect((await stack.scim(t.tenant, 'POST', '/Groups', { displayName: 'Payroll', members: members.map((value) => ({ value })) })).status).toBe(201);
+
+    const sec = await freshPage();
+    const secUser = await browserSignIn(sec, stack, t.tenant, { roles: ['reviewer'], email: `sec-${t.tenant.slug}@example.com` });
+    const rev = await freshPage();
+    const reviewer = await browserSignIn(rev, stack, t.tenant, { roles: ['approver'], email: `rita-${t.tenant.slug}@example.com` });
+
+    await sec.goto(`${stack.url}/access-reviews/definitions/new`);
+    const form = sec.getByRole('form', { name: 'Campaign definition' });
+    await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Payroll access');
+    await form.getByRole('checkbox', { name: /^Privileged roles only/ }).uncheck();
+    await form.getByRole('checkbox', { name: /^Members of chosen groups/ }).check();
+    // No group chosen yet: said at the picker.
+    await form.getByRole('button', { name: 'Create definition' }).click();
+    await expect.poll(() => form.getByTestId('group-picker').textContent()).toContain('Choose at least one group.');
+    await form.getByRole('searchbox', { name: 'Find groups' }).fill('Pay');
+    await form.getByTestId('group-picker').getByRole('checkbox', { name: 'Payroll (7 members)', exact: true }).check({ timeout: 15_000 });
+    await form.getByRole('radio', { name: /^Named reviewers/ }).check();
+    await form.getByTestId('named-reviewers').getByRole('checkbox', { name: reviewer.email, exact: true }).check({ timeout: 15_000 });
+    await form.getByLabel('Fallback reviewer', { exact: true }).selectOption(secUser.userId);
+    await form.getByRole('checkbox', { name: /^Escalate undecided items/ }).uncheck();
+    await form.getByRole('radio', { name: /^Revoked/ }).check();
+    await form.getByLabel('Revoke at most (% of all items) without confirmation', { exact: true }).fill('0');
+    await form.getByLabel('Flag reviewers faster than (seconds per decision)', { exact: true }).fill('600');
+    await form.getByLabel('Runs', { exact: true }).selectOption('none');
+    await shot(sec, '20-definition-groups-revoke-policy');
+    await expectAccessible(sec, 'definition form (groups, revoke)');
+    await form.getByRole('button', { name: 'Create definition' }).click();
+    const defRow = sec.getByRole('row', { name: /Payroll access/ });
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Members of 1 group');
+    await defRow.getByRole('button', { name: 'Launch now: Payroll access' }).click();
+    await expect.poll(() => sec.getByTestId('campaign-facts').textContent(), { timeout: 30_000 }).toContain('Open');
+    const campaignUrl = sec.url();
+
+    // The reviewer keeps five of seven, fast.
+    await rev.goto(campaignUrl.replace('?tab=progress', ''));
+    const worklist = rev.getByTestId('worklist');
+    await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(8);
+    expect(await worklist.textContent()).not.toContain('outsider@example.com');
+    await worklist.getByRole('checkbox', { name: 'Select every item on this page', exact: true }).check();
+    await worklist.getByRole('checkbox', { name: 'Select pf@example.com: member', exact: true }).uncheck();
+    await worklist.getByRole('checkbox', { name: 'Select pg@example.com: member', exact: true }).uncheck();
+    await worklist.getByRole('button', { name: 'Keep selected' }).click();
+    await expect.poll(() => worklist.getByTestId('decision-summary').textContent(), { timeout: 15_000 }).toContain('Kept 5 items.');
+
+    // The security user sees the reviewer flagged, closes, and confirms the held revokes.
+    const breakdown = sec.getByTestId('reviewer-breakdown');
+    await expect.poll(() => breakdown.textContent(), { timeout: 20_000 }).toContain('Kept all they decided, median under 600 s');
+    await shot(sec, '21-rubber-stamp-flag');
+    await sec.getByRole('button', { name: 'Close now' }).click();
+    await sec.getByRole('dialog').getByRole('button', { name: 'Close the campaign' }).click();
+    const held = sec.getByRole('region', { name: 'Revokes waiting for confirmation' });
+    await expect.poll(() => held.count(), { timeout: 30_000 }).toBe(1);
+    expect(await held.textContent()).toContain('Nobody answered for 2 items');
+    await expectAccessible(sec, 'held revokes');
+    await shot(sec, '22-held-revokes');
+    await held.getByRole('button', { name: 'Confirm the revokes' }).click();
+    const confirm = sec.getByRole('dialog');
+    await confirm.getByRole('textbox', { name: 'Reason', exact: true }).fill('Payroll access nobody vouched for');
+    await confirm.getByRole('button', { name: 'Revoke them' }).click();
+    await expect.poll(() => held.count(), { timeout: 15_000 }).toBe(0);
+    await expect.poll(() => sec.getByTestId('campaign-counts').textContent(), { timeout: 15_000 }).toContain('No response: revoked2');
+    await expect.poll(() => sec.getByTestId('evidence-summary').textContent(), { timeout: 30_000 }).toContain(reviewer.email);
+    await shot(sec, '23-held-revokes-confirmed');
+    // Exactly the two unanswered people lost the role.
+    const lost = async () => {
+      const roles = await Promise.all(members.map((id) => rolesOf(stack, t.tenant.id, id)));
+      return roles.filter((r) => r.length === 0).length;
+    };
+    await eventually(async () => (await lost()) === 2, 30_000);
   });
 });
