@@ -104,7 +104,7 @@ describe('applyRevoke', () => {
     const outbox = await inTenant((tx) => tx.any(sql.type(Outbox)`
       SELECT seq, payload FROM outbox WHERE stream_id = ${ids.ann!} AND event_type = 'entitlements.changed' ORDER BY seq`));
     expect(outbox).toHaveLength(1);
-    expect(outbox[0]!.payload).toEqual({ cause: 'recertification', campaignId, itemId, role: 'admin' });
+    expect(outbox[0]!.payload).toEqual({ cause: 'recertification', campaignId, items: [{ itemId, role: 'admin' }] });
     expect(applied).toEqual({ via: 'identity_stream', userId: ids.ann, seq: outbox[0]!.seq });
 
     const exclusion = await inTenant((tx) => tx.one(sql.type(z.object({ campaign_id: z.string(), item_id: z.number(), reason: z.string(), created_by: z.string() }))`
