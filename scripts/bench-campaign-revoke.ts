@@ -126,7 +126,7 @@ export async function benchCampaignRevoke(ownerUrl: string, people: number, bulk
         tx.anyFirst(sql.type(z.object({ id: z.string() }))`
           SELECT id::text AS id FROM campaign_items WHERE tenant_id = ${tenant.id} AND campaign_id = ${campaignId} AND outcome = 'pending' ORDER BY id LIMIT ${limit}`),
       );
-    const bulk = (ids: readonly string[]) =>
+    const bulk = (ids: readonly string[]): Promise<number> =>
       withTenant(app, tenant.id, async (tx) => {
         const items = await loadItemsForUpdate(tx, tenant.id, campaignId, ids);
         const records = await applyRevokes(tx, ctx, deps, items, 'bench', 'revoked');
@@ -159,21 +159,20 @@ export async function benchCampaignRevoke(ownerUrl: string, people: number, bulk
       );
       return r;
     };
-    const next = async (size: number) => {
-      const ids = await pendingIds(size);
-      if (ids.length < size) throw new Error(`only ${ids.length} pending items left for a bulk of ${size}: more people`);
-      return ids;
-    };
+    // The items of every bulk are chosen before any clock starts (pending, in id order).
+    const chosen = [...(await pendingIds(20 + 1100 * bulks))];
+    if (chosen.length < 20 + 1100 * bulks) throw new Error(`only ${chosen.length} items for ${bulks} bulks of each kind: more people`);
+    const next = (size: number) => chosen.splice(0, size);
 
     // One small bulk first: the connection, the plans and the module code are warm for all paths.
-    await bulk(await next(20));
+    await bulk(next(20));
     const results: RevokeBulkResult[] = [];
-    for (const size of [100, 500]) results.push(await measure('applyRevokes', size, bulks, async () => bulk(await next(size))));
+    for (const size of [100, 500]) results.push(await measure('applyRevokes', size, bulks, () => bulk(next(size))));
     const reviewer = { tenantId: tenant.id, actor: { type: 'user' as const, id: reviewerId } };
     const serviceDeps = { catalogue: config.APP_ROLES, hourMs: config.CAMPAIGN_HOUR_MS };
     results.push(
       await measure('decideItems', 500, bulks, async () => {
-        const itemIds = await next(500);
+        const itemIds = next(500);
         // The snapshot's sources are the fixture's '[]': every item reads as changed since, acknowledged.
         const r = await withTenant(app, tenant.id, (tx) => decideItems(tx, reviewer, serviceDeps, campaignId, { itemIds: [...itemIds], decision: 'revoke', reason: 'bench', acknowledgeChanges: true }));
         if (r.result.decided !== itemIds.length) throw new Error(`decideItems decided ${r.result.decided} of ${itemIds.length}: ${JSON.stringify(r.result.results.find((x) => x.result !== 'decided'))}`);
