@@ -30,6 +30,7 @@ import { activeTracer } from '../core/telemetry.js';
 import type { Metrics } from '../core/metrics.js';
 import { approvalEngineDeps } from './approval-engine.js';
 import { createChangeRequestsRouter } from './change-requests-router.js';
+import { createCampaignsAppRouter } from './campaigns-app-router.js';
 
 export const portalDist = fileURLToPath(new URL('../portal/dist', import.meta.url));
 
@@ -169,7 +170,7 @@ export function createApp(deps: AppDeps): Express {
     '/scim/v2',
     createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
   );
-  // Three routers share /api/v1; a method none of them answers on a path one of them has is 405.
+  // Several routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const changes = { db: deps.db, temporal: temporalClient, approvals: approvalEngineDeps(deps.config, secretKey, temporalClient) };
   const v1 = [
     createEventsRouter({ db: deps.db, secretKey, allowHttpLoopback: deps.config.NODE_ENV !== 'production', webhookTargets: webhookTargets(deps.config), changes, temporal: temporalClient, taskQueue: deps.config.TEMPORAL_TASK_QUEUE }),
@@ -177,6 +178,7 @@ export function createApp(deps: AppDeps): Express {
     createAppApiRouter({ db: deps.db }),
     createSsoRouter({ db: deps.db }),
     createChangeRequestsRouter(changes),
+    createCampaignsAppRouter({ db: deps.db, config: deps.config, temporal: temporalClient }),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
   const introspection = createIntrospectionRouter({ db: deps.db });

@@ -7,6 +7,7 @@ import { SCIM_TYPES } from '../core/errors.js';
 import { registerEntitlementsApiPaths } from './entitlements-router.js';
 import { registerEventsApiPaths } from './events-router.js';
 import { registerChangeRequestsApiPaths } from './change-requests-router.js';
+import { registerCampaignsApiPaths } from './campaigns-app-router.js';
 import { registerAppApiPaths } from './app-api-schemas.js';
 import { registerSsoApiPaths } from './sso-router.js';
 import { ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
@@ -176,6 +177,7 @@ export function buildOpenApiDocument(publicUrl: string, options: { roles?: reado
   registerEntitlementsApiPaths(registry, options.roles ?? []);
   registerSsoApiPaths(registry);
   registerChangeRequestsApiPaths(registry);
+  registerCampaignsApiPaths(registry);
   for (const surface of options.surfaces ?? []) registerSurfaceRoutes(registry, surface);
   registry.registerPath({ method: 'get', path: '/healthz', tags: ['Operations'], responses: { 200: { description: 'Process is up', content: { 'application/json': { schema: z.object({ status: z.literal('ok') }) } } } } });
   registry.registerPath({

@@ -18,6 +18,7 @@ import { createSsoConnectionsRouter } from './sso-router.js';
 import { portalSessionMiddleware } from './session.js';
 import { createWebhookDeliveriesRouter } from './webhook-deliveries-router.js';
 import { createApprovalsRouter } from './approvals-router.js';
+import { createCampaignsRouter } from './campaigns-router.js';
 
 export type { PortalDeps } from './deps.js';
 
@@ -40,6 +41,7 @@ export const featureRouters: ReadonlyArray<(deps: PortalDeps) => Router> = [
   createApprovalsRouter,
   createDomainsRouter,
   createSsoConnectionsRouter,
+  createCampaignsRouter,
 ];
 
 export interface PortalApi extends Router {

@@ -516,7 +516,7 @@ export async function pendingCount(db: Db, _deps: CampaignEngineDeps, input: { t
 // Close
 
 /** Items revoked per transaction when the no-response policy revokes (bounded transactions). */
-export const CLOSE_REVOKE_BATCH = 200;
+export const CLOSE_REVOKE_BATCH = 500;
 
 export interface CloseResult {
   state: 'closed';
@@ -574,19 +574,23 @@ export async function closeCampaign(db: Db, deps: CampaignEngineDeps, input: { t
   if (first.done) return first.done;
 
   if (first.revoke) {
-    // Each transaction takes the next pending items (locked), revokes them and moves them on.
+    // Each transaction takes the next pending items (locked), revokes them and moves them on. It
+    // reads on after the last batch's highest id: every pending item below it was revoked then,
+    // and rescanning them from the start would make the close quadratic in the campaign's size.
+    let after = '0';
     for (;;) {
-      const n = await withTenant(db, tenantId, async (tx) => {
+      const last = await withTenant(db, tenantId, async (tx) => {
         const c = await requireCampaign(tx, tenantId, campaignId);
-        if (c.state !== 'open') return 0;
+        if (c.state !== 'open') return null;
         const items = await tx.any(sql.type(ItemRow)`
           SELECT ${ITEM_COLUMNS} FROM campaign_items i
-           WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
+           WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id > ${after}::int8 AND i.outcome = 'pending'
            ORDER BY i.id LIMIT ${CLOSE_REVOKE_BATCH} FOR UPDATE`);
         await applyRevokes(tx, { tenantId, actor }, deps, items, 'no response by the deadline', 'no_response_revoked');
-        return items.length;
+        return items.at(-1)?.id ?? null;
       });
-      if (n === 0) break;
+      if (last === null) break;
+      after = last;
     }
   }
 

@@ -96,12 +96,19 @@ export async function findCampaign(tx: Tx, tenantId: string, campaignId: string,
     ${options.forUpdate ? sql.fragment`FOR NO KEY UPDATE` : sql.fragment``}`);
 }
 
-/** Records how an item's outcome was carried out. */
-export async function setItemOutcome(tx: Tx, tenantId: string, campaignId: string, itemId: string, outcome: ItemOutcome, applied: unknown): Promise<void> {
+/** Records how items of one campaign were carried out: one outcome, each item's ApplyRecord (one statement). */
+export async function setItemOutcomes(
+  tx: Tx,
+  tenantId: string,
+  campaignId: string,
+  outcome: ItemOutcome,
+  items: readonly { itemId: string; applied: unknown }[],
+): Promise<void> {
+  if (items.length === 0) return;
   await tx.query(sql.unsafe`
-    UPDATE campaign_items SET outcome = ${outcome}, applied = ${applied === null ? null : JSON.stringify(applied)}::jsonb,
-           applied_at = ${applied === null ? null : sql.fragment`now()`}
-     WHERE tenant_id = ${tenantId} AND campaign_id = ${campaignId} AND id = ${itemId}::int8`);
+    UPDATE campaign_items i SET outcome = ${outcome}, applied = x.applied::jsonb, applied_at = now()
+      FROM ${sql.unnest(items.map((r) => [r.itemId, JSON.stringify(r.applied)]), ['int8', 'text'])} AS x(id, applied)
+     WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id = x.id`);
 }
 
 // ---------------------------------------------------------------------------------------------

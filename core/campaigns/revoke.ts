@@ -1,14 +1,14 @@
-import { sql } from 'slonik';
-import { z } from 'zod';
 import type { AppRole } from '../config.js';
 import { lockUsers } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
-import { fanOutEntitlementsChange } from '../entitlements/service.js';
+import { effectiveRoles } from '../entitlements.js';
+import { fanOutEntitlementsChanges } from '../entitlements/service.js';
 import { appendAudit } from '../audit/queries.js';
-import { computeEffectiveRoles, currentRoles, removeDirectGrant } from '../repositories/entitlements.js';
-import { disableServiceAccount, findServiceAccount, revokeCredential, revokeOAuthGrant } from '../repositories/credentials.js';
+import type { AuditEventInput } from '../audit/schema.js';
+import { excludeRoles, roleStatesMany, type RoleExclusion } from '../repositories/entitlements.js';
+import { disableServiceAccount, findServiceAccount, revokeLiveCredentials, revokeLiveOAuthGrants } from '../repositories/credentials.js';
 import { auditEntry, type ServiceContext } from '../shared/service-context.js';
-import { setItemOutcome, type ItemRow } from './queries.js';
+import { setItemOutcomes, type ItemRow } from './queries.js';
 import type { ApplyRecord } from './schema.js';
 
 // Carrying out a review's "revoke" (a reviewer's decision, or the no-response policy): as real and
@@ -27,14 +27,8 @@ export interface RevokeDeps {
   catalogue: readonly AppRole[];
 }
 
-const CredentialState = z.object({ revoked: z.boolean(), kind: z.string() });
-
 /**
- * Revokes the access of one item and records it on the item (outcome, applied, applied_at) with
- * one `campaign.item.revoked` audit row. Access already gone is recorded as `already_gone`.
- *
- * Locks: a role locks the item's user (core/db/locks.ts); a caller revoking several roles in one
- * transaction must take them in user id order: use `applyRevokes`, which does.
+ * Revokes the access of one item and records it on the item: `applyRevokes` with one item.
  */
 export async function applyRevoke(
   tx: Tx,
@@ -44,26 +38,20 @@ export async function applyRevoke(
   reason: string,
   outcome: 'revoked' | 'no_response_revoked',
 ): Promise<ApplyRecord> {
-  const applied = await revokeAccess(tx, ctx, deps, item, reason);
-  await setItemOutcome(tx, ctx.tenantId, item.campaign_id, item.id, outcome, applied);
-  await appendAudit(tx, ctx.tenantId, [
-    auditEntry(ctx, 'campaign.item.revoked', 'campaign', item.campaign_id, {
-      itemId: item.id,
-      accessKind: item.access_kind,
-      access: item.access_ref,
-      userId: item.user_id,
-      serviceAccountId: item.service_account_id,
-      outcome,
-      reason,
-      applied,
-    }),
-  ]);
-  return applied;
+  return (await applyRevokes(tx, ctx, deps, [item], reason, outcome))[0]!;
 }
 
 /**
- * `applyRevoke` for several items in one transaction: the users of role items are locked first,
- * in id order (one statement), then each item is applied. Returns the records in the items' order.
+ * Revokes the access of items of one campaign in one transaction and records each on its item
+ * (outcome, applied, applied_at) with one `campaign.item.revoked` audit row per item; access
+ * already gone is recorded as `already_gone`. Returns the records in the items' order.
+ *
+ * Set-based, so a bulk costs a handful of statements, not ten per item: the role items' users are
+ * locked in id order (core/db/locks.ts) and read in one statement, their exclusions and direct
+ * grants written in two, and each person gets ONE `entitlements.changed` event naming all their
+ * revoked items (the mover recomputes from the exclusions, whatever the payload says); tokens and
+ * OAuth grants are revoked in one statement each; service accounts one by one (each disable locks
+ * its row and revokes its tokens). Item outcomes and audit rows are one statement each.
  */
 export async function applyRevokes(
   tx: Tx,
@@ -73,61 +61,118 @@ export async function applyRevokes(
   reason: string,
   outcome: 'revoked' | 'no_response_revoked',
 ): Promise<ApplyRecord[]> {
-  const userIds = items.filter((i) => i.access_kind === 'role' && i.user_id).map((i) => i.user_id!);
-  if (userIds.length) await lockUsers(tx, userIds);
-  const out: ApplyRecord[] = [];
-  for (const item of items) out.push(await applyRevoke(tx, ctx, deps, item, reason, outcome));
+  if (items.length === 0) return [];
+  const campaignId = items[0]!.campaign_id;
+  if (items.some((i) => i.campaign_id !== campaignId)) throw new Error('applyRevokes: items of one campaign at a time');
+  const records = new Map<string, ApplyRecord>();
+  const audit: AuditEventInput[] = [];
+  await revokeRoles(tx, ctx, deps, campaignId, items.filter((i) => i.access_kind === 'role'), reason, records);
+  const credentials = await revokeLiveCredentials(tx, ctx.tenantId, refsOf(items, 'token'), RECERTIFICATION_REASON, ctx.actor);
+  const grants = await revokeLiveOAuthGrants(tx, ctx.tenantId, refsOf(items, 'oauth_grant'), RECERTIFICATION_REASON, ctx.actor);
+  audit.push(...credentials.audit, ...grants.audit);
+  // A credential or grant named twice in a bulk is revoked by the first item; the second finds it gone.
+  const claimed = new Set<string>();
+  const firstClaim = (ref: string, revoked: ReadonlySet<string>) => {
+    if (!revoked.has(ref) || claimed.has(ref)) return false;
+    claimed.add(ref);
+    return true;
+  };
+  for (const item of items) {
+    if (records.has(item.id)) continue;
+    const ref = item.access_ref.toLowerCase();
+    switch (item.access_kind) {
+      case 'role':
+        break;
+      case 'token':
+        records.set(item.id, firstClaim(ref, credentials.revoked) ? { via: 'credential_revoked', credentialId: item.access_ref } : GONE);
+        break;
+      case 'oauth_grant':
+        records.set(item.id, firstClaim(ref, grants.revoked) ? { via: 'oauth_grant_revoked', grantId: item.access_ref } : GONE);
+        break;
+      case 'service_account': {
+        const account = await findServiceAccount(tx, ctx.tenantId, item.access_ref);
+        if (!account || account.status === 'disabled') records.set(item.id, GONE);
+        else {
+          const r = await disableServiceAccount(tx, ctx.tenantId, item.access_ref, {}, ctx.actor);
+          records.set(item.id, { via: 'service_account_disabled', serviceAccountId: item.access_ref, tokensRevoked: r.revokedTokens.length });
+        }
+        break;
+      }
+    }
+  }
+  const out = items.map((item) => records.get(item.id) ?? GONE);
+  await setItemOutcomes(tx, ctx.tenantId, campaignId, outcome, items.map((item, i) => ({ itemId: item.id, applied: out[i] })));
+  audit.push(
+    ...items.map((item, i) =>
+      auditEntry(ctx, 'campaign.item.revoked', 'campaign', item.campaign_id, {
+        itemId: item.id,
+        accessKind: item.access_kind,
+        access: item.access_ref,
+        userId: item.user_id,
+        serviceAccountId: item.service_account_id,
+        outcome,
+        reason,
+        applied: out[i],
+      }),
+    ),
+  );
+  await appendAudit(tx, ctx.tenantId, audit);
   return out;
 }
 
-async function revokeAccess(tx: Tx, ctx: ServiceContext, deps: RevokeDeps, item: ItemRow, reason: string): Promise<ApplyRecord> {
-  const gone: ApplyRecord = { via: 'already_gone' };
-  switch (item.access_kind) {
-    case 'role': {
-      if (!item.user_id) return gone;
-      const userId = item.user_id;
-      const role = item.access_ref;
-      // Deleted people are locked too but not returned: their leaver took every role already.
-      if (!(await lockUsers(tx, [userId])).has(userId) && !(await isLive(tx, ctx.tenantId, userId))) return gone;
-      const held = (await currentRoles(tx, ctx.tenantId, userId)).includes(role);
-      const granted = (await computeEffectiveRoles(tx, ctx.tenantId, userId, deps.catalogue)).includes(role);
-      if (!held && !granted) return gone;
-      // The latest review's exclusion replaces an earlier one (the app role has no UPDATE on the table).
-      await tx.query(sql.unsafe`DELETE FROM role_exclusions WHERE tenant_id = ${ctx.tenantId} AND user_id = ${userId} AND role = ${role}`);
-      await tx.query(sql.unsafe`
-        INSERT INTO role_exclusions (tenant_id, user_id, role, campaign_id, item_id, reason, created_by)
-        VALUES (${ctx.tenantId}, ${userId}, ${role}, ${item.campaign_id}, ${item.id}::int8, ${reason}, ${actorText(ctx)})`);
-      await removeDirectGrant(tx, ctx.tenantId, userId, role);
-      const seqs = await fanOutEntitlementsChange(tx, ctx.tenantId, [userId], { cause: 'recertification', campaignId: item.campaign_id, itemId: item.id, role });
-      return { via: 'identity_stream', userId, seq: seqs.get(userId)! };
-    }
-    case 'token': {
-      const state = await tx.maybeOne(sql.type(CredentialState)`
-        SELECT revoked_at IS NOT NULL OR (expires_at IS NOT NULL AND expires_at <= now()) AS revoked, kind
-          FROM credentials WHERE tenant_id = ${ctx.tenantId} AND id = ${item.access_ref}::uuid`);
-      if (!state || state.revoked) return gone;
-      const r = await revokeCredential(tx, ctx.tenantId, item.access_ref, RECERTIFICATION_REASON, ctx.actor);
-      return r.revoked ? { via: 'credential_revoked', credentialId: item.access_ref } : gone;
-    }
-    case 'service_account': {
-      const account = await findServiceAccount(tx, ctx.tenantId, item.access_ref);
-      if (!account || account.status === 'disabled') return gone;
-      const r = await disableServiceAccount(tx, ctx.tenantId, item.access_ref, {}, ctx.actor);
-      return { via: 'service_account_disabled', serviceAccountId: item.access_ref, tokensRevoked: r.revokedTokens.length };
-    }
-    case 'oauth_grant': {
-      const live = await tx.maybeOneFirst(sql.type(z.object({ live: z.boolean() }))`
-        SELECT revoked_at IS NULL AS live FROM oauth_grants WHERE tenant_id = ${ctx.tenantId} AND id = ${item.access_ref}::uuid`);
-      if (!live) return gone;
-      const r = await revokeOAuthGrant(tx, ctx.tenantId, item.access_ref, RECERTIFICATION_REASON, ctx.actor);
-      return r.revoked ? { via: 'oauth_grant_revoked', grantId: item.access_ref } : gone;
-    }
+const GONE: ApplyRecord = { via: 'already_gone' };
+
+/** The lower-cased refs of the items of one kind (ids: compared as PostgreSQL returns them). */
+const refsOf = (items: readonly ItemRow[], kind: ItemRow['access_kind']) => items.filter((i) => i.access_kind === kind).map((i) => i.access_ref.toLowerCase());
+
+/**
+ * The role items of a bulk: a role is revoked when the person is live and holds it now or is
+ * still granted it (the mover has yet to grant it); otherwise it is already gone. Sets a record
+ * for every item. Two items of the same person and role share the first one's exclusion and event.
+ */
+async function revokeRoles(
+  tx: Tx,
+  ctx: ServiceContext,
+  deps: RevokeDeps,
+  campaignId: string,
+  items: readonly ItemRow[],
+  reason: string,
+  records: Map<string, ApplyRecord>,
+): Promise<void> {
+  const userIds = [...new Set(items.flatMap((i) => (i.user_id ? [i.user_id] : [])))];
+  if (userIds.length === 0) {
+    for (const item of items) records.set(item.id, GONE);
+    return;
+  }
+  await lockUsers(tx, userIds);
+  const states = await roleStatesMany(tx, ctx.tenantId, userIds);
+  const effective = new Map([...states].map(([id, s]) => [id, new Set(effectiveRoles(s.sources, deps.catalogue))]));
+  const exclusions: RoleExclusion[] = [];
+  /** user id → the items (and roles) this bulk revokes for them, in the items' order. */
+  const perUser = new Map<string, { itemId: string; role: string }[]>();
+  const firstItemOf = new Map<string, string>();
+  const createdBy = `${ctx.actor.type}:${ctx.actor.id ?? ''}`;
+  for (const item of items) {
+    const state = item.user_id ? states.get(item.user_id) : undefined;
+    const role = item.access_ref;
+    // Deleted people: their leaver took every role already.
+    if (!item.user_id || !state?.live || (!state.currentRoles.includes(role) && !effective.get(item.user_id)!.has(role))) continue;
+    const key = `${item.user_id}\u0000${role}`;
+    if (firstItemOf.has(key)) continue;
+    firstItemOf.set(key, item.id);
+    exclusions.push({ userId: item.user_id, role, campaignId, itemId: item.id, reason, createdBy });
+    const list = perUser.get(item.user_id) ?? [];
+    list.push({ itemId: item.id, role });
+    perUser.set(item.user_id, list);
+  }
+  await excludeRoles(tx, ctx.tenantId, exclusions);
+  const seqs = await fanOutEntitlementsChanges(
+    tx,
+    ctx.tenantId,
+    new Map([...perUser].map(([userId, revoked]) => [userId, { cause: 'recertification', campaignId, items: revoked }])),
+  );
+  for (const item of items) {
+    const first = item.user_id ? firstItemOf.get(`${item.user_id}\u0000${item.access_ref}`) : undefined;
+    records.set(item.id, first !== undefined ? { via: 'identity_stream', userId: item.user_id!, seq: seqs.get(item.user_id!)! } : GONE);
   }
 }
-
-async function isLive(tx: Tx, tenantId: string, userId: string): Promise<boolean> {
-  return (await tx.maybeOneFirst(sql.type(z.object({ live: z.boolean() }))`
-    SELECT scim_deleted_at IS NULL AS live FROM users WHERE tenant_id = ${tenantId} AND id = ${userId}`)) === true;
-}
-
-const actorText = (ctx: ServiceContext) => `${ctx.actor.type}:${ctx.actor.id ?? ''}`;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PortalRole } from '../portal-auth/schema.js';
 
 /**
  * Access recertification campaigns (issue 9): the shared contract of the campaign service
@@ -320,3 +321,36 @@ export const EVIDENCE_COLUMNS = [
   'applied',
   'appliedAt',
 ] as const;
+
+/**
+ * Keeping unused privileged access needs a reason (as revoking always does): the service refuses
+ * such a keep without one (`reason_required`) and the portal asks for it before sending.
+ */
+export const keepNeedsReason = (riskReasons: readonly string[]): boolean => riskReasons.includes('privileged_role') && riskReasons.includes('unused_90_days');
+
+// Request and response bodies of the campaign routes (portal /portal/api and app /api/v1) that the
+// contract above does not already name.
+
+const PageQuery = {
+  cursor: z.string().max(400).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(50),
+};
+export const DefinitionListQuery = z.object(PageQuery);
+export const CampaignDefinitionPage = z.object({ data: z.array(CampaignDefinitionView), next: z.string().nullable() });
+export type CampaignDefinitionPage = z.infer<typeof CampaignDefinitionPage>;
+export const CampaignListQuery = z.object({ state: CampaignState.optional(), definitionId: Uuid.optional(), ...PageQuery });
+export type CampaignListQuery = z.infer<typeof CampaignListQuery>;
+export const LaunchedCampaign = z.object({ campaignId: Uuid });
+export const ReassignResult = z.object({ reassigned: z.number().int() });
+export const CloseNowResult = z.object({ outcome: z.literal('closing') });
+export const ConfirmNoResponseResult = z.object({ revoked: z.number().int(), kept: z.number().int() });
+export type ConfirmNoResponseBody = z.infer<typeof ConfirmNoResponseBody>;
+
+/** The reviewer and fallback pickers (active portal users) and the groups scope's picker. */
+export const PickerQuery = z.object({ search: z.string().trim().max(200).optional() });
+export const ReviewerOption = z.object({ id: Uuid, email: z.string(), displayName: z.string().nullable(), roles: z.array(PortalRole) });
+export type ReviewerOption = z.infer<typeof ReviewerOption>;
+export const ReviewerOptions = z.object({ data: z.array(ReviewerOption) });
+export const GroupOption = z.object({ id: Uuid, displayName: z.string(), members: z.number().int() });
+export type GroupOption = z.infer<typeof GroupOption>;
+export const GroupOptions = z.object({ data: z.array(GroupOption) });

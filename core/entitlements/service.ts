@@ -166,14 +166,23 @@ async function changeEntitlements(
  * Hands an entitlement change to each affected identity's workflow: the next seq of the user's
  * stream (locking the users in the lock order) and an `entitlements.changed` outbox row; the mover
  * then grants and revokes the difference (and the credentials that required a lost role). Returns
- * each user's seq. Also used by access reviews (core/campaigns/revoke.ts).
+ * each user's seq.
  */
 export async function fanOutEntitlementsChange(tx: Tx, tenantId: string, userIds: readonly string[], payload: Record<string, unknown>): Promise<Map<string, number>> {
-  const seqs = await bumpUserStreams(tx, userIds);
+  return fanOutEntitlementsChanges(tx, tenantId, new Map(userIds.map((id) => [id, payload])));
+}
+
+/**
+ * `fanOutEntitlementsChange` with a payload of its own per user (one event each, two statements
+ * for all of them): an access review's bulk revoke tells each person's stream which of their
+ * roles and items it took (core/campaigns/revoke.ts).
+ */
+export async function fanOutEntitlementsChanges(tx: Tx, tenantId: string, payloads: ReadonlyMap<string, Record<string, unknown>>): Promise<Map<string, number>> {
+  const seqs = await bumpUserStreams(tx, [...payloads.keys()]);
   await appendOutbox(
     tx,
     tenantId,
-    [...seqs].map(([userId, seq]) => ({ streamType: 'user' as const, streamId: userId, seq, type: 'entitlements.changed' as const, payload })),
+    [...seqs].map(([userId, seq]) => ({ streamType: 'user' as const, streamId: userId, seq, type: 'entitlements.changed' as const, payload: payloads.get(userId) ?? {} })),
   );
   return seqs;
 }

@@ -405,6 +405,48 @@ export async function revokeOAuthGrant(
   return { revoked: !!changed, grant: oauthGrantView(row) };
 }
 
+/**
+ * Revokes those of `ids` that are live (not revoked, not expired), in one statement, and returns
+ * their ids with their `credential.revoked` audit rows for the caller to append with its own. Ids
+ * that are unknown, malformed, revoked or expired are left alone: idempotent, like revokeCredential.
+ */
+export async function revokeLiveCredentials(
+  tx: Tx,
+  tenantId: string,
+  ids: readonly string[],
+  reason: string,
+  actor: Actor,
+): Promise<{ revoked: Set<string>; audit: AuditEventInput[] }> {
+  const wanted = [...new Set(ids)].filter(isUuid);
+  if (wanted.length === 0) return { revoked: new Set(), audit: [] };
+  const rows = await tx.any(sql.type(Revoked)`
+    UPDATE credentials SET revoked_at = now(), revoked_reason = ${reason}
+     WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array(wanted, 'uuid')}) AND revoked_at IS NULL
+       AND (expires_at IS NULL OR expires_at > now())
+     RETURNING id, kind, user_id, service_account_id`);
+  return { revoked: new Set(rows.map((r) => r.id)), audit: revokedAudit(rows, actor, reason) };
+}
+
+/** `revokeLiveCredentials` for OAuth grants (`oauth_grant.revoked` audit rows). */
+export async function revokeLiveOAuthGrants(
+  tx: Tx,
+  tenantId: string,
+  ids: readonly string[],
+  reason: string,
+  actor: Actor,
+): Promise<{ revoked: Set<string>; audit: AuditEventInput[] }> {
+  const wanted = [...new Set(ids)].filter(isUuid);
+  if (wanted.length === 0) return { revoked: new Set(), audit: [] };
+  const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), user_id: z.string().uuid(), client_id: z.string() }))`
+    UPDATE oauth_grants SET revoked_at = now(), revoked_reason = ${reason}
+     WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array(wanted, 'uuid')}) AND revoked_at IS NULL
+     RETURNING id, user_id, client_id`);
+  return {
+    revoked: new Set(rows.map((r) => r.id)),
+    audit: rows.map((r) => ({ actor, action: 'oauth_grant.revoked', targetType: 'oauth_grant', targetId: r.id, data: { userId: r.user_id, clientId: r.client_id, reason } })),
+  };
+}
+
 export interface RevokedUserAccess {
   sessions: string[];
   personalTokens: string[];

@@ -185,6 +185,77 @@ export async function roleSourcesMany(tx: Tx, tenantId: string, userIds: readonl
   return new Map(rows.map((r) => [r.user_id, { defaultRole: defaultRole ?? null, mappedRoles: r.mapped, directRoles: r.direct, excludedRoles: r.excluded }]));
 }
 
+const RoleStateRow = z.object({
+  user_id: z.string(),
+  live: z.boolean(),
+  default_role: z.string().nullable(),
+  mapped: z.array(z.string()),
+  direct: z.array(z.string()),
+  excluded: z.array(z.string()),
+  current: z.array(z.string()),
+});
+
+/**
+ * `roleSources` for many users in one round trip, with whether each is live (not SCIM-deleted):
+ * a campaign's bulk revoke decides every item of the bulk from one read. Users that do not exist
+ * in the tenant are left out. Call it under the users' locks, or the answer can be stale.
+ */
+export async function roleStatesMany(tx: Tx, tenantId: string, userIds: readonly string[]) {
+  const ids = [...new Set(userIds)].filter(isUuid);
+  const rows = ids.length
+    ? await tx.any(sql.type(RoleStateRow)`
+        SELECT u.id::text AS user_id, u.scim_deleted_at IS NULL AS live, t.default_role,
+               coalesce((SELECT array_agg(DISTINCT rm.role) FROM group_members gm
+                           JOIN role_mappings rm ON rm.tenant_id = gm.tenant_id AND rm.group_id = gm.group_id
+                          WHERE gm.tenant_id = ${tenantId} AND gm.user_id = u.id), '{}') AS mapped,
+               coalesce((SELECT array_agg(d.role) FROM direct_role_grants d
+                          WHERE d.tenant_id = ${tenantId} AND d.user_id = u.id), '{}') AS direct,
+               coalesce((SELECT array_agg(x.role) FROM role_exclusions x
+                          WHERE x.tenant_id = ${tenantId} AND x.user_id = u.id), '{}') AS excluded,
+               coalesce((SELECT array_agg(ur.role ORDER BY ur.role) FROM user_roles ur
+                          WHERE ur.tenant_id = ${tenantId} AND ur.user_id = u.id), '{}') AS current
+          FROM users u JOIN tenants t ON t.id = u.tenant_id
+         WHERE u.tenant_id = ${tenantId} AND u.id = ANY(${sql.array(ids, 'uuid')})`)
+    : [];
+  return new Map(
+    rows.map((r) => [
+      r.user_id,
+      { live: r.live, currentRoles: r.current, sources: { defaultRole: r.default_role, mappedRoles: r.mapped, directRoles: r.direct, excludedRoles: r.excluded } },
+    ]),
+  );
+}
+
+/** A review's exclusion of a role from a person (at most one per user and role in a call). */
+export interface RoleExclusion {
+  userId: string;
+  role: string;
+  campaignId: string;
+  itemId: string;
+  reason: string;
+  createdBy: string;
+}
+
+/**
+ * Writes review exclusions and removes the direct grants of the same roles (one statement each).
+ * The latest review's exclusion replaces an earlier one: the app role has no UPDATE on the table,
+ * so the old rows are deleted first. The caller holds the users' locks.
+ */
+export async function excludeRoles(tx: Tx, tenantId: string, exclusions: readonly RoleExclusion[]): Promise<void> {
+  if (exclusions.length === 0) return;
+  const pairs = sql.unnest(exclusions.map((e) => [e.userId, e.role]), ['uuid', 'text']);
+  await tx.query(sql.unsafe`
+    WITH p AS (SELECT * FROM ${pairs} AS p(user_id, role)),
+    x AS (DELETE FROM role_exclusions x USING p WHERE x.tenant_id = ${tenantId} AND x.user_id = p.user_id AND x.role = p.role)
+    DELETE FROM direct_role_grants d USING p WHERE d.tenant_id = ${tenantId} AND d.user_id = p.user_id AND d.role = p.role`);
+  await tx.query(sql.unsafe`
+    INSERT INTO role_exclusions (tenant_id, user_id, role, campaign_id, item_id, reason, created_by)
+    SELECT ${tenantId}, user_id, role, campaign_id, item_id, reason, created_by
+      FROM ${sql.unnest(
+        exclusions.map((e) => [e.userId, e.role, e.campaignId, e.itemId, e.reason, e.createdBy]),
+        ['uuid', 'text', 'uuid', 'int8', 'text', 'text'],
+      )} AS e(user_id, role, campaign_id, item_id, reason, created_by)`);
+}
+
 const UserSummary = z.object({ id: z.string(), user_name: z.string().nullable(), display_name: z.string().nullable() });
 
 /** userName and displayName of these users (for previews a person can read). */

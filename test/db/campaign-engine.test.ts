@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import {
+  CLOSE_REVOKE_BATCH,
   closeCampaign,
   closeVanishedItems,
   confirmAwaiting,
@@ -410,5 +411,57 @@ describe('scale (CI size)', () => {
     const sample = (await items(f, c)).filter((r) => r.access_ref === 'member' && r.user_id !== f.sam);
     expect(sample.length).toBe(5000);
     expect(sample.every((r) => r.reviewer_id === f.bossPortal && r.assigned_by === 'manager')).toBe(true);
+  });
+
+  it('the no-response revoke at close spans several transactions: every undecided item revoked once, decided ones left alone, each named by one stream event of its person', async () => {
+    const f = await fixture();
+    const people = CLOSE_REVOKE_BATCH + 60;
+    await f.q((tx) => tx.query(sql.unsafe`
+      WITH u AS (
+        INSERT INTO users (tenant_id, user_name, user_name_key, lifecycle_state)
+        SELECT ${f.t.id}, 'many' || n, 'many' || n, 'active' FROM generate_series(1, ${people}) n RETURNING id)
+      INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${f.t.id}, id, r FROM u, unnest(ARRAY['member', 'billing-admin']) r`));
+    const c = await launch(f, { scope: [{ kind: 'all_roles' }], noResponse: { action: 'revoke', escalate: false, revokeCapPercent: 100 } });
+    await generate(f, c, 1000);
+    await openCampaign(stack.app, deps(), { tenantId: f.t.id, campaignId: c });
+    const manyIds = new Set(await f.q((tx) => tx.anyFirst(sql.type(Id)`SELECT id::text AS id FROM users WHERE user_name LIKE 'many%'`)));
+    const before = (await items(f, c)).filter((r) => manyIds.has(r.user_id!));
+    expect(before).toHaveLength(2 * people);
+    // Every third item kept by a reviewer first: the batches must step over them, not stop.
+    const kept = before.filter((_, n) => n % 3 === 0);
+    await f.q((tx) => tx.query(sql.unsafe`
+      UPDATE campaign_items SET decision = 'keep', decided_by = ${f.fallback}, decided_at = now(), decision_ms = 1000, outcome = 'kept'
+       WHERE campaign_id = ${c} AND id = ANY(${sql.array(kept.map((r) => r.id), 'int8')})`));
+
+    const closed = await closeCampaign(stack.app, deps(), { tenantId: f.t.id, campaignId: c });
+    const after = await items(f, c);
+    const left = before.length - kept.length;
+    expect(left).toBeGreaterThan(CLOSE_REVOKE_BATCH);
+    expect(closed.noResponseRevoked).toBe(after.filter((r) => r.outcome === 'no_response_revoked').length);
+    expect(after.filter((r) => r.outcome === 'pending')).toEqual([]);
+    const mine = after.filter((r) => manyIds.has(r.user_id!));
+    const keptIds = new Set(kept.map((r) => r.id));
+    expect(mine.filter((r) => keptIds.has(r.id)).every((r) => r.outcome === 'kept' && r.applied === null)).toBe(true);
+    const revoked = mine.filter((r) => !keptIds.has(r.id));
+    expect(revoked.every((r) => r.outcome === 'no_response_revoked')).toBe(true);
+
+    // Each revoked item is named by exactly one entitlements.changed event, of its person, whose
+    // seq its record carries; a person gets one per transaction that revoked something of theirs.
+    const events = await f.q((tx) => tx.any(sql.type(z.object({ stream_id: z.string(), seq: z.number(), item_ids: z.array(z.string()) }))`
+      SELECT stream_id::text, seq, ARRAY(SELECT e->>'itemId' FROM jsonb_array_elements(payload->'items') e) AS item_ids
+        FROM outbox WHERE event_type = 'entitlements.changed' AND stream_id = ANY(${sql.array([...manyIds], 'uuid')})`));
+    const eventOf = new Map(events.flatMap((e) => e.item_ids.map((id) => [id, e] as const)));
+    expect(events.reduce((n, e) => n + e.item_ids.length, 0)).toBe(revoked.length);
+    for (const r of revoked) {
+      const e = eventOf.get(r.id)!;
+      expect(e.stream_id).toBe(r.user_id);
+      expect(r.applied).toEqual({ via: 'identity_stream', userId: r.user_id, seq: e.seq });
+    }
+    // Batches follow the item order, so two items of one person share their event unless a batch
+    // boundary falls between them.
+    expect(events.length).toBeLessThan(revoked.length);
+    const audited = await f.q((tx) => tx.oneFirst(sql.type(z.object({ n: z.number() }))`
+      SELECT count(*)::int8 AS n FROM audit_events WHERE action = 'campaign.item.revoked' AND target_id = ${c}`));
+    expect(audited).toBe(closed.noResponseRevoked);
   });
 });

@@ -5,7 +5,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { effectiveRoles } from '../../core/entitlements.js';
 import { setDirectGrant } from '../../core/entitlements/service.js';
 import { computeEffectiveRoles, roleSourcesMany } from '../../core/repositories/entitlements.js';
-import { createServiceAccount, issuePersonalToken, issueServiceAccountToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
+import { createServiceAccount, introspect, issuePersonalToken, issueServiceAccountToken, recordOAuthGrant } from '../../core/repositories/credentials.js';
 import { userDetail } from '../../core/directory/service.js';
 import { applyIdentityEvent } from '../../core/repositories/lifecycle.js';
 import { loadItemsForUpdate } from '../../core/campaigns/queries.js';
@@ -104,7 +104,7 @@ describe('applyRevoke', () => {
     const outbox = await inTenant((tx) => tx.any(sql.type(Outbox)`
       SELECT seq, payload FROM outbox WHERE stream_id = ${ids.ann!} AND event_type = 'entitlements.changed' ORDER BY seq`));
     expect(outbox).toHaveLength(1);
-    expect(outbox[0]!.payload).toEqual({ cause: 'recertification', campaignId, itemId, role: 'admin' });
+    expect(outbox[0]!.payload).toEqual({ cause: 'recertification', campaignId, items: [{ itemId, role: 'admin' }] });
     expect(applied).toEqual({ via: 'identity_stream', userId: ids.ann, seq: outbox[0]!.seq });
 
     const exclusion = await inTenant((tx) => tx.one(sql.type(z.object({ campaign_id: z.string(), item_id: z.number(), reason: z.string(), created_by: z.string() }))`
@@ -189,5 +189,124 @@ describe('applyRevoke', () => {
   it('loadItemsForUpdate ignores malformed and unknown ids and other campaigns', async () => {
     const rows = await inTenant((tx) => loadItemsForUpdate(tx, t.id, campaignId, ['abc', '999999999', '-1']));
     expect(rows).toEqual([]);
+  });
+});
+
+describe('applyRevokes in bulk', () => {
+  const Outbox = z.object({ stream_id: z.string(), seq: z.number(), payload: z.record(z.unknown()) });
+  const people: Record<string, string> = {};
+
+  beforeAll(async () => {
+    for (const name of ['dan', 'eve', 'fay']) {
+      const r = await stack.scim(t, 'POST', '/Users', { userName: `${name}@example.com`, displayName: name.toUpperCase() });
+      people[name] = r.body.id;
+    }
+    const g = await stack.scim(t, 'POST', '/Groups', { displayName: 'Admins', members: [{ value: people.dan }, { value: people.eve }] });
+    await withTenant(stack.owner, t.id, async (tx) => {
+      await tx.query(sql.unsafe`UPDATE users SET lifecycle_state = 'active' WHERE tenant_id = ${t.id} AND id = ANY(${sql.array(Object.values(people), 'uuid')})`);
+      await tx.query(sql.unsafe`INSERT INTO role_mappings (tenant_id, group_id, role) VALUES (${t.id}, ${g.body.id}, 'admin')`);
+      // dan: admin (group), billing-admin (direct grant), member (held, no source left); eve: admin
+      // (group), billing-admin (held only); fay: admin (held only).
+      await tx.query(sql.unsafe`
+        INSERT INTO user_roles (tenant_id, user_id, role)
+        VALUES (${t.id}, ${people.dan!}, 'admin'), (${t.id}, ${people.dan!}, 'billing-admin'), (${t.id}, ${people.dan!}, 'member'),
+               (${t.id}, ${people.eve!}, 'admin'), (${t.id}, ${people.eve!}, 'billing-admin'), (${t.id}, ${people.fay!}, 'admin')`);
+      await tx.query(sql.unsafe`INSERT INTO direct_role_grants (tenant_id, user_id, role, granted_by) VALUES (${t.id}, ${people.dan!}, 'billing-admin', 'test')`);
+    });
+  });
+
+  it('several roles of several people in one call: one stream event per person, each item recorded, a person deleted meanwhile already_gone, and the mover takes every role', async () => {
+    const issue = (userId: string, name: string, requiredRoles: string[] = []) =>
+      inTenant((tx) => issuePersonalToken(tx, t.id, { userId, name, scopes: [], requiredRoles }, actor));
+    const tokens = { danBilling: await issue(people.dan!, 'billing', ['billing-admin']), evePlain: await issue(people.eve!, 'plain'), eveCi: await issue(people.eve!, 'ci') };
+    // Interleaved people, in no user id order; dan's viewer he neither holds nor is granted; eve's
+    // ci token named twice (the second finds it revoked by the first).
+    const plan: [string, string, string][] = [
+      ['eve', 'role', 'admin'],
+      ['dan', 'role', 'admin'],
+      ['fay', 'role', 'admin'],
+      ['dan', 'role', 'billing-admin'],
+      ['eve', 'token', tokens.eveCi.credential.id],
+      ['eve', 'role', 'billing-admin'],
+      ['dan', 'role', 'member'],
+      ['dan', 'role', 'viewer'],
+      ['eve', 'token', tokens.eveCi.credential.id],
+    ];
+    const itemIds: string[] = [];
+    for (const [who, kind, ref] of plan) itemIds.push(await addItem(kind, ref, people[who]!));
+    expect((await stack.scim(t, 'DELETE', `/Users/${people.fay}`)).status).toBe(204);
+
+    const applied = await inTenant(async (tx) => applyRevokes(tx, ctx(), deps(), await loadItemsForUpdate(tx, t.id, campaignId, itemIds), 'quarterly review', 'revoked'));
+
+    const outbox = await inTenant((tx) => tx.any(sql.type(Outbox)`
+      SELECT stream_id::text, seq, payload FROM outbox
+       WHERE stream_id = ANY(${sql.array(Object.values(people), 'uuid')}) AND event_type = 'entitlements.changed' ORDER BY stream_id, seq`));
+    const event = (who: string) => outbox.filter((o) => o.stream_id === people[who]);
+    expect(event('dan')).toHaveLength(1);
+    expect(event('eve')).toHaveLength(1);
+    expect(event('fay')).toEqual([]);
+    const i = itemIds;
+    expect(event('dan')[0]!.payload).toEqual({
+      cause: 'recertification',
+      campaignId,
+      items: [{ itemId: i[1], role: 'admin' }, { itemId: i[3], role: 'billing-admin' }, { itemId: i[6], role: 'member' }],
+    });
+    expect(event('eve')[0]!.payload).toEqual({ cause: 'recertification', campaignId, items: [{ itemId: i[0], role: 'admin' }, { itemId: i[5], role: 'billing-admin' }] });
+
+    const dan = { via: 'identity_stream', userId: people.dan, seq: event('dan')[0]!.seq };
+    const eve = { via: 'identity_stream', userId: people.eve, seq: event('eve')[0]!.seq };
+    const expected = [
+      eve,
+      dan,
+      { via: 'already_gone' },
+      dan,
+      { via: 'credential_revoked', credentialId: tokens.eveCi.credential.id },
+      eve,
+      dan,
+      { via: 'already_gone' },
+      { via: 'already_gone' },
+    ];
+    expect(applied).toEqual(expected);
+    const rows = await inTenant((tx) => loadItemsForUpdate(tx, t.id, campaignId, itemIds));
+    expect(rows.map((r) => [r.id, r.outcome, r.applied])).toEqual(itemIds.map((id, n) => [id, 'revoked', expected[n]]));
+    expect(rows.every((r) => r.applied_at !== null)).toBe(true);
+
+    // One campaign.item.revoked audit row per item, in the items' order; the token's own row too.
+    const audit = await inTenant((tx) => tx.any(sql.type(z.object({ item_id: z.string(), applied: z.unknown(), reason: z.string() }))`
+      SELECT data->>'itemId' AS item_id, data->'applied' AS applied, data->>'reason' AS reason FROM audit_events
+       WHERE action = 'campaign.item.revoked' AND data->>'itemId' = ANY(${sql.array(itemIds, 'text')}) ORDER BY id`));
+    expect(audit).toEqual(itemIds.map((id, n) => ({ item_id: id, applied: expected[n], reason: 'quarterly review' })));
+    const credentialAudit = await inTenant((tx) => tx.anyFirst(sql.type(z.object({ reason: z.string() }))`
+      SELECT data->>'reason' AS reason FROM audit_events WHERE action = 'credential.revoked' AND target_id = ${tokens.eveCi.credential.id}`));
+    expect(credentialAudit).toEqual(['recertification']);
+
+    // One exclusion per person and role, naming its item; dan's direct grant is gone; fay has none.
+    const exclusions = await inTenant((tx) => tx.any(sql.type(z.object({ user_id: z.string(), role: z.string(), item_id: z.string(), reason: z.string() }))`
+      SELECT user_id::text, role, item_id::text, reason FROM role_exclusions
+       WHERE user_id = ANY(${sql.array(Object.values(people), 'uuid')}) ORDER BY role_exclusions.item_id`));
+    expect(exclusions).toEqual([
+      { user_id: people.eve, role: 'admin', item_id: i[0], reason: 'quarterly review' },
+      { user_id: people.dan, role: 'admin', item_id: i[1], reason: 'quarterly review' },
+      { user_id: people.dan, role: 'billing-admin', item_id: i[3], reason: 'quarterly review' },
+      { user_id: people.eve, role: 'billing-admin', item_id: i[5], reason: 'quarterly review' },
+      { user_id: people.dan, role: 'member', item_id: i[6], reason: 'quarterly review' },
+    ]);
+    const direct = await inTenant((tx) => tx.anyFirst(sql.type(z.object({ role: z.string() }))`SELECT role FROM direct_role_grants WHERE user_id = ${people.dan!}`));
+    expect(direct).toEqual([]);
+
+    // Each person's one event: the mover removes all their revoked roles and the credentials that
+    // required one of them, and only those.
+    for (const who of ['dan', 'eve']) {
+      const outcome = await inTenant((tx) =>
+        applyIdentityEvent(tx, { tenantId: t.id, userId: people[who]!, workflowId: `identity-test-${people[who]}`, seq: event(who)[0]!.seq, type: 'entitlements.changed', leaverDone: false, fromStart: false, catalogue: stack.config.APP_ROLES }),
+      );
+      expect(outcome).toMatchObject({ kind: 'applied' });
+    }
+    const held = await inTenant((tx) => tx.anyFirst(sql.type(z.object({ role: z.string() }))`
+      SELECT role FROM user_roles WHERE user_id = ANY(${sql.array([people.dan!, people.eve!], 'uuid')})`));
+    expect(held).toEqual([]);
+    expect(await inTenant((tx) => introspect(tx, t.id, tokens.danBilling.token))).toEqual({ active: false });
+    expect(await inTenant((tx) => introspect(tx, t.id, tokens.eveCi.token))).toEqual({ active: false });
+    expect(await inTenant((tx) => introspect(tx, t.id, tokens.evePlain.token))).toMatchObject({ active: true, roles: [] });
   });
 });

@@ -114,7 +114,7 @@ describe('portal sign-in journeys (real browser)', () => {
     // 2. Signed in, on the overview, with the full admin nav.
     await page.waitForURL((u) => u.pathname === '/overview', { timeout: 15_000 });
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Overview');
-    expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members', 'Domains', 'SSO connections', 'Approvals']);
+    expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members', 'Domains', 'SSO connections', 'Approvals', 'Access reviews']);
     expect(await page.getByTestId('account-link').textContent()).toContain(ADMIN_EMAIL);
     await expectAccessible(page, 'overview frame');
     await shot(page, '03-overview');
@@ -183,7 +183,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await expect.poll(() => approver.getByTestId('account-link').textContent(), { timeout: 10_000 }).toContain(APPROVER_EMAIL);
 
     // Only what approvers may see: the nav, the pages, and (the real check) the API.
-    expect(await navLabels(approver)).toEqual(['Role mappings', 'Domains', 'SSO connections', 'Approvals']);
+    expect(await navLabels(approver)).toEqual(['Role mappings', 'Domains', 'SSO connections', 'Approvals', 'Access reviews']);
     expect(new URL(approver.url()).pathname).toBe('/role-mappings');
     await shot(approver, '08-approver-tablet');
     await approver.goto(`${stack.url}/members`);

@@ -11,6 +11,9 @@ import { submitChange } from '../../activities/approval-client.js';
 import { approvalDepsFromConfig } from '../../core/approvals/service.js';
 import { claimDomain } from '../../core/domains/service.js';
 import { createSsoConnection } from '../../core/sso/service.js';
+import { launchCampaign } from '../../core/campaigns/launch.js';
+import { createDefinition } from '../../core/campaigns/service.js';
+import { CampaignDefinitionInput } from '../../core/campaigns/schema.js';
 import { makeCertificate, samlMetadata } from '../helpers/saml.js';
 import { createConsoleApi } from '../../api/console/router.js';
 import { createPortalApi } from '../../api/portal/router.js';
@@ -196,6 +199,31 @@ const CROSS_TENANT_FIXTURES: Record<string, () => Promise<Fixture>> = {
     const c = await inB((tx) => createSsoConnection(tx, bCtx(), { targets: webhookTargets(stack.config), allowHttp: true }, { protocol: 'saml', name: 'B SAML', metadataXml, allowedDomains: [] }));
     return { id: c.id, state: rowOf('sso_connections', c.id) };
   },
+  'campaign-definitions/:id': async () => {
+    const d = await inB((tx) => createDefinition(tx, bCtx(), campaignDeps(), bDefinition()));
+    return { id: d.id, state: rowOf('campaign_definitions', d.id) };
+  },
+  'campaigns/:id': async () => {
+    // An open campaign of B with one item for B's reviewer (no workflow: the routes must refuse first).
+    const subject = await bUser();
+    const id = await inB(async (tx) => {
+      const d = await createDefinition(tx, bCtx(), campaignDeps(), bDefinition());
+      const launched = await launchCampaign(tx, tenantB.id, { definitionId: d.id, trigger: 'manual', triggerRef: 'authz-matrix', actor: bCtx().actor });
+      if (launched.outcome !== 'launched') throw new Error('B campaign not launched');
+      await tx.query(sql.unsafe`UPDATE campaigns SET state = 'open', opened_at = now(), due_at = now() + interval '1 day', items_total = 1 WHERE id = ${launched.campaignId}`);
+      await tx.query(sql.unsafe`
+        INSERT INTO campaign_items (tenant_id, campaign_id, access_kind, access_ref, user_id, recommendation, recommendation_reason, reviewer_id, assigned_by)
+        VALUES (${tenantB.id}, ${launched.campaignId}, 'role', 'admin', ${subject}, 'keep', 'authz matrix', ${bEveryRole.userId}, 'named')`);
+      return launched.campaignId;
+    });
+    return {
+      id,
+      state: () =>
+        stack.owner.maybeOne(sql.unsafe`
+          SELECT to_jsonb(c) AS campaign, (SELECT jsonb_agg(to_jsonb(i) ORDER BY i.id) FROM campaign_items i WHERE i.campaign_id = c.id) AS items
+            FROM campaigns c WHERE c.id = ${id}`),
+    };
+  },
   'role-mappings/:groupId': async () => {
     const id = await bGroup();
     return {
@@ -204,6 +232,12 @@ const CROSS_TENANT_FIXTURES: Record<string, () => Promise<Fixture>> = {
     };
   },
 };
+
+const campaignDeps = () => ({ catalogue: stack.config.APP_ROLES, hourMs: stack.config.CAMPAIGN_HOUR_MS });
+const bDefinition = () =>
+  CampaignDefinitionInput.parse({ name: 'B review', scope: [{ kind: 'all_roles' }], reviewers: { people: 'named', reviewerIds: [bEveryRole.userId], fallbackReviewerId: bEveryRole.userId } });
+/** A definition body that passes validation (its people need not exist: the route answers 404 first). */
+const campaignBody = () => ({ name: 'A takes over', scope: [{ kind: 'all_roles' }], reviewers: { fallbackReviewerId: aMember.userId } });
 
 /** Request bodies that pass validation, so the answer is the handler's (404), not a 400. */
 const CROSS_TENANT_BODIES: Record<string, () => unknown> = {
@@ -214,6 +248,10 @@ const CROSS_TENANT_BODIES: Record<string, () => unknown> = {
   'POST /approvals/:id/edit': () => ({ payload: { connectionId: tenantB.connectionId, overlapSeconds: 0 } }),
   'PATCH /sso-connections/:id': () => ({ name: 'renamed by A' }),
   'POST /settings/webhooks/:id/redeliver': () => ({ eventId: '00000000-0000-4000-8000-000000000000' }),
+  'PUT /campaign-definitions/:id': campaignBody,
+  'POST /campaigns/:id/decisions': () => ({ itemIds: ['1'], decision: 'revoke', reason: 'authz matrix' }),
+  'POST /campaigns/:id/reassign': () => ({ fromReviewerId: bEveryRole.userId, toReviewerId: aMember.userId }),
+  'POST /campaigns/:id/no-response': () => ({ confirm: true, reason: 'authz matrix' }),
 };
 const bodyFor = (route: DeclaredRoute) => CROSS_TENANT_BODIES[`${route.method.toUpperCase()} ${route.path}`]?.() ?? body(route);
 
@@ -236,6 +274,30 @@ describe('authorisation matrix', () => {
     expect(portalRoutes.filter((r) => r.access !== 'public').length).toBeGreaterThanOrEqual(9);
     expect(consoleRoutes.filter((r) => r.access === 'operator').length).toBeGreaterThanOrEqual(2);
     expect(portalRoutes.map((r) => `${r.method} ${r.path}`)).toEqual(expect.arrayContaining(['get /members', 'patch /members/:id', 'post /sign-in']));
+    // Access reviews (issue 9): every campaign route is in the matrix.
+    expect(portalRoutes.filter((r) => /^\/campaign/.test(r.path)).map((r) => `${r.method} ${r.path}`).sort()).toEqual(
+      [
+        'get /campaign-definitions',
+        'post /campaign-definitions',
+        'get /campaign-definitions/:id',
+        'put /campaign-definitions/:id',
+        'delete /campaign-definitions/:id',
+        'post /campaign-definitions/:id/pause',
+        'post /campaign-definitions/:id/resume',
+        'post /campaign-definitions/:id/launch',
+        'get /campaigns',
+        'get /campaigns/:id',
+        'get /campaigns/:id/items',
+        'post /campaigns/:id/decisions',
+        'post /campaigns/:id/reassign',
+        'post /campaigns/:id/close',
+        'post /campaigns/:id/no-response',
+        'get /campaigns/:id/evidence.csv',
+        'get /campaigns/:id/evidence.json',
+        'get /campaign-reviewers',
+        'get /campaign-groups',
+      ].sort(),
+    );
   });
 
   it('/openapi.json describes every declared route, with its access in the description', async () => {
