@@ -748,7 +748,9 @@ export async function reviewOnMove(tx: Tx, deps: CampaignEngineDeps, input: { te
     await insertPeopleItems(tx, input.tenantId, campaignId, scopeOf(settings), privileged, [{ id: p.id, inactive: p.inactive, a }]);
   }
   const c = await requireCampaign(tx, input.tenantId, campaignId);
-  await openNow(tx, input.tenantId, c, settings, deps.hourMs, { type: 'system', id: triggerRef });
+  const deliver = await openNow(tx, input.tenantId, c, settings, deps.hourMs, { type: 'system', id: triggerRef });
+  // Stored as the open step's answer: the campaign workflow's open hands `campaign.started` to the webhooks.
+  await storeStep(tx, input.tenantId, stepKey(input.tenantId, campaignId, 'open'), { deliver });
   return campaignId;
 }
 
