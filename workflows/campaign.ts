@@ -1,4 +1,4 @@
-import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, ApplicationFailure, condition, continueAsNew, log, proxyActivities, setHandler, sleep, workflowInfo } from '@temporalio/workflow';
 import type { CampaignActivities } from '../activities/campaigns.js';
 import { campaignActivity } from './activity-options.js';
 import { CampaignRun } from './campaign-state.js';
@@ -6,6 +6,33 @@ import { permanentFailure } from './failures.js';
 import { type CampaignPhase, campaignDecidedSignal, campaignStatusQuery, type CampaignWorkflowInput, type CloseCampaignNowInput, closeCampaignNowUpdate } from './messages.js';
 
 const acts = proxyActivities<Omit<CampaignActivities, 'launchScheduledCampaign'>>(campaignActivity);
+
+/** After an unexplained failure a step is tried again after a pause: a minute, doubling to an hour. */
+const PAUSE_MS = { first: 60_000, max: 3_600_000 };
+
+type Steps = Omit<CampaignActivities, 'launchScheduledCampaign'>;
+
+/**
+ * A campaign must close (a campaign that never closes is the trap issue 9 names), so a step whose
+ * error nobody classified (`Unexpected`, after the attempts activities/to-failure.ts allows: a
+ * statement timeout, a bug the next deploy fixes) does not fail the run: it is tried again after
+ * a pause, and the worker logs each time. Refusals by the rules (`EventInvalid`) still end the run.
+ */
+function persistent<K extends keyof Steps>(name: K, firstPauseMs: number): Steps[K] {
+  const step = acts[name] as unknown as (...args: unknown[]) => Promise<unknown>;
+  return (async (...args: unknown[]) => {
+    for (let pause = firstPauseMs; ; pause = Math.min(pause * 2, PAUSE_MS.max)) {
+      try {
+        return await step(...args);
+      } catch (err) {
+        const unexpected = permanentFailure(err, ['Unexpected']);
+        if (!unexpected) throw err;
+        log.warn('campaign step failed; trying again after a pause', { step: name, pauseMs: pause, message: unexpected.message });
+        await sleep(pause);
+      }
+    }
+  }) as unknown as Steps[K];
+}
 
 /** Subjects per generation batch: 100,000 people are 50 batches, a few hundred history events. */
 const DEFAULT_BATCH_SIZE = 2_000;
@@ -32,6 +59,16 @@ function refuse(outcome: string): never {
 export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPhase> {
   const ref = { tenantId: input.tenantId, campaignId: input.campaignId };
   const run = new CampaignRun(input);
+  const pause = input.stepPauseMs ?? PAUSE_MS.first;
+  const steps = {
+    generate: persistent('generateCampaignItems', pause),
+    open: persistent('openCampaign', pause),
+    sweep: persistent('closeVanishedCampaignItems', pause),
+    count: persistent('countPendingCampaignItems', pause),
+    escalate: persistent('escalateCampaignItems', pause),
+    remind: persistent('remindCampaignReviewers', pause),
+    close: persistent('closeCampaign', pause),
+  };
 
   setHandler(campaignStatusQuery, () => run.status());
   setHandler(campaignDecidedSignal, () => run.decided());
@@ -60,21 +97,21 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
     if (run.phase === 'generating') {
       const batchSize = input.batchSize ?? DEFAULT_BATCH_SIZE;
       for (;;) {
-        const batch = await acts.generateCampaignItems({ ...ref, batchSize });
+        const batch = await steps.generate({ ...ref, batchSize });
         run.generated(batch.inserted);
         if (batch.done) break;
         if (historyFull()) return await continueRun();
       }
     }
-    run.opened(await acts.openCampaign(ref), Date.now());
+    run.opened(await steps.open(ref), Date.now());
 
     // Items whose access vanished close themselves, then the workflow counts what is left.
     const sweepAndCount = async (): Promise<'open' | 'close' | 'cancelled'> => {
-      await acts.closeVanishedCampaignItems(ref);
+      await steps.sweep(ref);
       return count();
     };
     const count = async (): Promise<'open' | 'close' | 'cancelled'> => {
-      const c = await acts.countPendingCampaignItems(ref);
+      const c = await steps.count(ref);
       run.counted(c.pending);
       if (c.state === 'cancelled') return 'cancelled';
       return c.state === 'open' && c.pending > 0 ? 'open' : 'close';
@@ -87,13 +124,13 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
       if (step === 'close') break;
       if (historyFull()) return await continueRun();
       if (step === 'escalate') {
-        await acts.closeVanishedCampaignItems(ref);
-        await acts.escalateCampaignItems(ref);
+        await steps.sweep(ref);
+        await steps.escalate(ref);
         run.escalatedNow();
         next = await count();
       } else if (step === 'remind') {
-        await acts.closeVanishedCampaignItems(ref);
-        await acts.remindCampaignReviewers({ ...ref, round: run.remindersSent + 1 });
+        await steps.sweep(ref);
+        await steps.remind({ ...ref, round: run.remindersSent + 1 });
         run.remindedNow(now);
         next = await count();
       } else if (step === 'recount') {
@@ -107,7 +144,7 @@ export async function campaign(input: CampaignWorkflowInput): Promise<CampaignPh
       run.close('cancelled');
     } else {
       run.close('closing');
-      await acts.closeCampaign(ref);
+      await steps.close(ref);
       run.counted(0);
       run.close('closed');
     }

@@ -232,6 +232,8 @@ export interface CampaignWorkflowInput {
   batchSize?: number;
   /** Continue-as-new threshold (history events; default 2000, at least 100): tests lower it to exercise the hand-over. */
   historyLimit?: number;
+  /** The first pause before a step that failed unexpectedly is tried again (default a minute, doubling to an hour); tests shorten it. */
+  stepPauseMs?: number;
   /** Carried across continue-as-new; absent on a campaign's first run. */
   resume?: CampaignResume;
 }

@@ -321,6 +321,38 @@ describe('campaign workflow', () => {
     await eventually(async () => received.some((r) => r.path === `/${t.tenant.slug}` && r.type === 'campaign.started'), 10_000);
   });
 
+  it('a step that keeps failing unexpectedly does not fail the campaign: it is tried again after a pause until it closes', async () => {
+    const t = await campaignTenant(stack);
+    await person(stack, t, 'olga@example.com');
+    const definitionId = await defineCampaign(stack, t.tenant.id, { ...base(t.reviewer, t.fallback), durationHours: 5 });
+    const campaignId = await launch(stack, t.tenant.id, definitionId, { start: false });
+    // A fault nobody classified: closing this campaign fails until the trigger is dropped.
+    const fn = `fail_close_${campaignId.replaceAll('-', '')}`;
+    await stack.owner.query(sql.unsafe`
+      CREATE FUNCTION ${sql.identifier([fn])}() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN
+        IF NEW.state = 'closed' THEN RAISE EXCEPTION 'simulated fault'; END IF;
+        RETURN NEW;
+      END $$`);
+    await stack.owner.query(sql.unsafe`
+      CREATE TRIGGER ${sql.identifier([fn])} BEFORE UPDATE ON campaigns FOR EACH ROW WHEN (NEW.id = ${sql.literalValue(campaignId)}::uuid)
+      EXECUTE FUNCTION ${sql.identifier([fn])}()`);
+    await startCampaignWorkflow(stack.app, stack.client!, stack.taskQueue, { tenantId: t.tenant.id, campaignId, stepPauseMs: 500 });
+    const handle = campaignHandle(stack, t.tenant.id, campaignId);
+    // The close ran out of attempts (Unexpected) at least once; the run goes on.
+    await eventually(async () => {
+      const history = await handle.fetchHistory();
+      return history.events!.some((e) => e.activityTaskFailedEventAttributes?.failure?.applicationFailureInfo?.type === 'Unexpected');
+    }, 30_000, 250);
+    expect((await handle.describe()).status.name).toBe('RUNNING');
+    expect((await campaignRow(stack, t.tenant.id, campaignId)).state).toBe('open');
+
+    await stack.owner.query(sql.unsafe`DROP TRIGGER ${sql.identifier([fn])} ON campaigns`);
+    await stack.owner.query(sql.unsafe`DROP FUNCTION ${sql.identifier([fn])}()`);
+    await campaignInState(stack, t.tenant.id, campaignId, 'closed', 30_000);
+    expect(await handle.result()).toBe('closed');
+  });
+
   it('a cancelled campaign ends its workflow cleanly', async () => {
     const t = await campaignTenant(stack);
     await person(stack, t, 'jack@example.com');
