@@ -28,6 +28,8 @@ export interface CampaignReconcilerDeps {
 }
 
 const BATCH = 50;
+/** How long one definition's Temporal calls may take (an unreachable Temporal fails the sync, not the API). */
+const SYNC_DEADLINE_MS = 10_000;
 
 export type ScheduleSyncOutcome = 'created' | 'updated' | 'deleted' | 'unchanged' | 'busy';
 
@@ -42,13 +44,16 @@ export async function syncCampaignSchedule(deps: Pick<CampaignReconcilerDeps, 'd
   return withTenant(deps.db, ref.tenantId, async (tx) => {
     const row = await lockDefinitionForSync(tx, ref.tenantId, ref.definitionId);
     if (!row) return 'busy';
-    const outcome = await applySchedule(deps.client, campaignScheduleId(ref.tenantId, ref.definitionId), schedulePlan(row, deps.hourMs), {
-      type: 'startWorkflow',
-      workflowType: 'scheduledCampaign',
-      taskQueue: deps.taskQueue,
-      args: [{ tenantId: ref.tenantId, definitionId: ref.definitionId }],
-      workflowId: scheduledCampaignWorkflowId(ref.tenantId, ref.definitionId),
-    });
+    // Bounded: the row stays locked meanwhile, and the API's next change of it waits for the lock.
+    const outcome = await deps.client.withDeadline(Date.now() + SYNC_DEADLINE_MS, () =>
+      applySchedule(deps.client, campaignScheduleId(ref.tenantId, ref.definitionId), schedulePlan(row, deps.hourMs), {
+        type: 'startWorkflow',
+        workflowType: 'scheduledCampaign',
+        taskQueue: deps.taskQueue,
+        args: [{ tenantId: ref.tenantId, definitionId: ref.definitionId }],
+        workflowId: scheduledCampaignWorkflowId(ref.tenantId, ref.definitionId),
+      }),
+    );
     await markScheduleSynced(tx, ref.tenantId, ref.definitionId, row.revision);
     return outcome;
   });
