@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { campaignScheduleSpec, scheduleNote, schedulePlan } from '../../core/campaigns/schedule-sync.js';
+import { CAMPAIGN_SCHEDULE_PREFIX } from '../../worker/loops/campaign-reconciler.js';
+import { campaignScheduleId } from '../../workflows/ids.js';
 
 /** A definition's schedule → the Temporal Schedule the reconciler keeps (the pinned rules in the campaigns contract). */
 describe('campaign schedule sync mapping', () => {
@@ -45,5 +47,9 @@ describe('campaign schedule sync mapping', () => {
 
   it('plan: a stored schedule that breaks the contract is refused, not guessed at', () => {
     expect(() => schedulePlan({ settings: { schedule: { kind: 'weekly' } }, paused: false, deleted: false, revision: 1 }, hourMs)).toThrow();
+  });
+
+  it("the full pass finds campaign Schedules by their ids' prefix", () => {
+    expect(campaignScheduleId('tenant', 'definition').startsWith(CAMPAIGN_SCHEDULE_PREFIX)).toBe(true);
   });
 });

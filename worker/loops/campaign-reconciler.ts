@@ -9,7 +9,7 @@ import {
   scheduledDefinitionsPage,
   unstartedCampaigns,
 } from '../../core/campaigns/reconciler-queries.js';
-import { type SchedulePlan, schedulePlan } from '../../core/campaigns/schedule-sync.js';
+import { type SchedulePlan, scheduleNote, schedulePlan } from '../../core/campaigns/schedule-sync.js';
 import { type Db, withTenant } from '../../core/db/pool.js';
 import { campaignScheduleId, scheduledCampaignWorkflowId } from '../../workflows/ids.js';
 import type { scheduledCampaign } from '../../workflows/scheduled-campaign.js';
@@ -28,6 +28,8 @@ export interface CampaignReconcilerDeps {
 }
 
 const BATCH = 50;
+/** What every campaignScheduleId (workflows/ids.ts) starts with. */
+export const CAMPAIGN_SCHEDULE_PREFIX = 'campaign-schedule/';
 /** How long one definition's Temporal calls may take (an unreachable Temporal fails the sync, not the API). */
 const SYNC_DEADLINE_MS = 10_000;
 
@@ -112,9 +114,19 @@ export function campaignReconciler(deps: CampaignReconcilerDeps): () => Promise<
 
     if (Date.now() - lastFullPass >= deps.fullPassMs) {
       lastFullPass = Date.now();
+      // One listing of the namespace's campaign Schedules instead of a describe per definition; a
+      // definition whose Schedule is missing or noted with another revision is synced (which
+      // describes it, as the listing may lag behind).
+      const listed = new Map<string, string | undefined>();
+      for await (const schedule of deps.client.schedule.list({ pageSize: 1000 })) {
+        if (schedule.scheduleId.startsWith(CAMPAIGN_SCHEDULE_PREFIX)) listed.set(schedule.scheduleId, schedule.state.note);
+      }
       for (let after: { tenantId: string; id: string } | null = null; ; ) {
         const page = await scheduledDefinitionsPage(deps.db, after, BATCH);
-        for (const ref of page) await sync(ref);
+        for (const ref of page) {
+          const id = campaignScheduleId(ref.tenant_id, ref.id);
+          if (!listed.has(id) || listed.get(id) !== scheduleNote(ref.revision)) await sync(ref);
+        }
         if (page.length < BATCH) break;
         const last = page[page.length - 1]!;
         after = { tenantId: last.tenant_id, id: last.id };
