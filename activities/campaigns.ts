@@ -12,6 +12,7 @@ import {
   remindReviewers,
 } from '../core/campaigns/engine.js';
 import { launchCampaign } from '../core/campaigns/launch.js';
+import { analyzeCampaignItems } from '../core/campaigns/reconciler-queries.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import type { FailureType } from '../workflows/failures.js';
@@ -71,7 +72,12 @@ export function createCampaignActivities({ db, client, taskQueue, deps }: Campai
 
   return {
     async generateCampaignItems(input: CampaignRef & { batchSize: number }) {
-      return step(() => generateItemsBatch(db, deps, input));
+      return step(async () => {
+        const batch = await generateItemsBatch(db, deps, input);
+        // Reviewers' decisions and revokes start at once: the planner must know the items exist.
+        if (batch.done) await analyzeCampaignItems(db);
+        return batch;
+      });
     },
     async openCampaign(input: CampaignRef) {
       return step(async () => {

@@ -22,6 +22,12 @@
  *   BENCH_ONLY=approvals    decision latency of change requests (issue 8; also in the default run,
  *                           after the portal part): BENCH_APPROVALS_SAMPLES (200) per round,
  *                           _CONCURRENCY (10) decided at once in the second round, _WARMUP (10)
+ *   BENCH_ONLY=campaigns    issue 9 (also in the default run, last): time to generate a campaign of
+ *                           BENCH_CAMPAIGN_PEOPLE (100000) items through the worker (target < 60 s),
+ *                           its history events, the worker's peak RSS, and BENCH_CAMPAIGN_REVOKES
+ *                           (2000) revoke decisions recorded and applied by the mover per second;
+ *                           BENCH_CAMPAIGN_BATCH (the workflow's 2000) people per batch;
+ *                           BENCH_CAMPAIGN_ANALYZE=0 generates on statistics-less tables
  *   BENCH_LISTING_SIZES     tenant sizes for the listing part (default 10000,100000,1000000)
  *   BENCH_ONLY=directory    the portal directory's list and search (issue 7; only when asked for):
  *                           BENCH_DIRECTORY_USERS (100000), _SESSIONS (10), _DURATION seconds (20)
@@ -69,6 +75,7 @@ import { type HttpResult, runHttp, type Scenario } from './lib/bench-http.js';
 import { benchListing, type ListingResult, listingTable } from './lib/bench-listing.js';
 import { directoryPart } from './lib/bench-directory.js';
 import { approvalsPart } from './lib/bench-approvals.js';
+import { campaignsPart } from './lib/bench-campaigns.js';
 import { bulkLoadUsers, ceilingCreate, ceilingLookup, type LoopResult, runPgLoop, userIds } from './lib/bench-pg.js';
 import { idpPart, type IdpRunConfig } from './lib/bench-idp.js';
 import { startCountingProxy } from './lib/bench-pgproxy.js';
@@ -120,7 +127,7 @@ const USERS_LARGE = num('BENCH_USERS_LARGE', 1_000_000);
 const PROFILE = env.BENCH_PROFILE !== '0';
 const TARGETS = { createShare: 60, lookupShare: 40, p99Ms: 50 };
 const ONLY = env.BENCH_ONLY ?? '';
-const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory', 'approvals'];
+const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory', 'approvals', 'campaigns'];
 if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
 const RUN_SCIM = ONLY === '' || ONLY === 'scim';
 const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
@@ -129,6 +136,7 @@ const RUN_LISTING = ONLY === '' || ONLY === 'listing';
 const RUN_PORTAL = ONLY === '' || ONLY === 'portal';
 const RUN_DIRECTORY = ONLY === 'directory';
 const RUN_APPROVALS = ONLY === '' || ONLY === 'approvals';
+const RUN_CAMPAIGNS = ONLY === '' || ONLY === 'campaigns';
 const LISTING_SIZES = (env.BENCH_LISTING_SIZES ?? '10000,100000,1000000').split(',').map((s) => {
   const n = Number(s.trim());
   if (!Number.isInteger(n) || n <= 0) throw new Error('BENCH_LISTING_SIZES must be a comma-separated list of positive integers');
@@ -910,7 +918,7 @@ function portalPart(): PortalSizeResult {
 
 async function main() {
   const started = new Date();
-  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal', RUN_APPROVALS && 'approvals', RUN_DIRECTORY && 'directory'].filter(Boolean).join(' + ');
+  const parts = [RUN_SCIM && 'SCIM', RUN_LIFECYCLE && 'lifecycle', RUN_IDP && 'IdP run', RUN_LISTING && 'listing', RUN_PORTAL && 'portal', RUN_APPROVALS && 'approvals', RUN_CAMPAIGNS && 'campaigns', RUN_DIRECTORY && 'directory'].filter(Boolean).join(' + ');
   say(`Roster bench (${parts}): ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s per SCIM measurement`);
   say(`machine: ${os.cpus().length} cores (${os.cpus()[0]?.model ?? '?'}), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}`);
 
@@ -927,7 +935,7 @@ async function main() {
 
   let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
   let temporal: DevServer | undefined;
-  if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP || RUN_APPROVALS)) {
+  if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP || RUN_APPROVALS || RUN_CAMPAIGNS)) {
     temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
     cleanups.push(() => temporal!.stop());
     temporalAddress = temporal.address;
@@ -957,6 +965,9 @@ async function main() {
   const approvals = RUN_APPROVALS
     ? await approvalsPart({ ownerUrl, apiEnv: apiEnv(temporalAddress!, appUrl), temporalAddress: temporalAddress!, temporalPid: temporal?.process.pid, env, say, table, cleanups, waitForQuiet })
     : undefined;
+  const campaigns = RUN_CAMPAIGNS
+    ? await campaignsPart({ ownerUrl, apiEnv: apiEnv(temporalAddress!, appUrl), temporalAddress: temporalAddress!, env, say, table, cleanups, waitForQuiet })
+    : undefined;
   const directory = RUN_DIRECTORY ? await directoryPart({ ownerUrl, apiEnv: apiEnv('127.0.0.1:1', appUrl), env, say, table, cleanups, waitForQuiet }) : undefined;
 
   // -------------------------------------------------------------------------------------------
@@ -968,6 +979,7 @@ async function main() {
     ...(lifecycle?.rows ?? []),
     ...(idp?.rows ?? []),
     ...(approvals?.rows ?? []),
+    ...(campaigns?.rows ?? []),
   ];
   say('\nResults');
   say(table(rows));
@@ -983,11 +995,15 @@ async function main() {
     say('Approvals rows: latency from sending the decide POST; the ceiling is the same Temporal\'s Update (decide call) or the approval workflow\'s shape with no-op activities (→ verified); share = ceiling p50 / Roster p50.');
     bad = approvals.details() || bad;
   }
+  if (campaigns) {
+    say('Campaigns rows: "Roster req/s" is items (or revoke decisions) per second, "p50" the total time of the run.');
+    bad = campaigns.details() || bad;
+  }
 
   const results = {
     startedAt: started.toISOString(),
     finishedAt: new Date().toISOString(),
-    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL, directory: RUN_DIRECTORY, approvals: RUN_APPROVALS },
+    parts: { scim: RUN_SCIM, lifecycle: RUN_LIFECYCLE, idp: RUN_IDP, listing: RUN_LISTING, portal: RUN_PORTAL, directory: RUN_DIRECTORY, approvals: RUN_APPROVALS, campaigns: RUN_CAMPAIGNS },
     machine: {
       busyPctBeforeRun: idle,
       cores: os.cpus().length,
@@ -1006,6 +1022,7 @@ async function main() {
     ...(portal ? { portal } : {}),
     ...(directory ? { directory } : {}),
     ...(approvals ? { approvals: approvals.json } : {}),
+    ...(campaigns ? { campaigns: campaigns.json } : {}),
   };
   const out = resolve('.data/bench-results.json');
   mkdirSync(resolve('.data'), { recursive: true });

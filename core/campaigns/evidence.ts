@@ -37,6 +37,8 @@ const Row = z.object({
   applied_at: z.string().nullable(),
 });
 
+// A role's access_ref is a role name: the cast to uuid sits inside a CASE, as join conditions are
+// evaluated in whatever order the plan picks (a hash join casts every row's key).
 async function batch(tx: Pick<Tx, 'any'>, tenantId: string, campaignId: string, after: string, limit: number) {
   return tx.any(sql.type(Row)`
     SELECT i.id::text AS item_id, i.access_kind,
@@ -52,8 +54,8 @@ async function batch(tx: Pick<Tx, 'any'>, tenantId: string, campaignId: string, 
       FROM campaign_items i
       LEFT JOIN users u ON u.tenant_id = i.tenant_id AND u.id = i.user_id
       LEFT JOIN service_accounts sa ON sa.tenant_id = i.tenant_id AND sa.id = i.service_account_id
-      LEFT JOIN credentials cr ON i.access_kind = 'token' AND cr.tenant_id = i.tenant_id AND cr.id = i.access_ref::uuid
-      LEFT JOIN oauth_grants g ON i.access_kind = 'oauth_grant' AND g.tenant_id = i.tenant_id AND g.id = i.access_ref::uuid
+      LEFT JOIN credentials cr ON cr.tenant_id = i.tenant_id AND cr.id = CASE WHEN i.access_kind = 'token' THEN i.access_ref::uuid END
+      LEFT JOIN oauth_grants g ON g.tenant_id = i.tenant_id AND g.id = CASE WHEN i.access_kind = 'oauth_grant' THEN i.access_ref::uuid END
       LEFT JOIN portal_users p ON p.tenant_id = i.tenant_id AND p.id = i.reviewer_id
      WHERE i.tenant_id = ${tenantId} AND i.campaign_id = ${campaignId} AND i.id > ${after}::int8
      ORDER BY i.id LIMIT ${limit}`);

@@ -2,9 +2,9 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
 
-// What the worker's campaign reconciler (worker/loops/campaign-reconciler.ts) reads and writes:
-// across tenants only through the definer functions (ids and revisions), then each definition or
-// campaign under its own tenant.
+// What the worker's campaign reconciler (worker/loops/campaign-reconciler.ts) and the campaign
+// workflow's activities need beyond the engine: across tenants only through the definer functions
+// (ids and revisions), then each definition or campaign under its own tenant.
 
 const DefinitionRef = z.object({ tenant_id: z.string().uuid(), id: z.string().uuid(), revision: z.number() });
 export type DefinitionRef = z.infer<typeof DefinitionRef>;
@@ -52,4 +52,9 @@ const CampaignRef = z.object({ tenant_id: z.string().uuid(), id: z.string().uuid
 /** Campaigns (any tenant) generating or open whose workflow was never started, older than `olderThanSeconds`. */
 export async function unstartedCampaigns(db: Db, olderThanSeconds: number, limit: number): Promise<readonly z.infer<typeof CampaignRef>[]> {
   return db.any(sql.type(CampaignRef)`SELECT tenant_id, id FROM campaigns_unstarted(${olderThanSeconds}, ${limit})`);
+}
+
+/** Refreshes campaign_items' planner statistics (after a generation wrote a campaign's items). */
+export async function analyzeCampaignItems(db: Db): Promise<void> {
+  await db.query(sql.unsafe`SELECT campaign_items_analyze()`);
 }

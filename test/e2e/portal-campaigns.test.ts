@@ -17,7 +17,8 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * acknowledging access that changed since the snapshot, revokes one item with a reason and meets a
  * refusal for an item moved away meanwhile; the security user follows the progress per reviewer,
  * reassigns, closes the campaign and downloads the evidence, whose rows and digest are checked; an
- * auditor reads it all without the controls.
+ * auditor reads it all without the controls. Then a groups scope picked by name, a revoke policy
+ * whose 0 % cap holds every unanswered revoke for confirmation, and a fast keeper flagged.
  */
 const ARTIFACTS = join('test-artifacts', 'portal-campaigns');
 
@@ -135,6 +136,22 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(sec, '02-definitions');
     await expectAccessible(sec, 'definitions');
 
+    // Edit it: a monthly schedule; then pause and resume it from the list.
+    await defRow.getByRole('link', { name: 'Quarterly access review', exact: true }).click();
+    await expect.poll(() => heading(sec), { timeout: 15_000 }).toBe('Quarterly access review');
+    const edit = sec.getByRole('form', { name: 'Campaign definition' });
+    expect(await edit.getByLabel('Fallback reviewer', { exact: true }).inputValue()).toBe(secUser.userId);
+    expect(await edit.getByTestId('named-reviewers').getByRole('checkbox', { name: reviewer.email, exact: true }).isChecked()).toBe(true);
+    await edit.getByLabel('Runs', { exact: true }).selectOption('monthly');
+    await edit.getByRole('button', { name: 'Save changes' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Monthly: the 1st, 00:00 UTC');
+    expect(await defRow.textContent()).toContain('Next run');
+    await defRow.getByRole('button', { name: 'Pause Quarterly access review' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Paused');
+    await shot(sec, '02b-definition-paused');
+    await defRow.getByRole('button', { name: 'Resume Quarterly access review' }).click();
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Next run');
+
     // ---- Launch now: the campaign page, open once its items are generated. ----
     await defRow.getByRole('button', { name: 'Launch now: Quarterly access review' }).click();
     await expect.poll(() => sec.url(), { timeout: 15_000 }).toMatch(/\/access-reviews\/campaigns\/[0-9a-f-]{36}\?tab=progress$/);
@@ -145,17 +162,26 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(sec, '03-campaign-open');
     await expectAccessible(sec, 'campaign progress (open)');
 
+    // A second launch while this run is open is refused, with a link to the run.
+    await sec.goto(`${stack.url}/access-reviews?tab=definitions`);
+    await defRow.getByRole('button', { name: 'Launch now: Quarterly access review' }).click();
+    const refusedLaunch = sec.getByRole('status').filter({ hasText: 'Not launched' });
+    await expect.poll(() => refusedLaunch.count(), { timeout: 15_000 }).toBe(1);
+    expect(await refusedLaunch.getByRole('link', { name: 'Open the running campaign' }).getAttribute('href')).toBe(new URL(campaignUrl).pathname + '?tab=progress');
+    await sec.goto(campaignUrl);
+
     // Ben's role gains a direct grant after the snapshot: his item is flagged to the reviewer.
     expect((await t.app.call('PUT', `/api/v1/users/${ben}/direct-roles/member`)).status).toBeLessThan(300);
 
     // ---- The reviewer: My reviews, then the worklist, riskiest first. ----
     await rev.goto(`${stack.url}/access-reviews`);
     await expect.poll(() => heading(rev), { timeout: 15_000 }).toBe('Access reviews');
+    await expect.poll(() => rev.getByTestId('reviews-badge').textContent(), { timeout: 15_000 }).toContain('4');
     const mine = rev.getByRole('row', { name: /Quarterly access review/ });
     await expect.poll(() => mine.textContent(), { timeout: 15_000 }).toContain('4');
     await expectAccessible(rev, 'my reviews');
     await shot(rev, '04-my-reviews');
-    await mine.getByRole('link', { name: 'Quarterly access review' }).click();
+    await mine.getByRole('link', { name: 'Quarterly access review', exact: true }).click();
     await expect.poll(() => heading(rev), { timeout: 15_000 }).toBe('Quarterly access review');
     const worklist = rev.getByTestId('worklist');
     await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(5);
@@ -172,6 +198,13 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
     await shot(rev, '05-worklist');
     await expectAccessible(rev, 'worklist');
+
+    // Tablet width: the worklist stays usable (the table scrolls inside its frame, the page does not).
+    await rev.setViewportSize({ width: 768, height: 1024 });
+    expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
+    await expectAccessible(rev, 'worklist (tablet)');
+    await shot(rev, '05b-worklist-tablet');
+    await rev.setViewportSize({ width: 1280, height: 900 });
 
     // Select all, then leave Cat's two items out: two selected.
     await worklist.getByRole('checkbox', { name: 'Select every item on this page', exact: true }).check();
@@ -201,6 +234,8 @@ describe('access reviews in the portal (real browser)', () => {
     await shot(rev, '08-revoke-reason');
     await dialog.getByRole('button', { name: 'Revoke it' }).click();
     await expect.poll(() => summary.textContent(), { timeout: 15_000 }).toContain('Revoked 1 item.');
+    // Focus continues from the answer, not from the row that is about to go.
+    await expect.poll(() => rev.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('decision-summary');
     expect(await rev.getByRole('dialog').count()).toBe(0);
     await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(2);
     // The revoke went through Cat's lifecycle: the role is gone.
@@ -234,6 +269,7 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await worklist.getByTestId('refusals').textContent()).toBe('cat@example.com: member: not decided, it is assigned to someone else now.');
     await shot(rev, '11-refused-not-yours');
     await expect.poll(() => worklist.getByText('Nothing left for you to decide').count(), { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => rev.getByTestId('reviews-badge').count(), { timeout: 15_000 }).toBe(0);
 
     // ---- Close now; the evidence once closed. ----
     await sec.goto(campaignUrl);
@@ -244,6 +280,16 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await sec.getByTestId('campaign-counts').textContent()).toContain('No response: kept and flagged1');
     await shot(sec, '12-closed-evidence');
     await expectAccessible(sec, 'closed campaign');
+
+    // The campaigns list: closed, with what was decided.
+    await sec.goto(`${stack.url}/access-reviews?tab=campaigns`);
+    const listed = sec.getByRole('row', { name: /Quarterly access review/ });
+    await expect.poll(() => listed.textContent(), { timeout: 15_000 }).toContain('Closed');
+    expect(await listed.textContent()).toContain('3 / 4');
+    await expectAccessible(sec, 'campaigns list');
+    await shot(sec, '12b-campaigns-list');
+    await sec.goto(campaignUrl);
+    await expect.poll(() => sec.getByTestId('evidence-summary').count(), { timeout: 15_000 }).toBe(1);
 
     const csv = await download(sec, 'evidence-csv');
     expect(csv.name).toMatch(/\.csv$/);
@@ -283,5 +329,87 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await aud.getByTestId('all-items').getByRole('checkbox').count()).toBe(0);
     await expectAccessible(aud, 'campaign (auditor)');
     await shot(aud, '13-auditor-all-items');
+    await aud.getByRole('link', { name: 'its definition' }).click();
+    await expect.poll(() => aud.getByTestId('definition-facts').textContent(), { timeout: 15_000 }).toContain('Reviewed by 1 named reviewer');
+    expect(await aud.getByRole('form').count()).toBe(0);
+    expect(await aud.getByRole('button', { name: /^Launch now/ }).count()).toBe(0);
+    await expectAccessible(aud, 'definition (auditor)');
+    await shot(aud, '14-auditor-definition');
+  });
+  it('a group scope picked by name, no response revoked over a 0 % cap waits for confirmation, a fast keeper is flagged', async () => {
+    const t = await campaignTenant(stack);
+    const members: string[] = [];
+    for (const name of ['pa', 'pb', 'pc', 'pd', 'pe', 'pf', 'pg']) members.push(await person(stack, t, `${name}@example.com`));
+    await person(stack, t, 'outsider@example.com');
+    expect((await stack.scim(t.tenant, 'POST', '/Groups', { displayName: 'Payroll', members: members.map((value) => ({ value })) })).status).toBe(201);
+
+    const sec = await freshPage();
+    const secUser = await browserSignIn(sec, stack, t.tenant, { roles: ['reviewer'], email: `sec-${t.tenant.slug}@example.com` });
+    const rev = await freshPage();
+    const reviewer = await browserSignIn(rev, stack, t.tenant, { roles: ['approver'], email: `rita-${t.tenant.slug}@example.com` });
+
+    await sec.goto(`${stack.url}/access-reviews/definitions/new`);
+    const form = sec.getByRole('form', { name: 'Campaign definition' });
+    await form.getByRole('textbox', { name: 'Name', exact: true }).fill('Payroll access');
+    await form.getByRole('checkbox', { name: /^Privileged roles only/ }).uncheck();
+    await form.getByRole('checkbox', { name: /^Members of chosen groups/ }).check();
+    // No group chosen yet: said at the picker.
+    await form.getByRole('button', { name: 'Create definition' }).click();
+    await expect.poll(() => form.getByTestId('group-picker').textContent()).toContain('Choose at least one group.');
+    await form.getByRole('searchbox', { name: 'Find groups' }).fill('Pay');
+    await form.getByTestId('group-picker').getByRole('checkbox', { name: 'Payroll (7 members)', exact: true }).check({ timeout: 15_000 });
+    await form.getByRole('radio', { name: /^Named reviewers/ }).check();
+    await form.getByTestId('named-reviewers').getByRole('checkbox', { name: reviewer.email, exact: true }).check({ timeout: 15_000 });
+    await form.getByLabel('Fallback reviewer', { exact: true }).selectOption(secUser.userId);
+    await form.getByRole('checkbox', { name: /^Escalate undecided items/ }).uncheck();
+    await form.getByRole('radio', { name: /^Revoked/ }).check();
+    await form.getByLabel('Revoke at most (% of all items) without confirmation', { exact: true }).fill('0');
+    await form.getByLabel('Flag reviewers faster than (seconds per decision)', { exact: true }).fill('600');
+    await form.getByLabel('Runs', { exact: true }).selectOption('none');
+    await shot(sec, '20-definition-groups-revoke-policy');
+    await expectAccessible(sec, 'definition form (groups, revoke)');
+    await form.getByRole('button', { name: 'Create definition' }).click();
+    const defRow = sec.getByRole('row', { name: /Payroll access/ });
+    await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Members of 1 group');
+    await defRow.getByRole('button', { name: 'Launch now: Payroll access' }).click();
+    await expect.poll(() => sec.getByTestId('campaign-facts').textContent(), { timeout: 30_000 }).toContain('Open');
+    const campaignUrl = sec.url();
+
+    // The reviewer keeps five of seven, fast.
+    await rev.goto(campaignUrl.replace('?tab=progress', ''));
+    const worklist = rev.getByTestId('worklist');
+    await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(8);
+    expect(await worklist.textContent()).not.toContain('outsider@example.com');
+    await worklist.getByRole('checkbox', { name: 'Select every item on this page', exact: true }).check();
+    await worklist.getByRole('checkbox', { name: 'Select pf@example.com: member', exact: true }).uncheck();
+    await worklist.getByRole('checkbox', { name: 'Select pg@example.com: member', exact: true }).uncheck();
+    await worklist.getByRole('button', { name: 'Keep selected' }).click();
+    await expect.poll(() => worklist.getByTestId('decision-summary').textContent(), { timeout: 15_000 }).toContain('Kept 5 items.');
+
+    // The security user sees the reviewer flagged, closes, and confirms the held revokes.
+    const breakdown = sec.getByTestId('reviewer-breakdown');
+    await expect.poll(() => breakdown.textContent(), { timeout: 20_000 }).toContain('Kept all they decided, median under 600 s');
+    await shot(sec, '21-rubber-stamp-flag');
+    await sec.getByRole('button', { name: 'Close now' }).click();
+    await sec.getByRole('dialog').getByRole('button', { name: 'Close the campaign' }).click();
+    const held = sec.getByRole('region', { name: 'Revokes waiting for confirmation' });
+    await expect.poll(() => held.count(), { timeout: 30_000 }).toBe(1);
+    expect(await held.textContent()).toContain('Nobody answered for 2 items');
+    await expectAccessible(sec, 'held revokes');
+    await shot(sec, '22-held-revokes');
+    await held.getByRole('button', { name: 'Confirm the revokes' }).click();
+    const confirm = sec.getByRole('dialog');
+    await confirm.getByRole('textbox', { name: 'Reason', exact: true }).fill('Payroll access nobody vouched for');
+    await confirm.getByRole('button', { name: 'Revoke them' }).click();
+    await expect.poll(() => held.count(), { timeout: 15_000 }).toBe(0);
+    await expect.poll(() => sec.getByTestId('campaign-counts').textContent(), { timeout: 15_000 }).toContain('No response: revoked2');
+    await expect.poll(() => sec.getByTestId('evidence-summary').textContent(), { timeout: 30_000 }).toContain(reviewer.email);
+    await shot(sec, '23-held-revokes-confirmed');
+    // Exactly the two unanswered people lost the role.
+    const lost = async () => {
+      const roles = await Promise.all(members.map((id) => rolesOf(stack, t.tenant.id, id)));
+      return roles.filter((r) => r.length === 0).length;
+    };
+    await eventually(async () => (await lost()) === 2, 30_000);
   });
 });

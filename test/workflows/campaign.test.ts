@@ -77,7 +77,11 @@ describe('campaign workflow', () => {
     const campaignId = await launch(stack, t.tenant.id, definitionId);
     const opened = await campaignInState(stack, t.tenant.id, campaignId, 'open');
     expect(opened.items_total).toBe(3);
-    const status = await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery);
+    // The row opens inside the open step; the workflow's own state follows once the step answered.
+    const status = await eventually(async () => {
+      const s = await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery);
+      return s.phase === 'open' && s;
+    }, 5_000);
     expect(status).toMatchObject({ tenantId: t.tenant.id, campaignId, phase: 'open', items: 3, escalated: false });
 
     const items = await itemsOf(stack, t.tenant.id, campaignId);

@@ -1,5 +1,6 @@
 import type { ComponentType } from 'react';
 import { PendingBadge } from '../components/pending-badge.js';
+import { ReviewsBadge } from '../components/reviews-badge.js';
 import { placeholder } from './placeholder-page.js';
 import type { PortalRole } from './session.js';
 
@@ -55,7 +56,7 @@ export const features: FeatureEntry[] = [
   // Approvals inbox and requests (helper "approvals-ui")
   { path: 'approvals', label: 'Approvals', roles: all, badge: PendingBadge, lazy: () => import('../features/approvals/page.js') },
   // Access reviews: recertification campaigns (issue 9); everyone reviews what is assigned to them
-  { path: 'access-reviews', label: 'Access reviews', roles: all, lazy: () => import('../features/campaigns/page.js') },
+  { path: 'access-reviews', label: 'Access reviews', roles: all, badge: ReviewsBadge, lazy: () => import('../features/campaigns/page.js') },
   // Settings › Approval policy (helper "approvals-ui"): more specific than settings/*, so it wins
   { path: 'settings/approval-policy', label: 'Approval policy', roles: ['admin', 'auditor', 'approver'], nav: false, lazy: () => import('../features/approvals/policy-page.js') },
 ];

@@ -7,7 +7,7 @@ import { formatDateTime } from '../../lib/format.js';
 import { useDefinition, useSaveDefinition } from './api.js';
 import { DefinitionActions } from './definition-actions.js';
 import { checkForm, type DefinitionForm, emptyForm, type FormField, type FormIssues, formFromDefinition, issuesByField, SCOPE_KINDS, type ScheduleKind } from './definition-form.js';
-import { GroupPicker, ReviewerChecklist, ReviewerSearch, ReviewerSelect, useGroupNames, useReviewerDirectory } from './pickers.js';
+import { GroupPicker, ReviewerChecklist, ReviewerSearch, ReviewerSelect, useReviewerDirectory } from './pickers.js';
 import { campaignPath, homePath } from './paths.js';
 import { useAccessRoles } from './roles.js';
 import { definitionStatus, describeSchedule, describeScope, hoursText, scopeLabels } from './words.js';
@@ -52,8 +52,9 @@ export function DefinitionPage() {
 function ReadOnlyDefinition({ definition: d, breadcrumb }: { definition: CampaignDefinitionView; breadcrumb: ReactNode }) {
   const status = definitionStatus(d);
   const r = d.reviewers;
-  const groups = useGroupNames(d.scope.some((p) => p.kind === 'groups'));
-  const reviewers = useReviewerDirectory();
+  // The pickers (names of portal users and groups) are for those who define campaigns: an auditor
+  // reads how many, not who (the campaigns themselves name every reviewer).
+  const named = `${r.reviewerIds.length} named ${r.reviewerIds.length === 1 ? 'reviewer' : 'reviewers'}`;
   return (
     <Page title={d.name} breadcrumb={breadcrumb} description={d.description}>
       <Banner title="Read only">Only admins and reviewers change or launch campaigns.</Banner>
@@ -63,13 +64,21 @@ function ReadOnlyDefinition({ definition: d, breadcrumb }: { definition: Campaig
           <StatusBadge status={status.label} tone={status.tone} />
         </dd>
         <dt>Reviews</dt>
-        <dd>{describeScope(d.scope, groups.name)}</dd>
-        <dt>People’s access</dt>
-        <dd>{r.people === 'manager' ? 'Reviewed by their manager' : `Reviewed by ${r.reviewerIds.map(reviewers.name).join(', ')}`}</dd>
-        <dt>Non-human identities</dt>
-        <dd>{r.nonHuman === 'owner' ? 'Reviewed by their owner' : `Reviewed by ${r.reviewerIds.map(reviewers.name).join(', ')}`}</dd>
+        <dd>{describeScope(d.scope)}</dd>
+        {d.scope.some((p) => p.kind !== 'service_accounts') && (
+          <>
+            <dt>People’s access</dt>
+            <dd>{r.people === 'manager' ? 'Reviewed by their manager' : `Reviewed by ${named}`}</dd>
+          </>
+        )}
+        {d.scope.some((p) => p.kind === 'service_accounts') && (
+          <>
+            <dt>Non-human identities</dt>
+            <dd>{r.nonHuman === 'owner' ? 'Reviewed by their owner' : `Reviewed by ${named}`}</dd>
+          </>
+        )}
         <dt>Fallback reviewer</dt>
-        <dd>{reviewers.name(r.fallbackReviewerId)}</dd>
+        <dd>One chosen portal user</dd>
         <dt>Runs for</dt>
         <dd>{hoursText(d.durationHours)}, reminders every {hoursText(d.remindEveryHours)}</dd>
         <dt>No response</dt>

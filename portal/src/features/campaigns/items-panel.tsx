@@ -131,31 +131,28 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
       ),
     },
     {
-      key: 'risk',
-      header: 'Risk',
-      render: (i) =>
-        i.riskReasons.length === 0 ? (
-          <span className="muted">low</span>
-        ) : (
-          <span className="risk-list">
-            {i.riskReasons.map((r) => (
-              <StatusBadge key={r} status={r} tone={r === 'privileged_role' ? 'warning' : 'error'}>
-                {riskLabels[r]}
-              </StatusBadge>
-            ))}
-          </span>
-        ),
-    },
-    {
-      key: 'recommendation',
-      header: 'Recommendation',
+      key: 'assessment',
+      header: 'Risk and recommendation',
       render: (i) => (
-        <>
-          <StatusBadge status={i.recommendation} tone={i.recommendation === 'revoke' ? 'error' : 'ok'}>
-            {i.recommendation === 'revoke' ? 'Revoke' : 'Keep'}
-          </StatusBadge>
-          <div className="small recommendation-reason">{i.recommendationReason}</div>
-        </>
+        <div className="assessment">
+          {i.riskReasons.length === 0 ? (
+            <span className="muted small">Low risk</span>
+          ) : (
+            <span className="risk-list">
+              {i.riskReasons.map((r) => (
+                <StatusBadge key={r} status={r} tone={r === 'privileged_role' ? 'warning' : 'error'}>
+                  {riskLabels[r]}
+                </StatusBadge>
+              ))}
+            </span>
+          )}
+          <div>
+            <StatusBadge status={i.recommendation} tone={i.recommendation === 'revoke' ? 'error' : 'ok'}>
+              {i.recommendation === 'revoke' ? 'Recommended: revoke' : 'Recommended: keep'}
+            </StatusBadge>
+            <div className="small recommendation-reason">{i.recommendationReason}</div>
+          </div>
+        </div>
       ),
     },
     ...(view === 'all'
@@ -387,9 +384,18 @@ function ItemStatus({ item: i, acknowledged, canAcknowledge, onAcknowledge }: { 
   );
 }
 
+/**
+ * The answer to a decision. It takes focus: the row (or dialog) the decision came from is about to
+ * disappear, and keyboard and screen-reader users continue from what happened.
+ */
 function DecisionSummary({ summary, onDismiss }: { summary: ResultSummary; onDismiss: () => void }) {
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const frame = requestAnimationFrame(() => ref.current?.focus());
+    return () => cancelAnimationFrame(frame);
+  }, [summary]);
   return (
-    <div role="status" data-testid="decision-summary" data-tone={summary.tone}>
+    <div ref={ref} tabIndex={-1} className="decision-summary" role="status" data-testid="decision-summary" data-tone={summary.tone}>
       <Banner tone={summary.tone} title={summary.tone === 'success' ? 'Recorded' : 'Some items were not decided'}>
         <p>{summary.headline}</p>
         {summary.refusals.length > 0 && (

@@ -57,7 +57,9 @@ export function useReviewerDirectory() {
   const known = useRemembered(options.data?.data);
   const name = (id: string): string => {
     const r = known.get(id);
-    return r ? reviewerName(r) : 'someone who is no longer an active portal user';
+    if (r) return reviewerName(r);
+    // Not among the people found so far: the answer holds at most one page of them.
+    return options.data ? 'a portal user not found: inactive, or search for them' : 'loading…';
   };
   return { search, setSearch, options, name, rows: options.data?.data };
 }
@@ -136,13 +138,6 @@ export function ReviewerSearch({ directory }: { directory: ReviewerDirectory }) 
   );
 }
 
-/** Names of the tenant's groups (first page of the unfiltered list), for read-only views. */
-export function useGroupNames(enabled: boolean) {
-  const options = useGroupOptions('', enabled);
-  const known = useRemembered(options.data?.data);
-  return { name: (id: string): string | undefined => known.get(id)?.displayName };
-}
-
 const groupText = (g: GroupOption): string => `${g.displayName} (${g.members} ${g.members === 1 ? 'member' : 'members'})`;
 
 /** The groups scope: search the tenant's groups, tick the ones whose members are reviewed. */
@@ -163,7 +158,7 @@ export function GroupPicker({ value, onChange, error }: { value: string[]; onCha
           return (
             <label key={gid} className="checkbox">
               <input type="checkbox" checked onChange={() => onChange(value.filter((v) => v !== gid))} />
-              <span>{g ? groupText(g) : 'a group no longer in the directory'}</span>
+              <span>{g ? groupText(g) : options.data ? 'a group not found: deleted, or search for it' : 'loading…'}</span>
             </label>
           );
         })}

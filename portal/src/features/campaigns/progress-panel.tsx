@@ -80,7 +80,7 @@ function ReviewerBreakdown({ campaign: c }: { campaign: CampaignView }) {
           {r.rubberStamp && (
             <div>
               <StatusBadge status="rubber-stamp" tone="warning">
-                Kept everything in under {stamp} s each
+                Kept all they decided, median under {stamp} s
               </StatusBadge>
             </div>
           )}
@@ -112,7 +112,7 @@ function ReviewerBreakdown({ campaign: c }: { campaign: CampaignView }) {
     <Section title="Per reviewer">
       {flagged > 0 && (
         <Banner tone="warning" title={`${flagged} ${flagged === 1 ? 'reviewer keeps' : 'reviewers keep'} everything, fast`}>
-          They kept every item with a median under {stamp} s per decision. The evidence flags them; consider asking them to look again.
+          They kept every item they decided, with a median under {stamp} s per decision. The evidence flags them; consider asking them to look again.
         </Banner>
       )}
       <div className="breakdown" data-testid="reviewer-breakdown">
