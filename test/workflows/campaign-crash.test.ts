@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { notifyCampaignDecided, startCampaignWorkflow } from '../../activities/campaign-client.js';
 import { withTenant } from '../../core/db/pool.js';
 import { campaignWorkflowId } from '../../workflows/ids.js';
-import { campaignAudit, campaignInState, campaignRow, decideWithSql, defineCampaign, itemsOf, launch, portalUser } from '../helpers/campaigns.js';
+import { campaignAudit, campaignInState, campaignRow, decideWithSql, defineCampaign, itemsOf, launch, membersWithSql, portalUser } from '../helpers/campaigns.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 import { kill9, spawnWorkerProcess } from '../helpers/worker-process.js';
 
@@ -49,13 +49,7 @@ afterAll(async () => {
 /** A tenant with `people` people holding `member` (SQL), a named reviewer and a fallback. */
 async function tenantWithPeople(people: number) {
   const tenant = await stack.createTenant();
-  await withTenant(stack.owner, tenant.id, (tx) =>
-    tx.query(sql.unsafe`
-      WITH p AS (
-        INSERT INTO users (tenant_id, user_name, user_name_key, emails, lifecycle_state)
-        SELECT ${tenant.id}, 'p' || i, 'p' || i, '[]'::jsonb, 'active' FROM generate_series(1, ${people}) i RETURNING id)
-      INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${tenant.id}, id, 'member' FROM p`),
-  );
+  await membersWithSql(stack, tenant.id, people);
   const reviewer = await portalUser(stack, tenant.id, `r-${tenant.slug}@example.com`, ['reviewer']);
   const fallback = await portalUser(stack, tenant.id, `f-${tenant.slug}@example.com`, ['reviewer']);
   return { tenant, reviewer, fallback };
