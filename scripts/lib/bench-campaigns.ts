@@ -8,11 +8,11 @@
  *   campaign workflow to the campaign's row committed `open` (every item written by the workflow's
  *   batch activities, counted and opened). Target: under 60 s. Also: the workflow's history events
  *   (all runs), and the worker's peak RSS during generation against its RSS just before.
- * - Revoke decisions: BENCH_CAMPAIGN_REVOKES (2,000) pending items revoked the way a reviewer's bulk
- *   decision applies them (core applyRevokes, transactions of 200 items: the exclusion, the stream
- *   event, the item and its audit row), then the worker's relay and identity workflows carry each
- *   out (the mover takes the role away). Two rates: decisions recorded per second, and decisions
- *   applied per second, until the last person's role is gone.
+ * - Revoke decisions: BENCH_CAMPAIGN_REVOKES (2,000) of the fallback reviewer's pending items revoked
+ *   as the portal's decide route does it (the campaign service's decideItems, 500 items per
+ *   request, each followed by the campaign's decided signal), then the worker's relay and identity
+ *   workflows carry each out (the mover takes the role away). Two rates: decisions recorded per
+ *   second, and decisions applied per second, until the last person's role is gone.
  *
  * The fixture is written with SQL (its generation is not measured) and ANALYZEd, as a database
  * that has lived would be; BENCH_CAMPAIGN_ANALYZE=0 measures generation on fresh statistics-less
@@ -24,10 +24,9 @@ import { Client, Connection } from '@temporalio/client';
 import pg from 'pg';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { startCampaignWorkflow } from '../../activities/campaign-client.js';
+import { notifyCampaignDecided, startCampaignWorkflow } from '../../activities/campaign-client.js';
 import { launchCampaign } from '../../core/campaigns/launch.js';
-import { ITEM_COLUMNS, ItemRow } from '../../core/campaigns/queries.js';
-import { applyRevokes } from '../../core/campaigns/revoke.js';
+import { decideItems } from '../../core/campaigns/service.js';
 import { CampaignDefinitionInput } from '../../core/campaigns/schema.js';
 import { loadConfig } from '../../core/config.js';
 import { createDatabasePool, withTenant } from '../../core/db/pool.js';
@@ -49,7 +48,8 @@ export interface CampaignsPartContext {
 }
 
 const TARGET_MS = 60_000;
-const REVOKE_BATCH = 200;
+/** Items per decision request (DecideItemsBody's maximum). */
+const DECISION_BULK = 500;
 const Id = z.object({ id: z.string() });
 const Count = z.object({ n: z.number() });
 
@@ -99,7 +99,7 @@ export async function campaignsPart(ctx: CampaignsPartContext) {
   if (!analyze) {
     for (const t of ['users', 'user_roles', 'group_members', 'portal_users', 'campaign_items']) await ownerExec(ctx.ownerUrl, `ALTER TABLE ${t} SET (autovacuum_enabled = false)`);
   }
-  const { definitionId } = await withTenant(owner, tenant.id, async (tx) => {
+  const { definitionId, fallbackId } = await withTenant(owner, tenant.id, async (tx) => {
     const fallback = await tx.oneFirst(sql.type(Id)`
       INSERT INTO portal_users (tenant_id, email, display_name, status) VALUES (${tenant.id}, 'fallback@bench.example', 'Fallback', 'active') RETURNING id`);
     const managers = Math.max(1, Math.floor(people / 50));
@@ -128,7 +128,7 @@ export async function campaignsPart(ctx: CampaignsPartContext) {
     });
     const id = await tx.oneFirst(sql.type(Id)`
       INSERT INTO campaign_definitions (tenant_id, name, settings, created_by_type) VALUES (${tenant.id}, ${name}, ${sql.jsonb(settings as never)}, 'system') RETURNING id`);
-    return { definitionId: id };
+    return { definitionId: id, fallbackId: fallback };
   });
   if (analyze) for (const t of ['users', 'user_roles', 'group_members', 'portal_users', 'role_mappings']) await ownerExec(ctx.ownerUrl, `ANALYZE ${t}`);
   say(`[campaigns setup] ${people} people with one role each, ${Math.floor(people / 50)} managers (${Date.now() - seeded} ms)${analyze ? ', ANALYZEd' : ', no statistics (autovacuum off)'}`);
@@ -197,20 +197,27 @@ export async function campaignsPart(ctx: CampaignsPartContext) {
   );
 
   // --- revoke decisions -----------------------------------------------------------------------
+  // A reviewer's bulk decisions as the portal's decide route makes them: the service's decideItems
+  // (bulks of 500, the most one request carries), then the signal that makes the workflow recount.
   await ctx.waitForQuiet();
-  const actor = { type: 'system' as const, id: 'bench-reviewer' };
-  const revokedUsers: string[] = [];
+  const reviewer = { tenantId: tenant.id, actor: { type: 'user' as const, id: fallbackId } };
+  const PendingOfReviewer = z.object({ id: z.string(), user_id: z.string() });
+  const chosen = await withTenant(owner, tenant.id, (tx) =>
+    tx.any(sql.type(PendingOfReviewer)`
+      SELECT id::text, user_id FROM campaign_items
+       WHERE tenant_id = ${tenant.id} AND campaign_id = ${campaignId} AND reviewer_id = ${fallbackId} AND outcome = 'pending'
+       ORDER BY id LIMIT ${revokes}`),
+  );
+  if (chosen.length < revokes) throw new Error(`only ${chosen.length} items for the fallback reviewer to revoke`);
+  const revokedUsers = chosen.map((i) => i.user_id);
   const recordStarted = Date.now();
-  while (revokedUsers.length < revokes) {
-    const items = await withTenant(app, tenant.id, async (tx) => {
-      const rows = await tx.any(sql.type(ItemRow)`
-        SELECT ${ITEM_COLUMNS} FROM campaign_items i WHERE i.tenant_id = ${tenant.id} AND i.campaign_id = ${campaignId} AND i.outcome = 'pending'
-         ORDER BY i.id LIMIT ${Math.min(REVOKE_BATCH, revokes - revokedUsers.length)} FOR UPDATE`);
-      await applyRevokes(tx, { tenantId: tenant.id, actor }, { catalogue: config.APP_ROLES }, rows, 'bench: no longer needed', 'revoked');
-      return rows;
-    });
-    if (items.length === 0) break;
-    for (const i of items) if (i.user_id) revokedUsers.push(i.user_id);
+  for (let at = 0; at < chosen.length; at += DECISION_BULK) {
+    const itemIds = chosen.slice(at, at + DECISION_BULK).map((i) => i.id);
+    const r = await withTenant(app, tenant.id, (tx) =>
+      decideItems(tx, reviewer, { catalogue: config.APP_ROLES, hourMs: config.CAMPAIGN_HOUR_MS }, campaignId, { itemIds, decision: 'revoke', reason: 'bench: no longer needed', acknowledgeChanges: false }),
+    );
+    if (r.result.decided !== itemIds.length) throw new Error(`decideItems decided ${r.result.decided} of ${itemIds.length}: ${JSON.stringify(r.result.results.find((x) => x.result !== 'decided'))}`);
+    await notifyCampaignDecided(client, tenant.id, campaignId, r.result.decided);
   }
   const recordMs = Date.now() - recordStarted;
   const remaining = () =>
@@ -253,7 +260,7 @@ export async function campaignsPart(ctx: CampaignsPartContext) {
         ['generation: workflow history events (per run)', `${runs.join(' + ')} (${runs.length} run${runs.length === 1 ? '' : 's'}; Temporal warns at 10,240, fails at 51,200)`],
         ['generation: worker RSS before → peak', `${mib(rssBefore)} → ${mib(rssPeak)}`],
         ['generation: table statistics', analyze ? 'ANALYZEd after seeding' : 'none (autovacuum off, no ANALYZE)'],
-        [`revokes: ${revokedUsers.length} decisions recorded (applyRevokes, ${REVOKE_BATCH} per transaction)`, `${(recordMs / 1000).toFixed(1)} s (${recordedPerSecond}/s)`],
+        [`revokes: ${revokedUsers.length} decisions recorded (decideItems, ${DECISION_BULK} per request, as the fallback reviewer)`, `${(recordMs / 1000).toFixed(1)} s (${recordedPerSecond}/s)`],
         ['revokes: recorded → every role gone (relay, identity workflows, mover)', `${(appliedMs / 1000).toFixed(1)} s (${appliedPerSecond}/s)`],
       ]),
     );
