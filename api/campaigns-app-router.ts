@@ -82,100 +82,53 @@ export function createCampaignsAppRouter(deps: CampaignsAppRouterDeps): Router {
     else res.status(status).json(body);
   };
 
-  router.get(
-    '/campaign-definitions',
-    auth,
+  /**
+   * A handler that reads its input from the request (a 400 or 404 before any transaction opens),
+   * then answers `status` with what `answer` returns in the caller's tenant transaction.
+   */
+  const answerInTenant = <I>(status: number, input: (req: Request) => I, answer: (tx: Tx, ctx: ServiceContext, input: I) => Promise<unknown>) =>
     handle(async (req, res) => {
-      const query = DefinitionsQuery.parse(req.query);
-      send(res, 200, await inTenant(req, res, (tx, ctx) => listDefinitions(tx, ctx.tenantId, service, query)));
-    }),
-  );
-  router.post(
-    '/campaign-definitions',
-    auth,
-    json,
-    handle(async (req, res) => {
-      const body = parseBody(CampaignDefinitionInput, req);
-      send(res, 201, await inTenant(req, res, (tx, ctx) => createDefinition(tx, ctx, service, body)));
-    }),
-  );
-  router.get(
-    '/campaign-definitions/:id',
-    auth,
-    handle(async (req, res) => {
-      const id = idOf(req, 'campaign definition');
-      send(res, 200, await inTenant(req, res, (tx, ctx) => getDefinition(tx, ctx.tenantId, service, id)));
-    }),
-  );
+      const parsed = input(req);
+      send(res, status, await inTenant(req, res, (tx, ctx) => answer(tx, ctx, parsed)));
+    });
+  const definitionId = (req: Request) => idOf(req, 'campaign definition');
+  const campaignId = (req: Request) => idOf(req, 'campaign');
+
+  router.get('/campaign-definitions', auth, answerInTenant(200, (req) => DefinitionsQuery.parse(req.query), (tx, ctx, query) => listDefinitions(tx, ctx.tenantId, service, query)));
+  router.post('/campaign-definitions', auth, json, answerInTenant(201, (req) => parseBody(CampaignDefinitionInput, req), (tx, ctx, body) => createDefinition(tx, ctx, service, body)));
+  router.get('/campaign-definitions/:id', auth, answerInTenant(200, definitionId, (tx, ctx, id) => getDefinition(tx, ctx.tenantId, service, id)));
   router.put(
     '/campaign-definitions/:id',
     auth,
     json,
-    handle(async (req, res) => {
-      const id = idOf(req, 'campaign definition');
-      const body = parseBody(CampaignDefinitionInput, req);
-      send(res, 200, await inTenant(req, res, (tx, ctx) => updateDefinition(tx, ctx, service, id, body)));
-    }),
+    answerInTenant(200, (req) => ({ id: definitionId(req), body: parseBody(CampaignDefinitionInput, req) }), (tx, ctx, { id, body }) => updateDefinition(tx, ctx, service, id, body)),
   );
-  router.delete(
-    '/campaign-definitions/:id',
-    auth,
-    handle(async (req, res) => {
-      const id = idOf(req, 'campaign definition');
-      await inTenant(req, res, (tx, ctx) => deleteDefinition(tx, ctx, id));
-      send(res, 204);
-    }),
-  );
+  router.delete('/campaign-definitions/:id', auth, answerInTenant(204, definitionId, (tx, ctx, id) => deleteDefinition(tx, ctx, id)));
   for (const [action, paused] of [['pause', true], ['resume', false]] as const) {
-    router.post(
-      `/campaign-definitions/:id/${action}`,
-      auth,
-      handle(async (req, res) => {
-        const id = idOf(req, 'campaign definition');
-        send(res, 200, await inTenant(req, res, (tx, ctx) => setDefinitionPaused(tx, ctx, service, id, paused)));
-      }),
-    );
+    router.post(`/campaign-definitions/:id/${action}`, auth, answerInTenant(200, definitionId, (tx, ctx, id) => setDefinitionPaused(tx, ctx, service, id, paused)));
   }
   router.post(
     '/campaign-definitions/:id/launch',
     auth,
     handle(async (req, res) => {
-      const id = idOf(req, 'campaign definition');
+      const id = definitionId(req);
       const r = await launchNow(actions, appContext(req, res), id);
       send(res, r.status, r.status === 201 ? r.body : { error: r.body.error, error_description: r.body.message, campaignId: r.body.campaignId });
     }),
   );
 
-  router.get(
-    '/campaigns',
-    auth,
-    handle(async (req, res) => {
-      const query = CampaignsQuery.parse(req.query);
-      send(res, 200, await inTenant(req, res, (tx, ctx) => listCampaigns(tx, ctx.tenantId, APP_CALLER, query)));
-    }),
-  );
-  router.get(
-    '/campaigns/:id',
-    auth,
-    handle(async (req, res) => {
-      const id = idOf(req, 'campaign');
-      send(res, 200, await inTenant(req, res, (tx, ctx) => getCampaign(tx, ctx.tenantId, APP_CALLER, id)));
-    }),
-  );
+  router.get('/campaigns', auth, answerInTenant(200, (req) => CampaignsQuery.parse(req.query), (tx, ctx, query) => listCampaigns(tx, ctx.tenantId, APP_CALLER, query)));
+  router.get('/campaigns/:id', auth, answerInTenant(200, campaignId, (tx, ctx, id) => getCampaign(tx, ctx.tenantId, APP_CALLER, id)));
   router.get(
     '/campaigns/:id/items',
     auth,
-    handle(async (req, res) => {
-      const id = idOf(req, 'campaign');
-      const query = ItemsQuery.parse(req.query);
-      send(res, 200, await inTenant(req, res, (tx, ctx) => listItems(tx, ctx.tenantId, APP_CALLER, id, { ...query, view: 'all' })));
-    }),
+    answerInTenant(200, (req) => ({ id: campaignId(req), query: ItemsQuery.parse(req.query) }), (tx, ctx, { id, query }) => listItems(tx, ctx.tenantId, APP_CALLER, id, { ...query, view: 'all' })),
   );
   for (const format of ['csv', 'json'] as const) {
     router.get(
       `/campaigns/:id/evidence.${format}`,
       auth,
-      handle(async (req, res) => sendEvidence(actions, appContext(req, res), idOf(req, 'campaign'), format, res)),
+      handle(async (req, res) => sendEvidence(actions, appContext(req, res), campaignId(req), format, res)),
     );
   }
 

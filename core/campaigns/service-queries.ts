@@ -172,6 +172,20 @@ export interface ItemFilter {
 const likePrefix = (s: string) => `${escapeLike(s.toLowerCase())}%`;
 
 /**
+ * Items a search matches, found from the matching people, accounts and roles
+ * (campaign_item_search_hits): at most this many, or the term is common and the page is found by
+ * walking the campaign in risk order instead.
+ */
+export const ITEM_SEARCH_HITS_CAP = 500;
+
+/** The ids of the items `search` matches, or null when more than `cap` do. */
+async function itemSearchHits(tx: Tx, tenantId: string, campaignId: string, search: string, cap: number): Promise<string[] | null> {
+  const ids = await tx.anyFirst(sql.type(z.object({ id: z.string() }))`
+    SELECT id::text AS id FROM campaign_item_search_hits(${tenantId}, ${campaignId}, ${likePrefix(search)}, ${cap})`);
+  return ids.length > cap ? null : [...new Set(ids)];
+}
+
+/**
  * One page of a campaign's items, riskiest first (keyset on risk DESC, id), with the readable names
  * the view shows. The page is chosen first (a fenced CTE: its ids cast to uuid inside a CASE, so a
  * role name is never cast), then the names are looked up for its rows only.
@@ -183,14 +197,19 @@ export async function itemPage(
   f: ItemFilter,
   after: { risk: number; id: string } | null,
   limit: number,
+  options: { searchHitsCap?: number } = {},
 ): Promise<readonly ItemPageRow[]> {
+  // A rare term: its few items by id. A common one: filtered in risk order, where a page of it is
+  // near (at least one item in ITEM_SEARCH_HITS_CAP / items_total matches).
+  const hits = f.search ? await itemSearchHits(tx, tenantId, campaignId, f.search, options.searchHitsCap ?? ITEM_SEARCH_HITS_CAP) : null;
   const where = [
     sql.fragment`i.tenant_id = ${tenantId}`,
     sql.fragment`i.campaign_id = ${campaignId}`,
     ...(f.reviewerId ? [sql.fragment`i.reviewer_id = ${f.reviewerId}`] : []),
     ...(f.outcome ? [sql.fragment`i.outcome = ${f.outcome}`] : []),
     ...(f.accessKind ? [sql.fragment`i.access_kind = ${f.accessKind}`] : []),
-    ...(f.search
+    ...(hits ? [sql.fragment`i.id = ANY(${sql.array(hits, 'int8')})`] : []),
+    ...(f.search && !hits
       ? [
           sql.fragment`(lower(i.access_ref) LIKE ${likePrefix(f.search)}
              OR EXISTS (SELECT 1 FROM users u WHERE u.tenant_id = i.tenant_id AND u.id = i.user_id AND lower(u.user_name) LIKE ${likePrefix(f.search)})

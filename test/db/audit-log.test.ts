@@ -4,6 +4,7 @@ import { appendAudit, sealAuditChains } from '../../core/audit/queries.js';
 import { csvField, exportAuditEvents, listAuditEvents, verifyAuditLog } from '../../core/audit/service.js';
 import { AuditListQuery, type AuditEvent, type ExportFormat } from '../../core/audit/schema.js';
 import { withTenant } from '../../core/db/pool.js';
+import { parseCsv } from '../helpers/csv.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 let stack: TestStack;
@@ -19,35 +20,6 @@ async function collect(tenant: TestTenant, format: ExportFormat, filter = {}, ba
   let out = '';
   for await (const chunk of exportAuditEvents(stack.app, tenant.id, filter, format, { batchSize })) out += chunk;
   return out;
-}
-
-/** Minimal RFC 4180 reader for the test (quoted fields, doubled quotes, CRLF rows). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-      i++;
-    } else field += ch;
-  }
-  return rows;
 }
 
 async function tamper(statement: ReturnType<typeof sql.unsafe>) {

@@ -7,9 +7,8 @@ import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { CHROMIUM_OPTIONS, expectAccessible } from '../helpers/browser.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const SHOTS = join('test-artifacts', 'console');
 const OPERATOR_EMAIL = 'ops-e2e@vendor.example';
 const OPERATOR_PASSWORD = 'violet-harbour-lantern-42';
@@ -45,10 +44,8 @@ beforeAll(async () => {
   mkdirSync(SHOTS, { recursive: true });
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
+    ...CHROMIUM_OPTIONS,
     viewport: { width: 1280, height: 860 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   await browser.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
 }, 180_000);

@@ -1,15 +1,12 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
-import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { approveAndWait, setApprovalPolicy, waitingRequestOf } from '../helpers/approvals.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { expectAccessible, heading, type Journey, startJourney } from '../helpers/browser.js';
 import { browserSignIn } from '../helpers/portal.js';
-import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { eventually, type TestStack } from '../helpers/stack.js';
 
 /**
  * Editing a change request in the portal (issue 8), in real Chromium against the real app, worker
@@ -20,36 +17,15 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * A webhook endpoint's URL and events, a role mapping's roles and the default role are edited in
  * their forms and applied as edited.
  */
-const ARTIFACTS = join('test-artifacts', 'portal-approval-edit');
-
 let stack: TestStack;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 beforeAll(async () => {
-  ensurePortalBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true });
-  browser = await launchChromium();
+  journey = await startJourney({ artifacts: 'portal-approval-edit', stack: { worker: true } });
+  stack = journey.stack;
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+afterAll(() => journey?.close());
 
 /** Opens the request page and approves; resolves with the typed outcome the page shows. */
 async function approveInBrowser(page: Page, id: string): Promise<string | null> {
@@ -65,11 +41,11 @@ describe('editing a change request in the portal (real browser)', () => {
   it('voids the earlier approval, shows the new diff, and applies the edited values once both approvers approve the new version', async () => {
     const tenant = await stack.createTenant();
     await setApprovalPolicy(stack, tenant.id, { 'scim_connection.rotate': { approvals: 2 } });
-    const requester = await freshPage();
+    const requester = await journey.page();
     await browserSignIn(requester, stack, tenant, { roles: ['admin'] });
-    const pageA = await freshPage();
+    const pageA = await journey.page();
     const a = await browserSignIn(pageA, stack, tenant, { roles: ['approver'] });
-    const pageB = await freshPage();
+    const pageB = await journey.page();
     await browserSignIn(pageB, stack, tenant, { roles: ['admin'] });
 
     // The requester asks for a rotation with a 1-minute overlap.
@@ -99,7 +75,7 @@ describe('editing a change request in the portal (real browser)', () => {
     expect(await dialog.getByTestId('edit-voids').textContent()).toContain('Saving voids the approval given so far');
     const overlap = dialog.getByLabel('Overlap');
     expect(await overlap.inputValue()).toBe('60');
-    await shot(requester, '01-edit-dialog-form');
+    await journey.shot(requester, '01-edit-dialog-form');
     await expectAccessible(requester, 'edit dialog (form)');
 
     // The JSON editor: a parse error shows inline (nothing sent); a payload the server refuses shows its 400.
@@ -112,13 +88,13 @@ describe('editing a change request in the portal (real browser)', () => {
     await dialog.getByRole('button', { name: 'Save and ask again' }).click();
     await expect.poll(() => dialog.locator('.field-error').textContent()).toContain('Not valid JSON');
     expect(await json.getAttribute('aria-invalid')).toBe('true');
-    await shot(requester, '02-edit-dialog-json-parse-error');
+    await journey.shot(requester, '02-edit-dialog-json-parse-error');
     await json.fill(JSON.stringify({ overlapSeconds: 999_999_999 }));
     await dialog.getByRole('button', { name: 'Save and ask again' }).click();
     const refused = dialog.getByTestId('edit-error');
     await expect.poll(() => refused.count(), { timeout: 15_000 }).toBe(1);
     expect(await refused.textContent()).toMatch(/connectionId|overlapSeconds/);
-    await shot(requester, '03-edit-dialog-server-400');
+    await journey.shot(requester, '03-edit-dialog-server-400');
     await expectAccessible(requester, 'edit dialog (JSON, server error)');
     // Nothing changed on the server: A's approval still counts.
     expect(await requester.getByTestId('approval-count').textContent()).toContain('1 of 2 needed');
@@ -145,7 +121,7 @@ describe('editing a change request in the portal (real browser)', () => {
     expect(await voided.textContent()).toContain('Voided by edit');
     expect(await voided.locator('.decision-voided').evaluate((el) => getComputedStyle(el).textDecorationLine)).toBe('line-through');
     expect(await requester.getByTestId('edit-count').textContent()).toContain('Edited once');
-    await shot(requester, '04-request-edited');
+    await journey.shot(requester, '04-request-edited');
     await expectAccessible(requester, 'request page after the edit');
 
     // A's approval of the old version is void in the record too.
@@ -158,7 +134,7 @@ describe('editing a change request in the portal (real browser)', () => {
     expect(await pageA.getByTestId('decisions').textContent()).toContain('Voided by edit');
     expect(await approveInBrowser(pageB, id)).toBe('approved');
     await expect.poll(() => pageB.getByTestId('request-facts').textContent(), { timeout: 30_000 }).toContain('Applied');
-    await shot(pageB, '05-edited-request-applied');
+    await journey.shot(pageB, '05-edited-request-applied');
 
     // Applied with the edited overlap: the old token stops now (with the original 60 s it would keep working).
     const applied = await stack.owner.one(sql.type(z.object({ payload: z.unknown(), state: z.string() }))`SELECT payload, state FROM change_requests WHERE id = ${id}`);
@@ -171,9 +147,9 @@ describe('editing a change request in the portal (real browser)', () => {
 
   it('webhook endpoint: the URL and events edited in the form (checked before sending) are what gets created', async () => {
     const tenant = await stack.createTenant();
-    const requesterPage = await freshPage();
+    const requesterPage = await journey.page();
     const requester = await browserSignIn(requesterPage, stack, tenant, { roles: ['admin'] });
-    const approver = await browserSignIn(await freshPage(), stack, tenant, { roles: ['approver'] });
+    const approver = await browserSignIn(await journey.page(), stack, tenant, { roles: ['approver'] });
     const submitted = waitingRequestOf(await requester.request('POST', '/approvals', { kind: 'webhook.create', payload: { url: 'http://127.0.0.1:9/first', eventTypes: ['user.deleted'] } }));
 
     await requesterPage.goto(`${stack.url}/approvals/${submitted.id}`);
@@ -191,7 +167,7 @@ describe('editing a change request in the portal (real browser)', () => {
     expect(await dialog.locator('.field-error').textContent()).toContain('Enter the full URL');
     await url.fill('http://127.0.0.1:9/edited');
     await dialog.getByRole('checkbox', { name: 'user.provisioned' }).check();
-    await shot(requesterPage, '06-edit-webhook-form');
+    await journey.shot(requesterPage, '06-edit-webhook-form');
     await expectAccessible(requesterPage, 'edit dialog (webhook form)');
     await dialog.getByRole('button', { name: 'Save and ask again' }).click();
 
@@ -200,7 +176,7 @@ describe('editing a change request in the portal (real browser)', () => {
     const diff = requesterPage.getByTestId('diff');
     expect(await diff.getByRole('row', { name: /created\.url/ }).textContent()).toContain('http://127.0.0.1:9/edited');
     expect(await diff.getByRole('row', { name: /created\.eventTypes/ }).textContent()).toContain('user.deleted, user.provisioned');
-    await shot(requesterPage, '07-webhook-request-edited');
+    await journey.shot(requesterPage, '07-webhook-request-edited');
 
     expect(await approveAndWait(approver, submitted.id)).toMatchObject({ state: 'applied', version: 2, payload: { url: 'http://127.0.0.1:9/edited', eventTypes: ['user.deleted', 'user.provisioned'] } });
     const endpoints = await stack.owner.any(sql.type(z.object({ url: z.string(), event_types: z.array(z.string()).nullable() }))`
@@ -212,9 +188,9 @@ describe('editing a change request in the portal (real browser)', () => {
     const tenant = await stack.createTenant();
     const fay = (await stack.scim(tenant, 'POST', '/Users', { userName: 'fay@example.com', displayName: 'FAY' })).body.id as string;
     const group = (await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Payroll', members: [{ value: fay }] })).body.id as string;
-    const requesterPage = await freshPage();
+    const requesterPage = await journey.page();
     const requester = await browserSignIn(requesterPage, stack, tenant, { roles: ['admin'] });
-    const approver = await browserSignIn(await freshPage(), stack, tenant, { roles: ['approver'] });
+    const approver = await browserSignIn(await journey.page(), stack, tenant, { roles: ['approver'] });
     const mapping = waitingRequestOf(await requester.request('POST', '/approvals', { kind: 'role_mapping.set', payload: { groupId: group, roles: ['viewer'] } }));
 
     await requesterPage.goto(`${stack.url}/approvals/${mapping.id}`);
@@ -226,7 +202,7 @@ describe('editing a change request in the portal (real browser)', () => {
     expect(await viewer.isChecked()).toBe(true);
     await viewer.uncheck();
     await dialog.getByRole('checkbox', { name: /^member/ }).check();
-    await shot(requesterPage, '08-edit-role-mapping-form');
+    await journey.shot(requesterPage, '08-edit-role-mapping-form');
     await expectAccessible(requesterPage, 'edit dialog (role mapping form)');
     await dialog.getByRole('button', { name: 'Save and ask again' }).click();
     await expect.poll(() => requesterPage.getByTestId('edit-outcome').getAttribute('data-outcome'), { timeout: 15_000 }).toBe('edited');
@@ -252,7 +228,7 @@ describe('editing a change request in the portal (real browser)', () => {
     await roleSelect.selectOption('member');
     await requesterPage.getByRole('dialog').getByRole('button', { name: 'Save and ask again' }).click();
     await expect.poll(() => heading(requesterPage), { timeout: 15_000 }).toMatch(/^Set the default role to member/);
-    await shot(requesterPage, '09-default-role-edited');
+    await journey.shot(requesterPage, '09-default-role-edited');
 
     expect(await approveAndWait(approver, defaultRole.id)).toMatchObject({ state: 'applied', payload: { role: 'member' } });
     const overview = await requester.request('GET', '/role-mappings');

@@ -1,14 +1,11 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
-import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { expectAccessible, heading, type Journey, startJourney } from '../helpers/browser.js';
 import { browserSignIn } from '../helpers/portal.js';
-import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { eventually, type TestStack } from '../helpers/stack.js';
 
 /**
  * Approvals in the portal (issue 8), in real Chromium against the real app, worker and Temporal:
@@ -17,37 +14,15 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * its overlap; (b) a role-mapping change with its dry run, approved by an approver, changes the
  * roles of exactly the people the dry run named.
  */
-const ARTIFACTS = join('test-artifacts', 'portal-approvals');
-
 let stack: TestStack;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 beforeAll(async () => {
-  ensurePortalBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true });
-  browser = await launchChromium();
+  journey = await startJourney({ artifacts: 'portal-approvals', stack: { worker: true }, clipboard: true });
+  stack = journey.stack;
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
+afterAll(() => journey?.close());
 
 /** The id in the "Open the request" link of the banner a submitted change shows. */
 async function requestedId(page: Page): Promise<string> {
@@ -61,9 +36,9 @@ async function requestedId(page: Page): Promise<string> {
 describe('approvals in the portal (real browser)', () => {
   it('(a) SCIM token rotation: requested by one admin, approved by another in the inbox, the new token collected once works and the old one stops after the overlap', async () => {
     const tenant = await stack.createTenant();
-    const requester = await freshPage();
+    const requester = await journey.page();
     const admin = await browserSignIn(requester, stack, tenant, { roles: ['admin'] });
-    const approverPage = await freshPage();
+    const approverPage = await journey.page();
     await browserSignIn(approverPage, stack, tenant, { roles: ['admin'] });
 
     // The rotation dialog says it needs an approval under the (default) policy before it is sent.
@@ -73,12 +48,12 @@ describe('approvals in the portal (real browser)', () => {
     const dialog = requester.getByRole('dialog');
     await expect.poll(() => dialog.getByTestId('needs-approval').textContent()).toContain('needs 1 approval under your policy');
     await dialog.getByLabel('Overlap').selectOption({ label: '1 minute: the IdP already has the new token' });
-    await shot(requester, '01-rotate-needs-approval');
+    await journey.shot(requester, '01-rotate-needs-approval');
     await expectAccessible(requester, 'rotate dialog');
     await dialog.getByRole('button', { name: 'Issue new token' }).click();
     const id = await requestedId(requester);
     expect(await requester.getByRole('dialog').count()).toBe(0);
-    await shot(requester, '02-rotation-requested');
+    await journey.shot(requester, '02-rotation-requested');
     // Nothing changed yet: the fixture token still works.
     expect((await stack.scim(tenant.token, 'POST', '/Users', { userName: 'while-waiting@example.com' })).status).toBe(201);
 
@@ -96,7 +71,7 @@ describe('approvals in the portal (real browser)', () => {
     const refused = requester.getByTestId('decision-outcome');
     await expect.poll(() => refused.getAttribute('data-outcome'), { timeout: 15_000 }).toBe('refused_requester');
     expect(await refused.textContent()).toContain('You requested this change, so someone else must approve it.');
-    await shot(requester, '03-request-page-requester-refused');
+    await journey.shot(requester, '03-request-page-requester-refused');
     await expectAccessible(requester, 'request page (requester)');
 
     // The second admin: a badge in the nav, the request in "Waiting for me", approve.
@@ -105,7 +80,7 @@ describe('approvals in the portal (real browser)', () => {
     await expect.poll(() => approverPage.getByTestId('pending-badge').textContent(), { timeout: 15_000 }).toContain('1');
     const row = approverPage.getByRole('row', { name: /Rotate the token of SCIM connection/ });
     await expect.poll(() => row.count(), { timeout: 15_000 }).toBe(1);
-    await shot(approverPage, '04-inbox-waiting');
+    await journey.shot(approverPage, '04-inbox-waiting');
     await expectAccessible(approverPage, 'inbox');
     await row.getByRole('link').click();
     await expect.poll(() => heading(approverPage), { timeout: 15_000 }).toMatch(/^Rotate the token of SCIM connection/);
@@ -116,7 +91,7 @@ describe('approvals in the portal (real browser)', () => {
     expect(await outcome.textContent()).toContain('the change is being applied now');
     await expect.poll(() => approverPage.getByTestId('request-facts').textContent(), { timeout: 30_000 }).toContain('Applied');
     expect(await approverPage.getByTestId('decisions').textContent()).toContain('Rotation agreed with the IdP team');
-    await shot(approverPage, '05-approved-and-applied');
+    await journey.shot(approverPage, '05-approved-and-applied');
     await expect.poll(() => approverPage.getByTestId('pending-badge').count(), { timeout: 15_000 }).toBe(0);
 
     // The requester collects the new token, once, with a copy button.
@@ -128,7 +103,7 @@ describe('approvals in the portal (real browser)', () => {
     const token = await secret.inputValue();
     await requester.getByTestId('secret-reveal').getByRole('button', { name: 'Copy' }).click();
     await expect.poll(() => requester.evaluate(() => navigator.clipboard.readText())).toBe(token);
-    await shot(requester, '06-token-collected');
+    await journey.shot(requester, '06-token-collected');
     await expectAccessible(requester, 'token collected');
     await requester.reload();
     await expect.poll(() => requester.getByTestId('request-facts').textContent(), { timeout: 15_000 }).toContain('Applied');
@@ -151,10 +126,10 @@ describe('approvals in the portal (real browser)', () => {
     for (const name of ['fay', 'gus', 'hal']) ids[name] = (await stack.scim(tenant, 'POST', '/Users', { userName: `${name}@example.com`, displayName: name.toUpperCase() })).body.id;
     await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Payroll', members: [{ value: ids.fay }, { value: ids.gus }] });
 
-    const adminPage = await freshPage();
+    const adminPage = await journey.page();
     await browserSignIn(adminPage, stack, tenant, { roles: ['admin'] });
     // The approver exists before the request: with nobody else eligible it would cool off instead.
-    const approverPage = await freshPage();
+    const approverPage = await journey.page();
     await browserSignIn(approverPage, stack, tenant, { roles: ['approver'] });
     await adminPage.goto(`${stack.url}/role-mappings`);
     await expect.poll(() => heading(adminPage), { timeout: 15_000 }).toBe('Role mappings');
@@ -165,10 +140,10 @@ describe('approvals in the portal (real browser)', () => {
     await dialog.getByRole('button', { name: 'Preview changes' }).click();
     await expect.poll(() => dialog.getByTestId('preview-row').count(), { timeout: 15_000 }).toBe(2);
     await expect.poll(() => dialog.getByTestId('needs-approval').textContent()).toContain('needs 1 approval under your policy');
-    await shot(adminPage, '07-role-mapping-dry-run');
+    await journey.shot(adminPage, '07-role-mapping-dry-run');
     await dialog.getByRole('button', { name: 'Submit for approval' }).click();
     await requestedId(adminPage);
-    await shot(adminPage, '08-role-mapping-requested');
+    await journey.shot(adminPage, '08-role-mapping-requested');
     // Nothing changed yet.
     expect((await adminPage.getByTestId('default-role').count())).toBe(1);
     const noMapping = await withTenant(stack.owner, tenant.id, (tx) => tx.anyFirst(sql.type(z.object({ role: z.string() }))`SELECT role FROM user_roles WHERE tenant_id = ${tenant.id}`));
@@ -185,12 +160,12 @@ describe('approvals in the portal (real browser)', () => {
     expect(await effects.getByRole('row', { name: /GUS/ }).textContent()).toContain('+ viewer');
     expect(await effects.getByRole('row', { name: /HAL/ }).count()).toBe(0);
     expect(await approverPage.getByTestId('diff').getByRole('row', { name: /^roles/ }).textContent()).toContain('viewer');
-    await shot(approverPage, '09-role-mapping-request-with-dry-run');
+    await journey.shot(approverPage, '09-role-mapping-request-with-dry-run');
     await expectAccessible(approverPage, 'role mapping request');
     await approverPage.getByRole('button', { name: 'Approve' }).click();
     await expect.poll(() => approverPage.getByTestId('decision-outcome').getAttribute('data-outcome'), { timeout: 15_000 }).toBe('approved');
     await expect.poll(() => approverPage.getByTestId('request-facts').textContent(), { timeout: 30_000 }).toContain('Applied');
-    await shot(approverPage, '10-role-mapping-applied');
+    await journey.shot(approverPage, '10-role-mapping-applied');
 
     // Exactly the previewed people gained the role (applied to each by their lifecycle workflow).
     const granted = await eventually(async () => {
@@ -203,21 +178,21 @@ describe('approvals in the portal (real browser)', () => {
     // The history tab lists it, applied.
     await approverPage.goto(`${stack.url}/approvals?box=history`);
     await expect.poll(() => approverPage.getByRole('row', { name: /Map group Payroll to viewer/ }).textContent(), { timeout: 15_000 }).toContain('Applied');
-    await shot(approverPage, '11-history');
+    await journey.shot(approverPage, '11-history');
   });
 
   it('(c) Settings › Approval policy: per-kind rules; saving submits an approval_policy.set request (privileged: refused at 0 approvers)', async () => {
     const tenant = await stack.createTenant();
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['admin'] });
-    for (const roles of [['admin'], ['approver']] as const) await browserSignIn(await freshPage(), stack, tenant, { roles: [...roles] });
+    for (const roles of [['admin'], ['approver']] as const) await browserSignIn(await journey.page(), stack, tenant, { roles: [...roles] });
     await page.goto(`${stack.url}/settings`);
     await page.getByRole('link', { name: 'approval policy' }).click();
     await expect.poll(() => heading(page), { timeout: 15_000 }).toBe('Approval policy');
     const revoke = page.getByRole('row', { name: /Revoke a SCIM connection or token/ });
     await expect.poll(() => revoke.textContent(), { timeout: 15_000 }).toContain('privileged');
     expect(await revoke.getByRole('cell').nth(1).textContent()).toBe('2');
-    await shot(page, '12-approval-policy');
+    await journey.shot(page, '12-approval-policy');
     await expectAccessible(page, 'approval policy');
 
     await revoke.getByRole('button', { name: /Edit the rule/ }).click();
@@ -228,23 +203,23 @@ describe('approvals in the portal (real browser)', () => {
     await expect.poll(() => dialog.locator('.field-error').textContent()).toContain('a privileged change needs at least one approver');
     await dialog.getByLabel('Approvers needed').fill('1');
     await dialog.getByLabel('Reason (shown to approvers)').fill('Small team: one approver is enough');
-    await shot(page, '13-approval-policy-edit');
+    await journey.shot(page, '13-approval-policy-edit');
     await dialog.getByRole('button', { name: 'Submit for approval' }).click();
     const id = await requestedId(page);
     expect(await page.getByRole('dialog').count()).toBe(0);
-    await shot(page, '14-approval-policy-requested');
+    await journey.shot(page, '14-approval-policy-requested');
     // The rule in force is unchanged until approvers decide.
     expect(await revoke.getByRole('cell').nth(1).textContent()).toBe('2');
     await page.getByTestId('change-requested').getByRole('link', { name: 'Open the request' }).click();
     await expect.poll(() => page.getByTestId('request-facts').textContent(), { timeout: 15_000 }).toContain('Small team: one approver is enough');
     expect(await page.getByTestId('diff').getByRole('row', { name: /scim_connection\.revoke\.approvals/ }).textContent()).toMatch(/2.*1/);
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
-    await shot(page, '15-approval-policy-request');
+    await journey.shot(page, '15-approval-policy-request');
 
     // Tablet width: the request page stays usable (nothing overflows the page, still accessible).
     await page.setViewportSize({ width: 768, height: 1024 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
     await expectAccessible(page, 'request page (tablet)');
-    await shot(page, '16-request-page-tablet');
+    await journey.shot(page, '16-request-page-tablet');
   });
 });

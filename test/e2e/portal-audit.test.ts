@@ -1,29 +1,20 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { sql } from 'slonik';
 import { z } from 'zod';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
-import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { applyAtOnce } from '../helpers/approvals.js';
-import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
-
-const ARTIFACTS = join('test-artifacts', 'portal-audit');
+import { eventually, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { download, expectAccessible, type Journey, startJourney } from '../helpers/browser.js';
 
 let stack: TestStack;
 let tenant: TestTenant;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 const ids: Record<string, string> = {};
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made once per change of its sources.
-  ensurePortalBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true });
+  journey = await startJourney({ artifacts: 'portal-audit', stack: { worker: true }, context: { viewport: { width: 1280, height: 860 }, acceptDownloads: true } });
+  stack = journey.stack;
   tenant = await stack.createTenant();
   // Mapping changes apply at once here (their approval journey is test/e2e/portal-approvals.test.ts).
   await applyAtOnce(stack, tenant.id, ['role_mapping.set', 'default_role.set']);
@@ -32,24 +23,9 @@ beforeAll(async () => {
   }
   await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Ops', members: [{ value: ids.ann }, { value: ids.bob }] });
   await stack.scim(tenant, 'POST', '/Groups', { displayName: 'Finance', members: [{ value: ids.cat }] });
-  browser = await launchChromium();
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await browser.newContext({ viewport, acceptDownloads: true });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
+afterAll(() => journey?.close());
 
 /** user_roles as the movers left them, by first name. */
 async function grantedRoles(): Promise<Record<string, string[]>> {
@@ -62,21 +38,15 @@ async function grantedRoles(): Promise<Record<string, string[]>> {
   return Object.fromEntries(rows.map((r) => [r.user_name.split('@')[0]!, r.roles]));
 }
 
-async function download(page: Page, testId: string): Promise<{ name: string; text: string }> {
-  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  const path = await file.path();
-  return { name: file.suggestedFilename(), text: readFileSync(path, 'utf8') };
-}
-
 describe('role mappings and the audit log (real browser)', () => {
   it('edits a role mapping with its dry run: the preview lists the right people, and after saving their roles changed', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['admin'], email: 'it.admin@example.com' });
     await page.goto(`${stack.url}/role-mappings`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Role mappings');
     await expect.poll(() => page.getByText('No group grants a role yet').isVisible()).toBe(true);
     await expectAccessible(page, 'role mappings (empty)');
-    await shot(page, '01-role-mappings-empty');
+    await journey.shot(page, '01-role-mappings-empty');
 
     // Choose the group, tick a role, preview.
     await page.getByRole('button', { name: 'Map a group' }).first().click();
@@ -91,7 +61,7 @@ describe('role mappings and the audit log (real browser)', () => {
     expect(rows[1]).toMatch(/Bob Example.*bob@example\.com.*\+ admin/);
     expect(rows.join()).not.toMatch(/Cat/);
     await expectAccessible(page, 'role mapping preview dialog');
-    await shot(page, '02-role-mapping-preview');
+    await journey.shot(page, '02-role-mapping-preview');
 
     // Changing the selection invalidates the preview: Save needs a fresh one.
     await page.getByRole('checkbox', { name: /^member/ }).check();
@@ -102,7 +72,7 @@ describe('role mappings and the audit log (real browser)', () => {
     await page.getByRole('button', { name: 'Save' }).click();
     await expect.poll(() => page.getByRole('status').filter({ hasText: 'roles are being updated' }).count(), { timeout: 15_000 }).toBeGreaterThan(0);
     await expect.poll(() => page.getByRole('table', { name: 'Groups and the roles they grant' }).textContent()).toMatch(/Ops.*admin.*2/);
-    await shot(page, '03-role-mapping-saved');
+    await journey.shot(page, '03-role-mapping-saved');
 
     // The movers applied exactly the preview: Ann and Bob gained admin; Cat is untouched.
     expect(await eventually(async () => {
@@ -112,17 +82,17 @@ describe('role mappings and the audit log (real browser)', () => {
 
     // A tablet-sized view of the same page.
     await page.setViewportSize({ width: 768, height: 1024 });
-    await shot(page, '04-role-mappings-tablet');
+    await journey.shot(page, '04-role-mappings-tablet');
   });
 
   it('exports the audit log (the files hold the rows) and verifies it; after a link is broken, names the first broken link', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['auditor'], email: 'the.auditor@example.com' });
     await page.goto(`${stack.url}/audit`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Audit log');
     await expect.poll(() => page.getByRole('table', { name: /Audit events/ }).isVisible(), { timeout: 15_000 }).toBe(true);
     await expectAccessible(page, 'audit log');
-    await shot(page, '05-audit-log');
+    await journey.shot(page, '05-audit-log');
 
     // Filter on the mapping change made in the first journey.
     await page.getByLabel('Action', { exact: true }).fill('role_mapping.*');
@@ -131,7 +101,7 @@ describe('role mappings and the audit log (real browser)', () => {
     expect(await page.getByRole('table', { name: /Audit events/ }).textContent()).toContain('role_mapping.changed');
     // The filters live in the URL: the view can be shared or bookmarked.
     expect(new URL(page.url()).searchParams.get('action')).toBe('role_mapping.*');
-    await shot(page, '06-audit-log-filtered');
+    await journey.shot(page, '06-audit-log-filtered');
 
     const csv = await download(page, 'export-csv');
     expect(csv.name).toMatch(/^audit-log-\d{8}T\d{6}Z\.csv$/);
@@ -153,7 +123,7 @@ describe('role mappings and the audit log (real browser)', () => {
     await page.getByRole('button', { name: 'Verify chain' }).click();
     await expect.poll(() => page.getByTestId('verify-result').textContent(), { timeout: 30_000 }).toMatch(/Chain intact/);
     await expectAccessible(page, 'audit log verified');
-    await shot(page, '07-audit-verified');
+    await journey.shot(page, '07-audit-verified');
 
     // Someone with database access alters event #2 behind Roster's back.
     await stack.owner.transaction(async (tx) => {
@@ -167,9 +137,9 @@ describe('role mappings and the audit log (real browser)', () => {
     expect(result).toMatch(/altered after it was sealed/);
     expect(result).toMatch(/Expected hash[0-9a-f]{64}Stored hash[0-9a-f]{64}/);
     await expectAccessible(page, 'audit log broken chain');
-    await shot(page, '08-audit-broken-link');
+    await journey.shot(page, '08-audit-broken-link');
 
     await page.setViewportSize({ width: 768, height: 1024 });
-    await shot(page, '09-audit-tablet');
+    await journey.shot(page, '09-audit-tablet');
   });
 });

@@ -1,23 +1,17 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TOTP } from 'otpauth';
 import { createOperator } from '../../core/portal-auth/operator-service.js';
 import { issueSetupLink } from '../../core/portal-auth/service.js';
-import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { type TestStack, type TestTenant } from '../helpers/stack.js';
 import { approveAndWait, setApprovalPolicy } from '../helpers/approvals.js';
 import { portalClient } from '../helpers/portal.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { expectAccessible, type Journey, startJourney } from '../helpers/browser.js';
 import jsQRModule from 'jsqr';
-
-const ARTIFACTS = join('test-artifacts', 'portal-auth');
 
 let stack: TestStack;
 let tenant: TestTenant;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 const ADMIN_EMAIL = 'first.admin@example.com';
 const ADMIN_PASSWORD = 'plum orbit lantern 2047';
@@ -45,30 +39,13 @@ async function scanQr(page: Page): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made the way npm start makes it (once, when stale).
-  ensurePortalBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
   // A worker: member role changes are approval requests decided by their workflow.
-  stack = await startStack({ worker: true });
+  journey = await startJourney({ artifacts: 'portal-auth', stack: { worker: true }, context: { viewport: { width: 1280, height: 860 } } });
+  stack = journey.stack;
   tenant = await stack.createTenant();
-  browser = await launchChromium();
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
+afterAll(() => journey?.close());
 
 async function navLabels(page: Page): Promise<string[]> {
   return page.getByRole('navigation', { name: 'Main' }).getByRole('link').allTextContents();
@@ -86,14 +63,14 @@ describe('portal sign-in journeys (real browser)', () => {
     expect(setupUrl).toMatch(/\/setup#token=/);
 
     // 1. The setup page shows whose account and which tenant, then a password form.
-    const page = await freshPage();
+    const page = await journey.page();
     await page.goto(setupUrl);
     await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(ADMIN_EMAIL);
     expect(await page.getByTestId('setup-tenant').textContent()).toBeTruthy();
     // The token leaves the address bar once read.
     expect(page.url()).not.toContain('token=');
     await expectAccessible(page, 'setup');
-    await shot(page, '01-setup');
+    await journey.shot(page, '01-setup');
 
     // A too-short password is refused at the field, before any request.
     await page.getByLabel('New password').fill('short');
@@ -105,7 +82,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await page.getByLabel('Repeat the password').fill('password1234');
     await page.getByRole('button', { name: 'Set password and sign in' }).click();
     await expect.poll(() => page.locator('.field-error, .form-error').first().textContent(), { timeout: 10_000 }).toMatch(/common|guess/i);
-    await shot(page, '02-setup-refused');
+    await journey.shot(page, '02-setup-refused');
 
     await page.getByLabel('New password').fill(ADMIN_PASSWORD);
     await page.getByLabel('Repeat the password').fill(ADMIN_PASSWORD);
@@ -117,7 +94,7 @@ describe('portal sign-in journeys (real browser)', () => {
     expect(await navLabels(page)).toEqual(['Overview', 'Connections', 'Directory', 'Role mappings', 'Non-human identities', 'Audit log', 'Settings', 'Members', 'Domains', 'SSO connections', 'Approvals', 'Access reviews']);
     expect(await page.getByTestId('account-link').textContent()).toContain(ADMIN_EMAIL);
     await expectAccessible(page, 'overview frame');
-    await shot(page, '03-overview');
+    await journey.shot(page, '03-overview');
 
     // 3. Sign out → sign-in page; the session is gone for the API too.
     await page.getByTestId('sign-out').click();
@@ -126,7 +103,7 @@ describe('portal sign-in journeys (real browser)', () => {
     // The tenant was remembered on this device.
     expect(await page.getByLabel('Organisation').inputValue()).toBe(tenant.slug);
     await expectAccessible(page, 'sign-in');
-    await shot(page, '04-signed-out');
+    await journey.shot(page, '04-signed-out');
 
     // A wrong password is answered inline, without saying which part was wrong.
     await page.getByLabel('Email').fill(ADMIN_EMAIL);
@@ -134,7 +111,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').first().textContent(), { timeout: 10_000 }).toBeTruthy();
     expect(page.url()).toContain('/sign-in');
-    await shot(page, '05-sign-in-refused');
+    await journey.shot(page, '05-sign-in-refused');
 
     // 4. Sign in with email + password → back on the portal.
     await page.getByLabel('Password').fill(ADMIN_PASSWORD);
@@ -146,7 +123,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Members');
     await expect.poll(() => page.getByRole('table').textContent()).toContain(ADMIN_EMAIL);
     await expectAccessible(page, 'members');
-    await shot(page, '06-members');
+    await journey.shot(page, '06-members');
 
     await page.getByRole('button', { name: 'Invite a person' }).first().click();
     const dialog = page.getByRole('dialog');
@@ -163,7 +140,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await dialog.getByRole('button', { name: 'Copy' }).click();
     await expect.poll(() => dialog.getByText('Copied to the clipboard').count()).toBe(1);
     expect(await page.evaluate(() => navigator.clipboard.readText())).toBe(inviteUrl);
-    await shot(page, '07-invite-link');
+    await journey.shot(page, '07-invite-link');
     await dialog.getByRole('button', { name: 'Done' }).click();
     // Shown once: opening the dialog again starts a new invitation, no link.
     await page.getByRole('button', { name: 'Invite a person' }).first().click();
@@ -173,7 +150,7 @@ describe('portal sign-in journeys (real browser)', () => {
     expect(await page.getByRole('row', { name: new RegExp(APPROVER_EMAIL) }).textContent()).toMatch(/invited/i);
 
     // 6. The approver opens the link in a fresh browser, sets a password, lands signed in.
-    const approver = await freshPage({ width: 768, height: 1024 });
+    const approver = await journey.page({ viewport: { width: 768, height: 1024 } });
     await approver.goto(inviteUrl);
     await expect.poll(() => approver.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(APPROVER_EMAIL);
     await approver.getByLabel('New password').fill(APPROVER_PASSWORD);
@@ -185,13 +162,13 @@ describe('portal sign-in journeys (real browser)', () => {
     // Only what approvers may see: the nav, the pages, and (the real check) the API.
     expect(await navLabels(approver)).toEqual(['Role mappings', 'Domains', 'SSO connections', 'Approvals', 'Access reviews']);
     expect(new URL(approver.url()).pathname).toBe('/role-mappings');
-    await shot(approver, '08-approver-tablet');
+    await journey.shot(approver, '08-approver-tablet');
     await approver.goto(`${stack.url}/members`);
     await expect.poll(() => approver.getByText('Not available for your role').count(), { timeout: 10_000 }).toBe(1);
     const members = await approver.request.get(`${stack.url}/portal/api/members`);
     expect(members.status()).toBe(403);
     expect(await members.json()).toMatchObject({ error: 'forbidden' });
-    await shot(approver, '09-approver-members-refused');
+    await journey.shot(approver, '09-approver-members-refused');
 
     // The admin's members list now shows the approver as active.
     await page.reload();
@@ -202,7 +179,7 @@ describe('portal sign-in journeys (real browser)', () => {
     const email = 'totp.person@example.com';
     const password = 'saffron kettle meridian 51';
     const { url } = await issueSetupLink(stack.app, { tenantId: tenant.id, email, roles: ['auditor'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
-    const page = await freshPage();
+    const page = await journey.page();
     await page.goto(url);
     await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(email);
     await page.getByLabel('New password').fill(password);
@@ -211,7 +188,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await expect.poll(() => page.getByTestId('account-link').textContent(), { timeout: 15_000 }).toContain(email);
 
     // A second session of the same person (another browser), to end from the account page.
-    const other = await freshPage();
+    const other = await journey.page();
     await other.goto(`${stack.url}/sign-in`);
     await other.getByLabel('Organisation').fill(tenant.slug);
     await other.getByLabel('Email').fill(email);
@@ -246,14 +223,14 @@ describe('portal sign-in journeys (real browser)', () => {
     // What a phone would read: the rendered SVG, rasterised in the page, decoded by jsQR here.
     expect(await scanQr(page)).toBe(uri);
     await expectAccessible(page, 'account (enrolling)');
-    await shot(page, '10-totp-enroll');
+    await journey.shot(page, '10-totp-enroll');
     const totp = new TOTP({ secret, digits: 6, period: 30, algorithm: 'SHA1' });
     await page.getByLabel('Enter the 6-digit code the app shows').fill(totp.generate());
     await page.getByRole('button', { name: 'Turn on' }).click();
     const codes = page.getByTestId('recovery-codes').getByRole('listitem');
     await expect.poll(() => codes.count(), { timeout: 10_000 }).toBe(10);
     const recovery = (await codes.first().textContent())!.trim();
-    await shot(page, '11-recovery-codes');
+    await journey.shot(page, '11-recovery-codes');
     await page.getByRole('button', { name: 'I have stored them' }).click();
     // Shown once: gone from the page, and the section now says it is on.
     expect(await page.getByTestId('recovery-codes').count()).toBe(0);
@@ -268,7 +245,7 @@ describe('portal sign-in journeys (real browser)', () => {
     const code = page.getByLabel('Verification code');
     await expect.poll(() => code.count(), { timeout: 10_000 }).toBe(1);
     await expectAccessible(page, 'sign-in code step');
-    await shot(page, '12-sign-in-code-step');
+    await journey.shot(page, '12-sign-in-code-step');
     await code.fill('000000');
     await page.getByRole('button', { name: 'Verify and sign in' }).click();
     await expect.poll(() => page.locator('.field-error').first().textContent(), { timeout: 10_000 }).toMatch(/code/i);
@@ -284,7 +261,7 @@ describe('portal sign-in journeys (real browser)', () => {
     const password = 'granite willow compass 73';
     const { url } = await createOperator(stack.app, { email, createdBy: 'e2e', publicUrl: stack.url, ttlSeconds: 3600 });
     expect(url).toContain('/console/setup#token=');
-    const page = await freshPage();
+    const page = await journey.page();
     await page.goto(url);
     await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(email);
     await expectAccessible(page, 'console setup');
@@ -295,7 +272,7 @@ describe('portal sign-in journeys (real browser)', () => {
     expect(await page.getByTestId('operator-email').textContent()).toBe(email);
     expect(await page.getByRole('navigation', { name: 'Console' }).getByRole('link').allTextContents()).toEqual(['Tenants', 'Fleet health']);
     await expectAccessible(page, 'console frame');
-    await shot(page, '13-console');
+    await journey.shot(page, '13-console');
 
     // The console session opens nothing in the tenant portal.
     expect((await page.request.get(`${stack.url}/portal/api/session`)).status()).toBe(401);
@@ -307,7 +284,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await page.getByTestId('sign-out').click();
     await page.waitForURL((u) => u.pathname === '/console/sign-in', { timeout: 10_000 });
     await expectAccessible(page, 'console sign-in');
-    await shot(page, '14-console-sign-in');
+    await journey.shot(page, '14-console-sign-in');
     await page.getByLabel('Email').fill(email);
     await page.getByLabel('Password').fill(password);
     await page.getByRole('button', { name: 'Sign in' }).click();
@@ -323,7 +300,7 @@ describe('portal sign-in journeys (real browser)', () => {
     const deputy = await portalClient(stack, other, { roles: ['approver'] });
     const { url } = await issueSetupLink(stack.app, { tenantId: other.id, email: adminEmail, roles: ['admin'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
     await issueSetupLink(stack.app, { tenantId: other.id, email: 'reviewer.person@example.com', roles: ['reviewer'], createdBy: { type: 'operator', id: 'e2e' }, publicUrl: stack.url });
-    const page = await freshPage();
+    const page = await journey.page();
     await page.goto(url);
     await expect.poll(() => page.getByTestId('setup-email').textContent(), { timeout: 15_000 }).toBe(adminEmail);
     await page.getByLabel('New password').fill(password);
@@ -365,7 +342,7 @@ describe('portal sign-in journeys (real browser)', () => {
     await dialog.getByRole('checkbox', { name: /Auditor/ }).check();
     await dialog.getByRole('button', { name: 'Save roles' }).click();
     await expect.poll(() => dialog.getByRole('alert').textContent(), { timeout: 10_000 }).toMatch(/last admin/i);
-    await shot(page, '15-last-admin-refused');
+    await journey.shot(page, '15-last-admin-refused');
     await dialog.getByRole('button', { name: 'Cancel' }).click();
 
     // No roles at all is refused before sending (the API's zod schema, used by the form).
@@ -381,12 +358,12 @@ describe('portal sign-in journeys (real browser)', () => {
     await expectAccessible(page, 'remove confirmation');
     await page.getByRole('dialog').getByRole('button', { name: 'Remove' }).click();
     await expect.poll(() => reviewerRow.textContent(), { timeout: 10_000 }).toMatch(/disabled/i);
-    await shot(page, '16-member-removed');
+    await journey.shot(page, '16-member-removed');
 
     // Tablet width: the nav becomes a bar, the table scrolls inside its frame, nothing overflows the page.
     await page.setViewportSize({ width: 768, height: 1024 });
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
     await expectAccessible(page, 'members (tablet)');
-    await shot(page, '17-members-tablet');
+    await journey.shot(page, '17-members-tablet');
   });
 });

@@ -1,14 +1,12 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EVIDENCE_COLUMNS } from '../../core/campaigns/schema.js';
-import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { download, expectAccessible, heading, type Journey, startJourney } from '../helpers/browser.js';
 import { campaignTenant, person, rolesOf } from '../helpers/campaigns.js';
+import { parseCsv } from '../helpers/csv.js';
 import { browserSignIn } from '../helpers/portal.js';
-import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { eventually, type TestStack } from '../helpers/stack.js';
 
 /**
  * Access reviews in the portal (issue 9), in real Chromium against the real app, worker and
@@ -20,70 +18,15 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
  * auditor reads it all without the controls. Then a groups scope picked by name, a revoke policy
  * whose 0 % cap holds every unanswered revoke for confirmation, and a fast keeper flagged.
  */
-const ARTIFACTS = join('test-artifacts', 'portal-campaigns');
-
 let stack: TestStack;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 beforeAll(async () => {
-  ensurePortalBuilt();
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true });
-  browser = await launchChromium();
+  journey = await startJourney({ artifacts: 'portal-campaigns', stack: { worker: true }, context: { acceptDownloads: true } });
+  stack = journey.stack;
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
-
-const heading = (page: Page) => page.getByRole('heading', { level: 1 }).textContent();
-
-async function download(page: Page, testId: string): Promise<{ name: string; text: string }> {
-  const [file] = await Promise.all([page.waitForEvent('download'), page.getByTestId(testId).click()]);
-  return { name: file.suggestedFilename(), text: readFileSync(await file.path(), 'utf8') };
-}
-
-/** Minimal RFC 4180 reader (quoted fields, doubled quotes, CRLF rows). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
-      row.push(field);
-      field = '';
-    } else if (ch === '\r' && text[i + 1] === '\n') {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-      i++;
-    } else field += ch;
-  }
-  return rows;
-}
+afterAll(() => journey?.close());
 
 /** The table row of one item ("ana@example.com: member"), found by its checkbox's exact name. */
 const rowOf = (page: Page, scope: Locator, label: string) => scope.getByRole('row').filter({ has: page.getByRole('checkbox', { name: `Select ${label}`, exact: true }) });
@@ -97,9 +40,9 @@ describe('access reviews in the portal (real browser)', () => {
     expect(ana && ben && cat).toBeTruthy();
     const fallbackEmail = `fallback-${t.tenant.slug}@example.com`;
 
-    const sec = await freshPage();
+    const sec = await journey.page();
     const secUser = await browserSignIn(sec, stack, t.tenant, { roles: ['admin'], email: `sec-${t.tenant.slug}@example.com` });
-    const rev = await freshPage();
+    const rev = await journey.page();
     const reviewer = await browserSignIn(rev, stack, t.tenant, { roles: ['approver'], email: `rita-${t.tenant.slug}@example.com` });
 
     // ---- The security user defines the campaign. ----
@@ -125,7 +68,7 @@ describe('access reviews in the portal (real browser)', () => {
     await form.getByRole('button', { name: 'Create definition' }).click();
     const cronField = form.locator('.field').filter({ has: sec.getByLabel('Cron expression', { exact: true }) });
     await expect.poll(() => cronField.locator('.field-error').count(), { timeout: 15_000 }).toBe(1);
-    await shot(sec, '01-definition-form-refused-cron');
+    await journey.shot(sec, '01-definition-form-refused-cron');
     await expectAccessible(sec, 'definition form');
     await form.getByLabel('Runs', { exact: true }).selectOption('none');
     await form.getByRole('button', { name: 'Create definition' }).click();
@@ -133,7 +76,7 @@ describe('access reviews in the portal (real browser)', () => {
     const defRow = sec.getByRole('row', { name: /Quarterly access review/ });
     await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('On demand only');
     expect(await defRow.textContent()).toContain('All role grants');
-    await shot(sec, '02-definitions');
+    await journey.shot(sec, '02-definitions');
     await expectAccessible(sec, 'definitions');
 
     // Edit it: a monthly schedule; then pause and resume it from the list.
@@ -148,7 +91,7 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await defRow.textContent()).toContain('Next run');
     await defRow.getByRole('button', { name: 'Pause Quarterly access review' }).click();
     await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Paused');
-    await shot(sec, '02b-definition-paused');
+    await journey.shot(sec, '02b-definition-paused');
     await defRow.getByRole('button', { name: 'Resume Quarterly access review' }).click();
     await expect.poll(() => defRow.textContent(), { timeout: 15_000 }).toContain('Next run');
 
@@ -159,7 +102,7 @@ describe('access reviews in the portal (real browser)', () => {
     const facts = sec.getByTestId('campaign-facts');
     await expect.poll(() => facts.textContent(), { timeout: 30_000 }).toContain('Open');
     await expect.poll(() => sec.getByTestId('campaign-progress').textContent(), { timeout: 15_000 }).toContain('0 of 4 items');
-    await shot(sec, '03-campaign-open');
+    await journey.shot(sec, '03-campaign-open');
     await expectAccessible(sec, 'campaign progress (open)');
 
     // A second launch while this run is open is refused, with a link to the run.
@@ -180,7 +123,7 @@ describe('access reviews in the portal (real browser)', () => {
     const mine = rev.getByRole('row', { name: /Quarterly access review/ });
     await expect.poll(() => mine.textContent(), { timeout: 15_000 }).toContain('4');
     await expectAccessible(rev, 'my reviews');
-    await shot(rev, '04-my-reviews');
+    await journey.shot(rev, '04-my-reviews');
     await mine.getByRole('link', { name: 'Quarterly access review', exact: true }).click();
     await expect.poll(() => heading(rev), { timeout: 15_000 }).toBe('Quarterly access review');
     const worklist = rev.getByTestId('worklist');
@@ -196,14 +139,14 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await benRow.textContent()).toContain('Default role of every person');
     // Every column fits a 1280 px window: nothing scrolls sideways.
     expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(1280);
-    await shot(rev, '05-worklist');
+    await journey.shot(rev, '05-worklist');
     await expectAccessible(rev, 'worklist');
 
     // Tablet width: the worklist stays usable (the table scrolls inside its frame, the page does not).
     await rev.setViewportSize({ width: 768, height: 1024 });
     expect(await rev.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(768);
     await expectAccessible(rev, 'worklist (tablet)');
-    await shot(rev, '05b-worklist-tablet');
+    await journey.shot(rev, '05b-worklist-tablet');
     await rev.setViewportSize({ width: 1280, height: 900 });
 
     // Select all, then leave Cat's two items out: two selected.
@@ -216,13 +159,13 @@ describe('access reviews in the portal (real browser)', () => {
     // Ben's change must be acknowledged before the bulk keep goes out.
     await worklist.getByRole('button', { name: 'Keep selected' }).click();
     await expect.poll(() => worklist.getByTestId('needs-acknowledgement').textContent()).toContain('ben@example.com: member');
-    await shot(rev, '06-acknowledge-first');
+    await journey.shot(rev, '06-acknowledge-first');
     await worklist.getByRole('checkbox', { name: 'I have seen the change to ben@example.com: member', exact: true }).check();
     await worklist.getByRole('button', { name: 'Keep selected' }).click();
     const summary = worklist.getByTestId('decision-summary');
     await expect.poll(() => summary.textContent(), { timeout: 15_000 }).toContain('Kept 2 items.');
     await expect.poll(() => worklist.getByRole('row').count(), { timeout: 15_000 }).toBe(3);
-    await shot(rev, '07-bulk-kept');
+    await journey.shot(rev, '07-bulk-kept');
 
     // Revoke Cat's admin role: a reason is required.
     await worklist.getByRole('button', { name: 'Revoke cat@example.com: admin', exact: true }).click();
@@ -231,7 +174,7 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => dialog.locator('.field-error').textContent()).toContain('Say why the access goes');
     await dialog.getByRole('textbox', { name: 'Reason', exact: true }).fill('Cat moved to sales and no longer administers the product');
     await expectAccessible(rev, 'revoke dialog');
-    await shot(rev, '08-revoke-reason');
+    await journey.shot(rev, '08-revoke-reason');
     await dialog.getByRole('button', { name: 'Revoke it' }).click();
     await expect.poll(() => summary.textContent(), { timeout: 15_000 }).toContain('Revoked 1 item.');
     // Focus continues from the answer, not from the row that is about to go.
@@ -245,7 +188,7 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => sec.getByTestId('campaign-progress').textContent(), { timeout: 20_000 }).toContain('3 of 4 items (2 kept, 1 revoked)');
     const ritaRow = sec.getByTestId('reviewer-breakdown').getByRole('row', { name: new RegExp(reviewer.email.replace(/[.]/g, '\\.')) });
     expect(await ritaRow.textContent()).toContain('3 / 4');
-    await shot(sec, '09-progress-per-reviewer');
+    await journey.shot(sec, '09-progress-per-reviewer');
     await expectAccessible(sec, 'campaign progress');
 
     // Reassign Cat's remaining item to the other fallback reviewer (All items, selected).
@@ -261,13 +204,13 @@ describe('access reviews in the portal (real browser)', () => {
     await reassign.getByRole('button', { name: 'Reassign' }).click();
     await expect.poll(() => sec.getByRole('dialog').count(), { timeout: 15_000 }).toBe(0);
     await expect.poll(() => rowOf(sec, allItems, 'cat@example.com: member').textContent(), { timeout: 15_000 }).toContain(fallbackEmail.replace(/@.*/, ''));
-    await shot(sec, '10-reassigned');
+    await journey.shot(sec, '10-reassigned');
 
     // The reviewer's page still shows it: deciding it now is refused, and the page says why.
     await worklist.getByRole('button', { name: 'Keep cat@example.com: member', exact: true }).click();
     await expect.poll(() => summary.getAttribute('data-tone'), { timeout: 15_000 }).toBe('warning');
     expect(await worklist.getByTestId('refusals').textContent()).toBe('cat@example.com: member: not decided, it is assigned to someone else now.');
-    await shot(rev, '11-refused-not-yours');
+    await journey.shot(rev, '11-refused-not-yours');
     await expect.poll(() => worklist.getByText('Nothing left for you to decide').count(), { timeout: 15_000 }).toBe(1);
     await expect.poll(() => rev.getByTestId('reviews-badge').count(), { timeout: 15_000 }).toBe(0);
 
@@ -278,7 +221,7 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => facts.textContent(), { timeout: 30_000 }).toContain('Closed');
     await expect.poll(() => sec.getByTestId('evidence-summary').count(), { timeout: 15_000 }).toBe(1);
     expect(await sec.getByTestId('campaign-counts').textContent()).toContain('No response: kept and flagged1');
-    await shot(sec, '12-closed-evidence');
+    await journey.shot(sec, '12-closed-evidence');
     await expectAccessible(sec, 'closed campaign');
 
     // The campaigns list: closed, with what was decided.
@@ -287,7 +230,7 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => listed.textContent(), { timeout: 15_000 }).toContain('Closed');
     expect(await listed.textContent()).toContain('3 / 4');
     await expectAccessible(sec, 'campaigns list');
-    await shot(sec, '12b-campaigns-list');
+    await journey.shot(sec, '12b-campaigns-list');
     await sec.goto(campaignUrl);
     await expect.poll(() => sec.getByTestId('evidence-summary').count(), { timeout: 15_000 }).toBe(1);
 
@@ -318,7 +261,7 @@ describe('access reviews in the portal (real browser)', () => {
     expect(await sec.getByTestId('evidence-digest').textContent()).toBe(digest);
 
     // ---- An auditor reads the campaign: progress and evidence, no controls. ----
-    const aud = await freshPage();
+    const aud = await journey.page();
     await browserSignIn(aud, stack, t.tenant, { roles: ['auditor'] });
     await aud.goto(campaignUrl);
     await expect.poll(() => aud.getByTestId('evidence-summary').count(), { timeout: 15_000 }).toBe(1);
@@ -328,13 +271,13 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => aud.getByTestId('all-items').getByRole('row').count(), { timeout: 15_000 }).toBe(5);
     expect(await aud.getByTestId('all-items').getByRole('checkbox').count()).toBe(0);
     await expectAccessible(aud, 'campaign (auditor)');
-    await shot(aud, '13-auditor-all-items');
+    await journey.shot(aud, '13-auditor-all-items');
     await aud.getByRole('link', { name: 'its definition' }).click();
     await expect.poll(() => aud.getByTestId('definition-facts').textContent(), { timeout: 15_000 }).toContain('Reviewed by 1 named reviewer');
     expect(await aud.getByRole('form').count()).toBe(0);
     expect(await aud.getByRole('button', { name: /^Launch now/ }).count()).toBe(0);
     await expectAccessible(aud, 'definition (auditor)');
-    await shot(aud, '14-auditor-definition');
+    await journey.shot(aud, '14-auditor-definition');
   });
   it('a group scope picked by name, no response revoked over a 0 % cap waits for confirmation, a fast keeper is flagged', async () => {
     const t = await campaignTenant(stack);
@@ -343,9 +286,9 @@ describe('access reviews in the portal (real browser)', () => {
     await person(stack, t, 'outsider@example.com');
     expect((await stack.scim(t.tenant, 'POST', '/Groups', { displayName: 'Payroll', members: members.map((value) => ({ value })) })).status).toBe(201);
 
-    const sec = await freshPage();
+    const sec = await journey.page();
     const secUser = await browserSignIn(sec, stack, t.tenant, { roles: ['reviewer'], email: `sec-${t.tenant.slug}@example.com` });
-    const rev = await freshPage();
+    const rev = await journey.page();
     const reviewer = await browserSignIn(rev, stack, t.tenant, { roles: ['approver'], email: `rita-${t.tenant.slug}@example.com` });
 
     await sec.goto(`${stack.url}/access-reviews/definitions/new`);
@@ -366,7 +309,7 @@ describe('access reviews in the portal (real browser)', () => {
     await form.getByLabel('Revoke at most (% of all items) without confirmation', { exact: true }).fill('0');
     await form.getByLabel('Flag reviewers faster than (seconds per decision)', { exact: true }).fill('600');
     await form.getByLabel('Runs', { exact: true }).selectOption('none');
-    await shot(sec, '20-definition-groups-revoke-policy');
+    await journey.shot(sec, '20-definition-groups-revoke-policy');
     await expectAccessible(sec, 'definition form (groups, revoke)');
     await form.getByRole('button', { name: 'Create definition' }).click();
     const defRow = sec.getByRole('row', { name: /Payroll access/ });
@@ -389,14 +332,14 @@ describe('access reviews in the portal (real browser)', () => {
     // The security user sees the reviewer flagged, closes, and confirms the held revokes.
     const breakdown = sec.getByTestId('reviewer-breakdown');
     await expect.poll(() => breakdown.textContent(), { timeout: 20_000 }).toContain('Kept all they decided, median under 600 s');
-    await shot(sec, '21-rubber-stamp-flag');
+    await journey.shot(sec, '21-rubber-stamp-flag');
     await sec.getByRole('button', { name: 'Close now' }).click();
     await sec.getByRole('dialog').getByRole('button', { name: 'Close the campaign' }).click();
     const held = sec.getByRole('region', { name: 'Revokes waiting for confirmation' });
     await expect.poll(() => held.count(), { timeout: 30_000 }).toBe(1);
     expect(await held.textContent()).toContain('Nobody answered for 2 items');
     await expectAccessible(sec, 'held revokes');
-    await shot(sec, '22-held-revokes');
+    await journey.shot(sec, '22-held-revokes');
     await held.getByRole('button', { name: 'Confirm the revokes' }).click();
     const confirm = sec.getByRole('dialog');
     await confirm.getByRole('textbox', { name: 'Reason', exact: true }).fill('Payroll access nobody vouched for');
@@ -404,7 +347,7 @@ describe('access reviews in the portal (real browser)', () => {
     await expect.poll(() => held.count(), { timeout: 15_000 }).toBe(0);
     await expect.poll(() => sec.getByTestId('campaign-counts').textContent(), { timeout: 15_000 }).toContain('No response: revoked2');
     await expect.poll(() => sec.getByTestId('evidence-summary').textContent(), { timeout: 30_000 }).toContain(reviewer.email);
-    await shot(sec, '23-held-revokes-confirmed');
+    await journey.shot(sec, '23-held-revokes-confirmed');
     // Exactly the two unanswered people lost the role.
     const lost = async () => {
       const roles = await Promise.all(members.map((id) => rolesOf(stack, t.tenant.id, id)));

@@ -1,57 +1,33 @@
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { type Page } from 'playwright-core';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { recordEvent } from '../../core/repositories/events.js';
 import { recordDeliveryAttempt } from '../../core/webhooks/queries.js';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
 import { browserSignIn, type PortalTestClient } from '../helpers/portal.js';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { type TestStack, type TestTenant } from '../helpers/stack.js';
+import { expectAccessible, type Journey, startJourney } from '../helpers/browser.js';
 import { applyAtOnce, approveAndWait, PORTAL_DIRECT_KINDS, setApprovalPolicy } from '../helpers/approvals.js';
 import { portalClient } from '../helpers/portal.js';
 
-const ARTIFACTS = join('test-artifacts', 'portal-connections');
-
 let stack: TestStack;
 let tenant: TestTenant;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 beforeAll(async () => {
-  // The real build the API serves (portal/dist), made the way npm start makes it.
-  buildPortal({ logLevel: 'error' });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true, env: { SCIM_ACTIVITY_FLUSH_MS: '200' } });
+  // Pages may read and write the clipboard: the copy button is what we test.
+  journey = await startJourney({ artifacts: 'portal-connections', stack: { worker: true, env: { SCIM_ACTIVITY_FLUSH_MS: '200' } }, context: { viewport: { width: 1280, height: 860 } }, clipboard: true });
+  stack = journey.stack;
   tenant = await stack.createTenant();
   // Changes apply at once here, except a connection revoke (privileged: always one approver);
   // test/e2e/portal-approvals.test.ts walks the approval journeys themselves.
   await applyAtOnce(stack, tenant.id, PORTAL_DIRECT_KINDS);
   await setApprovalPolicy(stack, tenant.id, { 'scim_connection.revoke': { approvals: 1 } });
-  browser = await launchChromium();
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-/** A page whose context may read and write the clipboard (the copy button is what we test). */
-async function freshPage(viewport = { width: 1280, height: 860 }): Promise<Page> {
-  const context = await browser.newContext({ viewport });
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: stack.url });
-  contexts.push(context);
-  return context.newPage();
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
-}
+afterAll(() => journey?.close());
 
 const createUser = (token: string, userName: string) => stack.scim(token, 'POST', '/Users', { userName });
 const clipboard = (page: Page) => page.evaluate(() => navigator.clipboard.readText());
@@ -61,7 +37,7 @@ async function copyShownToken(page: Page, name: string): Promise<string> {
   const dialog = page.getByRole('dialog');
   await expect.poll(() => dialog.getByTestId('secret-value').inputValue()).toMatch(/^roster_scim_/);
   await expect.poll(() => dialog.getByText('cannot be shown again').count()).toBeGreaterThan(0);
-  await shot(page, name);
+  await journey.shot(page, name);
   await expectAccessible(page, name);
   const shown = await dialog.getByTestId('secret-value').inputValue();
   await dialog.getByTestId('secret-reveal').getByRole('button', { name: 'Copy' }).click();
@@ -77,7 +53,7 @@ describe('connections and settings (real browser)', () => {
   let admin: PortalTestClient;
 
   it('admin creates a SCIM connection, copies its token once, the token works; rotate with overlap and revoke work', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     admin = await browserSignIn(page, stack, tenant, { roles: ['admin'] });
     await page.goto(`${stack.url}/connections`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Connections');
@@ -86,7 +62,7 @@ describe('connections and settings (real browser)', () => {
     await page.getByRole('tab', { name: 'Microsoft Entra ID' }).click();
     expect(await page.getByRole('tabpanel').textContent()).toContain('Tenant URL');
     expect(await page.getByTestId('guide-base-url').textContent()).toBe(`${stack.url}/scim/v2`);
-    await shot(page, '01-connections');
+    await journey.shot(page, '01-connections');
     await expectAccessible(page, 'connections');
 
     await page.getByRole('button', { name: 'New SCIM connection' }).click();
@@ -106,7 +82,7 @@ describe('connections and settings (real browser)', () => {
       }, { timeout: 15_000 })
       .toBe(1);
     expect(await card.getByTestId('last-hour').textContent()).toContain('2 requests, 1 error (50%)');
-    await shot(page, '03a-connection-activity');
+    await journey.shot(page, '03a-connection-activity');
     await expect.poll(() => card.getByRole('table', { name: 'Tokens of Okta production' }).getByRole('row').count()).toBe(2); // header + one token
     await card.getByRole('button', { name: 'Rotate token' }).click();
     await page.getByRole('dialog').getByLabel('Overlap').selectOption({ label: '1 hour' });
@@ -116,7 +92,7 @@ describe('connections and settings (real browser)', () => {
     expect((await createUser(token, 'old-in-overlap@example.com')).status).toBe(201);
     expect((await createUser(rotated, 'new-after-rotate@example.com')).status).toBe(201);
     await expect.poll(() => card.getByText('expiring').count()).toBe(1);
-    await shot(page, '04-after-rotate');
+    await journey.shot(page, '04-after-rotate');
 
     await card.getByRole('button', { name: /^Revoke token / }).first().click();
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke token' }).click();
@@ -127,7 +103,7 @@ describe('connections and settings (real browser)', () => {
     await card.getByRole('button', { name: 'Revoke connection' }).click();
     // The dialog says the revoke needs an approver before it is sent.
     await expect.poll(() => page.getByRole('dialog').getByTestId('needs-approval').textContent()).toContain('needs 1 approval under your policy');
-    await shot(page, '05-confirm-revoke-connection');
+    await journey.shot(page, '05-confirm-revoke-connection');
     await page.getByRole('dialog').getByRole('button', { name: 'Revoke connection' }).click();
     const requested = page.getByTestId('change-requested');
     await expect.poll(() => requested.count(), { timeout: 10_000 }).toBe(1);
@@ -139,7 +115,7 @@ describe('connections and settings (real browser)', () => {
     await page.reload();
     await expect.poll(() => card.getByRole('button', { name: 'Rotate token' }).count(), { timeout: 10_000 }).toBe(0);
     expect((await createUser(rotated, 'after-connection-revoke@example.com')).status).toBe(401);
-    await shot(page, '06-connection-revoked');
+    await journey.shot(page, '06-connection-revoked');
 
     const actions = await stack.owner.anyFirst(sql.type(z.object({ action: z.string() }))`
       SELECT action FROM audit_events WHERE tenant_id = ${tenant.id} AND actor_type = 'user' AND actor_id = ${admin.userId} AND action LIKE 'scim%' ORDER BY id`);
@@ -147,23 +123,23 @@ describe('connections and settings (real browser)', () => {
 
     // Tablet width: the same page stays usable.
     await page.setViewportSize({ width: 768, height: 1024 });
-    await shot(page, '07-connections-tablet');
+    await journey.shot(page, '07-connections-tablet');
   });
 
   it('admin changes the grace period and guard thresholds on the settings page, audited', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     const client = await browserSignIn(page, stack, tenant, { roles: ['admin'] });
     await page.goto(`${stack.url}/settings`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Settings');
     const grace = page.getByLabel('Grace period (days)');
     await expect.poll(() => grace.inputValue()).toBe('30');
-    await shot(page, '08-settings');
+    await journey.shot(page, '08-settings');
     await expectAccessible(page, 'settings');
 
     await grace.fill('-3');
     await page.getByRole('button', { name: 'Save grace period' }).click();
     await expect.poll(() => page.getByRole('region', { name: 'Deletion grace period' }).locator('.field-error').count()).toBe(1);
-    await shot(page, '09-settings-invalid');
+    await journey.shot(page, '09-settings-invalid');
     await grace.fill('14');
     await page.getByRole('button', { name: 'Save grace period' }).click();
     await expect.poll(() => page.getByText('Settings saved').count()).toBeGreaterThan(0);
@@ -173,7 +149,7 @@ describe('connections and settings (real browser)', () => {
     await page.getByRole('button', { name: 'Save guard thresholds' }).click();
     await expect.poll(async () => (await client.request('GET', '/settings')).body.guard.maxSuspensions).toBe(20);
     expect((await client.request('GET', '/settings')).body).toEqual({ deletionGraceSeconds: 14 * 86_400, guard: { maxSuspensions: 20, maxShare: 0.05, windowSeconds: 3600 } });
-    await shot(page, '10-settings-saved');
+    await journey.shot(page, '10-settings-saved');
 
     const audit = await stack.owner.any(sql.type(z.object({ actor_id: z.string(), data: z.record(z.unknown()) }))`
       SELECT actor_id, data FROM audit_events WHERE tenant_id = ${tenant.id} AND action = 'tenant.settings_updated' ORDER BY id`);
@@ -190,7 +166,7 @@ describe('connections and settings (real browser)', () => {
     const secret = await secretBox.inputValue();
     await page.getByRole('dialog').getByTestId('secret-reveal').getByRole('button', { name: 'Copy' }).click();
     await expect.poll(() => clipboard(page)).toBe(secret);
-    await shot(page, '10a-webhook-secret');
+    await journey.shot(page, '10a-webhook-secret');
     await page.getByRole('dialog').getByRole('button', { name: 'I have saved it' }).click();
     const hooks = await client.request('GET', '/settings/webhooks');
     expect(hooks.body.data).toEqual([expect.objectContaining({ url: 'https://hooks.example.com/roster', eventTypes: null })]);
@@ -212,7 +188,7 @@ describe('connections and settings (real browser)', () => {
     expect(await row.getByText('503 in 42 ms').count()).toBe(1);
     expect(await row.getByText('failing').count()).toBe(1);
     await expectAccessible(page, 'webhook-deliveries');
-    await shot(page, '10c-webhook-deliveries');
+    await journey.shot(page, '10c-webhook-deliveries');
     await page.keyboard.press('Escape');
 
     // A held leaver, released after confirming.
@@ -221,7 +197,7 @@ describe('connections and settings (real browser)', () => {
     await page.reload();
     const heldRegion = page.getByRole('region', { name: 'Held leavers' });
     await heldRegion.getByRole('button', { name: 'Release held.browser@example.com' }).click({ timeout: 15_000 });
-    await shot(page, '10b-release-confirm');
+    await journey.shot(page, '10b-release-confirm');
     await page.getByRole('dialog').getByRole('button', { name: 'Release' }).click();
     await expect.poll(() => heldRegion.getByText('Nobody is held').count()).toBe(1);
     expect((await client.request('GET', '/settings/held-leavers')).body.data).toEqual([]);
@@ -231,7 +207,7 @@ describe('connections and settings (real browser)', () => {
   });
 
   it('an auditor sees connections and settings but no buttons that change them', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['auditor'] });
     await page.goto(`${stack.url}/connections`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Connections');
@@ -242,7 +218,7 @@ describe('connections and settings (real browser)', () => {
     await expect.poll(() => page.getByLabel('Grace period (days)').inputValue(), { timeout: 15_000 }).toBe('14');
     expect(await page.getByLabel('Grace period (days)').isDisabled()).toBe(true);
     expect(await page.getByRole('button', { name: 'Save grace period' }).count()).toBe(0);
-    await shot(page, '11-settings-auditor');
+    await journey.shot(page, '11-settings-auditor');
     await expectAccessible(page, 'settings as auditor');
   });
 });

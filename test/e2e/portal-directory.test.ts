@@ -10,7 +10,7 @@ import { ensurePortalBuilt } from '../../scripts/lib/portal-build.js';
 import { browserSignIn } from '../helpers/portal.js';
 import { USER } from '../helpers/scim.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-import { expectAccessible } from '../helpers/browser.js';
+import { CHROMIUM_OPTIONS, expectAccessible } from '../helpers/browser.js';
 
 /**
  * The journey "open a leaver's timeline with its exposure report", in real headless Chromium
@@ -20,7 +20,6 @@ import { expectAccessible } from '../helpers/browser.js';
  * report. Screenshots go to test-artifacts/portal-directory/; axe-core checks every page.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts/portal-directory';
 
 let stack: TestStack;
@@ -39,10 +38,8 @@ beforeAll(async () => {
   tenant = await stack.createTenant();
   profile = mkdtempSync(join(tmpdir(), 'roster-chromium-'));
   browser = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
+    ...CHROMIUM_OPTIONS,
     viewport: { width: 1280, height: 900 },
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
 }, 180_000);
 

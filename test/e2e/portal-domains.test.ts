@@ -1,49 +1,28 @@
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
-import { type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { createWebhookTargetPolicy } from '../../core/net/webhook-target.js';
 import { createSsoConnection } from '../../core/sso/service.js';
-import { buildPortal } from '../../scripts/lib/portal-build.js';
-import { expectAccessible, launchChromium } from '../helpers/browser.js';
+import { expectAccessible, type Journey, startJourney } from '../helpers/browser.js';
 import { approveAndWait } from '../helpers/approvals.js';
 import { browserSignIn, portalClient } from '../helpers/portal.js';
 import { makeCertificate, samlMetadata } from '../helpers/saml.js';
-import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
-
-const ARTIFACTS = join('test-artifacts', 'portal-domains');
+import { eventually, type TestStack, type TestTenant } from '../helpers/stack.js';
 
 let stack: TestStack;
 let tenant: TestTenant;
-let browser: Browser;
-const contexts: BrowserContext[] = [];
+let journey: Journey;
 
 beforeAll(async () => {
-  buildPortal({ logLevel: 'error' });
-  mkdirSync(ARTIFACTS, { recursive: true });
-  stack = await startStack({ worker: true });
+  journey = await startJourney({ artifacts: 'portal-domains', stack: { worker: true }, context: { viewport: { width: 1280, height: 860 } } });
+  stack = journey.stack;
   tenant = await stack.createTenant();
-  browser = await launchChromium();
 });
 
-afterAll(async () => {
-  for (const context of contexts) await context.close().catch(() => {});
-  await browser?.close();
-  await stack?.close();
-});
-
-async function freshPage(): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
-  contexts.push(context);
-  return context.newPage();
-}
-
-const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+afterAll(() => journey?.close());
 
 describe('domains and SSO pages (real browser)', () => {
   it('an admin requests a claim (told it needs approval), an approver approves, the page shows the TXT record to publish', async () => {
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['admin'] });
     await page.goto(`${stack.url}/domains`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('Domains');
@@ -57,13 +36,13 @@ describe('domains and SSO pages (real browser)', () => {
     await expect.poll(() => dialog.getByText(/not a domain name/).count()).toBeGreaterThan(0);
     await dialog.getByLabel('Domain').fill('Browser.Example');
     await dialog.getByLabel('Reason for the approvers').fill('SSO rollout');
-    await shot(page, '1-claim-dialog');
+    await journey.shot(page, '1-claim-dialog');
     await expectAccessible(page, 'claim dialog');
     await dialog.getByRole('button', { name: 'Request the claim' }).click();
     await expect.poll(() => page.getByText('Sent for approval').count()).toBe(1);
     const link = await page.getByRole('link', { name: 'Follow the request' }).getAttribute('href');
     expect(link).toMatch(/^\/approvals\/[0-9a-f-]{36}$/);
-    await shot(page, '2-sent-for-approval');
+    await journey.shot(page, '2-sent-for-approval');
 
     const approver = await portalClient(stack, tenant, { roles: ['approver'] });
     const requestId = link!.split('/').at(-1)!;
@@ -76,7 +55,7 @@ describe('domains and SSO pages (real browser)', () => {
     await expect.poll(() => record.textContent(), { timeout: 15_000 }).toContain('_roster-challenge.browser.example');
     expect(await record.textContent()).toMatch(/roster-verification=[A-Za-z0-9_-]{32}/);
     await expect.poll(() => page.getByText('Waiting for the TXT record').count()).toBe(1);
-    await shot(page, '3-txt-record');
+    await journey.shot(page, '3-txt-record');
     await expectAccessible(page, 'domains page');
   });
 
@@ -85,7 +64,7 @@ describe('domains and SSO pages (real browser)', () => {
     await withTenant(stack.app, tenant.id, (tx) =>
       createSsoConnection(tx, { tenantId: tenant.id, actor: { type: 'user', id: 'seed' } }, { targets: createWebhookTargetPolicy({ allowedNetworks: [] }), allowHttp: false }, { protocol: 'saml', name: 'Browser IdP', metadataXml, allowedDomains: [] }),
     );
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, tenant, { roles: ['auditor'] });
     await page.goto(`${stack.url}/sso`);
     await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent(), { timeout: 15_000 }).toBe('SSO connections');
@@ -95,7 +74,7 @@ describe('domains and SSO pages (real browser)', () => {
     expect(await page.getByText('https://idp.browser.example/sso').count()).toBe(1);
     // Auditors read; only admins request changes.
     expect(await page.getByRole('button', { name: 'New SSO connection…' }).count()).toBe(0);
-    await shot(page, '4-sso-connection');
+    await journey.shot(page, '4-sso-connection');
     await expectAccessible(page, 'sso page');
   });
 
@@ -114,7 +93,7 @@ describe('domains and SSO pages (real browser)', () => {
         },
       ),
     );
-    const page = await freshPage();
+    const page = await journey.page();
     await browserSignIn(page, stack, t, { roles: ['admin'] });
     await page.goto(`${stack.url}/sso`);
     await expect.poll(() => page.getByRole('heading', { name: 'Old IdP name' }).count(), { timeout: 15_000 }).toBe(1);
@@ -126,11 +105,11 @@ describe('domains and SSO pages (real browser)', () => {
     await expect.poll(() => dialog.getByRole('alert').textContent()).toMatch(/Nothing changed/);
     await dialog.getByLabel('Name').fill('New IdP name');
     await dialog.getByLabel('Reason for the approvers').fill('rename after the merger');
-    await shot(page, '5-sso-change-dialog');
+    await journey.shot(page, '5-sso-change-dialog');
     await expectAccessible(page, 'sso change dialog');
     await dialog.getByRole('button', { name: 'Request the change' }).click();
     await expect.poll(() => page.getByText('Sent for approval').count(), { timeout: 15_000 }).toBe(1);
-    await shot(page, '6-sso-change-requested');
+    await journey.shot(page, '6-sso-change-requested');
 
     // The request carries exactly the rename (no metadata: the current certificates stay).
     const first = await portalClient(stack, t, { roles: ['approver'] });
@@ -149,6 +128,6 @@ describe('domains and SSO pages (real browser)', () => {
     await page.reload();
     await expect.poll(() => page.getByRole('heading', { name: 'New IdP name' }).count(), { timeout: 15_000 }).toBe(1);
     expect(await page.getByText('https://idp.change.example/sso').count()).toBe(1);
-    await shot(page, '7-sso-changed');
+    await journey.shot(page, '7-sso-changed');
   });
 });

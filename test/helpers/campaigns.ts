@@ -40,6 +40,20 @@ export async function portalUser(stack: TestStack, tenantId: string, email: stri
   });
 }
 
+/**
+ * `count` people (userName `p<i><suffix>`) holding `member`, written with SQL: no identity workflow
+ * runs for them, which is all a review that only keeps (or a crash test) needs.
+ */
+export async function membersWithSql(stack: TestStack, tenantId: string, count: number, suffix = ''): Promise<void> {
+  await withTenant(stack.owner, tenantId, (tx) =>
+    tx.query(sql.unsafe`
+      WITH p AS (
+        INSERT INTO users (tenant_id, user_name, user_name_key, emails, lifecycle_state)
+        SELECT ${tenantId}, 'p' || i || ${suffix}, 'p' || i || ${suffix}, '[]'::jsonb, 'active' FROM generate_series(1, ${count}) i RETURNING id)
+      INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${tenantId}, id, 'member' FROM p`),
+  );
+}
+
 /** A tenant whose joiner grants `member` and whose Admins group maps to `admin` (privileged). */
 export async function campaignTenant(stack: TestStack): Promise<CampaignTenant> {
   const tenant = await stack.createTenant();

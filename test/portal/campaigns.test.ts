@@ -1,16 +1,14 @@
 import { createHash } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { EVIDENCE_COLUMNS } from '../../core/campaigns/schema.js';
-import { EVENT_TYPE_HEADER } from '../../core/webhook-signature.js';
 import { type CampaignTenant, campaignTenant, rolesOf } from '../helpers/campaigns.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
 import { ENT, GROUP, PATCH_OP, USER } from '../helpers/scim.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { type EventTypeReceiver, startEventTypeReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * Access reviews through the portal's JSON API (issue 9), over real HTTP against the real app, with
@@ -21,24 +19,16 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
 const HOUR_MS = 200;
 let stack: TestStack;
-/** The vendor's webhook receiver: the event types it was sent, per tenant slug (its path). */
-let receiver: Server;
-let receiverUrl = '';
-const received: { path: string; type: string }[] = [];
+/** The vendor's webhook endpoint: each tenant's deliveries at its slug. */
+let receiver: EventTypeReceiver;
 
 beforeAll(async () => {
   stack = await startStack({ worker: true, env: { CAMPAIGN_HOUR_MS: String(HOUR_MS) } });
-  receiver = createServer((req, res) => {
-    received.push({ path: req.url ?? '/', type: String(req.headers[EVENT_TYPE_HEADER.toLowerCase()]) });
-    req.resume();
-    req.on('end', () => res.writeHead(200).end());
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  receiver = await startEventTypeReceiver();
 });
 afterAll(async () => {
   await stack?.close();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
 });
 
 /** A person over SCIM (userName doubles as e-mail), optionally with a manager and in groups; waits for the joiner's roles. */
@@ -227,7 +217,7 @@ describe('a campaign from launch to evidence', () => {
     people.dave = await scimPerson(t, 'dave@example.com', { managerId: people.bossA });
     people.carol = await scimPerson(t, 'carol@example.com', { managerId: people.bossB });
     membersGroup = (await stack.scim(t.tenant, 'POST', '/Groups', { schemas: [GROUP], displayName: 'Members' })).body.id as string;
-    const hook = await t.app.call('POST', '/api/v1/webhooks', { url: `${receiverUrl}/${t.tenant.slug}`, eventTypes: ['campaign.started', 'campaign.item.decided', 'campaign.closed'] });
+    const hook = await t.app.call('POST', '/api/v1/webhooks', { url: `${receiver.url}/${t.tenant.slug}`, eventTypes: ['campaign.started', 'campaign.item.decided', 'campaign.closed'] });
     expect(hook.status, JSON.stringify(hook.body)).toBe(201);
     expect((await t.app.call('PUT', `/api/v1/role-mappings/${membersGroup}`, { roles: ['member'] })).status).toBe(200);
   });
@@ -452,7 +442,7 @@ describe('a campaign from launch to evidence', () => {
     }, 15_000);
     expect(types).toEqual(['campaign.started', ...Array(4).fill('campaign.item.decided'), 'campaign.closed']);
     // The same events reached the vendor's webhook, through the campaign's delivery workflow.
-    const delivered = () => received.filter((r) => r.path === `/${t.tenant.slug}`).map((r) => r.type);
+    const delivered = () => receiver.typesAt(t.tenant.slug);
     await eventually(async () => delivered().length >= types.length, 15_000);
     expect(delivered()).toEqual(types);
   });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { sql } from 'slonik';
 import { z } from 'zod';
@@ -7,6 +7,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { setApprovalPolicy } from '../helpers/approvals.js';
 import { portalClient, type PortalTestClient } from '../helpers/portal.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { kill9, spawnWorkerProcess } from '../helpers/worker-process.js';
 
 /**
  * A change request survives its worker: the approval workflow runs in a real worker process
@@ -19,34 +20,13 @@ const taskQueue = `approval-crash-${randomBytes(4).toString('hex')}`;
 let stack: TestStack;
 let worker: ChildProcess | undefined;
 
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.databaseUrl,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      DATA_DIR: stack.config.DATA_DIR,
-      LOG_LEVEL: 'warn',
-      RELAY_POLL_MS: '50',
-      APPROVAL_HOUR_MS: '1000',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+const startWorker = () =>
+  spawnWorkerProcess({
+    databaseUrl: stack.databaseUrl,
+    temporalAddress: inject('temporalAddress'),
+    taskQueue,
+    env: { DATA_DIR: stack.config.DATA_DIR, RELAY_POLL_MS: '50', APPROVAL_HOUR_MS: '1000' },
   });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  child.once('exit', (code, signal) => {
-    if (code && code !== 0 && signal !== 'SIGKILL') console.error(`worker exited ${code}: ${err}`);
-  });
-  return child;
-}
-
-async function kill9(child: ChildProcess | undefined) {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 beforeAll(async () => {
   stack = await startStack({ worker: true, env: { TEMPORAL_TASK_QUEUE: taskQueue, APPROVAL_HOUR_MS: '1000' } });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { sql } from 'slonik';
@@ -7,8 +7,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { notifyCampaignDecided, startCampaignWorkflow } from '../../activities/campaign-client.js';
 import { withTenant } from '../../core/db/pool.js';
 import { campaignWorkflowId } from '../../workflows/ids.js';
-import { campaignAudit, campaignInState, campaignRow, decideWithSql, defineCampaign, itemsOf, launch, portalUser } from '../helpers/campaigns.js';
+import { campaignAudit, campaignInState, campaignRow, decideWithSql, defineCampaign, itemsOf, launch, membersWithSql, portalUser } from '../helpers/campaigns.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { kill9, spawnWorkerProcess } from '../helpers/worker-process.js';
 
 /**
  * A campaign survives its worker: the campaign workflow runs in a real worker process
@@ -24,34 +25,13 @@ let connection: Connection;
 let client: Client;
 let worker: ChildProcess | undefined;
 
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.databaseUrl,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      DATA_DIR: stack.config.DATA_DIR,
-      LOG_LEVEL: 'warn',
-      RELAY_POLL_MS: '50',
-      CAMPAIGN_HOUR_MS: String(HOUR_MS),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+const startWorker = () =>
+  spawnWorkerProcess({
+    databaseUrl: stack.databaseUrl,
+    temporalAddress: inject('temporalAddress'),
+    taskQueue,
+    env: { DATA_DIR: stack.config.DATA_DIR, RELAY_POLL_MS: '50', CAMPAIGN_HOUR_MS: String(HOUR_MS) },
   });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  child.once('exit', (code, signal) => {
-    if (code && code !== 0 && signal !== 'SIGKILL') console.error(`worker exited ${code}: ${err}`);
-  });
-  return child;
-}
-
-async function kill9(child: ChildProcess | undefined) {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
 
 beforeAll(async () => {
   stack = await startStack();
@@ -69,13 +49,7 @@ afterAll(async () => {
 /** A tenant with `people` people holding `member` (SQL), a named reviewer and a fallback. */
 async function tenantWithPeople(people: number) {
   const tenant = await stack.createTenant();
-  await withTenant(stack.owner, tenant.id, (tx) =>
-    tx.query(sql.unsafe`
-      WITH p AS (
-        INSERT INTO users (tenant_id, user_name, user_name_key, emails, lifecycle_state)
-        SELECT ${tenant.id}, 'p' || i, 'p' || i, '[]'::jsonb, 'active' FROM generate_series(1, ${people}) i RETURNING id)
-      INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${tenant.id}, id, 'member' FROM p`),
-  );
+  await membersWithSql(stack, tenant.id, people);
   const reviewer = await portalUser(stack, tenant.id, `r-${tenant.slug}@example.com`, ['reviewer']);
   const fallback = await portalUser(stack, tenant.id, `f-${tenant.slug}@example.com`, ['reviewer']);
   return { tenant, reviewer, fallback };

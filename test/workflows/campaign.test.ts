@@ -1,12 +1,9 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { sql } from 'slonik';
 import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeCampaignNow, notifyCampaignDecided, startCampaignWorkflow } from '../../activities/campaign-client.js';
 import { withTenant } from '../../core/db/pool.js';
-import { EVENT_TYPE_HEADER } from '../../core/webhook-signature.js';
 import { campaignStatusQuery, type CampaignWorkflowInput } from '../../workflows/messages.js';
 import { campaignWorkflowId } from '../../workflows/ids.js';
 import {
@@ -20,12 +17,14 @@ import {
   defineCampaign,
   itemsOf,
   launch,
+  membersWithSql,
   person,
   portalUser,
   rolesOf,
 } from '../helpers/campaigns.js';
 import { maybeRecordHistory } from '../helpers/histories.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
+import { type EventTypeReceiver, startEventTypeReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * The campaign workflow against the real Temporal dev server and the real worker. Campaign hours
@@ -36,23 +35,16 @@ import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
 const HOUR_MS = 200;
 let stack: TestStack;
-let receiver: Server;
-let receiverUrl = '';
-const received: { path: string; type: string }[] = [];
+/** The vendor's webhook endpoint: each tenant's deliveries at its slug. */
+let receiver: EventTypeReceiver;
 
 beforeAll(async () => {
   stack = await startStack({ worker: true, env: { CAMPAIGN_HOUR_MS: String(HOUR_MS) } });
-  receiver = createServer((req, res) => {
-    received.push({ path: req.url ?? '/', type: String(req.headers[EVENT_TYPE_HEADER.toLowerCase()]) });
-    req.resume();
-    req.on('end', () => res.writeHead(200).end());
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+  receiver = await startEventTypeReceiver();
 });
 afterAll(async () => {
   await stack?.close();
-  await new Promise((r) => receiver?.close(r));
+  await receiver?.close();
 });
 
 const base = (reviewer: string, fallback: string) => ({
@@ -64,7 +56,7 @@ const base = (reviewer: string, fallback: string) => ({
 describe('campaign workflow', () => {
   it('generates, opens, reminds, escalates to the fallback reviewer and closes at its deadline (webhooks, audit, evidence summary)', async () => {
     const t = await campaignTenant(stack);
-    const hook = await t.app.call('POST', '/api/v1/webhooks', { url: `${receiverUrl}/${t.tenant.slug}` });
+    const hook = await t.app.call('POST', '/api/v1/webhooks', { url: `${receiver.url}/${t.tenant.slug}` });
     expect(hook.status, JSON.stringify(hook.body)).toBe(201);
     const alice = await person(stack, t, 'alice@example.com', { admin: true });
     const bob = await person(stack, t, 'bob@example.com');
@@ -124,7 +116,7 @@ describe('campaign workflow', () => {
     expect(events.find((e) => e.type === 'campaign.escalated')!.data).toMatchObject({ escalated: 2, toReviewerId: t.fallback });
     expect(await campaignAudit(stack, t.tenant.id, campaignId)).toEqual(expect.arrayContaining(['campaign.launched', 'campaign.started', 'campaign.escalated', 'campaign.closed']));
     // Every event reached the vendor's webhook through the campaign's delivery workflow.
-    const delivered = () => received.filter((r) => r.path === `/${t.tenant.slug}` && r.type.startsWith('campaign.')).map((r) => r.type);
+    const delivered = () => receiver.typesAt(t.tenant.slug).filter((type) => type.startsWith('campaign.'));
     await eventually(async () => delivered().length >= types.length, 15_000);
     expect(delivered()).toEqual(types);
 
@@ -255,14 +247,7 @@ describe('campaign workflow', () => {
 
   it('continues as new while generating and while open, carrying its counts and reminder rounds', async () => {
     const t = await campaignTenant(stack);
-    // 60 people holding `member` (SQL: no identity workflows needed for a review that keeps).
-    await withTenant(stack.owner, t.tenant.id, (tx) =>
-      tx.query(sql.unsafe`
-        WITH p AS (
-          INSERT INTO users (tenant_id, user_name, user_name_key, emails, lifecycle_state)
-          SELECT ${t.tenant.id}, 'p' || i || '@example.com', 'p' || i || '@example.com', '[]'::jsonb, 'active' FROM generate_series(1, 60) i RETURNING id)
-        INSERT INTO user_roles (tenant_id, user_id, role) SELECT ${t.tenant.id}, id, 'member' FROM p`),
-    );
+    await membersWithSql(stack, t.tenant.id, 60, '@example.com');
     const definitionId = await defineCampaign(stack, t.tenant.id, { ...base(t.reviewer, t.fallback), durationHours: 40, remindEveryHours: 1, escalateAfterHours: 2000 });
     const campaignId = await launch(stack, t.tenant.id, definitionId, { start: false });
     await startCampaignWorkflow(stack.app, stack.client!, stack.taskQueue, { tenantId: t.tenant.id, campaignId, batchSize: 1, historyLimit: 100 });

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -12,6 +12,7 @@ import { type DevServer, startDevServer } from '../../scripts/lib/temporal-dev-s
 import { type AppClient, appClient } from '../helpers/app-api.js';
 import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
+import { kill9, spawnWorkerProcess } from '../helpers/worker-process.js';
 
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
 const n = z.object({ n: z.number() });
@@ -28,33 +29,8 @@ let app: AppClient;
 let worker: ChildProcess | undefined;
 const taskQueue = `crash-${randomBytes(4).toString('hex')}`;
 
-/** The real worker process (Temporal worker + outbox relay), so it can be killed with SIGKILL. */
-async function startWorker(): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'worker/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: stack.databaseUrl,
-      TEMPORAL_ADDRESS: temporal.address,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-      LOG_LEVEL: 'warn',
-      RELAY_POLL_MS: '20',
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
-  child.once('exit', (code, signal) => {
-    if (code && code !== 0 && signal !== 'SIGKILL') console.error(`worker exited ${code}: ${err}`);
-  });
-  return child;
-}
-
-async function kill9(child: ChildProcess | undefined) {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((r) => child.once('exit', r));
-  child.kill('SIGKILL');
-  await exited;
-}
+const startWorker = () =>
+  spawnWorkerProcess({ databaseUrl: stack.databaseUrl, temporalAddress: temporal.address, taskQueue, env: { RELAY_POLL_MS: '20' } });
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'roster-crash-'));
@@ -76,7 +52,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
   const hook = await app.call('POST', '/api/v1/webhooks', { url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks` });
   expect(hook.status, JSON.stringify(hook.body)).toBe(201);
-  worker = await startWorker();
+  worker = startWorker();
 });
 
 afterAll(async () => {
@@ -155,10 +131,10 @@ describe('crash recovery (kill -9)', () => {
     await deactivate(ids);
     await new Promise((r) => setTimeout(r, 150));
     await kill9(worker);
-    worker = await startWorker();
+    worker = startWorker();
     await new Promise((r) => setTimeout(r, 2500));
     await kill9(worker); // and once more, whatever it was doing
-    worker = await startWorker();
+    worker = startWorker();
     await expectLeaversDone(ids);
     await expectWebhooksInOrder(ids);
   });
@@ -180,20 +156,20 @@ describe('crash recovery (kill -9)', () => {
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `jm-${randomBytes(3).toString('hex')}@example.com` })).body.id);
     await kill9(worker); // joiners in flight
-    worker = await startWorker();
+    worker = startWorker();
     const list = sql.array(ids, 'uuid');
     await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
       SELECT count(*)::int AS n FROM events WHERE subject_id = ANY(${list}) AND type = 'user.provisioned'`)) === 3, 120_000, 250);
 
     await stack.scim(tenant, 'PATCH', `/Groups/${group.body.id}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }] });
     await kill9(worker); // movers in flight
-    worker = await startWorker();
+    worker = startWorker();
     await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
       SELECT count(*)::int AS n FROM user_roles WHERE user_id = ANY(${list}) AND role = 'admin'`)) === 3, 120_000, 250);
 
     for (const id of ids) expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
     await kill9(worker); // leavers and grace timers in flight
-    worker = await startWorker();
+    worker = startWorker();
     await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`
       SELECT count(*)::int AS n FROM users WHERE id = ANY(${list}) AND lifecycle_state = 'deleted'`)) === 3, 120_000, 250);
     await eventually(async () => (await stack.owner.oneFirst(sql.type(n)`

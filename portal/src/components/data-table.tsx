@@ -114,6 +114,17 @@ export function useKeysetPager(resetKey = '') {
   return { cursor: current.cursor, page: current.history.length + 1, hasPrev: current.history.length > 0, next, prev, first };
 }
 
+export type KeysetPagerState = ReturnType<typeof useKeysetPager>;
+
+/**
+ * The Pager of a list paged with useKeysetPager, wired to it ("next" follows the API's `next`
+ * cursor); nothing while the list fits on one page.
+ */
+export function KeysetPager({ pager, next, shown, pageSize, busy, label }: { pager: KeysetPagerState; next: string | null | undefined; shown: number; pageSize?: number; busy: boolean; label?: string }) {
+  if (!pager.hasPrev && !next) return null;
+  return <Pager page={pager.page} pageSize={pageSize} shown={shown} hasPrev={pager.hasPrev} hasNext={!!next} onPrev={pager.prev} onNext={() => next && pager.next(next)} onFirst={pager.first} busy={busy} label={label} />;
+}
+
 /** An estimate to two significant digits (5,051 → 5,100): more digits would claim a precision it lacks. */
 function roughly(n: number): number {
   if (n < 100) return Math.round(n);

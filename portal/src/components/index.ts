@@ -1,7 +1,7 @@
 // The portal's shared components. Features import from here ('../../components/index.js').
 export { Button, type ButtonProps, type ButtonVariant } from './button.js';
 export { CopyButton, SecretReveal } from './copy.js';
-export { DataTable, Pager, pagerSteps, useKeysetPager, type Column, type PagerState } from './data-table.js';
+export { DataTable, KeysetPager, type KeysetPagerState, Pager, pagerSteps, useKeysetPager, type Column, type PagerState } from './data-table.js';
 export { ConfirmDialog, Dialog } from './dialog.js';
 export { Banner, EmptyState, ErrorBanner, Progress, Spinner, StatusBadge, type StatusTone } from './feedback.js';
 export { CheckboxGroup, Field, FormError, SelectField, TextField, useZodForm } from './form.js';

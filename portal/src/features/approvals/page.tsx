@@ -1,6 +1,6 @@
 import { Link, Route, Routes, useSearchParams } from 'react-router';
 import type { ChangeRequestView } from '../../../../core/approvals/schema.js';
-import { DataTable, EmptyState, ErrorBanner, Page, Pager, StatusBadge, Tabs, useKeysetPager, type Column } from '../../components/index.js';
+import { DataTable, EmptyState, ErrorBanner, Page, KeysetPager, StatusBadge, Tabs, useKeysetPager, type Column } from '../../components/index.js';
 import { useSession } from '../../app/session.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import { type Box, useInbox } from './api.js';
@@ -76,19 +76,7 @@ function Inbox() {
           loading={list.isFetching}
           empty={list.error ? null : <EmptyState title="No requests here">{boxes.find((b) => b.id === box)!.empty}</EmptyState>}
         />
-        {(pager.hasPrev || list.data?.next) && (
-          <Pager
-            page={pager.page}
-            pageSize={PAGE_SIZE}
-            shown={rows?.length ?? 0}
-            hasPrev={pager.hasPrev}
-            hasNext={!!list.data?.next}
-            onPrev={pager.prev}
-            onNext={() => list.data?.next && pager.next(list.data.next)}
-            onFirst={pager.first}
-            busy={list.isFetching}
-          />
-        )}
+        <KeysetPager pager={pager} next={list.data?.next} shown={rows?.length ?? 0} pageSize={PAGE_SIZE} busy={list.isFetching} />
       </Tabs>
     </Page>
   );

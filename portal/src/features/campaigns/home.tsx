@@ -1,6 +1,6 @@
 import { Link, useSearchParams } from 'react-router';
 import type { CampaignPage as CampaignPageData, CampaignState } from '../../../../core/campaigns/schema.js';
-import { type Column, DataTable, EmptyState, ErrorBanner, Page, Pager, StatusBadge, Tabs, useKeysetPager } from '../../components/index.js';
+import { type Column, DataTable, EmptyState, ErrorBanner, Page, KeysetPager, StatusBadge, Tabs, useKeysetPager } from '../../components/index.js';
 import { formatDateTime, formatNumber, formatRelative } from '../../lib/format.js';
 import { useCampaigns } from './api.js';
 import { DefinitionsPanel } from './definitions-panel.js';
@@ -139,20 +139,7 @@ function CampaignsPanel() {
         loading={list.isFetching && !list.isRefetching}
         empty={<EmptyState title={state || definitionId ? 'No campaign matches' : 'No campaign yet'}>Launch one from a definition, or let its schedule start it.</EmptyState>}
       />
-      {rows && (pager.hasPrev || list.data?.next) && (
-        <Pager
-          page={pager.page}
-          pageSize={PAGE_SIZE}
-          shown={rows.length}
-          hasPrev={pager.hasPrev}
-          hasNext={!!list.data?.next}
-          onPrev={pager.prev}
-          onNext={() => list.data?.next && pager.next(list.data.next)}
-          onFirst={pager.first}
-          busy={list.isFetching}
-          label="Campaign pages"
-        />
-      )}
+      {rows && <KeysetPager pager={pager} next={list.data?.next} shown={rows.length} pageSize={PAGE_SIZE} busy={list.isFetching} label="Campaign pages" />}
     </>
   );
 }

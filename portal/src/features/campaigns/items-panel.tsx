@@ -1,7 +1,7 @@
 import { useEffect, useMemo, useRef, useState } from 'react';
 import { useSearchParams } from 'react-router';
 import type { AccessKind, CampaignItemView, CampaignView, ItemOutcome } from '../../../../core/campaigns/schema.js';
-import { Banner, Button, type Column, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormError, Pager, SearchBox, StatusBadge, useKeysetPager } from '../../components/index.js';
+import { Banner, Button, type Column, DataTable, Dialog, EmptyState, ErrorBanner, Field, FormError, KeysetPager, SearchBox, StatusBadge, useKeysetPager } from '../../components/index.js';
 import { formatDateTime, formatRelative } from '../../lib/format.js';
 import { useDecideItems, useItems } from './api.js';
 import { ReassignDialog } from './reassign-dialog.js';
@@ -300,20 +300,7 @@ export function ItemsPanel({ campaign: c, view, canReassign = false }: { campaig
           )
         }
       />
-      {rows && (pager.hasPrev || items.data?.next) && (
-        <Pager
-          page={pager.page}
-          pageSize={PAGE_SIZE}
-          shown={rows.length}
-          hasPrev={pager.hasPrev}
-          hasNext={!!items.data?.next}
-          onPrev={pager.prev}
-          onNext={() => items.data?.next && pager.next(items.data.next)}
-          onFirst={pager.first}
-          busy={items.isFetching}
-          label="Item pages"
-        />
-      )}
+      {rows && <KeysetPager pager={pager} next={items.data?.next} shown={rows.length} pageSize={PAGE_SIZE} busy={items.isFetching} label="Item pages" />}
 
       {asking && (
         <ReasonDialog
