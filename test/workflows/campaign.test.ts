@@ -230,18 +230,25 @@ describe('campaign workflow', () => {
     expect(alerts).toContain('campaign_revokes_awaiting_confirmation');
   });
 
-  it('keep_and_flag: undecided access stays and is flagged no_response_kept', async () => {
+  it('keep_and_flag without escalation: nothing moves to the fallback, undecided access stays and is flagged no_response_kept', async () => {
     const t = await campaignTenant(stack);
     const ivy = await person(stack, t, 'ivy@example.com', { admin: true });
     const definitionId = await defineCampaign(stack, t.tenant.id, {
       ...base(t.reviewer, t.fallback),
       durationHours: 10,
+      escalateAfterHours: 2, // due well before the deadline, but the policy does not escalate
       noResponse: { action: 'keep_and_flag', escalate: false },
     });
     const campaignId = await launch(stack, t.tenant.id, definitionId);
     const closed = await campaignInState(stack, t.tenant.id, campaignId, 'closed', 20_000);
     expect(closed.summary.progress).toMatchObject({ items: 2, noResponseKept: 2, noResponseRevoked: 0 });
     expect(closed.escalated_at).toBeNull();
+    expect((await itemsOf(stack, t.tenant.id, campaignId)).map((i) => [i.reviewer_id, i.assigned_by])).toEqual([
+      [t.reviewer, 'named'],
+      [t.reviewer, 'named'],
+    ]);
+    expect((await campaignEvents(stack, t.tenant.id, campaignId)).map((e) => e.type)).not.toContain('campaign.escalated');
+    expect(await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).toMatchObject({ escalated: false });
     expect(await rolesOf(stack, t.tenant.id, ivy)).toEqual(['admin', 'member']);
   });
 
