@@ -242,15 +242,18 @@ function Actions({ request: r }: { request: ChangeRequestView }) {
   const mine = r.requestedBy.type === 'user' && r.requestedBy.id === user.id;
   const [outcome, setOutcome] = useState<Decided | null>(null);
   const [edited, setEdited] = useState<{ outcome: ChangeOutcome; voided: number } | null>(null);
-  // Kept here: once collected, the refreshed request no longer says a secret waits.
-  const [secret, setSecret] = useState<string | null>(null);
+  // Kept here, in the mutation's own result: once collected, the refreshed request no longer says a
+  // secret waits, and the refresh (awaited by the mutation) can unmount the collect section before a
+  // per-call onSuccess would run, losing the one copy of the secret.
+  const collect = useCollectSecret();
+  const secret = collect.data?.secret ?? null;
   const canDecide = hasAnyRole(user, ['admin', 'approver', 'reviewer']);
   const canCancel = r.state === 'cooling_off' && hasAnyRole(user, ['admin', 'approver']);
   return (
     <>
       {outcome && <OutcomeBanner decided={outcome} />}
       {edited && <EditedBanner edited={edited.outcome} voided={edited.voided} />}
-      {mine && r.state === 'applied' && (r.secretWaiting || secret) && <CollectSecret request={r} secret={secret} onCollected={setSecret} />}
+      {mine && r.state === 'applied' && (r.secretWaiting || secret) && <CollectSecret request={r} secret={secret} collect={collect} />}
       {isOpen(r.state) && (canDecide || mine || canCancel) && (
         <Section title={r.state === 'pending' ? 'Your decision' : 'Cooling off'}>
           {mine && <p className="muted">You requested this change, so the approvers your policy names decide it. You can edit it (the approvers are then asked again) or withdraw it while it is open.</p>}
@@ -382,8 +385,7 @@ const secretNames: Partial<Record<ChangeRequestView['kind'], string>> = {
 };
 
 /** The requester collects the secret the applied change produced: once, then the server forgets it. */
-function CollectSecret({ request: r, secret, onCollected }: { request: ChangeRequestView; secret: string | null; onCollected: (secret: string) => void }) {
-  const collect = useCollectSecret();
+function CollectSecret({ request: r, secret, collect }: { request: ChangeRequestView; secret: string | null; collect: ReturnType<typeof useCollectSecret> }) {
   const name = secretNames[r.kind] ?? 'Secret';
   const isToken = name.includes('token');
   return (
@@ -399,7 +401,7 @@ function CollectSecret({ request: r, secret, onCollected }: { request: ChangeReq
         <>
           <p>The change was approved and applied. Its {name.toLowerCase()} waits for you, and can be collected once.</p>
           <FormError error={collect.error} />
-          <Button variant="primary" busy={collect.isPending} busyLabel="Collecting…" onClick={() => collect.mutate({ id: r.id }, { onSuccess: (s) => onCollected(s.secret) })}>
+          <Button variant="primary" busy={collect.isPending} busyLabel="Collecting…" onClick={() => collect.mutate({ id: r.id })}>
             {isToken ? 'Collect the new token' : 'Collect the new secret'}
           </Button>
         </>
