@@ -67,6 +67,11 @@ export interface LoadOptions {
   beforeWrite?: (i: number) => Promise<void>;
   /** Is PostgreSQL down or restarting right now (for the pgWindow counts). */
   pgDown: () => boolean;
+  /**
+   * Requests sent while PostgreSQL was down that have not been answered yet: the fault timeline
+   * waits for them before its next fault, so a later fault (an API killed) is not blamed on them.
+   */
+  pgInFlight?: { n: number };
   maxAttempts?: number;
   /** Cap on one Retry-After wait, in seconds (the server's value is honoured up to it). */
   maxRetryAfterSeconds?: number;
@@ -221,6 +226,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
   async function attempt(api: string, w: Write): Promise<{ status: number; retryAfter: string | null; body: { id?: unknown } | undefined } | { error: 'refused' | 'reset' }> {
     const sentDuringPg = options.pgDown();
     stats.attempts++;
+    if (sentDuringPg && options.pgInFlight) options.pgInFlight.n++;
     try {
       const res = await fetch(`${api}/scim/v2${w.path}`, {
         method: w.method,
@@ -250,6 +256,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadStats> {
       // Refused: the request never reached a server. Anything else (reset, timeout): it may have been applied.
       const code = (err as { cause?: { code?: string } }).cause?.code;
       return { error: code === 'ECONNREFUSED' ? 'refused' : 'reset' };
+    } finally {
+      if (sentDuringPg && options.pgInFlight) options.pgInFlight.n--;
     }
   }
 

@@ -142,6 +142,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const faults: FaultRecord[] = [];
     let issued = 0;
     let pgDown = false;
+    const pgInFlight = { n: 0 };
     const waiters: { at: number; resolve: () => void }[] = [];
     const reached = (at: number) => new Promise<void>((resolve) => (issued >= at ? resolve() : waiters.push({ at, resolve })));
     const gates: { at: number; done: Promise<void> }[] = [];
@@ -166,6 +167,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         // Pools notice broken connections on their next use: count the next second as the restart too.
         await new Promise((r) => setTimeout(r, 1_000));
         pgDown = false;
+        // Recovered once the requests sent during the restart are answered (they may still be
+        // retrying inside an API): the next fault kills an API, which must not cut them off.
+        const settleBy = Date.now() + 30_000;
+        while (pgInFlight.n > 0 && Date.now() < settleBy) await new Promise((r) => setTimeout(r, 50));
       } },
       { at: share(0.45), gate: share(0.65), fault: 'kill -9 api-1 (the load balancer sends to api-2), start it again', run: async () => {
         liveApis.delete(api1.url!);
@@ -195,6 +200,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       // A killed API refuses connections; the load balancer stops sending to it until it is back.
       apis: () => apis.filter((a) => liveApis.has(a)),
       pgDown: () => pgDown,
+      pgInFlight,
       async beforeWrite(i) {
         issued = Math.max(issued, i + 1);
         for (const w of waiters.splice(0).filter((w) => (issued >= w.at ? (w.resolve(), false) : true))) waiters.push(w);
