@@ -117,8 +117,11 @@ describe('campaign schedules', () => {
     const fired = await eventually(async () => (await scheduleOf(t.tenant.id, definitionId).describe()).info.recentActions[0], 5_000);
     expect(fired.scheduledAt.getTime() % HOUR_MS).toBe(0);
     expect(run!.trigger_ref).toBe(fired.action.workflow.workflowId);
-    // On time: the run was recorded within moments of the fire time.
-    expect(Date.parse(run!.created_at) - fired.scheduledAt.getTime()).toBeLessThan(1_500);
+    // On time: the run was recorded after its fire time and before the next one was due (a bound
+    // of one period, not a latency target: those live in the bench).
+    const lag = Date.parse(run!.created_at) - fired.scheduledAt.getTime();
+    expect(lag).toBeGreaterThanOrEqual(0);
+    expect(lag).toBeLessThan(HOUR_MS);
     await eventually(async () => (await campaignsOf(t.tenant.id, definitionId))[0]!.state === 'open', 10_000);
     const launch = stack.client!.workflow.getHandle(fired.action.workflow.workflowId);
     expect(await launch.result()).toEqual({ outcome: 'launched', campaignId: run!.id } satisfies ScheduledCampaignResult);
