@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Client, type Connection } from '@temporalio/client';
+import { Client, type ClientInterceptors, type Connection } from '@temporalio/client';
 import express, { type Express, type Response } from 'express';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
@@ -25,7 +25,7 @@ import { createScimRouter } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
 import { scimMetrics } from './scim-metrics.js';
-import { scimServerSpans } from './tracing.js';
+import { serverSpans } from './tracing.js';
 import { activeTracer } from '../core/telemetry.js';
 import type { Metrics } from '../core/metrics.js';
 import { approvalEngineDeps } from './approval-engine.js';
@@ -38,8 +38,13 @@ export interface AppDeps {
   config: Config;
   db: Db;
   logger: Logger;
-  /** Used for readiness only; the API never starts workflows itself (the outbox relay does). */
+  /**
+   * Readiness, and the app's own Client: approval starts and Updates, campaign starts and signals,
+   * webhook redeliveries, parked-stream decisions (lifecycle changes go through the outbox relay).
+   */
   temporal?: Connection | undefined;
+  /** That Client's interceptors: startHttpServer passes the tracing ones while tracing is on (activities/client-tracing.ts). */
+  temporalInterceptors?: ClientInterceptors;
   /** SCIM token resolution; startHttpServer passes one with its NOTIFY listener (default: uncached). */
   scimTokens?: ScimTokenCache;
   /** Records SCIM connection activity; startHttpServer passes one and flushes it on close. */
@@ -144,7 +149,9 @@ export function createApp(deps: AppDeps): Express {
   });
 
   const secretKey = loadSecretsKey(deps.config);
-  const temporalClient = deps.temporal ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE }) : undefined;
+  const temporalClient = deps.temporal
+    ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE, ...(deps.temporalInterceptors ? { interceptors: deps.temporalInterceptors } : {}) })
+    : undefined;
   // The tenant portal and the operator console: separate APIs, cookies and sessions.
   const surfaceDeps = { db: deps.db, config: deps.config, secretKey, publicUrl: base, temporal: temporalClient };
   const portalApi = createPortalApi({ ...surfaceDeps, sessions: deps.portalSessions });
@@ -160,11 +167,14 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
+  // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
+  const tracer = activeTracer();
+  if (tracer) {
+    for (const mount of ['/portal/api', '/console/api', '/api/v1']) app.use(mount, serverSpans(tracer, mount, { byRoute: true }));
+    app.use('/scim/v2', serverSpans(tracer, '/scim/v2'));
+  }
   app.use('/portal/api', portalApi);
   app.use('/console/api', consoleApi);
-  // Traces (core/telemetry.ts): mounted only while tracing is on, so the SCIM path pays nothing when off.
-  const tracer = activeTracer();
-  if (tracer) app.use('/scim/v2', scimServerSpans(tracer));
   if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
   app.use(
     '/scim/v2',

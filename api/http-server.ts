@@ -8,6 +8,8 @@ import type { Metrics } from '../core/metrics.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import { ScimActivityRecorder } from '../core/connections/activity.js';
 import type { PortalSessionCache } from '../core/portal-auth/session-cache.js';
+import { activeTracer } from '../core/telemetry.js';
+import { tracingClientInterceptors } from '../activities/client-tracing.js';
 import { createApp, portalSessionCache, scimTokenCache } from './app.js';
 
 export interface HttpServer {
@@ -41,8 +43,10 @@ export async function startHttpServer(deps: { config: Config; db: Db; logger: Lo
   // ... and for portal session revocations (sign-out, removal, role changes).
   const portalSessions = portalSessionCache(deps, appDatabaseUrl(deps.config));
   const scimActivity = new ScimActivityRecorder({ db: deps.db, flushIntervalMs: deps.config.SCIM_ACTIVITY_FLUSH_MS, logger: deps.logger });
+  // Traces: the app's Temporal client carries the request's trace into its starts, signals and Updates.
+  const temporalInterceptors = deps.temporal ? await tracingClientInterceptors(activeTracer()) : undefined;
   let draining = false;
-  server.on('request', createApp({ ...deps, scimTokens, scimActivity, portalSessions, publicUrl: url, draining: () => draining }));
+  server.on('request', createApp({ ...deps, scimTokens, scimActivity, portalSessions, publicUrl: url, draining: () => draining, ...(temporalInterceptors ? { temporalInterceptors } : {}) }));
   return {
     server,
     port,

@@ -2,23 +2,27 @@ import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } fr
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
- * The server span of a SCIM request (docs/operations.md "Traces"). Mounted only while tracing is
- * on (api/app.ts), so with tracing off the SCIM path does not even pass through it. Our own
- * middleware rather than @opentelemetry/instrumentation-http/-express: those patch `http` and
- * every express layer for the whole process (a span per middleware, the OTLP exporter's own
- * requests, the webhook POSTs that already make their own client span); one span per SCIM request
- * is what the trace needs, at the cost of one extra middleware.
+ * The server span of a request to one API surface (docs/operations.md "Traces"): SCIM, the portal
+ * and console APIs, the app API. Mounted only while tracing is on (api/app.ts), so with tracing off
+ * requests do not even pass through it. Our own middleware rather than
+ * @opentelemetry/instrumentation-http/-express: those patch `http` and every express layer for the
+ * whole process (a span per middleware, the OTLP exporter's own requests, the webhook POSTs that
+ * already make their own client span); one span per request is what the trace needs, at the cost
+ * of one extra middleware. The span is the parent of what the request does: its transactions and
+ * its Temporal calls (the app's Client carries the tracing interceptors).
  *
- * An incoming W3C `traceparent` (an IdP or proxy that traces) becomes the parent. The span is named
- * after the resource type only (`POST /scim/v2/Users`), never an id, to keep names low-cardinality.
+ * An incoming W3C `traceparent` (an IdP or proxy that traces) becomes the parent. Names never hold
+ * an id, to stay low-cardinality: SCIM spans name the resource type (`POST /scim/v2/Users`); with
+ * `byRoute`, the span is renamed when the response finishes to the route that answered
+ * (`POST /portal/api/approvals/:id/decide`), or keeps the first path segment if none did.
  */
-export function scimServerSpans(tracer: Tracer): RequestHandler {
+export function serverSpans(tracer: Tracer, mount: string, options: { byRoute?: boolean } = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const parent = propagation.extract(context.active(), req.headers);
-    const resourceType = /^\/[^/?]*/.exec(req.path)?.[0] ?? '/';
+    const firstSegment = /^\/[^/?]*/.exec(req.path)?.[0] ?? '/';
     const span = tracer.startSpan(
-      `${req.method} /scim/v2${resourceType}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.originalUrl.split('?')[0] ?? '', 'http.route': `/scim/v2${resourceType}` } },
+      `${req.method} ${mount}${firstSegment}`,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.originalUrl.split('?')[0] ?? '', 'http.route': `${mount}${firstSegment}` } },
       parent,
     );
     const active = trace.setSpan(parent, span);
@@ -27,6 +31,12 @@ export function scimServerSpans(tracer: Tracer): RequestHandler {
     context.bind(active, req);
     context.bind(active, res);
     res.once('finish', () => {
+      // Express leaves `req.route` (and the answering router's `baseUrl`) set once a route answered.
+      const route: unknown = (req.route as { path?: unknown } | undefined)?.path;
+      if (options.byRoute && typeof route === 'string') {
+        span.updateName(`${req.method} ${req.baseUrl}${route}`);
+        span.setAttribute('http.route', `${req.baseUrl}${route}`);
+      }
       span.setAttribute('http.response.status_code', res.statusCode);
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
       span.end();

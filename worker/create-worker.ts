@@ -57,7 +57,8 @@ export interface WorkerDeps {
   allowHttpLoopback?: boolean;
   /**
    * Traces (core/telemetry.ts): workflow and activity interceptors and the workflow span sink. The
-   * `client` above should carry tracingClientInterceptors too. Absent: no interceptor at all.
+   * `client` above should carry activities/client-tracing.ts's interceptors too. Absent: no
+   * interceptor at all.
    */
   telemetry?: WorkerTelemetry;
 }
@@ -89,7 +90,7 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
     maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: deps.maxConcurrentWorkflowTasks ?? DEFAULTS.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
-    ...(deps.telemetry ? tracingWorkerOptions(deps.telemetry, deps.workflowBundle !== undefined) : {}),
+    ...(deps.telemetry ? await tracingWorkerOptions(deps.telemetry, deps.workflowBundle !== undefined) : {}),
   });
 }
 

@@ -10,8 +10,8 @@ import { ensureMaintenanceSchedule } from './maintenance-schedule.js';
 import { ensureFleetSweepSchedule } from './fleet-sweep-schedule.js';
 import { parseResolverList } from '../core/domains/dns.js';
 import { startBackgroundLoops } from './outbox-relay.js';
+import { tracingClientInterceptors } from '../activities/client-tracing.js';
 import type { Telemetry } from '../core/telemetry.js';
-import { tracingClientInterceptors } from './tracing.js';
 
 export interface WorkerRuntime {
   /** Resolves when the worker has stopped. */
@@ -56,8 +56,8 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
   if (metrics) registerDatabaseGauges(metrics, db);
   const nativeConnection = await NativeConnection.connect({ address });
   const connection = await Connection.connect({ address });
-  // Traces: the relay's signals and the activities' starts carry the trace context (worker/tracing.ts).
-  const interceptors = tracingClientInterceptors(telemetry);
+  // Traces: the relay's signals and the activities' starts carry the trace context.
+  const interceptors = await tracingClientInterceptors(telemetry?.tracer);
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(interceptors ? { interceptors } : {}) });
   const worker = await createLifecycleWorker({
     connection: nativeConnection,

@@ -1,20 +1,14 @@
 import { createRequire } from 'node:module';
-import type { ClientInterceptors } from '@temporalio/client';
-import {
-  makeWorkflowExporter,
-  OpenTelemetryActivityInboundInterceptor,
-  OpenTelemetryActivityOutboundInterceptor,
-  OpenTelemetryWorkflowClientInterceptor,
-} from '@temporalio/interceptors-opentelemetry';
 import type { WorkerOptions } from '@temporalio/worker';
 import type { Telemetry } from '../core/telemetry.js';
 
 /**
- * Temporal's OpenTelemetry interceptors (docs/operations.md "Traces"): the client ones put the
- * active trace context in the headers of every start and signal; the workflow ones (inside the
- * bundle) continue it in `RunWorkflow` / `HandleSignal` spans and pass it on to activities; the
- * activity ones make `RunActivity` the active span while an activity runs. Workflow spans leave
- * the sandbox through the `exporter` sink into this process's span processor.
+ * Temporal's OpenTelemetry interceptors on the worker (docs/operations.md "Traces"). The client
+ * ones (activities/client-tracing.ts, on the worker's Client and the API's) put the active trace
+ * context in the headers of every start, signal and Update; the workflow ones (inside the bundle)
+ * continue it in `RunWorkflow` / `HandleSignal` / `HandleUpdate` spans and pass it on to
+ * activities; the activity ones make `RunActivity` the active span while an activity runs.
+ * Workflow spans leave the sandbox through the `exporter` sink into this process's span processor.
  */
 
 /** The workflow interceptor module, bundled with workflows/ when tracing is on. */
@@ -23,16 +17,14 @@ export const tracingWorkflowModules: readonly string[] = [createRequire(import.m
 /** What the worker needs of core/telemetry.ts's Telemetry. */
 export type WorkerTelemetry = Pick<Telemetry, 'spanProcessor' | 'resource' | 'tracer'>;
 
-/** Client interceptors for a Client whose starts and signals should carry the active trace. */
-export function tracingClientInterceptors(telemetry: Pick<Telemetry, 'tracer'> | undefined): ClientInterceptors | undefined {
-  return telemetry ? { workflow: [new OpenTelemetryWorkflowClientInterceptor({ tracer: telemetry.tracer })] } : undefined;
-}
-
 /**
  * Worker options for tracing. A prebuilt bundle must have been built with `tracingWorkflowModules`
- * as its `workflowInterceptorModules`; otherwise the worker bundles them itself.
+ * as its `workflowInterceptorModules`; otherwise the worker bundles them itself. The interceptor
+ * package (which loads parts of the OpenTelemetry SDK) is imported only here, so a worker with
+ * tracing off never loads it.
  */
-export function tracingWorkerOptions(telemetry: WorkerTelemetry, prebuiltBundle: boolean): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+export async function tracingWorkerOptions(telemetry: WorkerTelemetry, prebuiltBundle: boolean): Promise<Pick<WorkerOptions, 'interceptors' | 'sinks'>> {
+  const { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } = await import('@temporalio/interceptors-opentelemetry');
   const options = { tracer: telemetry.tracer };
   return {
     interceptors: {

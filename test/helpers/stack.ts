@@ -15,7 +15,7 @@ import { createLifecycleWorker } from '../../worker/create-worker.js';
 import { type BackgroundLoop, startBackgroundLoops } from '../../worker/outbox-relay.js';
 import { campaignLoopOptions } from '../../worker/runtime.js';
 import type { Telemetry } from '../../core/telemetry.js';
-import { tracingClientInterceptors } from '../../worker/tracing.js';
+import { tracingClientInterceptors } from '../../activities/client-tracing.js';
 
 /** Clones the migrated template into a fresh database for one test file. */
 export async function cloneDatabase(): Promise<string> {
@@ -103,8 +103,9 @@ export interface StackOptions {
   /** The relay's fallback poll (default 20 ms); NOTIFY at commit wakes it regardless. */
   relayPollMs?: number;
   /**
-   * Traces (started by the caller before the stack): the client carries the trace context, and the
-   * worker bundles workflows itself with the OpenTelemetry interceptor modules.
+   * Traces (started by the caller before the stack): the test's and worker's client carries the
+   * trace context (the app's own client does too: it sees the process-wide tracer), and the worker
+   * bundles workflows itself with the OpenTelemetry interceptor modules.
    */
   telemetry?: Telemetry;
 }
@@ -127,7 +128,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   if (options.worker) {
     quietTemporalRuntime();
     connection = await Connection.connect({ address: temporalAddress });
-    const interceptors = tracingClientInterceptors(options.telemetry);
+    const interceptors = await tracingClientInterceptors(options.telemetry?.tracer);
     client = new Client({ connection, ...(interceptors ? { interceptors } : {}) });
     nativeConnection = await NativeConnection.connect({ address: temporalAddress });
     worker = await createLifecycleWorker({

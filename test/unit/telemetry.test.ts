@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../core/config.js';
@@ -25,6 +28,23 @@ describe('telemetry configuration', () => {
     expect(telemetryServiceName(loadConfig({}), 'worker')).toBe('roster-worker');
     expect(telemetryServiceName(loadConfig({}), 'all')).toBe('roster');
     expect(telemetryServiceName(loadConfig({ OTEL_SERVICE_NAME: 'idp-bridge' }), 'api')).toBe('idp-bridge');
+  });
+});
+
+describe('tracing off', () => {
+  it('loads no OpenTelemetry SDK module and no Temporal interceptor in the API and worker processes', async () => {
+    // A process of its own: this file loads the SDK itself.
+    const root = fileURLToPath(new URL('../../', import.meta.url));
+    const script = [
+      "import { createRequire } from 'node:module';",
+      "await import('./api/http-server.ts');",
+      "await import('./worker/runtime.ts');",
+      "await import('./core/telemetry.ts').then((t) => t.startTelemetry({ serviceName: 'off' }));",
+      'const loaded = Object.keys(createRequire(import.meta.url).cache);',
+      'console.log(JSON.stringify(loaded.filter((m) => /@opentelemetry[\\/](?!api[\\/])|interceptors-opentelemetry/.test(m))));',
+    ].join('\n');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root });
+    expect(JSON.parse(stdout)).toEqual([]);
   });
 });
 
