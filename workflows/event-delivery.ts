@@ -4,15 +4,27 @@ import {
   CancelledFailure,
   condition,
   continueAsNew,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { EventActivities } from '../activities/events.js';
-import { databaseActivity, webhookActivity } from './activity-options.js';
+import { databaseActivity, databaseLocalActivity, webhookActivity } from './activity-options.js';
 import { deliverEventSignal, type EventDeliveryStatus, eventDeliveryStatusQuery, redeliverEventsSignal } from './messages.js';
 
-const lookup = proxyActivities<Pick<EventActivities, 'listEndpointsForEvent'>>(databaseActivity);
+type Lookup = Pick<EventActivities, 'listEndpointsForEvent'>;
+/** Histories recorded before LOCAL_LOOKUP looked endpoints up with a regular activity. */
+const lookupV1 = proxyActivities<Lookup>(databaseActivity);
+/**
+ * One short indexed read per event: as a local activity it runs inside the workflow task instead of
+ * costing an activity task and a further workflow task on the server (the dev server's persistence
+ * is what bounds flow-through under load; see docs/operations.md "Proven under faults").
+ */
+const lookupLocal = proxyLocalActivities<Lookup>(databaseLocalActivity);
+const LOCAL_LOOKUP = 'endpoint-lookup-local-activity';
+const listEndpointsForEvent: Lookup['listEndpointsForEvent'] = (input) => (patched(LOCAL_LOOKUP) ? lookupLocal : lookupV1).listEndpointsForEvent(input);
 const webhooks = proxyActivities<Pick<EventActivities, 'deliverWebhook'>>(webhookActivity);
 
 export interface DeliveryCarry {
@@ -200,7 +212,7 @@ export async function eventDelivery(input: EventDeliveryInput): Promise<void> {
   startIdleLanes();
   for (;;) {
     while (plan.queue.length > 0 && !draining && fatal === undefined) {
-      const { endpointIds } = await lookup.listEndpointsForEvent({ tenantId, eventId: plan.queue[0]! });
+      const { endpointIds } = await listEndpointsForEvent({ tenantId, eventId: plan.queue[0]! });
       plan.expandHead(endpointIds);
       startIdleLanes();
       if (shouldContinueAsNew()) draining = true;
