@@ -9,6 +9,8 @@ import { createDatabasePool, withTenant } from '../../../core/db/pool.js';
 import { createTenant } from '../../../core/repositories/tenants.js';
 import { loadSecretsKey } from '../../../core/secret-box.js';
 import { checkWebhookUrl, createWebhook } from '../../../core/webhooks/service.js';
+import { Client, Connection } from '@temporalio/client';
+import pg from 'pg';
 import { sql } from 'slonik';
 import { ensurePortalBuilt } from '../portal-build.js';
 import { type DevServer, startDevServer } from '../temporal-dev-server.js';
@@ -230,6 +232,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (verification.duplicateWebhookIds) violations.push(`${verification.duplicateWebhookIds} webhook event ids delivered more than once`);
     if (verification.undeliveredWebhooks) violations.push(`${verification.undeliveredWebhooks} webhook events never received`);
     if (verification.auditChainsBroken.length) violations.push(`audit chains not verified: ${verification.auditChainsBroken.join('; ')}`);
+    if (verification.exactlyOnceViolations.length) log(await traceIdentities(databaseUrl, temporal.address, verification.exactlyOnceViolations));
     // What the API processes logged for their 500s (the first few), to say why.
     const serverErrors = everStarted.flatMap((r) => r.output().split('\n').filter((line) => line.includes('unhandled')).map((line) => `${r.name}: ${line.slice(0, 3000)}`)).slice(0, 3);
     const { log: _log, temporalCli: _cli, ...rest } = options;
@@ -298,4 +301,39 @@ export function formatChaosReport(r: ChaosReport): string[] {
     ...(r.serverErrors.length ? [`server errors logged:\n  ${r.serverErrors.join('\n  ')}`] : []),
     r.violations.length ? `VIOLATIONS:\n  ${r.violations.join('\n  ')}` : 'no violations',
   ];
+}
+
+/**
+ * What the run left for the first few identities an exactly-once check flagged, to say why: the
+ * stream (outbox), the lifecycle audit rows, the events, and the identity workflow's runs.
+ */
+async function traceIdentities(databaseUrl: string, temporalAddress: string, violations: readonly string[]): Promise<string> {
+  const ids = [...new Set(violations.map((v) => /user ([0-9a-f-]{36})/.exec(v)?.[1]).filter((id): id is string => !!id))].slice(0, 3);
+  const db = new pg.Client({ connectionString: databaseUrl });
+  const connection = await Connection.connect({ address: temporalAddress }).catch(() => undefined);
+  const lines: string[] = [];
+  try {
+    await db.connect();
+    for (const id of ids) {
+      const q = async (text: string) => (await db.query(text, [id])).rows.map((r) => JSON.stringify(r));
+      lines.push(`identity ${id}:`);
+      lines.push('  stream', ...(await q(`SELECT seq, event_type, created_at, delivered_at FROM outbox WHERE stream_id = $1 ORDER BY seq`)).map((l) => `    ${l}`));
+      lines.push('  audit', ...(await q(`SELECT action, data, created_at FROM audit_events WHERE target_id = $1::text AND action LIKE 'lifecycle.%' ORDER BY created_at`)).map((l) => `    ${l}`));
+      lines.push('  events', ...(await q(`SELECT id, type, created_at FROM events WHERE subject_id = $1 ORDER BY created_at`)).map((l) => `    ${l}`));
+      lines.push('  user', ...(await q(`SELECT lifecycle_state, active, applied_seq, event_seq, scim_deleted_at FROM users WHERE id = $1`)).map((l) => `    ${l}`));
+      if (connection) {
+        const client = new Client({ connection });
+        const tenant = (await db.query<{ tenant_id: string }>(`SELECT tenant_id::text FROM outbox WHERE stream_id = $1 LIMIT 1`, [id])).rows[0]?.tenant_id;
+        for await (const run of client.workflow.list({ query: `WorkflowId = 'identity/${tenant}/${id}'` })) {
+          lines.push(`  run ${run.runId}: ${run.status.name}, started ${run.startTime.toISOString()}, closed ${run.closeTime?.toISOString() ?? '-'}, history ${run.historyLength}`);
+        }
+      }
+    }
+  } catch (err) {
+    lines.push(`(trace failed: ${String(err)})`);
+  } finally {
+    await db.end().catch(() => {});
+    await connection?.close().catch(() => {});
+  }
+  return lines.join('\n');
 }
