@@ -318,8 +318,8 @@ async function traceIdentities(databaseUrl: string, temporalAddress: string, vio
       const q = async (text: string) => (await db.query(text, [id])).rows.map((r) => JSON.stringify(r));
       lines.push(`identity ${id}:`);
       lines.push('  stream', ...(await q(`SELECT seq, event_type, created_at, delivered_at FROM outbox WHERE stream_id = $1 ORDER BY seq`)).map((l) => `    ${l}`));
-      lines.push('  audit', ...(await q(`SELECT action, data, created_at FROM audit_events WHERE target_id = $1::text AND action LIKE 'lifecycle.%' ORDER BY created_at`)).map((l) => `    ${l}`));
-      lines.push('  events', ...(await q(`SELECT id, type, created_at FROM events WHERE subject_id = $1 ORDER BY created_at`)).map((l) => `    ${l}`));
+      lines.push('  audit', ...(await q(`SELECT action, data, occurred_at FROM audit_events WHERE target_id = $1::text AND action LIKE 'lifecycle.%' ORDER BY occurred_at`)).map((l) => `    ${l}`));
+      lines.push('  events', ...(await q(`SELECT id, type, data, created_at FROM events WHERE subject_id = $1 ORDER BY created_at`)).map((l) => `    ${l}`));
       lines.push('  user', ...(await q(`SELECT lifecycle_state, active, applied_seq, event_seq, scim_deleted_at FROM users WHERE id = $1`)).map((l) => `    ${l}`));
       if (connection) {
         const client = new Client({ connection });
