@@ -43,6 +43,7 @@
  *   BENCH_PROFILE=0         skip the round-trip profile
  *   BENCH_API_NODE_ARGS     extra Node flags for the measured API process, e.g.
  *                           "--cpu-prof --cpu-prof-dir=.data/prof" (written when the API stops)
+ *   BENCH_WORKER_NODE_ARGS  the same for the lifecycle part's worker process (worker/main.ts)
  *   BENCH_LIFECYCLE_USERS   joiners for the throughput run, and empty workflows for the ceiling (10000)
  *   BENCH_LIFECYCLE_CONCURRENCY  concurrent SCIM POSTs / workflow starts in those runs (20)
  *   BENCH_JOINER_USERS, BENCH_JOINER_CONCURRENCY   joiner latency run (200, 10)
@@ -651,6 +652,7 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
   const worker = await startNodeProcess({
     script: 'worker/main.ts',
     name: 'worker',
+    nodeArgs: env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? [],
     env: { ...apiEnv(temporalAddress, appUrl), TEMPORAL_TASK_QUEUE: taskQueue, RELAY_POLL_MS: '10', LOG_LEVEL: 'warn' },
     ready: () => workerPolling(temporalAddress, taskQueue),
     timeoutMs: 180_000,
