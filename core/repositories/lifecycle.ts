@@ -159,7 +159,10 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   // Permanent: the same event would be refused on every attempt, so its stream parks.
   if (!IDENTITY_EVENT_TYPES.has(input.type)) throw new DomainError(422, 'unknown_event_type', `identity streams carry no ${JSON.stringify(input.type)} events`);
   // The next event, stored but unfinished (a held leaver), or a retry of a fresh run's first step.
-  const unfinished = input.fromStart ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+  // Only a leaver stores an unfinished outcome: any other event's outcome commits with the stream
+  // position moved to its seq (the closing statement below), so here, at seq - 1, it has none
+  // (which saves a fresh joiner's workflow a round trip).
+  const unfinished = input.fromStart && LEAVER_EVENTS.has(input.type) ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
   if (unfinished) return unfinished;
 
   const actor: Actor = { type: 'system', id: input.workflowId };
