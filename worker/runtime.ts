@@ -1,4 +1,4 @@
-import { Client, Connection } from '@temporalio/client';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, type LogLevel, makeTelemetryFilterString, NativeConnection, Runtime } from '@temporalio/worker';
 import type { Logger } from 'pino';
 import { appDatabaseUrl, type Config, retentionDays, webhookTargets } from '../core/config.js';
@@ -55,10 +55,13 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
   installTemporalRuntime(config);
   if (metrics) registerDatabaseGauges(metrics, db);
   const nativeConnection = await NativeConnection.connect({ address });
-  const connection = await Connection.connect({ address });
-  // Traces: the relay's signals and the activities' starts carry the trace context.
+  // The client (the relay's signal-with-start per outbox row, the activities' signals and starts)
+  // goes through the worker's own native connection: a call is then one hop into the SDK's Rust
+  // core instead of grpc-js's interceptors, retry wrapper and HTTP/2 framing on this process's main
+  // thread, which also runs every activity and the relay (lifecycle hot path, docs/benchmarks.md).
+  // Traces: the relay's signals and the activities' starts carry the trace context (activities/client-tracing.ts).
   const interceptors = await tracingClientInterceptors(telemetry?.tracer);
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, ...(interceptors ? { interceptors } : {}) });
+  const client = new Client({ connection: nativeConnection, namespace: config.TEMPORAL_NAMESPACE, ...(interceptors ? { interceptors } : {}) });
   const worker = await createLifecycleWorker({
     connection: nativeConnection,
     client,
@@ -110,7 +113,6 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     } finally {
       for (const schedule of schedules) schedule.stop();
       await loops.stop();
-      await connection.close();
       await nativeConnection.close();
     }
   })();

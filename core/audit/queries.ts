@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
@@ -28,6 +28,14 @@ export type AuditEventRow = z.infer<typeof AuditEventRow>;
 /** Appends audit events inside the caller's transaction (unsealed; the sealer chains them). */
 export async function appendAudit(tx: Tx, tenantId: string, events: AuditEventInput[]): Promise<void> {
   if (events.length === 0) return;
+  await tx.query(sql.unsafe`${auditInsert(tenantId, events)}`);
+}
+
+/**
+ * appendAudit's statement as a fragment, for a caller that folds it into a larger statement (a
+ * data-modifying CTE) to save the round trip (the lifecycle hot path). `events` must not be empty.
+ */
+export function auditInsert(tenantId: string, events: readonly AuditEventInput[]): FragmentSqlToken {
   const rows = events.map((input) => {
     const e = AuditEventInputSchema.parse(input);
     return [
@@ -41,11 +49,11 @@ export async function appendAudit(tx: Tx, tenantId: string, events: AuditEventIn
       JSON.stringify(e.data),
     ];
   });
-  await tx.query(sql.unsafe`
+  return sql.fragment`
     INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id, request_id, data)
     SELECT t, at, ai, a, tt, ti, r, d::jsonb
       FROM ${sql.unnest(rows, ['uuid', 'text', 'text', 'text', 'text', 'text', 'text', 'text'])}
-        AS x(t, at, ai, a, tt, ti, r, d)`);
+        AS x(t, at, ai, a, tt, ti, r, d)`;
 }
 
 export async function listAudit(

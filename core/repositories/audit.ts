@@ -3,6 +3,7 @@
 export { Actor, AuditEventInput } from '../audit/schema.js';
 export {
   appendAudit,
+  auditInsert,
   AuditEventRow,
   ChainVerificationRow as ChainVerification,
   listAudit,

@@ -1,4 +1,4 @@
-import { sql } from 'slonik';
+import { type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
 import type { AppRole } from '../config.js';
 import { holdsLock, lockGroups, lockUsers } from '../db/locks.js';
@@ -66,25 +66,40 @@ export async function applyEffectiveRoles(
   tx: Tx,
   input: { tenantId: string; userId: string; catalogue: readonly AppRole[]; actor: Actor },
 ): Promise<RoleDiff & { roles: string[]; audit: AuditEventInput[] }> {
+  const plan = await planEffectiveRoles(tx, input);
+  if (plan.grant.length) await tx.query(sql.unsafe`${grantRolesInsert(input.tenantId, input.userId, plan.grant)}`);
+  if (plan.revoke.length) {
+    await tx.query(sql.unsafe`
+      DELETE FROM user_roles WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}
+         AND role = ANY(${sql.array(plan.revoke, 'text')})`);
+  }
+  return plan;
+}
+
+/**
+ * What applyEffectiveRoles would write, without writing it: the diff, the target set and the audit
+ * rows. The caller writes the diff (`grantRolesInsert` for the grants) in the same transaction.
+ */
+export async function planEffectiveRoles(
+  tx: Tx,
+  input: { tenantId: string; userId: string; catalogue: readonly AppRole[]; actor: Actor },
+): Promise<RoleDiff & { roles: string[]; audit: AuditEventInput[] }> {
   const sources = await roleSources(tx, input.tenantId, input.userId);
   const target = effectiveRoles(sources, input.catalogue);
   const diff = diffRoles(sources.currentRoles, target);
-  if (diff.grant.length) {
-    await tx.query(sql.unsafe`
-      INSERT INTO user_roles (tenant_id, user_id, role)
-      SELECT ${input.tenantId}, ${input.userId}, r FROM unnest(${sql.array(diff.grant, 'text')}::text[]) AS r
-      ON CONFLICT DO NOTHING`);
-  }
-  if (diff.revoke.length) {
-    await tx.query(sql.unsafe`
-      DELETE FROM user_roles WHERE tenant_id = ${input.tenantId} AND user_id = ${input.userId}
-         AND role = ANY(${sql.array(diff.revoke, 'text')})`);
-  }
   const audit: AuditEventInput[] = [
     ...diff.grant.map((role) => ({ actor: input.actor, action: 'role.granted', targetType: 'user', targetId: input.userId, data: { role } })),
     ...diff.revoke.map((role) => ({ actor: input.actor, action: 'role.revoked', targetType: 'user', targetId: input.userId, data: { role } })),
   ];
   return { ...diff, roles: target, audit };
+}
+
+/** The statement that grants `roles` (not empty), as a fragment a caller may fold into a larger statement. */
+export function grantRolesInsert(tenantId: string, userId: string, roles: readonly string[]): FragmentSqlToken {
+  return sql.fragment`
+    INSERT INTO user_roles (tenant_id, user_id, role)
+    SELECT ${tenantId}, ${userId}, r FROM unnest(${sql.array([...roles], 'text')}::text[]) AS r
+    ON CONFLICT DO NOTHING`;
 }
 
 export async function revokeAllRoles(tx: Tx, tenantId: string, userId: string): Promise<string[]> {

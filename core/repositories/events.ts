@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'slonik';
+import { type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
 import type { Db, Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
@@ -97,19 +97,32 @@ const SubscribedIds = z.object({ ids: z.array(z.string()) });
 
 export async function recordEvents(tx: Tx, tenantId: string, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];
-  const rows = events.map((e) => [e.id, e.type, e.subjectType, e.subjectId, JSON.stringify(e.data)]);
   const subscribed = await tx.oneFirst(sql.type(SubscribedIds)`
-    WITH input AS (
+    WITH ${recordEventsCtes(tenantId, events)}
+    SELECT ids FROM subscribed`);
+  return [...subscribed];
+}
+
+/**
+ * recordEvents' statement as CTEs (`input`, `inserted`, and `subscribed`, one row whose `ids` is
+ * the answer), for a caller that folds it into a larger statement to save the round trip (the
+ * lifecycle hot path). With no events, `subscribed` is one row of an empty array.
+ */
+export function recordEventsCtes(tenantId: string, events: readonly NewEvent[]): FragmentSqlToken {
+  if (events.length === 0) return sql.fragment`subscribed AS (SELECT '{}'::text[] AS ids)`;
+  const rows = events.map((e) => [e.id, e.type, e.subjectType, e.subjectId, JSON.stringify(e.data)]);
+  return sql.fragment`
+    input AS (
       SELECT * FROM ${sql.unnest(rows, ['uuid', 'text', 'text', 'uuid', 'text'])} WITH ORDINALITY AS x(id, type, subject_type, subject_id, data, n)
     ), inserted AS (
       INSERT INTO events (id, tenant_id, type, subject_type, subject_id, data)
       SELECT id, ${tenantId}, type, subject_type, subject_id, data::jsonb FROM input ORDER BY n
       ON CONFLICT (id) DO NOTHING
-    )
-    SELECT coalesce(array_agg(i.id::text ORDER BY i.n), '{}') AS ids FROM input i
-     WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
-                    WHERE w.tenant_id = ${tenantId} AND w.disabled_at IS NULL AND (w.event_types IS NULL OR i.type = ANY(w.event_types)))`);
-  return [...subscribed];
+    ), subscribed AS (
+      SELECT coalesce(array_agg(i.id::text ORDER BY i.n), '{}') AS ids FROM input i
+       WHERE EXISTS (SELECT 1 FROM webhook_endpoints w
+                      WHERE w.tenant_id = ${tenantId} AND w.disabled_at IS NULL AND (w.event_types IS NULL OR i.type = ANY(w.event_types)))
+    )`;
 }
 
 export async function findEvent(tx: Tx, tenantId: string, eventId: string): Promise<EventRow | null> {

@@ -1,14 +1,14 @@
 import { createHash } from 'node:crypto';
-import { sql } from 'slonik';
+import { type FragmentSqlToken, sql } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockTenantGuard } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import type { AppRole } from '../config.js';
 import { DomainError } from '../errors.js';
-import { type Actor, appendAudit, type AuditEventInput } from './audit.js';
+import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './audit.js';
 import { buildExposureReport, handOverServiceAccounts, ownsServiceAccounts, recordExposureReport, RevocationReason, revokeAllUserAccess, revokeCredentialsRequiringRoles } from './credentials.js';
-import { applyEffectiveRoles, revokeAllRoles } from './entitlements.js';
-import { eventIdFor, type EventType, type NewEvent, recordEvents } from './events.js';
+import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
+import { eventIdFor, type EventType, type NewEvent, recordEvents, recordEventsCtes } from './events.js';
 import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
@@ -159,7 +159,10 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   // Permanent: the same event would be refused on every attempt, so its stream parks.
   if (!IDENTITY_EVENT_TYPES.has(input.type)) throw new DomainError(422, 'unknown_event_type', `identity streams carry no ${JSON.stringify(input.type)} events`);
   // The next event, stored but unfinished (a held leaver), or a retry of a fresh run's first step.
-  const unfinished = input.fromStart ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
+  // Only a leaver stores an unfinished outcome: any other event's outcome commits with the stream
+  // position moved to its seq (the closing statement below), so here, at seq - 1, it has none
+  // (which saves a fresh joiner's workflow a round trip).
+  const unfinished = input.fromStart && LEAVER_EVENTS.has(input.type) ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
   if (unfinished) return unfinished;
 
   const actor: Actor = { type: 'system', id: input.workflowId };
@@ -174,9 +177,15 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
 
   let leaver: 'none' | 'proceed' | 'held' = 'none';
   const startCampaigns: string[] = [];
+  let deferredGrants: readonly string[] = [];
   if (activate || (MOVER_EVENTS.has(input.type) && state === 'active')) {
     // Joiner or reactivation (roles come back, revoked credentials never do), or the mover.
-    const roles = await applyEffectiveRoles(tx, { tenantId: input.tenantId, userId: input.userId, catalogue: input.catalogue, actor });
+    // A joiner's grants (no revocation) are written by the closing statement below; anything
+    // else writes its diff now, before the steps that read it (credential revocation, the review).
+    const roleInput = { tenantId: input.tenantId, userId: input.userId, catalogue: input.catalogue, actor };
+    const plan = activate ? await planEffectiveRoles(tx, roleInput) : null;
+    const roles = plan && plan.revoke.length === 0 ? plan : await applyEffectiveRoles(tx, roleInput);
+    if (roles === plan) deferredGrants = plan.grant;
     audit.push(...roles.audit);
     for (const role of roles.grant) emit('role.granted', { role }, `:${role}`);
     for (const role of roles.revoke) emit('role.revoked', { role }, `:${role}`);
@@ -201,18 +210,28 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   }
 
   const finished = leaver === 'none';
+  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver: [], ...(startCampaigns.length ? { startCampaigns } : {}) };
+  // The event's writes in one statement (one round trip instead of five on the hot path): the
+  // deferred grants, the transition and stream position, the audit rows, the events (answering
+  // which of them a webhook takes) and the stored outcome with that answer. The user's row is
+  // locked already (identityPosition), and user_roles are its child rows.
+  const ctes: FragmentSqlToken[] = [];
+  if (deferredGrants.length) ctes.push(sql.fragment`granted AS (${grantRolesInsert(input.tenantId, input.userId, deferredGrants)})`);
   if (activate || finished) {
-    await tx.query(sql.unsafe`
+    ctes.push(sql.fragment`moved AS (
       UPDATE users SET ${activate ? sql.fragment`lifecycle_state = 'active', activated_at = now(), ` : sql.fragment``}
              applied_seq = ${finished ? input.seq : pos.applied_seq}
-       WHERE tenant_id = ${input.tenantId} AND id = ${input.userId}`);
+       WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   }
-  await appendAudit(tx, input.tenantId, audit);
-  const deliver = await recordEvents(tx, input.tenantId, events);
-  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver, ...(startCampaigns.length ? { startCampaigns } : {}) };
-  await storeStep(tx, input.tenantId, key, outcome);
-  return outcome;
+  ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
+  ctes.push(recordEventsCtes(input.tenantId, events));
+  ctes.push(sql.fragment`stored AS (
+    INSERT INTO activity_steps (tenant_id, step_key, result)
+    SELECT ${input.tenantId}, ${key}, ${JSON.stringify(outcome)}::jsonb || jsonb_build_object('deliver', to_jsonb(s.ids)) FROM subscribed s)`);
+  const deliver = await tx.oneFirst(sql.type(SubscribedIds)`WITH ${sql.join(ctes, sql.fragment`, `)} SELECT ids FROM subscribed`);
+  return { ...outcome, deliver: [...deliver] };
 }
+const SubscribedIds = z.object({ ids: z.array(z.string()) });
 
 /**
  * The leaver, after the guard let it through (at once, or after an operator's release): revoke

@@ -128,9 +128,11 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   if (options.worker) {
     quietTemporalRuntime();
     connection = await Connection.connect({ address: temporalAddress });
-    const interceptors = await tracingClientInterceptors(options.telemetry?.tracer);
-    client = new Client({ connection, ...(interceptors ? { interceptors } : {}) });
     nativeConnection = await NativeConnection.connect({ address: temporalAddress });
+    // As in the worker process (worker/runtime.ts): the worker's client (relay, activities) goes
+    // through the native connection; the API's below through its own.
+    const interceptors = await tracingClientInterceptors(options.telemetry?.tracer);
+    client = new Client({ connection: nativeConnection, ...(interceptors ? { interceptors } : {}) });
     worker = await createLifecycleWorker({
       connection: nativeConnection,
       client,
