@@ -47,6 +47,8 @@ const IdentityPosition = z.object({
   lifecycle_state: LifecycleState,
   active: z.boolean(),
   scim_deleted: z.boolean(),
+  /** The leaver event that decided this suspension's leaver; null when none since the last activation. */
+  leaver_seq: z.number().nullable(),
   /** Milliseconds until a SCIM-deleted identity's grace period ends (null when not deleted). */
   deletion_due_in_ms: z.number().nullable(),
 });
@@ -56,7 +58,7 @@ export type IdentityPosition = z.infer<typeof IdentityPosition>;
 export async function identityPosition(tx: Tx, tenantId: string, userId: string, options: { forUpdate?: boolean } = {}): Promise<IdentityPosition | null> {
   if (options.forUpdate) claimLocks(tx, 'users', [userId]);
   return tx.maybeOne(sql.type(IdentityPosition)`
-    SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted,
+    SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted, u.leaver_seq,
            CASE WHEN u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted' THEN
              greatest(0, ceil(extract(epoch FROM (u.scim_deleted_at + make_interval(secs => t.deletion_grace_seconds) - now())) * 1000))::int8
            END AS deletion_due_in_ms
@@ -201,11 +203,12 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
       });
       if (review) startCampaigns.push(review);
     }
-  } else if (LEAVER_EVENTS.has(input.type) && !input.leaverDone) {
+  } else if (LEAVER_EVENTS.has(input.type) && !input.leaverDone && pos.leaver_seq === null) {
     // SCIM already suspended the user synchronously; the leaver is the durable revocation behind
     // it. Only the guard's decision is taken here; its tenant lock is held until commit, so the
     // revocations run in `completeLeaver`'s transaction and other leavers of the tenant wait on
-    // it only briefly.
+    // it only briefly. The decision is recorded on the user (leaver_seq, cleared by the next
+    // activation), so a later DELETE finds it even in a workflow run that never saw this event.
     leaver = (await checkDeprovisionGuard(tx, input)).held ? 'held' : 'proceed';
   }
 
@@ -219,9 +222,13 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   if (deferredGrants.length) ctes.push(sql.fragment`granted AS (${grantRolesInsert(input.tenantId, input.userId, deferredGrants)})`);
   if (activate || finished) {
     ctes.push(sql.fragment`moved AS (
-      UPDATE users SET ${activate ? sql.fragment`lifecycle_state = 'active', activated_at = now(), ` : sql.fragment``}
+      UPDATE users SET ${activate ? sql.fragment`lifecycle_state = 'active', activated_at = now(), leaver_seq = NULL, ` : sql.fragment``}
              applied_seq = ${finished ? input.seq : pos.applied_seq}
        WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
+  }
+  if (leaver !== 'none') {
+    ctes.push(sql.fragment`decided AS (
+      UPDATE users SET leaver_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   }
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));

@@ -191,6 +191,22 @@ describe('joiner, mover, leaver', () => {
     expect(again.body.id).not.toBe(id);
   });
 
+  it('a fresh workflow run in the middle of a stream learns from the database that the leaver ran: a later DELETE runs none', async () => {
+    // Seen under the chaos harness: an identity's run gone between its leaver and a later DELETE
+    // (here: an operator's terminate) left the next run with no memory of the leaver, which then
+    // revoked again and announced user.suspended twice.
+    const id = await joiner('fresh.run@example.com');
+    expect((await patch(id, [{ op: 'replace', path: 'active', value: false }])).status).toBe(200);
+    expect((await settled(id)).leaverDone).toBe(true);
+    await stack.client!.workflow.getHandle(identityWorkflowId(tenant.id, id)).terminate('test: the run is gone');
+    expect((await patch(id, [{ op: 'replace', path: 'displayName', value: 'Still Gone' }])).status).toBe(200);
+    const fresh = await settled(id);
+    expect(fresh.state).toBe('suspended');
+    expect((await stack.scim(tenant, 'DELETE', `/Users/${id}`)).status).toBe(204);
+    await eventually(async () => (await eventTypes(id)).includes('user.deleted'), 30_000);
+    expect((await eventTypes(id)).filter((t) => t === 'user.suspended')).toHaveLength(1);
+  });
+
   it('re-creating a deleted user inside the grace period restores the same identity and cancels the deletion', async () => {
     await stack.owner.query(sql.unsafe`UPDATE tenants SET deletion_grace_seconds = 6 WHERE id = ${tenant.id}`);
     try {
