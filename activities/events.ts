@@ -47,6 +47,9 @@ export interface DeliverWebhookInput {
   endpointId: string;
 }
 
+/** How long a delivered attempt retries recording itself (inside the activity's 30 s, after a POST of at most 10 s). */
+const RECORD_DELIVERED_FOR_MS = 15_000;
+
 function gone(type: WebhookFailureType, message: string): ApplicationFailure {
   return ApplicationFailure.create({ type, message, nonRetryable: true });
 }
@@ -184,7 +187,19 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       const latencyMs = performance.now() - started;
       const delivered = status !== null && status >= 200 && status < 300;
       const { redeliveriesSeen } = prepared;
-      await withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs, redeliveriesSeen }));
+      const record = () => withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs, redeliveriesSeen }));
+      // A receiver that took the event must not get it again because the database could not record
+      // that (a PostgreSQL restart right after the POST; seen in the chaos run): a delivered attempt
+      // keeps trying to record itself for a while before the activity fails and Temporal re-POSTs.
+      for (let wait = 250, until = Date.now() + RECORD_DELIVERED_FOR_MS; ; wait = Math.min(wait * 2, 2_000)) {
+        try {
+          await record();
+          break;
+        } catch (err) {
+          if (!delivered || Date.now() + wait > until) throw err;
+          await new Promise((resolve) => setTimeout(resolve, wait));
+        }
+      }
       const labels = { tenant: tenantId, endpoint: endpointId };
       metrics?.webhookDeliveries.inc({ ...labels, outcome: delivered ? 'delivered' : status === 410 ? 'gone' : 'failed' });
       if (delivered) metrics?.webhookLag.observe(labels, Math.max(0, Date.now() - Date.parse(event.created_at)) / 1000);
