@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
-import { type Db, withTenant } from '../core/db/pool.js';
+import { type Db, retryAfterSeconds, withTenant } from '../core/db/pool.js';
 import type { Metrics } from '../core/metrics.js';
 import type { WebhookTargetPolicy } from '../core/net/webhook-target.js';
 import { type EventSubjectType, type EventType, findEvent, recordEvent, eventIdFor, toEventPayload } from '../core/repositories/events.js';
@@ -189,14 +189,15 @@ export function createEventActivities({ db, client, taskQueue, secretKey, target
       const { redeliveriesSeen } = prepared;
       const record = () => withTenant(db, tenantId, (tx) => recordDeliveryAttempt(tx, tenantId, { eventId, endpointId, status, error, delivered, latencyMs, redeliveriesSeen }));
       // A receiver that took the event must not get it again because the database could not record
-      // that (a PostgreSQL restart right after the POST; seen in the chaos run): a delivered attempt
-      // keeps trying to record itself for a while before the activity fails and Temporal re-POSTs.
+      // that (a PostgreSQL restart right after the POST; seen in the chaos run): while the database is
+      // unavailable (core/db/pool.ts retryAfterSeconds), a delivered attempt keeps trying to record
+      // itself for a while before the activity fails and Temporal re-POSTs.
       for (let wait = 250, until = Date.now() + RECORD_DELIVERED_FOR_MS; ; wait = Math.min(wait * 2, 2_000)) {
         try {
           await record();
           break;
         } catch (err) {
-          if (!delivered || Date.now() + wait > until) throw err;
+          if (!delivered || retryAfterSeconds(err) === undefined || Date.now() + wait > until) throw err;
           await new Promise((resolve) => setTimeout(resolve, wait));
         }
       }

@@ -93,7 +93,8 @@ export interface NewEvent {
  * answer is the ids of those whose type a live webhook endpoint takes, in the same order, which
  * the caller hands to the subject's delivery workflow after commit.
  */
-const SubscribedIds = z.object({ ids: z.array(z.string()) });
+/** The row `recordEventsCtes`' `subscribed` CTE answers: the ids of the events a webhook takes. */
+export const SubscribedIds = z.object({ ids: z.array(z.string()) });
 
 export async function recordEvents(tx: Tx, tenantId: string, events: readonly NewEvent[]): Promise<string[]> {
   if (events.length === 0) return [];

@@ -8,7 +8,7 @@ import { DomainError } from '../errors.js';
 import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './audit.js';
 import { buildExposureReport, handOverServiceAccounts, ownsServiceAccounts, recordExposureReport, RevocationReason, revokeAllUserAccess, revokeCredentialsRequiringRoles } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
-import { eventIdFor, type EventType, type NewEvent, recordEvents, recordEventsCtes } from './events.js';
+import { eventIdFor, type EventType, type NewEvent, recordEvents, recordEventsCtes, SubscribedIds } from './events.js';
 import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
@@ -207,8 +207,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     // SCIM already suspended the user synchronously; the leaver is the durable revocation behind
     // it. Only the guard's decision is taken here; its tenant lock is held until commit, so the
     // revocations run in `completeLeaver`'s transaction and other leavers of the tenant wait on
-    // it only briefly. The decision is recorded on the user (leaver_seq, cleared by the next
-    // activation), so a later DELETE finds it even in a workflow run that never saw this event.
+    // it only briefly.
     leaver = (await checkDeprovisionGuard(tx, input)).held ? 'held' : 'proceed';
   }
 
@@ -220,16 +219,14 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   // locked already (identityPosition), and user_roles are its child rows.
   const ctes: FragmentSqlToken[] = [];
   if (deferredGrants.length) ctes.push(sql.fragment`granted AS (${grantRolesInsert(input.tenantId, input.userId, deferredGrants)})`);
-  if (activate || finished) {
-    ctes.push(sql.fragment`moved AS (
-      UPDATE users SET ${activate ? sql.fragment`lifecycle_state = 'active', activated_at = now(), leaver_seq = NULL, ` : sql.fragment``}
-             applied_seq = ${finished ? input.seq : pos.applied_seq}
-       WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
-  }
-  if (leaver !== 'none') {
-    ctes.push(sql.fragment`decided AS (
-      UPDATE users SET leaver_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
-  }
+  // The transition (an activation clears the leaver decision; a leaver records it, so a later
+  // DELETE finds it even in a workflow run that never saw this event) and the stream position.
+  const transition = activate
+    ? sql.fragment`lifecycle_state = 'active', activated_at = now(), leaver_seq = NULL, `
+    : leaver !== 'none' ? sql.fragment`leaver_seq = ${input.seq}, ` : sql.fragment``;
+  ctes.push(sql.fragment`moved AS (
+    UPDATE users SET ${transition} applied_seq = ${finished ? input.seq : pos.applied_seq}
+     WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
   ctes.push(sql.fragment`stored AS (
@@ -238,7 +235,6 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   const deliver = await tx.oneFirst(sql.type(SubscribedIds)`WITH ${sql.join(ctes, sql.fragment`, `)} SELECT ids FROM subscribed`);
   return { ...outcome, deliver: [...deliver] };
 }
-const SubscribedIds = z.object({ ids: z.array(z.string()) });
 
 /**
  * The leaver, after the guard let it through (at once, or after an operator's release): revoke

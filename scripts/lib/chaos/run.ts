@@ -311,6 +311,7 @@ async function traceIdentities(databaseUrl: string, temporalAddress: string, vio
   const ids = [...new Set(violations.map((v) => /user ([0-9a-f-]{36})/.exec(v)?.[1]).filter((id): id is string => !!id))].slice(0, 3);
   const db = new pg.Client({ connectionString: databaseUrl });
   const connection = await Connection.connect({ address: temporalAddress }).catch(() => undefined);
+  const client = connection && new Client({ connection });
   const lines: string[] = [];
   try {
     await db.connect();
@@ -321,8 +322,7 @@ async function traceIdentities(databaseUrl: string, temporalAddress: string, vio
       lines.push('  audit', ...(await q(`SELECT action, data, occurred_at FROM audit_events WHERE target_id = $1::text AND action LIKE 'lifecycle.%' ORDER BY occurred_at`)).map((l) => `    ${l}`));
       lines.push('  events', ...(await q(`SELECT id, type, data, created_at FROM events WHERE subject_id = $1 ORDER BY created_at`)).map((l) => `    ${l}`));
       lines.push('  user', ...(await q(`SELECT lifecycle_state, active, applied_seq, event_seq, scim_deleted_at FROM users WHERE id = $1`)).map((l) => `    ${l}`));
-      if (connection) {
-        const client = new Client({ connection });
+      if (client) {
         const tenant = (await db.query<{ tenant_id: string }>(`SELECT tenant_id::text FROM outbox WHERE stream_id = $1 LIMIT 1`, [id])).rows[0]?.tenant_id;
         for await (const run of client.workflow.list({ query: `WorkflowId = 'identity/${tenant}/${id}'` })) {
           lines.push(`  run ${run.runId}: ${run.status.name}, started ${run.startTime.toISOString()}, closed ${run.closeTime?.toISOString() ?? '-'}, history ${run.historyLength}`);
