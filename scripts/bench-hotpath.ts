@@ -130,7 +130,8 @@ try {
     return { result, cpu: cpuUsage(a, cpuSample(pid), pid !== undefined) };
   };
   const rows: string[] = [];
-  for (const kind of ['lookup', 'create'] as const) {
+  const kinds = (env.HOT_KINDS ?? 'lookup,create').split(',') as ('lookup' | 'create')[];
+  for (const kind of kinds) {
     const http = await measure(
       () => runHttp({ url: api.url, token: kind === 'lookup' ? reads.token : writes.token, connections: CONNECTIONS, warmupSec: 1, durationSec: SECONDS, scenario: kind === 'lookup' ? lookup : create('h-') }),
       api.pid,
