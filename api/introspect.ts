@@ -1,5 +1,5 @@
 import express, { type NextFunction, type Request, type Response, Router } from 'express';
-import { type Db, withTenant } from '../core/db/pool.js';
+import { type Db, withRetry } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { introspect } from '../core/repositories/credentials.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
@@ -27,7 +27,7 @@ export function createIntrospectionRouter(deps: { db: Db }): Router {
         const parsed = IntrospectionRequest.safeParse(req.body ?? {});
         if (!parsed.success) throw new DomainError(400, 'invalid_request', 'a "token" parameter is required');
         const { tenantId } = res.locals.app as AppPrincipal;
-        const answer = await withTenant(deps.db, tenantId, (tx) => introspect(tx, tenantId, parsed.data.token));
+        const answer = await withRetry(() => introspect(deps.db, tenantId, parsed.data.token));
         res.set('Cache-Control', 'no-store');
         res.set('Pragma', 'no-cache');
         res.status(200).json(answer);

@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { type ExposureItem, ExposureReport } from '../credentials/schema.js';
 import { claimLocks, ROW_LOCK } from '../db/locks.js';
-import type { Tx } from '../db/pool.js';
+import type { Db, Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { CREDENTIAL_PREFIXES, displayPrefix, generateSecret, hashSecret, secretMatches } from '../secrets.js';
 import { type Actor, appendAudit, type AuditEventInput } from './audit.js';
@@ -657,7 +657,6 @@ const IntrospectionRow = z.object({
   user_live: z.boolean().nullable(),
   roles: z.array(z.string()),
   account_live: z.boolean().nullable(),
-  stale_last_used: z.boolean(),
 });
 
 const INACTIVE = { active: false } as const;
@@ -667,23 +666,14 @@ const TOKEN_PREFIXES = Object.values(CREDENTIAL_PREFIXES);
  * Answers whether `token` is a live credential of this tenant. The principal's current state is
  * checked on every call (user active and holding every required role; service account active), so
  * a SCIM suspension stops the user's credentials the moment it commits, before any workflow runs.
+ *
+ * One statement in its own implicit transaction (credential_introspect sets the tenant for it, with
+ * row-level security in force, and touches last_used_at of an active credential): takes the pool,
+ * not a transaction, since inside an explicit one the tenant setting would outlive the statement.
  */
-export async function introspect(tx: Tx, tenantId: string, token: string): Promise<IntrospectionResponse> {
+export async function introspect(db: Pick<Db, 'maybeOne'>, tenantId: string, token: string): Promise<IntrospectionResponse> {
   if (token.length > 200 || !TOKEN_PREFIXES.some((p) => token.startsWith(p))) return INACTIVE;
-  const row = await tx.maybeOne(sql.type(IntrospectionRow)`
-    SELECT c.id, c.kind, c.user_id, c.service_account_id, c.scopes, c.required_roles, c.token_hash,
-           floor(extract(epoch FROM c.created_at))::int8 AS iat,
-           floor(extract(epoch FROM c.expires_at))::int8 AS exp,
-           c.revoked_at IS NULL AND (c.expires_at IS NULL OR c.expires_at > now()) AS credential_live,
-           u.lifecycle_state = 'active' AND u.active AND u.scim_deleted_at IS NULL AS user_live,
-           coalesce((SELECT array_agg(r.role ORDER BY r.role) FROM user_roles r
-                      WHERE r.tenant_id = c.tenant_id AND r.user_id = c.user_id), '{}') AS roles,
-           s.status = 'active' AND NOT s.orphaned AS account_live,
-           c.last_used_at IS NULL OR c.last_used_at < now() - interval '1 minute' AS stale_last_used
-      FROM credentials c
-      LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.user_id
-      LEFT JOIN service_accounts s ON s.tenant_id = c.tenant_id AND s.id = c.service_account_id
-     WHERE c.tenant_id = ${tenantId} AND c.token_hash = ${sql.binary(hashSecret(token))}`);
+  const row = await db.maybeOne(sql.type(IntrospectionRow)`SELECT * FROM credential_introspect(${tenantId}, ${sql.binary(hashSecret(token))})`);
   if (!row || !secretMatches(token, row.token_hash) || !row.credential_live) return INACTIVE;
   const sub = row.user_id ?? row.service_account_id;
   if (!sub) return INACTIVE;
@@ -693,8 +683,6 @@ export async function introspect(tx: Tx, tenantId: string, token: string): Promi
   } else if (row.account_live !== true) {
     return INACTIVE;
   }
-  // Minute resolution: a write per introspection would cost more than the lookup.
-  if (row.stale_last_used) await tx.query(sql.unsafe`UPDATE credentials SET last_used_at = now() WHERE tenant_id = ${tenantId} AND id = ${row.id}`);
   return {
     active: true,
     sub,

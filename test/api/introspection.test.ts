@@ -211,4 +211,24 @@ describe('POST /oauth2/introspect (RFC 7662)', () => {
     await introspect(stack, a.appKey, s.token);
     expect(await stack.owner.oneFirst(sql.unsafe`SELECT last_used_at FROM credentials WHERE id = ${s.credential.id}`)).toEqual(first);
   });
+
+  it("records no use of a credential that answers inactive (suspended user, missing role, another tenant's key)", async () => {
+    const lastUsed = (id: string) => stack.owner.oneFirst(sql.unsafe`SELECT last_used_at FROM credentials WHERE id = ${id}`);
+    const suspended = await activeUser(stack, a, 'last-used-suspended@example.com');
+    const s1 = await session(a, suspended);
+    await deactivate(stack, a, suspended);
+    expect(await introspect(stack, a.appKey, s1.token)).toEqual({ active: false });
+    expect(await lastUsed(s1.credential.id)).toBeNull();
+
+    const roleless = await activeUser(stack, a, 'last-used-role@example.com', { roles: ['admin'] });
+    const t = await pat(a, roleless, { requiredRoles: ['admin'] });
+    await dropRole(stack, a, roleless, 'admin');
+    expect(await introspect(stack, a.appKey, t.token)).toEqual({ active: false });
+    expect(await lastUsed(t.credential.id)).toBeNull();
+
+    const live = await activeUser(stack, a, 'last-used-foreign@example.com');
+    const s2 = await session(a, live);
+    expect(await introspect(stack, b.appKey, s2.token)).toEqual({ active: false });
+    expect(await lastUsed(s2.credential.id)).toBeNull();
+  });
 });
