@@ -185,6 +185,14 @@ export const ConfigSchema = z.object({
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
   /**
+   * Worker: CPU niceness (0–19) of a process that runs only the worker (ROSTER_ROLE=worker or
+   * worker/main.ts). Lifecycle work is durable and asynchronous; SCIM and introspection answers are
+   * what an IdP or an application waits on. When both share a host (one box, or co-located pods),
+   * the kernel then gives the API the cores first and the worker the rest; alone on a host it costs
+   * nothing. A process running API and worker together (ROSTER_ROLE=all) is not reniced.
+   */
+  WORKER_NICE: z.coerce.number().int().min(0).max(19).default(10),
+  /**
    * Retention (days) of rows that served their purpose, pruned by the maintenance schedule
    * (workflows/maintenance.ts). The audit log is never pruned.
    */

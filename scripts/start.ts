@@ -11,6 +11,7 @@ import { createConnection } from '../core/connections/service.js';
 import { createMetrics, startMetricsServer } from '../core/metrics.js';
 import { countTenants, createTenant } from '../core/repositories/tenants.js';
 import { startWorkerRuntime } from '../worker/runtime.js';
+import { lowerProcessPriority } from '../core/process-priority.js';
 import { startTelemetry, telemetryServiceName } from '../core/telemetry.js';
 import { ensurePortalBuilt, portalBuildIsStale } from './lib/portal-build.js';
 import { type DevServer, freePort, startDevServer } from './lib/temporal-dev-server.js';
@@ -119,6 +120,8 @@ try {
   const metrics = config.METRICS_PORT === undefined ? undefined : createMetrics({ process: role });
   const metricsServer = metrics ? await startMetricsServer({ port: config.METRICS_PORT!, host: config.METRICS_HOST, registry: metrics.registry }) : undefined;
   if (metricsServer) cleanups.push(() => metricsServer.close());
+  // A worker-only process yields the cores to a co-located API (core/config.ts WORKER_NICE).
+  if (role === 'worker') lowerProcessPriority(config.WORKER_NICE);
   const worker = role === 'api' ? undefined : await startWorkerRuntime({ config, db, logger, address, ...(metrics ? { metrics } : {}), telemetry });
   if (worker) cleanups.push(() => worker.stop());
   let http: Awaited<ReturnType<typeof startHttpServer>> | undefined;
