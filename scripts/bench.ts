@@ -44,7 +44,7 @@
  *   BENCH_API_NODE_ARGS     extra Node flags for the measured API process, e.g.
  *                           "--cpu-prof --cpu-prof-dir=.data/prof" (written when the API stops)
  *   BENCH_WORKER_NODE_ARGS  the same for the lifecycle part's worker process (worker/main.ts)
- *   BENCH_RELAY_POLL_MS     that worker's RELAY_POLL_MS, its idle outbox poll (10; production default 500)
+ *   BENCH_RELAY_POLL_MS     that worker's RELAY_POLL_MS, its idle outbox poll (default 500, production's: NOTIFY wakes the relay at each commit; 10 reproduces runs before 2026-12-01)
  *   BENCH_LIFECYCLE_USERS   joiners for the throughput run, and empty workflows for the ceiling (10000)
  *   BENCH_LIFECYCLE_CONCURRENCY  concurrent SCIM POSTs / workflow starts in those runs (20)
  *   BENCH_JOINER_USERS, BENCH_JOINER_CONCURRENCY   joiner latency run (200, 10)
@@ -164,7 +164,7 @@ const REVOKE_USERS = num('BENCH_REVOKE_USERS', 200);
 const REVOKE_CONCURRENCY = num('BENCH_REVOKE_CONCURRENCY', 10);
 const FIRST_ACCESS_USERS = num('BENCH_FIRST_ACCESS_USERS', 10_000);
 /** The lifecycle worker's idle poll of the outbox (NOTIFY wakes it sooner; production's default is 500). */
-const RELAY_POLL_MS = num('BENCH_RELAY_POLL_MS', 10);
+const RELAY_POLL_MS = num('BENCH_RELAY_POLL_MS', 500);
 const FIRST_ACCESS_CONCURRENCY = num('BENCH_FIRST_ACCESS_CONCURRENCY', LIFECYCLE_CONCURRENCY);
 /** Issue 3: SCIM deactivation → every credential introspects inactive, p99 under 100 ms. */
 const REVOKE_TARGET_MS = 100;
@@ -662,7 +662,7 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
     problemPattern: /\[(WARN|ERROR)\]|"level":(40|50|60)\b/,
   });
   cleanups.push(() => worker.stop());
-  say(`[lifecycle setup] worker process pid ${worker.pid} (node --import tsx worker/main.ts, RELAY_POLL_MS=${RELAY_POLL_MS}, LOG_LEVEL=warn) polling`);
+  say(`[lifecycle setup] worker process pid ${worker.pid} (node --import tsx worker/main.ts, RELAY_POLL_MS=${RELAY_POLL_MS}, WORKER_NICE default 10, LOG_LEVEL=warn) polling`);
 
   const sequential = 30;
   const warm = await measureJoiners({ apiUrl: api.url, scimToken: joiners.token, watcher, prefix: 'warmup-', users: 20, concurrency: 10 });
@@ -865,7 +865,7 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
     details,
     json: {
       setup: {
-        worker: `node --import tsx worker/main.ts (own process), RELAY_POLL_MS=${RELAY_POLL_MS}, LOG_LEVEL=warn, DATABASE_POOL_SIZE default`,
+        worker: `node --import tsx worker/main.ts (own process), RELAY_POLL_MS=${RELAY_POLL_MS}, WORKER_NICE default (10), LOG_LEVEL=warn, DATABASE_POOL_SIZE default`,
         taskQueue,
         defaultRole: 'member',
         joinerUsers: JOINER_USERS,
