@@ -70,11 +70,25 @@ export async function createStatementPool(options: StatementPoolOptions): Promis
   // statement connects afresh. Without a listener the 'error' event would end the process.
   pool.on('error', () => {});
 
+  // Each statement text is prepared once per connection (a named statement: PostgreSQL parses and
+  // plans it once, later executions only bind). The statements that come here are a handful of
+  // fixed texts; past PREPARED_MAX distinct texts the rest run unnamed, so nothing grows unbounded.
+  const names = new Map<string, { name?: string; text: string }>();
+  const prepared = (sql: string) => {
+    let q = names.get(sql);
+    if (!q) {
+      // The sql tag numbers placeholders `$slonik_N` (so fragments compose); PostgreSQL wants `$N`.
+      const text = sql.replaceAll('$slonik_', '$');
+      q = names.size < PREPARED_MAX ? { name: `roster_${names.size + 1}`, text } : { text };
+      if (names.size < PREPARED_MAX) names.set(sql, q);
+    }
+    return q;
+  };
+
   async function rows<T extends ZodTypeAny>(query: QuerySqlToken<T>): Promise<z.infer<T>[]> {
     let result: pg.QueryResult;
     try {
-      // The sql tag numbers placeholders `$slonik_N` (so fragments compose); PostgreSQL wants `$N`.
-      result = await pool.query(query.sql.replaceAll('$slonik_', '$'), query.values as unknown[]);
+      result = await pool.query({ ...prepared(query.sql), values: query.values as unknown[] });
     } catch (err) {
       throw slonikError(err as Error);
     }
@@ -97,6 +111,8 @@ export async function createStatementPool(options: StatementPoolOptions): Promis
     end: () => pool.end(),
   };
 }
+
+const PREPARED_MAX = 64;
 
 /** Resolves the parsers' type names to OIDs (arrays included) once, as slonik's pg driver does. */
 async function typeParserLookup(config: pg.ClientConfig, parsers: StatementPoolOptions['typeParsers']) {
