@@ -52,7 +52,7 @@ export const ConfigSchema = z.object({
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
   /**
    * Of DATABASE_POOL_SIZE, the API's lean statement pool (opened on demand). 0: those statements run
-   * through slonik too. Capped at DATABASE_POOL_SIZE - 1.
+   * through slonik too. Capped at half of DATABASE_POOL_SIZE.
    */
   DATABASE_STATEMENT_POOL_SIZE: z.coerce.number().int().min(0).max(100).default(6),
   TEMPORAL_ADDRESS: z.string().optional(),

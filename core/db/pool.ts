@@ -52,7 +52,7 @@ export interface PoolOptions {
   maximumPoolSize?: number;
   /**
    * Connections of them reserved for `db.statements` (core/db/statement.ts), opened on demand; the
-   * slonik pool gets the rest (at least one). 0 (the default): `statements` runs through slonik.
+   * slonik pool gets the rest (at least half). 0 (the default): `statements` runs through slonik.
    */
   statementPoolSize?: number;
   statementTimeoutMs?: number;
@@ -60,7 +60,8 @@ export interface PoolOptions {
 
 export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<Db> {
   const total = options.maximumPoolSize ?? 20;
-  const statementPoolSize = Math.min(options.statementPoolSize ?? 0, total - 1);
+  // Slonik keeps at least half (transactions, everything but the hot path's statements).
+  const statementPoolSize = Math.min(options.statementPoolSize ?? 0, Math.floor(total / 2));
   const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
   const pool = await createPool(url, {
     interceptors: [resultParserInterceptor],
