@@ -144,6 +144,9 @@ async function typeParserLookup(config: pg.ClientConfig, parsers: StatementPoolO
 /** node-postgres errors as slonik's pg driver wraps them (same classes, the original as cause). */
 function slonikError(error: Error): Error {
   const message = error.message.toLowerCase();
+  // Every connection busy for connectionTimeoutMs (pg-pool's own message, no code): transient, as
+  // a connection that cannot be made is.
+  if (message.includes('timeout exceeded when trying to connect')) return new ConnectionError(error.message, { cause: error });
   if (message.includes('connection terminated unexpectedly')) return new BackendTerminatedUnexpectedlyError(error);
   if (message.includes('connection terminated')) return new BackendTerminatedError(error);
   const code = (error as { code?: unknown }).code;

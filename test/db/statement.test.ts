@@ -93,6 +93,18 @@ describe('statement executor', () => {
     expect(await app.any(sql.type(z.object({ ok: z.number() }))`SELECT 1 AS ok`)).toEqual([{ ok: 1 }]);
   });
 
+  it('a pool whose connections all stay busy past the connection timeout answers a transient error, not a 500', async () => {
+    const tiny = await createStatementPool({ url: stack.databaseUrl, size: 1, typeParsers, statementTimeoutMs: 5_000, connectionTimeoutMs: 100 });
+    try {
+      const busy = tiny.any(sql.unsafe`SELECT pg_sleep(0.5)`);
+      const waited = await failure(tiny.any(sql.unsafe`SELECT 1`));
+      await busy;
+      expect(retryAfterSeconds(waited)).toBe(2);
+    } finally {
+      await tiny.end();
+    }
+  });
+
   it('a lookup on the executor sees its tenant only, and leaves no tenant on the connection', async () => {
     await withRetry(async () => {
       expect((await findUserByNameKey(app, tenant.id, 'lean@example.com')).map((r) => r.tenant_id)).toEqual([tenant.id]);
