@@ -86,10 +86,20 @@ export async function createStatementPool(options: StatementPoolOptions): Promis
   };
 
   async function rows<T extends ZodTypeAny>(query: QuerySqlToken<T>): Promise<z.infer<T>[]> {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (err) {
+      throw slonikError(err as Error);
+    }
     let result: pg.QueryResult;
     try {
-      result = await pool.query({ ...prepared(query.sql), values: query.values as unknown[] });
+      result = await client.query({ ...prepared(query.sql), values: query.values as unknown[] });
+      client.release();
     } catch (err) {
+      // pool.query would discard the connection on any error; a statement PostgreSQL refused (a
+      // 409's unique violation) leaves it clean, so only a broken one is dropped.
+      client.release(keepsConnection(err) ? undefined : (err as Error));
       throw slonikError(err as Error);
     }
     const out: z.infer<T>[] = [];
@@ -139,6 +149,18 @@ async function typeParserLookup(config: pg.ClientConfig, parsers: StatementPoolO
   }
   const builtin = pg.types.getTypeParser as (oid: number, format?: 'text' | 'binary') => (value: string) => unknown;
   return (oid: number, format?: 'text' | 'binary') => byOid.get(oid) ?? builtin(oid, format);
+}
+
+/**
+ * Whether a connection is still fit after this error: PostgreSQL answered with an error and the
+ * implicit transaction ended at Sync. Not after a lost connection (08, 57P), nor after a prepared
+ * statement whose result type a migration changed ("cached plan must not change result type",
+ * 0A000): a fresh connection prepares it again.
+ */
+function keepsConnection(err: unknown): boolean {
+  if (!(err instanceof pg.DatabaseError)) return false;
+  const code = err.code ?? '';
+  return code !== '0A000' && !/^(08|57P)/.test(code);
 }
 
 /** node-postgres errors as slonik's pg driver wraps them (same classes, the original as cause). */

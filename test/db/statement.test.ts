@@ -73,6 +73,11 @@ describe('statement executor', () => {
     expect(slonik).toBeInstanceOf(UniqueIntegrityConstraintViolationError);
     expect(sqlState(lean)).toBe('23505');
     expect(domainErrorFromDatabase(lean)).toMatchObject({ status: 409, code: 'conflict' });
+    // The refused statement leaves its connection in the pool (no reconnect per 409).
+    const Pid = z.object({ pid: z.number() });
+    const before = await owner.maybeOne(sql.type(Pid)`SELECT pg_backend_pid() AS pid`);
+    await failure(owner.any(q));
+    expect(await owner.maybeOne(sql.type(Pid)`SELECT pg_backend_pid() AS pid`)).toEqual(before);
     // Over SCIM (scim_create_user on the executor): a taken userName is the usual 409.
     const again = await stack.scim(tenant, 'POST', '/Users', { schemas: [USER], userName: 'LEAN@example.com' });
     expect(again.status).toBe(409);
