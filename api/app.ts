@@ -118,6 +118,18 @@ export function createApp(deps: AppDeps): Express {
     });
   }
 
+  const secretKey = loadSecretsKey(deps.config);
+  // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
+  const tracer = activeTracer();
+  // SCIM first: IdPs send most of the traffic (a lookup before every create), and no other mount
+  // shares its prefix, so its requests skip matching against the routes and mounts below.
+  if (tracer) app.use('/scim/v2', serverSpans(tracer, '/scim/v2'));
+  if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
+  app.use(
+    '/scim/v2',
+    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
+  );
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -148,7 +160,6 @@ export function createApp(deps: AppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  const secretKey = loadSecretsKey(deps.config);
   const temporalClient = deps.temporal
     ? new Client({ connection: deps.temporal, namespace: deps.config.TEMPORAL_NAMESPACE, ...(deps.temporalInterceptors ? { interceptors: deps.temporalInterceptors } : {}) })
     : undefined;
@@ -167,19 +178,9 @@ export function createApp(deps: AppDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
-  const tracer = activeTracer();
-  if (tracer) {
-    for (const mount of ['/portal/api', '/console/api', '/api/v1']) app.use(mount, serverSpans(tracer, mount, { byRoute: true }));
-    app.use('/scim/v2', serverSpans(tracer, '/scim/v2'));
-  }
+  if (tracer) for (const mount of ['/portal/api', '/console/api', '/api/v1']) app.use(mount, serverSpans(tracer, mount, { byRoute: true }));
   app.use('/portal/api', portalApi);
   app.use('/console/api', consoleApi);
-  if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
-  app.use(
-    '/scim/v2',
-    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
-  );
   // Several routers share /api/v1; a method none of them answers on a path one of them has is 405.
   const changes = { db: deps.db, temporal: temporalClient, approvals: approvalEngineDeps(deps.config, secretKey, temporalClient) };
   const v1 = [

@@ -96,14 +96,27 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
     next();
   });
 
-  router.use(express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true }));
-  router.use((req: Request, _res: Response, next: NextFunction) => {
-    try {
-      if (req.body !== undefined) assertStorableJson(req.body);
+  // Bodies are read for the methods that take one: a GET, HEAD or DELETE body has no meaning here
+  // (RFC 9110 §9.3) and is discarded unread, so the lookups IdPs send before every create skip
+  // body-parser altogether.
+  const json = express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true });
+  router.use((req: Request, res: Response, next: NextFunction) => {
+    if (BODILESS.has(req.method)) {
       next();
-    } catch (err) {
-      next(err);
+      return;
     }
+    json(req, res, (err?: unknown) => {
+      if (err) {
+        next(err);
+        return;
+      }
+      try {
+        if (req.body !== undefined) assertStorableJson(req.body);
+        next();
+      } catch (e) {
+        next(e);
+      }
+    });
   });
 
   const ctx = (res: Response) => res.locals.scim as scim.ScimContext;
@@ -184,6 +197,8 @@ export function createScimRouter(deps: ScimRouterDeps): Router {
   router.use(scimErrorHandler);
   return router;
 }
+
+const BODILESS = new Set(['GET', 'HEAD', 'DELETE']);
 
 function hasBody(req: Request): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;

@@ -11,7 +11,7 @@ const config = loadConfig();
 const logger = pino({ level: config.LOG_LEVEL, base: { service: 'roster-api' } });
 // Before the app is built: it mounts the SCIM server spans only while tracing is on.
 const telemetry = await startTelemetry({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: telemetryServiceName(config, 'api') });
-const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
+const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE, statementPoolSize: config.DATABASE_STATEMENT_POOL_SIZE });
 const temporal = await Connection.connect({ address: config.TEMPORAL_ADDRESS ?? '127.0.0.1:7233' }).catch((err: unknown) => {
   logger.warn({ err }, 'Temporal unreachable at start; /readyz will say so');
   return undefined;

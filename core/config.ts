@@ -42,7 +42,19 @@ export const ConfigSchema = z.object({
   APP_DATABASE_URL: z.string().optional(),
   /** Password set on the app role at migration time (production); trust auth needs none. */
   APP_DATABASE_PASSWORD: z.string().optional(),
+  /**
+   * Connections per process to the app database, in all. An API process reserves
+   * DATABASE_STATEMENT_POOL_SIZE of them for the SCIM hot path's one-statement lookups and creates
+   * (core/db/statement.ts) and gives slonik the rest; a worker gives slonik all of them. Budget:
+   * PostgreSQL's max_connections (100 by default) must cover every process's DATABASE_POOL_SIZE,
+   * plus two LISTEN connections per API process (SCIM tokens, portal sessions) and the CLI's.
+   */
   DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(20),
+  /**
+   * Of DATABASE_POOL_SIZE, the API's lean statement pool (opened on demand). 0: those statements run
+   * through slonik too. Capped at half of DATABASE_POOL_SIZE.
+   */
+  DATABASE_STATEMENT_POOL_SIZE: z.coerce.number().int().min(0).max(100).default(6),
   TEMPORAL_ADDRESS: z.string().optional(),
   TEMPORAL_NAMESPACE: z.string().default('default'),
   TEMPORAL_TASK_QUEUE: z.string().default('roster-lifecycle'),

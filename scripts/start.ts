@@ -112,7 +112,9 @@ try {
     }
   }
 
-  const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE });
+  // A worker-only process runs no SCIM statements: slonik gets all its connections.
+  const statementPoolSize = role === 'worker' ? 0 : config.DATABASE_STATEMENT_POOL_SIZE;
+  const db = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: config.DATABASE_POOL_SIZE, statementPoolSize });
   cleanups.push(() => db.end());
   // Traces (OTEL_EXPORTER_OTLP_ENDPOINT; off when unset), flushed once the worker and the API stopped.
   const telemetry = await startTelemetry({ endpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: telemetryServiceName(config, role) });

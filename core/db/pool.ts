@@ -14,9 +14,14 @@ import {
 import { z } from 'zod';
 import { activeTracer, inSpan, SpanKind } from '../telemetry.js';
 import { forgetLocks, LockOrderRetry } from './locks.js';
+import { createStatementPool, type Statements } from './statement.js';
 
-export type { DatabasePool, DatabaseTransactionConnection };
-export type Db = DatabasePool;
+export type { DatabasePool, DatabaseTransactionConnection, Statements };
+/**
+ * The database of a process: slonik's pool (transactions, everything else) and `statements`, the
+ * lean executor for statements that run in their own implicit transaction (core/db/statement.ts).
+ */
+export type Db = DatabasePool & { readonly statements: Statements };
 export type Tx = DatabaseTransactionConnection;
 
 /**
@@ -34,8 +39,8 @@ const resultParserInterceptor: Interceptor = {
   },
 };
 
-/** timestamptz as ISO-8601 strings (what SCIM and JSON want), int8 as numbers. */
-const typeParsers = [
+/** timestamptz as ISO-8601 strings (what SCIM and JSON want), int8 as numbers. Both executors use these. */
+export const typeParsers = [
   ...createTypeParserPreset().filter((p) => !['timestamptz', 'timestamp', 'int8'].includes(p.name)),
   { name: 'timestamptz', parse: (value: string) => new Date(value).toISOString() },
   { name: 'timestamp', parse: (value: string) => new Date(`${value}Z`).toISOString() },
@@ -43,16 +48,26 @@ const typeParsers = [
 ];
 
 export interface PoolOptions {
+  /** Connections in all, the statement pool's included. */
   maximumPoolSize?: number;
+  /**
+   * Connections of them reserved for `db.statements` (core/db/statement.ts), opened on demand; the
+   * slonik pool gets the rest (at least half). 0 (the default): `statements` runs through slonik.
+   */
+  statementPoolSize?: number;
   statementTimeoutMs?: number;
 }
 
-export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<DatabasePool> {
-  return createPool(url, {
+export async function createDatabasePool(url: string, options: PoolOptions = {}): Promise<Db> {
+  const total = options.maximumPoolSize ?? 20;
+  // Slonik keeps at least half (transactions, everything but the hot path's statements).
+  const statementPoolSize = Math.min(options.statementPoolSize ?? 0, Math.floor(total / 2));
+  const statementTimeoutMs = options.statementTimeoutMs ?? 30_000;
+  const pool = await createPool(url, {
     interceptors: [resultParserInterceptor],
     typeParsers,
-    maximumPoolSize: options.maximumPoolSize ?? 20,
-    statementTimeout: options.statementTimeoutMs ?? 30_000,
+    maximumPoolSize: total - Math.max(0, statementPoolSize),
+    statementTimeout: statementTimeoutMs,
     idleTimeout: 10_000,
     connectionTimeout: 10_000,
     // withTenant owns retries (with jitter, a bounded budget, and a fresh lock ledger per attempt);
@@ -62,6 +77,19 @@ export async function createDatabasePool(url: string, options: PoolOptions = {})
     // slonik's default sends DISCARD ALL whenever a connection returns to the pool: two extra round
     // trips per request. Nothing here sets session state (the tenant is transaction-local).
     resetConnection: async () => {},
+  });
+  if (statementPoolSize <= 0) return Object.assign(pool, { statements: { any: pool.any, maybeOne: pool.maybeOne } });
+  const statements = await createStatementPool({ url, size: statementPoolSize, typeParsers, statementTimeoutMs }).catch(async (err: unknown) => {
+    await pool.end();
+    throw err;
+  });
+  const endPool = pool.end;
+  // Closing the database closes both pools: every caller of `db.end()` (api/server.ts, scripts/start.ts, tests) stays as it was.
+  return Object.assign(pool, {
+    statements,
+    end: async () => {
+      await Promise.all([endPool(), statements.end()]);
+    },
   });
 }
 

@@ -1,7 +1,7 @@
 import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
 import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
-import type { Db, TenantRef, Tx } from '../db/pool.js';
+import type { Statements, TenantRef, Tx } from '../db/pool.js';
 import { type ListScope, maintainedCount, type Page, type PageQuery, pageClauses, PositionColumns, toPage } from './list-page.js';
 import { ScimError } from '../errors.js';
 import { foldKey } from '../scim/fold.js';
@@ -124,9 +124,10 @@ export interface NewUserRecord {
  * A SCIM create in one statement and its own implicit transaction (scim_create_user: tenant,
  * user, personal-data key, audit event and outbox seq 1, under row-level security). Returns null,
  * writing nothing, when the externalId names a still-restorable identity: restore that one. A
- * taken userName is the usual 409. Takes the pool, not a transaction (see findUserByNameKey).
+ * taken userName is the usual 409. Takes `db.statements` (or a connection), not a transaction (see
+ * findUserByNameKey).
  */
-export async function createUserRecorded(db: Pick<Db, 'maybeOne'>, tenantId: TenantRef, r: NewUserRecord): Promise<UserRow | null> {
+export async function createUserRecorded(db: Pick<Statements, 'maybeOne'>, tenantId: TenantRef, r: NewUserRecord): Promise<UserRow | null> {
   const c = columnsOf(r.user);
   try {
     return await db.maybeOne(sql.type(UserRow)`
@@ -258,10 +259,11 @@ const UserPageRow = UserRow.extend(PositionColumns.shape);
 
 /**
  * `userName eq` in one statement and its own implicit transaction: scim_user_by_name_key sets the
- * tenant and selects with row-level security in force. Takes the pool, not a transaction: inside
- * an explicit transaction the tenant setting would outlive the statement.
+ * tenant and selects with row-level security in force. Takes `db.statements` (the lean executor,
+ * core/db/statement.ts) or a connection, not a transaction: inside an explicit transaction the
+ * tenant setting would outlive the statement.
  */
-export async function findUserByNameKey(db: Pick<Db, 'any'>, tenantId: TenantRef, userNameKey: string): Promise<readonly UserRow[]> {
+export async function findUserByNameKey(db: Pick<Statements, 'any'>, tenantId: TenantRef, userNameKey: string): Promise<readonly UserRow[]> {
   return db.any(sql.type(UserRow)`SELECT * FROM scim_user_by_name_key(${tenantId}, ${userNameKey})`);
 }
 

@@ -317,7 +317,7 @@ export async function listUsersOp(ctx: ScimContext, params: ListParams): Promise
   const userName = filter && page.cursor === undefined && page.startIndex === 1 && page.count > 0 ? userNameEqValue(filter) : undefined;
   if (userName !== undefined) {
     if (params.sortBy) compileSortBy(params.sortBy, 'User'); // still refuse what the general path refuses
-    const rows = await withRetry(() => findUserByNameKey(ctx.db, scimTenant(ctx), foldKey(userName)));
+    const rows = await withRetry(() => findUserByNameKey(ctx.db.statements, scimTenant(ctx), foldKey(userName)));
     const resources = rows.map((r) => project(resourceTypes.User, renderUser(ctx, r), projection));
     return { status: 200, body: listEnvelope(rows.length, page.startIndex, resources) };
   }
@@ -383,7 +383,7 @@ export async function createUserOp(ctx: ScimContext, body: unknown): Promise<Sci
   const changed = Object.keys(user);
   const personal = sealWithKey(dataKey, ctx.tenantId, id, { before: null, after: user });
   const audit = { actorId: ctx.connectionId, requestId: ctx.requestId, data: { changed, personal } };
-  const created = await withRetry(() => createUserRecorded(ctx.db, scimTenant(ctx), { id, user, dataKey, audit }));
+  const created = await withRetry(() => createUserRecorded(ctx.db.statements, scimTenant(ctx), { id, user, dataKey, audit }));
   if (created) return resourceResult(201, renderOneUser(ctx, created), created.version);
   // The externalId names a SCIM-deleted identity inside its grace period (nothing was written).
   return withTenant(ctx.db, scimTenant(ctx), async (tx) => {

@@ -42,14 +42,14 @@ describe('one-statement userName lookup', () => {
     ]);
   });
 
-  it("sees only the named tenant's rows", async () => {
-    const ofA = await findUserByNameKey(stack.app, a.id, 'shared@example.com');
+  it("sees only the named tenant's rows (on the API's lean statement executor)", async () => {
+    const ofA = await findUserByNameKey(stack.app.statements, a.id, 'shared@example.com');
     expect(ofA.map((r) => [r.id, r.tenant_id])).toEqual([[aShared, a.id]]);
-    const ofB = await findUserByNameKey(stack.app, b.id, 'shared@example.com');
+    const ofB = await findUserByNameKey(stack.app.statements, b.id, 'shared@example.com');
     expect(ofB.map((r) => [r.id, r.tenant_id])).toEqual([[bShared, b.id]]);
-    expect(await findUserByNameKey(stack.app, b.id, 'only-a@example.com')).toEqual([]);
+    expect(await findUserByNameKey(stack.app.statements, b.id, 'only-a@example.com')).toEqual([]);
     // A tenant that does not exist sees nothing either.
-    expect(await findUserByNameKey(stack.app, '00000000-0000-4000-8000-000000000000', 'shared@example.com')).toEqual([]);
+    expect(await findUserByNameKey(stack.app.statements, '00000000-0000-4000-8000-000000000000', 'shared@example.com')).toEqual([]);
   });
 
   it('leaves no tenant behind on the connection: the next statement sees nothing', async () => {

@@ -114,7 +114,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   const databaseUrl = await cloneDatabase();
   const config = loadConfig({ NODE_ENV: 'test', DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', RELAY_POLL_MS: '20', CAMPAIGN_RECONCILE_MS: '250', ...options.env });
   const owner = await createDatabasePool(databaseUrl, { maximumPoolSize: 4 });
-  const appDb = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: 10 });
+  // Slonik keeps its 10; two more for the SCIM statements (core/db/statement.ts), as an API process has.
+  const appDb = await createDatabasePool(appDatabaseUrl(config), { maximumPoolSize: 12, statementPoolSize: 2 });
   const logger = options.logger ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const temporalAddress = options.temporalAddress ?? inject('temporalAddress');
