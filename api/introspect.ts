@@ -27,7 +27,7 @@ export function createIntrospectionRouter(deps: { db: Db }): Router {
         const parsed = IntrospectionRequest.safeParse(req.body ?? {});
         if (!parsed.success) throw new DomainError(400, 'invalid_request', 'a "token" parameter is required');
         const { tenantId } = res.locals.app as AppPrincipal;
-        const answer = await withRetry(() => introspect(deps.db, tenantId, parsed.data.token));
+        const answer = await withRetry(() => introspect(deps.db.statements, tenantId, parsed.data.token));
         res.set('Cache-Control', 'no-store');
         res.set('Pragma', 'no-cache');
         res.status(200).json(answer);

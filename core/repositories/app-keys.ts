@@ -22,10 +22,10 @@ export interface AppPrincipal {
   keyId: string;
 }
 
-/** Resolves a presented app API key to its tenant, or null. */
+/** Resolves a presented app API key to its tenant, or null (one statement, on the lean executor). */
 export async function authenticateAppKey(db: Db, key: string): Promise<AppPrincipal | null> {
   if (!key.startsWith(APP_KEY_PREFIX) || key.length > 200) return null;
-  const row = await db.maybeOne(sql.type(AuthRow)`SELECT * FROM app_key_authenticate(${sql.binary(hashSecret(key))})`);
+  const row = await db.statements.maybeOne(sql.type(AuthRow)`SELECT * FROM app_key_authenticate(${sql.binary(hashSecret(key))})`);
   if (!row || !secretMatches(key, row.key_hash)) return null;
   return { tenantId: row.tenant_id, keyId: row.key_id };
 }

@@ -2,7 +2,7 @@ import { sql } from 'slonik';
 import { z } from 'zod';
 import { type ExposureItem, ExposureReport } from '../credentials/schema.js';
 import { claimLocks, ROW_LOCK } from '../db/locks.js';
-import type { Db, Tx } from '../db/pool.js';
+import type { Statements, Tx } from '../db/pool.js';
 import { DomainError } from '../errors.js';
 import { CREDENTIAL_PREFIXES, displayPrefix, generateSecret, hashSecret, secretMatches } from '../secrets.js';
 import { type Actor, appendAudit, type AuditEventInput } from './audit.js';
@@ -671,7 +671,7 @@ const TOKEN_PREFIXES = Object.values(CREDENTIAL_PREFIXES);
  * row-level security in force, and touches last_used_at of an active credential): takes the pool,
  * not a transaction, since inside an explicit one the tenant setting would outlive the statement.
  */
-export async function introspect(db: Pick<Db, 'maybeOne'>, tenantId: string, token: string): Promise<IntrospectionResponse> {
+export async function introspect(db: Pick<Statements, 'maybeOne'>, tenantId: string, token: string): Promise<IntrospectionResponse> {
   if (token.length > 200 || !TOKEN_PREFIXES.some((p) => token.startsWith(p))) return INACTIVE;
   const row = await db.maybeOne(sql.type(IntrospectionRow)`SELECT * FROM credential_introspect(${tenantId}, ${sql.binary(hashSecret(token))})`);
   if (!row || !secretMatches(token, row.token_hash) || !row.credential_live) return INACTIVE;
