@@ -643,20 +643,17 @@ export const IntrospectionResponse = z.union([
 ]);
 export type IntrospectionResponse = z.infer<typeof IntrospectionResponse>;
 
+/** One row of credential_introspect: `active` is its verdict (credential and principal live, roles held). */
 const IntrospectionRow = z.object({
-  id: z.string().uuid(),
   kind: CredentialKind,
   user_id: z.string().uuid().nullable(),
   service_account_id: z.string().uuid().nullable(),
   scopes: z.array(z.string()),
-  required_roles: z.array(z.string()),
   token_hash: z.instanceof(Buffer),
   iat: z.number(),
   exp: z.number().nullable(),
-  credential_live: z.boolean(),
-  user_live: z.boolean().nullable(),
   roles: z.array(z.string()),
-  account_live: z.boolean().nullable(),
+  active: z.boolean(),
 });
 
 const INACTIVE = { active: false } as const;
@@ -674,15 +671,8 @@ const TOKEN_PREFIXES = Object.values(CREDENTIAL_PREFIXES);
 export async function introspect(db: Pick<Statements, 'maybeOne'>, tenantId: string, token: string): Promise<IntrospectionResponse> {
   if (token.length > 200 || !TOKEN_PREFIXES.some((p) => token.startsWith(p))) return INACTIVE;
   const row = await db.maybeOne(sql.type(IntrospectionRow)`SELECT * FROM credential_introspect(${tenantId}, ${sql.binary(hashSecret(token))})`);
-  if (!row || !secretMatches(token, row.token_hash) || !row.credential_live) return INACTIVE;
-  const sub = row.user_id ?? row.service_account_id;
-  if (!sub) return INACTIVE;
-  if (row.user_id) {
-    if (row.user_live !== true) return INACTIVE;
-    if (!row.required_roles.every((role) => row.roles.includes(role))) return INACTIVE;
-  } else if (row.account_live !== true) {
-    return INACTIVE;
-  }
+  const sub = row?.user_id ?? row?.service_account_id;
+  if (!row || !sub || !row.active || !secretMatches(token, row.token_hash)) return INACTIVE;
   return {
     active: true,
     sub,

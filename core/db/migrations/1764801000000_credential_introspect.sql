@@ -3,13 +3,13 @@
 -- Token introspection (RFC 7662) in one statement and its own implicit transaction, the way the
 -- SCIM `userName eq` lookup is (scim_user_by_name_key): the tenant for this statement only, then
 -- the credential with its principal's state under row-level security, and the minute-resolution
--- last_used_at touch of a credential that answers active. Before: BEGIN, set the tenant, select,
+-- last_used_at touch of a credential that answers active. Whether it is active is decided here,
+-- once, for both the touch and the answer. Before: BEGIN, set the tenant, select,
 -- maybe touch, COMMIT (4–5 round trips on the path a vendor's application calls on every request).
 CREATE FUNCTION credential_introspect(p_tenant uuid, p_token_hash bytea)
 RETURNS TABLE (
-  id uuid, kind text, user_id uuid, service_account_id uuid, scopes text[], required_roles text[],
-  token_hash bytea, iat bigint, exp bigint, credential_live boolean, user_live boolean, roles text[],
-  account_live boolean)
+  kind text, user_id uuid, service_account_id uuid, scopes text[], token_hash bytea, iat bigint,
+  exp bigint, roles text[], active boolean)
 LANGUAGE plpgsql VOLATILE SECURITY INVOKER SET search_path = public AS $$
 #variable_conflict use_column
 DECLARE
@@ -34,16 +34,15 @@ BEGIN
   IF NOT FOUND THEN
     RETURN;
   END IF;
-  -- The same rule the API applies to its answer: a live credential of a live principal holding
-  -- every role the credential requires. Minute resolution: a write per call would cost more than
-  -- the lookup.
+  -- Active: a live credential of a live principal (a user holding every role the credential
+  -- requires, or a service account). Minute resolution for last use: a write per call would cost
+  -- more than the lookup.
   v_active := r.credential_live AND coalesce(CASE WHEN r.user_id IS NOT NULL THEN r.user_live AND r.required_roles <@ r.roles
                                                    ELSE r.account_live END, false);
   IF r.stale_last_used AND v_active THEN
     UPDATE credentials SET last_used_at = now() WHERE tenant_id = p_tenant AND credentials.id = r.id;
   END IF;
-  RETURN QUERY SELECT r.id, r.kind, r.user_id, r.service_account_id, r.scopes, r.required_roles, r.token_hash,
-                      r.iat, r.exp, r.credential_live, r.user_live, r.roles, r.account_live;
+  RETURN QUERY SELECT r.kind, r.user_id, r.service_account_id, r.scopes, r.token_hash, r.iat, r.exp, r.roles, v_active;
 END $$;
 REVOKE ALL ON FUNCTION credential_introspect(uuid, bytea) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION credential_introspect(uuid, bytea) TO roster_app;
