@@ -110,6 +110,22 @@ export async function lockUsers(tx: Tx, ids: readonly string[]): Promise<Set<str
 }
 
 /**
+ * `lockUsers` for a member change of a group the caller has locked: every user locked in id order,
+ * answering for each whether it is live and whether it is a member of the group (both read under
+ * the locks; the group's lock keeps its member list still). Users that do not exist are absent.
+ */
+export async function lockUsersOfGroup(tx: Tx, groupId: string, ids: readonly string[]): Promise<Map<string, { live: boolean; member: boolean }>> {
+  claimLocks(tx, 'users', ids);
+  const all = canonical(ids);
+  if (all.length === 0) return new Map();
+  const rows = await tx.any(sql.type(z.object({ id: z.string().uuid(), live: z.boolean(), member: z.boolean() }))`
+    SELECT u.id, u.scim_deleted_at IS NULL AS live,
+           EXISTS (SELECT 1 FROM group_members gm WHERE gm.tenant_id = u.tenant_id AND gm.group_id = ${groupId} AND gm.user_id = u.id) AS member
+      FROM users u WHERE u.id = ANY(${sql.array(all, 'uuid')}) ORDER BY u.id FOR NO KEY UPDATE OF u`);
+  return new Map(rows.map((r) => [r.id, { live: r.live, member: r.member }]));
+}
+
+/**
  * One decision at a time per tenant for the mass-deprovisioning guard. An advisory lock rather than
  * a row lock on `tenants`: `FOR UPDATE` there would conflict with the `FOR KEY SHARE` that every
  * insert referencing the tenant takes, stalling (and deadlocking with) the tenant's SCIM writes.

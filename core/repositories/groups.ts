@@ -1,8 +1,11 @@
-import { sql, UniqueIntegrityConstraintViolationError } from 'slonik';
+import { type FragmentSqlToken, sql, UniqueIntegrityConstraintViolationError } from 'slonik';
 import { z } from 'zod';
-import { claimLocks, lockUsers, ROW_LOCK } from '../db/locks.js';
+import { claimLocks, lockUsersOfGroup, ROW_LOCK } from '../db/locks.js';
 import type { Tx } from '../db/pool.js';
 import { ScimError } from '../errors.js';
+import { currentTraceparent } from '../telemetry.js';
+import { auditInsert, type AuditEventInput } from './audit.js';
+import type { OutboxEventType } from './outbox.js';
 import { foldKey } from '../scim/fold.js';
 import type { MemberChange } from '../scim/patch.js';
 import type { ScimGroup } from '../scim/resource.js';
@@ -42,7 +45,7 @@ export function groupFromRow(row: GroupRow): ScimGroup {
 }
 
 function uniquenessError(err: unknown, displayName: string): never {
-  if (err instanceof UniqueIntegrityConstraintViolationError) {
+  if (err instanceof UniqueIntegrityConstraintViolationError && err.constraint === 'groups_display_name_key') {
     throw ScimError.conflict(`displayName "${displayName}" is already taken in this tenant`);
   }
   throw err;
@@ -69,17 +72,43 @@ export async function findGroup(tx: Tx, id: string, options: { forUpdate?: boole
     ${options.forUpdate ? ROW_LOCK : sql.fragment``}`);
 }
 
-/** Writes the group's attributes (bumping version and stream seq even if only members changed). */
-export async function updateGroup(tx: Tx, current: GroupRow, next: ScimGroup): Promise<GroupRow> {
-  const c = columnsOf(next);
-  try {
-    return await tx.one(sql.type(GroupRow)`
+export interface GroupWriteRecord {
+  /** The member change, planned by `planMemberChange` (nothing to write: all three empty). */
+  delta: MemberDelta;
+  /** The group's new attributes (version and stream seq move even if only members changed); omit to keep them. */
+  next?: ScimGroup;
+  audit: AuditEventInput;
+  /** The group's own event, at the seq this write gives the group, or at `seq` when given. */
+  event: { type: OutboxEventType; payload: Record<string, unknown>; seq?: number };
+}
+
+/**
+ * A group write in one statement: the member change (memberWrites), the group's attributes, the
+ * audit event and the group's own event. Returns the group's row as written.
+ */
+export async function recordGroupWrite(tx: Tx, tenantId: string, groupId: string, w: GroupWriteRecord): Promise<GroupRow> {
+  const ctes = memberWrites(tenantId, groupId, w.delta);
+  if (w.next) {
+    const c = columnsOf(w.next);
+    ctes.push(sql.fragment`written AS (
       UPDATE groups AS g SET display_name = ${c.displayName}, display_name_key = ${c.key}, external_id = ${c.externalId},
              attributes = ${c.attributes}::jsonb, version = version + 1, event_seq = event_seq + 1, updated_at = now()
-       WHERE g.id = ${current.id}
-       RETURNING ${GROUP_COLUMNS}`);
+       WHERE g.tenant_id = ${tenantId} AND g.id = ${groupId}
+       RETURNING ${GROUP_COLUMNS})`);
+  } else {
+    ctes.push(sql.fragment`written AS (SELECT ${GROUP_COLUMNS} FROM groups g WHERE g.tenant_id = ${tenantId} AND g.id = ${groupId})`);
+  }
+  ctes.push(sql.fragment`audited AS (${auditInsert(tenantId, [w.audit])})`);
+  ctes.push(sql.fragment`group_event AS (
+    INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
+    SELECT g.tenant_id, 'group', g.id, ${w.event.seq ?? sql.fragment`g.event_seq`}, ${w.event.type},
+           ${JSON.stringify(w.event.payload)}::jsonb, ${currentTraceparent()}::text
+      FROM written g)`);
+  try {
+    return await tx.one(sql.type(GroupRow)`WITH ${sql.join(ctes, sql.fragment`, `)} SELECT * FROM written`);
   } catch (err) {
-    uniquenessError(err, next.displayName);
+    if (!w.next) throw err;
+    uniquenessError(err, w.next.displayName);
   }
 }
 
@@ -129,61 +158,76 @@ export interface MemberDelta {
   unresolved: string[];
 }
 
-const IdRow = z.object({ id: z.string().uuid() });
 const UserIdRow = z.object({ user_id: z.string().uuid() });
 
 /**
- * Applies a member change to a group the caller has locked (`findGroup(..., { forUpdate })`), so
- * concurrent PATCHes to one group serialise instead of losing members. Every user the change can
- * touch is locked (in id order) before any membership row is written, and liveness is read under
- * that lock: a member added here cannot be SCIM-deleted concurrently and left behind. Set-based:
- * one statement per kind of change, whatever the member count.
+ * Works out what a member change does to a group the caller has locked (`findGroup(..., {
+ * forUpdate })`), so concurrent PATCHes to one group serialise instead of losing members. Every
+ * user the change can touch is locked (in id order) and its liveness and membership are read under
+ * that lock: a member added here cannot be SCIM-deleted concurrently and left behind. Writes
+ * nothing: `memberWrites` turns the answer into CTEs of the caller's one statement, so the user
+ * locks are held for that statement and the commit, not for a round trip per kind of write (a
+ * convoy when concurrent pushes share members).
+ *
+ * A member the change removes and adds back (`removeAll` then `add`, or a `replace` that keeps
+ * it) stays, and is neither added nor removed: nothing happened to it.
  */
-export async function applyMemberChange(tx: Tx, tenantId: string, groupId: string, change: MemberChange): Promise<MemberDelta> {
-  const delta: MemberDelta = { added: [], removed: [], unresolved: [] };
+export async function planMemberChange(tx: Tx, groupId: string, change: MemberChange): Promise<MemberDelta> {
   const wanted = [...(change.replaceAll ?? []), ...change.add].map((m) => m.value);
   const candidateIds = [...new Set(wanted.filter(isUuid).map((v) => v.toLowerCase()))];
-  const removeIds = [...new Set(change.remove.map((v) => v.toLowerCase()).filter(isUuid))];
+  const removeIds = [...new Set(change.remove.filter(isUuid).map((v) => v.toLowerCase()))];
   const replacing = !!(change.replaceAll || change.removeAll);
   // The group is locked, so its member list cannot change under us: read it once when replacing.
   const current = replacing
     ? await tx.anyFirst(sql.type(UserIdRow)`SELECT user_id FROM group_members WHERE group_id = ${groupId}`)
     : [];
-  const live = await lockUsers(tx, [...candidateIds, ...removeIds, ...current]);
-  const addIds = candidateIds.filter((id) => live.has(id));
-  const addSet = new Set(addIds);
-  delta.unresolved = [...new Set(wanted.filter((v) => !addSet.has(v.toLowerCase())))];
+  const users = await lockUsersOfGroup(tx, groupId, [...candidateIds, ...removeIds, ...current]);
+  const keep = new Set(candidateIds.filter((id) => users.get(id)?.live));
+  const leaving = replacing ? current : removeIds;
+  return {
+    added: [...keep].filter((id) => !users.get(id)!.member),
+    removed: leaving.filter((id) => users.get(id)?.member && !keep.has(id)),
+    unresolved: [...new Set(wanted.filter((v) => !keep.has(v.toLowerCase())))],
+  };
+}
 
-  if (replacing) {
-    const keep = change.replaceAll && !change.removeAll ? change.replaceAll.map((m) => m.value.toLowerCase()).filter((v) => addSet.has(v)) : [];
-    const removed = await tx.anyFirst(sql.type(UserIdRow)`
-      DELETE FROM group_members WHERE group_id = ${groupId}
-         AND NOT (user_id = ANY(${sql.array(keep, 'uuid')})) RETURNING user_id`);
-    delta.removed.push(...removed);
+/**
+ * The writes of a planned member change, as CTEs for the caller's statement: the membership rows,
+ * each affected member's stream bump (seq, and version and lastModified: `groups` is part of the
+ * user's representation) with its ordered `membership.*` event at that seq, and the unresolved
+ * references. Every user touched was locked by `planMemberChange`, in the same transaction.
+ */
+export function memberWrites(tenantId: string, groupId: string, delta: MemberDelta): FragmentSqlToken[] {
+  const ctes: FragmentSqlToken[] = [];
+  const added = sql.array(delta.added, 'uuid');
+  if (delta.removed.length) {
+    ctes.push(sql.fragment`left_group AS (
+      DELETE FROM group_members WHERE tenant_id = ${tenantId} AND group_id = ${groupId} AND user_id = ANY(${sql.array(delta.removed, 'uuid')}))`);
   }
-  if (removeIds.length) {
-    const removed = await tx.anyFirst(sql.type(UserIdRow)`
-      DELETE FROM group_members WHERE group_id = ${groupId} AND user_id = ANY(${sql.array(removeIds, 'uuid')})
-      RETURNING user_id`);
-    delta.removed.push(...removed);
-  }
-  if (addIds.length) {
-    const added = await tx.anyFirst(sql.type(UserIdRow)`
+  if (delta.added.length) {
+    ctes.push(sql.fragment`joined_group AS (
       INSERT INTO group_members (tenant_id, group_id, user_id)
-      SELECT ${tenantId}, ${groupId}, u FROM unnest(${sql.array(addIds, 'uuid')}::uuid[]) AS u
-      ON CONFLICT DO NOTHING RETURNING user_id`);
-    delta.added.push(...added);
+      SELECT ${tenantId}, ${groupId}, u FROM unnest(${added}::uuid[]) AS u)`);
   }
-  // A member removed and re-added in one request did not really change.
-  const addedSet = new Set(delta.added);
-  delta.removed = [...new Set(delta.removed)].filter((id) => !addedSet.has(id));
+  if (delta.added.length || delta.removed.length) {
+    ctes.push(sql.fragment`member_streams AS (
+      UPDATE users SET event_seq = event_seq + 1, version = version + 1, updated_at = now()
+       WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array([...delta.added, ...delta.removed], 'uuid')})
+       RETURNING id, event_seq)`);
+    ctes.push(sql.fragment`member_events AS (
+      INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
+      SELECT ${tenantId}, 'user', s.id, s.event_seq,
+             CASE WHEN s.id = ANY(${added}) THEN 'membership.added' ELSE 'membership.removed' END,
+             ${JSON.stringify({ groupId })}::jsonb, ${currentTraceparent()}::text
+        FROM member_streams s)`);
+  }
   if (delta.unresolved.length) {
-    await tx.query(sql.unsafe`
+    ctes.push(sql.fragment`unresolved AS (
       INSERT INTO unresolved_members (tenant_id, group_id, member_value)
       SELECT ${tenantId}, ${groupId}, v FROM unnest(${sql.array(delta.unresolved, 'text')}::text[]) AS v
-      ON CONFLICT DO NOTHING`);
+      ON CONFLICT DO NOTHING)`);
   }
-  return delta;
+  return ctes;
 }
 
 /** Removes a user from every group (SCIM DELETE of the user); returns the affected group ids. */
@@ -200,6 +244,8 @@ export async function groupIdsOfUser(tx: Tx, userId: string): Promise<string[]> 
   return [...(await tx.anyFirst(sql.type(z.object({ group_id: z.string().uuid() }))`
     SELECT group_id FROM group_members WHERE user_id = ${userId} ORDER BY group_id`))];
 }
+
+const IdRow = z.object({ id: z.string().uuid() });
 
 /**
  * Locks, in id order, the groups a user currently belongs to; returns their ids. Memberships can

@@ -6,19 +6,19 @@ import { ScimError } from '../errors.js';
 import { appendAudit, type AuditEventInput } from '../repositories/audit.js';
 import { newDataKey, personalDataKey, sealPersonalData, sealWithKey } from '../repositories/personal-data.js';
 import {
-  applyMemberChange,
   deleteGroup,
   findGroup,
   groupFromRow,
   type GroupRow,
   insertGroup,
   listGroups,
+  type MemberDelta,
   membersOfGroups,
-  updateGroup,
+  planMemberChange,
+  recordGroupWrite,
 } from '../repositories/groups.js';
-import { appendOutbox, type OutboxEvent, type OutboxEventType } from '../repositories/outbox.js';
+import { appendOutbox, type OutboxEventType } from '../repositories/outbox.js';
 import {
-  bumpUserStreams,
   findRestorable,
   findUser,
   findUserByNameKey,
@@ -509,66 +509,42 @@ function groupAudit(ctx: ScimContext, action: string, groupId: string, data: Rec
   return { actor: scimActor(ctx), action, targetType: 'group', targetId: groupId, requestId: ctx.requestId, data };
 }
 
-/** Applies a member change and fans it out: one ordered event on each affected user's stream. */
-async function changeMembers(ctx: ScimContext, tx: Tx, groupId: string, change: MemberChange) {
-  const delta = await applyMemberChange(tx, ctx.tenantId, groupId, change);
-  const affected = [...delta.added, ...delta.removed];
-  const seqs = await bumpUserStreams(tx, affected);
-  const events: OutboxEvent[] = [];
-  for (const userId of delta.added) {
-    events.push({ streamType: 'user', streamId: userId, seq: seqs.get(userId)!, type: 'membership.added', payload: { groupId } });
-  }
-  for (const userId of delta.removed) {
-    events.push({ streamType: 'user', streamId: userId, seq: seqs.get(userId)!, type: 'membership.removed', payload: { groupId } });
-  }
-  await appendOutbox(tx, ctx.tenantId, events);
-  return delta;
-}
-
+const NO_MEMBER_CHANGE: MemberDelta = { added: [], removed: [], unresolved: [] };
 const noMemberChange = (m: MemberChange) => !m.replaceAll && !m.removeAll && m.add.length === 0 && m.remove.length === 0;
 
 export async function createGroupOp(ctx: ScimContext, body: unknown): Promise<ScimResult> {
   const { group, members } = normalizeGroupInput(body);
   return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
-    let row = await insertGroup(tx, ctx.tenantId, group);
-    const delta = members?.length ? await changeMembers(ctx, tx, row.id, { add: members, remove: [] }) : undefined;
-    await appendAudit(tx, ctx.tenantId, [
-      groupAudit(ctx, 'group.created', row.id, { after: group, membersAdded: delta?.added ?? [], unresolvedMembers: delta?.unresolved ?? [] }),
-    ]);
-    await appendOutbox(tx, ctx.tenantId, [
-      { streamType: 'group', streamId: row.id, seq: row.event_seq, type: 'group.created', payload: { membersAdded: delta?.added.length ?? 0 } },
-    ]);
-    row = (await findGroup(tx, row.id))!;
+    const created = await insertGroup(tx, ctx.tenantId, group);
+    // Nobody else can see the new group yet: it needs no lock before its members' locks.
+    const delta = members?.length ? await planMemberChange(tx, created.id, { add: members, remove: [] }) : NO_MEMBER_CHANGE;
+    const row = await recordGroupWrite(tx, ctx.tenantId, created.id, {
+      delta,
+      audit: groupAudit(ctx, 'group.created', created.id, { after: group, membersAdded: delta.added, unresolvedMembers: delta.unresolved }),
+      event: { type: 'group.created', payload: { membersAdded: delta.added.length } },
+    });
     return resourceResult(201, await renderOneGroup(ctx, tx, row), row.version);
   });
 }
 
+/** A change to a locked group: its member change, attributes, audit event and event in one statement. */
 async function writeGroup(ctx: ScimContext, tx: Tx, current: GroupRow, next: ScimGroup, members: MemberChange | undefined) {
   const d = diff(groupFromRow(current), next);
-  const delta = members && !noMemberChange(members) ? await changeMembers(ctx, tx, current.id, members) : undefined;
-  const memberChanged = !!delta && (delta.added.length > 0 || delta.removed.length > 0);
-  if (d.changed.length === 0 && !memberChanged && !delta?.unresolved.length) return current;
-  const row = await updateGroup(tx, current, next);
-  await appendAudit(tx, ctx.tenantId, [
-    groupAudit(ctx, 'group.updated', row.id, {
+  const delta = members && !noMemberChange(members) ? await planMemberChange(tx, current.id, members) : NO_MEMBER_CHANGE;
+  if (d.changed.length === 0 && delta.added.length === 0 && delta.removed.length === 0 && delta.unresolved.length === 0) return current;
+  return recordGroupWrite(tx, ctx.tenantId, current.id, {
+    delta,
+    next,
+    audit: groupAudit(ctx, 'group.updated', current.id, {
       changed: d.changed,
       before: d.before,
       after: d.after,
-      membersAdded: delta?.added ?? [],
-      membersRemoved: delta?.removed ?? [],
-      unresolvedMembers: delta?.unresolved ?? [],
+      membersAdded: delta.added,
+      membersRemoved: delta.removed,
+      unresolvedMembers: delta.unresolved,
     }),
-  ]);
-  await appendOutbox(tx, ctx.tenantId, [
-    {
-      streamType: 'group',
-      streamId: row.id,
-      seq: row.event_seq,
-      type: 'group.updated',
-      payload: { changed: d.changed, membersAdded: delta?.added.length ?? 0, membersRemoved: delta?.removed.length ?? 0 },
-    },
-  ]);
-  return row;
+    event: { type: 'group.updated', payload: { changed: d.changed, membersAdded: delta.added.length, membersRemoved: delta.removed.length } },
+  });
 }
 
 /**
@@ -607,10 +583,13 @@ export async function deleteGroupOp(ctx: ScimContext, id: string, pre: Precondit
     const current = await findGroup(tx, id, { forUpdate: true });
     if (!current) throw ScimError.notFound(`Group ${id} not found`);
     checkIfMatch(pre, current.version);
-    const delta = await changeMembers(ctx, tx, id, { removeAll: true, add: [], remove: [] });
+    const delta = await planMemberChange(tx, id, { removeAll: true, add: [], remove: [] });
+    await recordGroupWrite(tx, ctx.tenantId, id, {
+      delta,
+      audit: groupAudit(ctx, 'group.deleted', id, { before: groupFromRow(current), membersRemoved: delta.removed }),
+      event: { type: 'group.deleted', payload: {}, seq: current.event_seq + 1 },
+    });
     await deleteGroup(tx, id);
-    await appendAudit(tx, ctx.tenantId, [groupAudit(ctx, 'group.deleted', id, { before: groupFromRow(current), membersRemoved: delta.removed })]);
-    await appendOutbox(tx, ctx.tenantId, [{ streamType: 'group', streamId: id, seq: current.event_seq + 1, type: 'group.deleted', payload: {} }]);
     return { status: 204 };
   });
 }

@@ -242,6 +242,27 @@ describe('PATCH members', () => {
     expect(await outboxTypes(foreign!)).toEqual(['user.created']);
   });
 
+  it('a member removed and added back in one PATCH stays, with no event; the others change', async () => {
+    const t = await stack.createTenant();
+    const [a, b, c] = await createUsers(t, 3);
+    const g = await createGroup(t, { displayName: 'ClearAndAdd', members: [{ value: a }, { value: b }] });
+    const res = await stack.scim(
+      t,
+      'PATCH',
+      `/Groups/${g.id}`,
+      patchBody({ op: 'remove', path: 'members' }, { op: 'add', path: 'members', value: [{ value: a }, { value: c }] }),
+    );
+    expect(res.status).toBe(204);
+    expect(await memberIds(t, g.id)).toEqual([a, c].sort());
+    expect(await outboxTypes(a!)).toEqual(['user.created', 'membership.added']);
+    expect(await outboxTypes(b!)).toEqual(['user.created', 'membership.added', 'membership.removed']);
+    expect(await outboxTypes(c!)).toEqual(['user.created', 'membership.added']);
+    const audit = await stack.owner.oneFirst(sql.unsafe`
+      SELECT data FROM audit_events WHERE tenant_id = ${t.id} AND action = 'group.updated' AND target_id = ${g.id}`);
+    expect(audit).toMatchObject({ membersAdded: [c], membersRemoved: [b] });
+    await expectGaplessUserStreams(t);
+  });
+
   it('adding an existing member is an idempotent success that writes nothing', async () => {
     const t = await stack.createTenant();
     const [a] = await createUsers(t, 1);
