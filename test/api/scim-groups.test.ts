@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import pg from 'pg';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { GROUP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /** SCIM /Groups conformance: members, fan-out to user streams, concurrency, IdP lookups. */
@@ -261,6 +262,39 @@ describe('PATCH members', () => {
       SELECT data FROM audit_events WHERE tenant_id = ${t.id} AND action = 'group.updated' AND target_id = ${g.id}`);
     expect(audit).toMatchObject({ membersAdded: [c], membersRemoved: [b] });
     await expectGaplessUserStreams(t);
+  });
+
+  it('a member SCIM-deleted while the PATCH waits for its lock is withdrawn: unresolved, no row, no event', async () => {
+    const t = await stack.createTenant();
+    const [a, b] = await createUsers(t, 2);
+    const g = await createGroup(t, { displayName: 'Withdrawn' });
+    // What a concurrent SCIM DELETE of b has done when it holds b's lock and has not committed yet.
+    const deleter = new pg.Client({ connectionString: stack.databaseUrl });
+    await deleter.connect();
+    let patch: ReturnType<typeof stack.scim> | undefined;
+    try {
+      await deleter.query('BEGIN');
+      await deleter.query('UPDATE users SET scim_deleted_at = now(), active = false WHERE id = $1', [b]);
+      patch = stack.scim(t, 'PATCH', `/Groups/${g.id}`, patchBody({ op: 'add', path: 'members', value: [{ value: a }, { value: b }] }));
+      // The PATCH wrote its membership rows (b was live in its snapshot) and now waits for b's lock.
+      await eventually(async () =>
+        Number(await stack.owner.oneFirst(sql.unsafe`
+          SELECT count(*)::int FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FOR NO KEY UPDATE%'`)) > 0,
+      );
+      await deleter.query('COMMIT');
+    } finally {
+      await deleter.end();
+    }
+    const res = await patch;
+    expect(res.status).toBe(204);
+    expect(await dbMemberIds(g.id)).toEqual([a]);
+    expect(await outboxTypes(a!)).toEqual(['user.created', 'membership.added']);
+    expect(await outboxTypes(b!)).toEqual(['user.created']);
+    expect(await stack.owner.anyFirst(sql.unsafe`SELECT member_value FROM unresolved_members WHERE group_id = ${g.id}`)).toEqual([b]);
+    const audit = await stack.owner.oneFirst(sql.unsafe`
+      SELECT data FROM audit_events WHERE tenant_id = ${t.id} AND action = 'group.updated' AND target_id = ${g.id}`);
+    expect(audit).toMatchObject({ membersAdded: [a], membersRemoved: [], unresolvedMembers: [b] });
   });
 
   it('adding an existing member is an idempotent success that writes nothing', async () => {
