@@ -209,17 +209,22 @@ export function memberWrites(tenantId: string, groupId: string, delta: MemberDel
       INSERT INTO group_members (tenant_id, group_id, user_id)
       SELECT ${tenantId}, ${groupId}, u FROM unnest(${added}::uuid[]) AS u)`);
   }
-  if (delta.added.length || delta.removed.length) {
-    ctes.push(sql.fragment`member_streams AS (
+  // One bump and one event per affected member, added and removed apart (disjoint sets of users).
+  const streams = [
+    { name: 'joined', type: 'membership.added', ids: delta.added },
+    { name: 'left', type: 'membership.removed', ids: delta.removed },
+  ] as const;
+  for (const stream of streams) {
+    if (stream.ids.length === 0) continue;
+    const bumped = sql.identifier([`${stream.name}_streams`]);
+    ctes.push(sql.fragment`${bumped} AS (
       UPDATE users SET event_seq = event_seq + 1, version = version + 1, updated_at = now()
-       WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array([...delta.added, ...delta.removed], 'uuid')})
+       WHERE tenant_id = ${tenantId} AND id = ANY(${sql.array(stream.ids, 'uuid')})
        RETURNING id, event_seq)`);
-    ctes.push(sql.fragment`member_events AS (
+    ctes.push(sql.fragment`${sql.identifier([`${stream.name}_events`])} AS (
       INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
-      SELECT ${tenantId}, 'user', s.id, s.event_seq,
-             CASE WHEN s.id = ANY(${added}) THEN 'membership.added' ELSE 'membership.removed' END,
-             ${JSON.stringify({ groupId })}::jsonb, ${currentTraceparent()}::text
-        FROM member_streams s)`);
+      SELECT ${tenantId}, 'user', s.id, s.event_seq, ${stream.type}, ${JSON.stringify({ groupId })}::jsonb, ${currentTraceparent()}::text
+        FROM ${bumped} s)`);
   }
   if (delta.unresolved.length) {
     ctes.push(sql.fragment`unresolved AS (
