@@ -211,6 +211,42 @@ export async function updateUserRecorded(tx: Tx, current: UserRow, next: ScimUse
 }
 
 /**
+ * A live user with its personal-data key, read in one statement of its own
+ * (`scim_user_for_write`) and without a lock: the first half of a user write that takes no
+ * transaction (`updateUserAtVersion`). Takes `db.statements`, not a transaction.
+ */
+export async function readUserForWrite(db: Pick<Statements, 'maybeOne'>, tenantId: TenantRef, id: string): Promise<UserForWrite | null> {
+  if (!isUuid(id)) return null;
+  return db.maybeOne(sql.type(UserForWrite)`SELECT * FROM scim_user_for_write(${tenantId}, ${id})`);
+}
+
+/**
+ * `updateUserRecorded` in one statement of its own (`scim_update_user`: its own implicit
+ * transaction, the user's row lock its only one), and only if the user is still live and at
+ * `current.version`, the version the new representation was computed from. Null when it has moved
+ * on: nothing was written. Takes `db.statements`, not a transaction.
+ */
+export async function updateUserAtVersion(
+  db: Pick<Statements, 'maybeOne'>,
+  tenantId: TenantRef,
+  current: UserRow,
+  next: ScimUser,
+  r: UserWriteRecord,
+): Promise<UserRow | null> {
+  const c = columnsOf(next);
+  try {
+    return await db.maybeOne(sql.type(UserRow)`
+      SELECT * FROM scim_update_user(${tenantId}, ${current.id}, ${current.version}, ${c.userName}, ${c.userNameKey},
+        ${c.externalId}, ${c.active}, ${c.displayName}, ${c.name}::jsonb, ${c.emails}::jsonb, ${c.phoneNumbers}::jsonb,
+        ${c.enterprise}::jsonb, ${c.attributes}::jsonb, ${current.active && !c.active}, ${r.audit.actorId}, ${r.audit.requestId},
+        ${r.audit.action}, ${JSON.stringify(r.audit.data)}::jsonb, ${r.event.type}, ${JSON.stringify(r.event.payload)}::jsonb,
+        ${currentTraceparent()}::text)`);
+  } catch (err) {
+    uniquenessError(err, next.userName);
+  }
+}
+
+/**
  * SCIM DELETE: the resource is gone for SCIM at once (RFC 7644 §3.6) and the identity is suspended
  * synchronously; its workflow carries out the rest (grace period, then deletion).
  */

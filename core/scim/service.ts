@@ -27,9 +27,12 @@ import {
   createUserRecorded,
   listUsers,
   markUserScimDeleted,
+  readUserForWrite,
   restoreUser,
+  updateUserAtVersion,
   updateUserRecorded,
   userFromRow,
+  type UserWriteRecord,
   type UserForWrite,
   type UserRow,
 } from '../repositories/users.js';
@@ -413,32 +416,65 @@ function userEventType(wasActive: boolean, isActive: boolean): OutboxEventType {
   return 'user.updated';
 }
 
-/**
- * Writes a user's new representation with its audit event (values sealed under the identity's
- * key) and its stream event, in one statement after the locking read.
- */
-async function writeUser(ctx: ScimContext, tx: Tx, current: UserForWrite, next: ScimUser): Promise<UserRow> {
-  const before = userFromRow(current) as Record<string, unknown>;
-  const d = diff(before, next);
-  if (d.changed.length === 0) return current;
-  const key = current.data_key ?? (await personalDataKey(tx, ctx.tenantId, current.id));
+/** The audit event (values sealed under the identity's key) and stream event of a user write. */
+function userWriteRecord(ctx: ScimContext, current: UserRow, next: ScimUser, key: Buffer, d: ReturnType<typeof diff>): UserWriteRecord {
   const personal = sealWithKey(key, ctx.tenantId, current.id, { before: d.before, after: d.after });
   const type = userEventType(current.active, next.active !== false);
-  return updateUserRecorded(tx, current, next, {
+  return {
     audit: { actorId: ctx.connectionId, requestId: ctx.requestId || null, action: type, data: { changed: d.changed, personal } },
     event: { type, payload: { changed: d.changed } },
-  });
+  };
+}
+
+/**
+ * Writes a user's new representation with its audit event and its stream event, in one statement
+ * after the locking read.
+ */
+async function writeUser(ctx: ScimContext, tx: Tx, current: UserForWrite, next: ScimUser): Promise<UserRow> {
+  const d = diff(userFromRow(current), next);
+  if (d.changed.length === 0) return current;
+  const key = current.data_key ?? (await personalDataKey(tx, ctx.tenantId, current.id));
+  return updateUserRecorded(tx, current, next, userWriteRecord(ctx, current, next, key, d));
+}
+
+/**
+ * A user PATCH or PUT when nobody else writes the user meanwhile: a plain read, the new
+ * representation worked out here (`next`; undefined: nothing changes), and one write conditional
+ * on the version read. Two statements, each its own implicit transaction, instead of a transaction
+ * of five round trips; the user's row lock lasts one statement. Undefined when the user moved on
+ * in between, or has no personal-data key yet: the caller then takes the locking path, which
+ * always gets through (retrying optimistic writes could starve under IdPs' overlapping writes).
+ */
+async function writeUserAtVersion(
+  ctx: ScimContext,
+  id: string,
+  pre: Preconditions,
+  next: (current: UserRow) => ScimUser | undefined,
+  projection: Projection = {},
+): Promise<ScimResult | undefined> {
+  const current = await withRetry(() => readUserForWrite(ctx.db.statements, scimTenant(ctx), id));
+  if (!current) throw ScimError.notFound(`User ${id} not found`);
+  checkIfMatch(pre, current.version);
+  const user = next(current);
+  const d = user ? diff(userFromRow(current), user) : undefined;
+  if (!user || !d || d.changed.length === 0) return resourceResult(200, renderOneUser(ctx, current, projection), current.version);
+  if (!current.data_key) return undefined;
+  const record = userWriteRecord(ctx, current, user, current.data_key, d);
+  const row = await withRetry(() => updateUserAtVersion(ctx.db.statements, scimTenant(ctx), current, user, record));
+  return row ? resourceResult(200, renderOneUser(ctx, row, projection), row.version) : undefined;
 }
 
 /** PUT (RFC 7644 §3.5.1): replaces the writable attributes; read-only ones in the body are ignored. */
 export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions): Promise<ScimResult> {
   const { user, activeGiven } = normalizeUserReplacement(body);
+  const nextFor = (current: UserRow): ScimUser => (activeGiven ? user : { ...user, active: current.active });
+  const uncontended = await writeUserAtVersion(ctx, id, pre, nextFor);
+  if (uncontended) return uncontended;
   return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
-    const next = activeGiven ? user : { ...user, active: current.active };
-    const row = await writeUser(ctx, tx, current, next);
+    const row = await writeUser(ctx, tx, current, nextFor(current));
     return resourceResult(200, renderOneUser(ctx, row), row.version);
   });
 }
@@ -446,12 +482,18 @@ export async function replaceUserOp(ctx: ScimContext, id: string, body: unknown,
 export async function patchUserOp(ctx: ScimContext, id: string, body: unknown, pre: Preconditions, params: ListParams = {}): Promise<ScimResult> {
   const ops = parsePatchRequest(body, { maxOperations: ctx.limits.maxPatchOperations });
   const projection = projectionOf(params);
+  const patched = (current: UserRow) => {
+    const { user, changed } = applyUserPatch(userFromRow(current), ops);
+    return changed ? user : undefined;
+  };
+  const uncontended = await writeUserAtVersion(ctx, id, pre, patched, projection);
+  if (uncontended) return uncontended;
   return withTenant(ctx.db, scimTenant(ctx), async (tx) => {
     const current = await findUserForWrite(tx, id);
     if (!current) throw ScimError.notFound(`User ${id} not found`);
     checkIfMatch(pre, current.version);
-    const { user, changed } = applyUserPatch(userFromRow(current), ops);
-    const row = changed ? await writeUser(ctx, tx, current, user) : current;
+    const user = patched(current);
+    const row = user ? await writeUser(ctx, tx, current, user) : current;
     return resourceResult(200, renderOneUser(ctx, row, projection), row.version);
   });
 }

@@ -1,9 +1,10 @@
+import pg from 'pg';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { withTenant } from '../../core/db/pool.js';
 import { openPersonalData, SealedPersonalData } from '../../core/repositories/personal-data.js';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { ENT, LIST, PATCH_OP, SCIM_JSON, USER, enc, expectScimError, patchBody } from '../helpers/scim.js';
 
 /**
@@ -783,5 +784,62 @@ describe('DELETE /Users/:id', () => {
     expectScimError(await stack.scim(b, 'PUT', `/Users/${u.id}`, { userName: 'stolen' }), 404);
     expectScimError(await stack.scim(b, 'DELETE', `/Users/${u.id}`), 404);
     expect((await stack.scim(a, 'GET', `/Users/${u.id}`)).body.userName).toBe('mine@example.com');
+  });
+});
+
+describe('user writes that overlap (PATCH and PUT take no transaction unless they must)', () => {
+  let t: TestTenant;
+  beforeAll(async () => {
+    t = await stack.createTenant();
+  });
+
+  it('20 concurrent PATCHes of one user, each adding an email: all 20 kept, 20 events in order, version +20', async () => {
+    const u = await createUser(t, { userName: 'overlap@example.com' });
+    const emails = Array.from({ length: 20 }, (_, i) => `e${i}@example.com`);
+    const answers = await Promise.all(
+      emails.map((value) => stack.scim(t, 'PATCH', `/Users/${u.id}`, patchBody({ op: 'add', path: 'emails', value: [{ value, type: 'work' }] }))),
+    );
+    expect(answers.map((r) => r.status)).toEqual(emails.map(() => 200));
+    const now = await stack.scim(t, 'GET', `/Users/${u.id}`);
+    expect((now.body.emails as { value: string }[]).map((e) => e.value).sort()).toEqual([...emails].sort());
+    expect(now.body.meta.version).toBe('W/"21"');
+    const seqs = await stack.owner.anyFirst(sql.unsafe`
+      SELECT seq::int FROM outbox WHERE stream_type = 'user' AND stream_id = ${u.id} ORDER BY seq`);
+    expect(seqs).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    expect(await stack.owner.oneFirst(sql.unsafe`
+      SELECT count(*)::int FROM audit_events WHERE target_id = ${u.id} AND action = 'user.updated'`)).toBe(20);
+  });
+
+  it('a PATCH whose user changes between its read and its write is applied on top of that change', async () => {
+    const u = await createUser(t, { userName: 'moved-on@example.com', title: 'Engineer' });
+    // Another writer has changed the user and holds its row lock, not yet committed.
+    const other = new pg.Client({ connectionString: stack.databaseUrl });
+    await other.connect();
+    let res: Awaited<ReturnType<typeof stack.scim>> | undefined;
+    try {
+      await other.query('BEGIN');
+      await other.query(
+        `UPDATE users SET display_name = 'Set Elsewhere', version = version + 1, event_seq = event_seq + 1 WHERE id = $1`,
+        [u.id],
+      );
+      await other.query(`INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload)
+                         SELECT tenant_id, 'user', id, event_seq, 'user.updated', '{}' FROM users WHERE id = $1`, [u.id]);
+      const pending = stack.scim(t, 'PATCH', `/Users/${u.id}`, patchBody({ op: 'replace', path: 'title', value: 'Manager' }));
+      // The PATCH read the user without a lock and now waits in its conditional write.
+      await eventually(async () =>
+        Number(await stack.owner.oneFirst(sql.unsafe`
+          SELECT count(*)::int FROM pg_stat_activity
+           WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%scim_update_user%'`)) > 0,
+      );
+      await other.query('COMMIT');
+      res = await pending;
+    } finally {
+      await other.end();
+    }
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ title: 'Manager', displayName: 'Set Elsewhere', meta: { version: 'W/"3"' } });
+    const seqs = await stack.owner.anyFirst(sql.unsafe`
+      SELECT seq::int FROM outbox WHERE stream_type = 'user' AND stream_id = ${u.id} ORDER BY seq`);
+    expect(seqs).toEqual([1, 2, 3]);
   });
 });
