@@ -12,7 +12,10 @@ import type { Tx } from './pool.js';
  *   3. tenant-wide decisions (the mass-deprovisioning guard): a transaction-level advisory lock
  *
  * Rows that hang off a group or a user (group_members, user_roles, credentials, …) are written only
- * while their parent is locked, so they need no place in the order of their own.
+ * while their parent is locked, so they need no place in the order of their own. A statement that
+ * is its own transaction and locks one row only (`scim_update_user`, the uncontended user PATCH)
+ * needs none either: once it holds that lock it can wait only for its foreign keys' `KEY SHARE` on
+ * the tenant's row, which no writer of identities blocks.
  *
  * Row locks are `FOR NO KEY UPDATE`, never `FOR UPDATE`: every foreign-key check (an INSERT into
  * group_members, audit_events, outbox, …) takes `FOR KEY SHARE` on the referenced row, in whatever
