@@ -372,6 +372,10 @@ describe('User.groups, filters and DELETE', () => {
     const put = await stack.scim(t, 'PUT', `/Users/${a}`, { userName: u.body.userName, groups: [] });
     expect(put.status).toBe(200);
     expect(put.body.groups).toHaveLength(2);
+    // a user write answers with the groups too
+    const patched = await stack.scim(t, 'PATCH', `/Users/${a}`, patchBody({ op: 'replace', path: 'title', value: 'Grouped' }));
+    expect(patched.body.title).toBe('Grouped');
+    expect(patched.body.groups.map((x: { value: string }) => x.value).sort()).toEqual([g1.id, g2.id].sort());
     await stack.scim(t, 'PATCH', `/Groups/${g1.id}`, patchBody({ op: 'remove', path: `members[value eq "${a}"]` }));
     u = await stack.scim(t, 'GET', `/Users/${a}`);
     expect(u.body.groups.map((x: { value: string }) => x.value)).toEqual([g2.id]);

@@ -10,6 +10,14 @@
 -- the lock order (core/db/locks.ts). Call them as statements of their own, never inside an
 -- explicit transaction (the tenant setting would stay for the rest of it).
 
+-- A user's SCIM `groups` ({id, displayName} by folded name; [] when none), as every user query returns it.
+CREATE FUNCTION scim_user_groups(p_tenant uuid, p_user uuid) RETURNS jsonb
+LANGUAGE sql STABLE SECURITY INVOKER SET search_path = public AS $$
+  SELECT coalesce(jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key), '[]'::jsonb)
+    FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
+   WHERE gm.tenant_id = p_tenant AND gm.user_id = p_user
+$$;
+
 -- A live user with its groups and its personal-data key (NULL: none yet).
 CREATE FUNCTION scim_user_for_write(p_tenant uuid, p_id uuid)
 RETURNS TABLE (
@@ -27,10 +35,7 @@ BEGIN
            u.activated_at, u.suspended_at, u.deleted_at, u.scim_deleted_at, u.display_name, u.name, u.emails,
            u.phone_numbers, u.enterprise, u.attributes, u.version, u.event_seq, u.applied_seq, u.created_at,
            u.updated_at,
-           coalesce((
-             SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
-               FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-              WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id), '[]'::jsonb),
+           scim_user_groups(u.tenant_id, u.id),
            k.data_key
       FROM users u LEFT JOIN personal_data_keys k ON k.tenant_id = u.tenant_id AND k.user_id = u.id
      WHERE u.tenant_id = p_tenant AND u.id = p_id AND u.scim_deleted_at IS NULL;
@@ -75,10 +80,7 @@ BEGIN
            u.activated_at, u.suspended_at, u.deleted_at, u.scim_deleted_at, u.display_name, u.name, u.emails,
            u.phone_numbers, u.enterprise, u.attributes, u.version, u.event_seq, u.applied_seq, u.created_at,
            u.updated_at,
-           coalesce((
-             SELECT jsonb_agg(jsonb_build_object('id', g.id, 'displayName', g.display_name) ORDER BY g.display_name_key)
-               FROM group_members gm JOIN groups g ON g.tenant_id = gm.tenant_id AND g.id = gm.group_id
-              WHERE gm.tenant_id = u.tenant_id AND gm.user_id = u.id), '[]'::jsonb)
+           scim_user_groups(u.tenant_id, u.id)
       FROM u;
 END $$;
 
@@ -86,3 +88,4 @@ END $$;
 DROP FUNCTION scim_update_user(uuid, uuid, integer, text, text, text, boolean, text, jsonb, jsonb, jsonb, jsonb, jsonb,
   boolean, text, text, text, jsonb, text, jsonb, text);
 DROP FUNCTION scim_user_for_write(uuid, uuid);
+DROP FUNCTION scim_user_groups(uuid, uuid);
