@@ -147,9 +147,19 @@ describe('replicas and graceful shutdown', () => {
     expect(apiMetrics).toMatch(/roster_scim_request_duration_seconds_bucket\{le="\+Inf",process="api",resource="Users",method="POST"\} [1-9]/);
     // Never on the public port (there the path is only the portal's fallback, if anything).
     expect(await (await fetch(`${apiB.url}/metrics`)).text()).not.toContain('roster_scim_requests_total');
+    // worker-2's relay may have found nothing left to hand over (worker-1 can relay every create
+    // while it drains): one more write gives it a signal of its own to count.
+    const someone = await owner.oneFirst(sql.type(z.object({ id: z.string() }))`SELECT id FROM users WHERE tenant_id = ${tenant.id} LIMIT 1`);
+    const renamed = await fetch(`${apiB.url}/scim/v2/Users/${someone}`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/scim+json' },
+      body: JSON.stringify({ schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', path: 'displayName', value: 'Renamed' }] }),
+    });
+    expect(renamed.status).toBe(200);
     const workerMetrics = await eventually(async () => {
       const text = await (await fetch(`http://127.0.0.1:${workerMetricsPort}/metrics`)).text();
-      return /roster_relay_signals_total\{workflow_type="identityLifecycle",outcome="delivered",process="worker"\} [1-9]/.test(text) && text;
+      const delivered = /roster_relay_signals_total\{workflow_type="identityLifecycle",outcome="delivered",process="worker"\} [1-9]/.test(text);
+      return delivered && /^roster_outbox_backlog\{process="worker"\} 0$/m.test(text) && text;
     });
     expect(workerMetrics).toMatch(/^roster_outbox_backlog\{process="worker"\} 0$/m);
     expect(workerMetrics).toMatch(/^roster_guard_holds\{process="worker"\} 0$/m);
