@@ -180,37 +180,6 @@ export interface UserWriteRecord {
 }
 
 /**
- * Applies a new stored representation and the lifecycle consequences of `active` changing, and
- * records it (audit event, outbox event with the stream's next seq) in the same statement.
- */
-export async function updateUserRecorded(tx: Tx, current: UserRow, next: ScimUser, r: UserWriteRecord): Promise<UserRow> {
-  const c = columnsOf(next);
-  const suspend = current.active && !c.active;
-  try {
-    return await tx.one(sql.type(UserRow)`
-      WITH u AS (
-        UPDATE users AS u SET user_name = ${c.userName}, user_name_key = ${c.userNameKey}, external_id = ${c.externalId},
-               active = ${c.active}, display_name = ${c.displayName}, name = ${c.name}::jsonb, emails = ${c.emails}::jsonb,
-               phone_numbers = ${c.phoneNumbers}::jsonb, enterprise = ${c.enterprise}::jsonb,
-               attributes = ${c.attributes}::jsonb,
-               ${suspend ? sql.fragment`lifecycle_state = 'suspended', suspended_at = now(),` : sql.fragment``}
-               version = version + 1, event_seq = event_seq + 1, updated_at = now()
-         WHERE u.id = ${current.id}
-         RETURNING u.*),
-      a AS (
-        INSERT INTO audit_events (tenant_id, actor_type, actor_id, action, target_type, target_id, request_id, data)
-        SELECT u.tenant_id, 'scim', ${r.audit.actorId}, ${r.audit.action}, 'user', u.id::text, ${r.audit.requestId}, ${JSON.stringify(r.audit.data)}::jsonb
-          FROM u),
-      o AS (
-        INSERT INTO outbox (tenant_id, stream_type, stream_id, seq, event_type, payload, traceparent)
-        SELECT u.tenant_id, 'user', u.id, u.event_seq, ${r.event.type}, ${JSON.stringify(r.event.payload)}::jsonb, ${currentTraceparent()}::text FROM u)
-      SELECT ${USER_COLUMNS} FROM u`);
-  } catch (err) {
-    uniquenessError(err, next.userName);
-  }
-}
-
-/**
  * A live user with its personal-data key, read in one statement of its own
  * (`scim_user_for_write`) and without a lock: the first half of a user write that takes no
  * transaction (`updateUserAtVersion`). Takes `db.statements`, not a transaction.
@@ -221,10 +190,12 @@ export async function readUserForWrite(db: Pick<Statements, 'maybeOne'>, tenantI
 }
 
 /**
- * `updateUserRecorded` in one statement of its own (`scim_update_user`: its own implicit
- * transaction, the user's row lock its only one), and only if the user is still live and at
- * `current.version`, the version the new representation was computed from. Null when it has moved
- * on: nothing was written. Takes `db.statements`, not a transaction.
+ * Applies a new stored representation and the lifecycle consequences of `active` changing, and
+ * records it (audit event, outbox event with the stream's next seq), in one statement
+ * (`scim_update_user`), and only if the user is still live and at `current.version`, the version
+ * the new representation was computed from. Null when it has moved on: nothing was written. On
+ * `db.statements` it is its own implicit transaction, the user's row lock its only one; inside the
+ * caller's transaction (`withTenant` for the same tenant, the user locked) it always writes.
  */
 export async function updateUserAtVersion(
   db: Pick<Statements, 'maybeOne'>,

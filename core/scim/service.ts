@@ -30,7 +30,6 @@ import {
   readUserForWrite,
   restoreUser,
   updateUserAtVersion,
-  updateUserRecorded,
   userFromRow,
   type UserWriteRecord,
   type UserForWrite,
@@ -434,7 +433,10 @@ async function writeUser(ctx: ScimContext, tx: Tx, current: UserForWrite, next: 
   const d = diff(userFromRow(current), next);
   if (d.changed.length === 0) return current;
   const key = current.data_key ?? (await personalDataKey(tx, ctx.tenantId, current.id));
-  return updateUserRecorded(tx, current, next, userWriteRecord(ctx, current, next, key, d));
+  const row = await updateUserAtVersion(tx, scimTenant(ctx), current, next, userWriteRecord(ctx, current, next, key, d));
+  // The user is locked by this transaction since `current` was read: its version cannot have moved.
+  if (!row) throw new Error(`user ${current.id} changed under its row lock`);
+  return row;
 }
 
 /**
@@ -456,8 +458,8 @@ async function writeUserAtVersion(
   if (!current) throw ScimError.notFound(`User ${id} not found`);
   checkIfMatch(pre, current.version);
   const user = next(current);
-  const d = user ? diff(userFromRow(current), user) : undefined;
-  if (!user || !d || d.changed.length === 0) return resourceResult(200, renderOneUser(ctx, current, projection), current.version);
+  const d = user && diff(userFromRow(current), user);
+  if (!user || !d?.changed.length) return resourceResult(200, renderOneUser(ctx, current, projection), current.version);
   if (!current.data_key) return undefined;
   const record = userWriteRecord(ctx, current, user, current.data_key, d);
   const row = await withRetry(() => updateUserAtVersion(ctx.db.statements, scimTenant(ctx), current, user, record));

@@ -7,8 +7,9 @@
 -- any transaction). The write names the version it was computed from and writes nothing when the
 -- user has moved on since (or was SCIM-deleted); the API then takes the locking path. Its only
 -- row lock is the user's own, taken and released inside the one statement, so it needs no place in
--- the lock order (core/db/locks.ts). Call them as statements of their own, never inside an
--- explicit transaction (the tenant setting would stay for the rest of it).
+-- the lock order (core/db/locks.ts). Call them as statements of their own, or inside a transaction
+-- already scoped to the same tenant: the tenant setting stays for the rest of a transaction. The
+-- locking path calls scim_update_user too, in its transaction, with the user locked.
 
 -- A user's SCIM `groups` ({id, displayName} by folded name; [] when none), as every user query returns it.
 CREATE FUNCTION scim_user_groups(p_tenant uuid, p_user uuid) RETURNS jsonb
