@@ -8,6 +8,7 @@ import { withTenant } from '../../core/db/pool.js';
 import { createAppKey } from '../../core/repositories/app-keys.js';
 import { startTelemetry, type Telemetry } from '../../core/telemetry.js';
 import { eventDeliveryWorkflowId, identityWorkflowId } from '../../workflows/ids.js';
+import { eventDeliveryStatusQuery } from '../../workflows/messages.js';
 import { APP_API_CHANGE_KINDS, applyAtOnce } from '../helpers/approvals.js';
 import { eventually, startStack, type TestStack } from '../helpers/stack.js';
 
@@ -81,10 +82,14 @@ describe('OpenTelemetry traces', () => {
     expect(hit.eventType).toBe('user.provisioned');
 
     // Both workflows are long-lived entities: their RunWorkflow spans end (and are exported) only
-    // when the run ends. Cancelling the runs ends them here.
+    // when the run ends. Cancelling the runs ends them here, once the delivery workflow has seen its
+    // activity complete: a cancel that lands while the POST's activity is still running cancels the
+    // activity in the workflow, and the spans of that hop never end as the success they were.
     const client = stack.client!;
+    const delivery = client.workflow.getHandle(eventDeliveryWorkflowId(t.id, 'user', userId));
+    await eventually(async () => (await delivery.query(eventDeliveryStatusQuery)).delivered >= 1, 60_000);
     await client.workflow.getHandle(identityWorkflowId(t.id, userId)).cancel();
-    await client.workflow.getHandle(eventDeliveryWorkflowId(t.id, 'user', userId)).cancel();
+    await delivery.cancel();
     const names = (spans: readonly ReadableSpan[]) => new Set(spans.map((s) => s.name));
     await eventually(async () => {
       const seen = names(exporter.getFinishedSpans());
