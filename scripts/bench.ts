@@ -743,6 +743,9 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
         prefix: 'sync-',
         users: FIRST_ACCESS_USERS,
         concurrency: FIRST_ACCESS_CONCURRENCY,
+        // The last POSTs wait for the whole joiner backlog: twice what the throughput run's rate
+        // says it takes, so a slow machine reports its long tail instead of users that never arrived.
+        timeoutMs: Math.max(300_000, Math.ceil((2 * FIRST_ACCESS_USERS * 1000) / Math.max(1, thr.result.joinersPerSec)) + 60_000),
       }),
     extraPids(worker),
   );
