@@ -38,7 +38,7 @@ afterAll(async () => {
         [database],
       );
       return r.rows[0]?.backends === 0 && r.rows[0];
-    }, 10_000);
+    }, 60_000);
     expect(Number(row.deadlocks), 'deadlocks PostgreSQL detected in this database').toBe(0);
   } finally {
     await admin.end();

