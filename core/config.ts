@@ -197,6 +197,22 @@ export const ConfigSchema = z.object({
   /** Worker: workflow tasks running at once. */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(10),
   /**
+   * Worker: workflow runs kept in memory between their tasks (the SDK's sticky cache). An identity
+   * is a long-lived workflow that sleeps between its events, so a directory larger than the cache
+   * makes most events a cache miss: the whole history is fetched from Temporal and replayed before
+   * the event runs. 0 takes the SDK's default (derived from the heap limit, about 2,300 runs at
+   * node's default 4 GB).
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(0),
+  /**
+   * Worker: how long a task for a cached run waits for this worker (its sticky queue) before
+   * Temporal hands it to any worker with the whole history, which then replays it. Under a backlog
+   * (a group push fans out thousands of membership events) tasks wait longer than the SDK's 10 s,
+   * and every one of them is replayed. Longer keeps the cache useful under load; a crashed worker's
+   * cached runs then wait that long for another worker.
+   */
+  WORKER_STICKY_TIMEOUT_MS: z.coerce.number().int().min(1_000).default(10_000),
+  /**
    * Worker: CPU niceness (0–19) of a process that runs only the worker (ROSTER_ROLE=worker or
    * worker/main.ts). Lifecycle work is durable and asynchronous; SCIM and introspection answers are
    * what an IdP or an application waits on. When both share a host (one box, or co-located pods),

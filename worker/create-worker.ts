@@ -38,6 +38,10 @@ export interface WorkerDeps {
   /** Concurrency limits (core/config.ts WORKER_MAX_CONCURRENT_*); the config defaults when absent. */
   maxConcurrentLocalActivities?: number;
   maxConcurrentWorkflowTasks?: number;
+  /** Sticky cache size (core/config.ts WORKER_MAX_CACHED_WORKFLOWS; 0: the SDK's default). */
+  maxCachedWorkflows?: number;
+  /** Sticky queue schedule-to-start timeout (WORKER_STICKY_TIMEOUT_MS). */
+  stickyTimeoutMs?: number;
   metrics?: Metrics;
   /** Where webhook deliveries may connect (the SSRF guard); the config default when absent. */
   webhookTargets?: WebhookTargetPolicy;
@@ -90,11 +94,15 @@ export async function createLifecycleWorker(deps: WorkerDeps): Promise<Worker> {
     shutdownGraceTime: deps.shutdownGraceTimeMs ?? DEFAULTS.SHUTDOWN_TIMEOUT_MS,
     maxConcurrentLocalActivityExecutions: deps.maxConcurrentLocalActivities ?? DEFAULTS.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: deps.maxConcurrentWorkflowTasks ?? DEFAULTS.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    ...cachedWorkflows(deps.maxCachedWorkflows ?? DEFAULTS.WORKER_MAX_CACHED_WORKFLOWS),
+    stickyQueueScheduleToStartTimeout: deps.stickyTimeoutMs ?? DEFAULTS.WORKER_STICKY_TIMEOUT_MS,
     ...(deps.telemetry ? await tracingWorkerOptions(deps.telemetry, deps.workflowBundle !== undefined) : {}),
   });
 }
 
 export { NativeConnection };
+
+const cachedWorkflows = (n: number) => (n > 0 ? { maxCachedWorkflows: n } : {});
 
 const campaignHourMs = (deps: WorkerDeps) => deps.campaignHourMs ?? DEFAULTS.CAMPAIGN_HOUR_MS;
 

@@ -72,6 +72,8 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     secretKey: loadSecretsKey(config),
     maxConcurrentLocalActivities: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     maxConcurrentWorkflowTasks: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    stickyTimeoutMs: config.WORKER_STICKY_TIMEOUT_MS,
     shutdownGraceTimeMs: config.SHUTDOWN_TIMEOUT_MS,
     webhookTargets: webhookTargets(config),
     retention: retentionDays(config),

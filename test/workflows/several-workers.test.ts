@@ -4,7 +4,7 @@ import pino from 'pino';
 import { sql } from 'slonik';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { z } from 'zod';
-import { appDatabaseUrl, webhookTargets } from '../../core/config.js';
+import { appDatabaseUrl, loadConfig, webhookTargets } from '../../core/config.js';
 import { createDatabasePool, type Db, withTenant } from '../../core/db/pool.js';
 import { parseResolverList } from '../../core/domains/dns.js';
 import { sealAuditChains, verifyAuditChain } from '../../core/repositories/audit.js';
@@ -23,6 +23,7 @@ import { eventually, startStack, type TestStack, type TestTenant } from '../help
  * and every tenant's audit chain is gapless and verifies.
  */
 const PATCH = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+const SMALL_CACHE = 8;
 const n = z.object({ n: z.number() });
 
 interface ExtraWorker {
@@ -34,7 +35,7 @@ interface ExtraWorker {
 }
 
 /** One more worker instance, as a replica process would run it (worker/runtime.ts), in this process. */
-async function startExtraWorker(stack: TestStack): Promise<ExtraWorker> {
+async function startExtraWorker(stack: TestStack, options: { maxCachedWorkflows?: number; stickyTimeoutMs?: number } = {}): Promise<ExtraWorker> {
   const db = await createDatabasePool(appDatabaseUrl(stack.config), { maximumPoolSize: 6 });
   const address = inject('temporalAddress');
   const connection = await Connection.connect({ address });
@@ -52,6 +53,7 @@ async function startExtraWorker(stack: TestStack): Promise<ExtraWorker> {
     workflowBundle: { code: inject('workflowCode') },
     dnsServers: parseResolverList(stack.config.DNS_RESOLVER),
     approvalHourMs: stack.config.APPROVAL_HOUR_MS,
+    ...options,
   });
   const run = worker.run();
   const loops = startBackgroundLoops({
@@ -96,7 +98,9 @@ beforeAll(async () => {
     await withTenant(stack.owner, tenant.id, (tx) => createWebhook(tx, { tenantId: tenant.id, actor: { type: 'system', id: 'test' } }, policy, { url }));
     tenants.push(tenant);
   }
-  extras.push(await startExtraWorker(stack), await startExtraWorker(stack));
+  // One replica with a tiny sticky cache (WORKER_MAX_CACHED_WORKFLOWS): most of its tasks then
+  // replay the run's history first, as in a directory larger than the cache.
+  extras.push(await startExtraWorker(stack, { maxCachedWorkflows: SMALL_CACHE, stickyTimeoutMs: 30_000 }), await startExtraWorker(stack));
 });
 
 afterAll(async () => {
@@ -187,4 +191,17 @@ describe('several workers and sealers against one database', () => {
       expect(chain.sealed).toBe(links.rows);
     }
   }, 300_000);
+
+  it('a worker keeps as many runs in its sticky cache, and waits as long for their tasks, as the configuration says', () => {
+    const config = loadConfig({ WORKER_MAX_CACHED_WORKFLOWS: '20000', WORKER_STICKY_TIMEOUT_MS: '120000' });
+    expect([config.WORKER_MAX_CACHED_WORKFLOWS, config.WORKER_STICKY_TIMEOUT_MS]).toEqual([20_000, 120_000]);
+    expect(() => loadConfig({ WORKER_STICKY_TIMEOUT_MS: '10' })).toThrow();
+    expect(extras[0]!.worker.options.maxCachedWorkflows).toBe(SMALL_CACHE);
+    expect(extras[0]!.worker.options.stickyQueueScheduleToStartTimeoutMs).toBe(30_000);
+    // The defaults: the SDK's cache size (derived from the heap limit) and core/config.ts's timeout.
+    const defaults = loadConfig({});
+    expect(defaults.WORKER_MAX_CACHED_WORKFLOWS).toBe(0);
+    expect(extras[1]!.worker.options.maxCachedWorkflows).toBeGreaterThan(SMALL_CACHE);
+    expect(extras[1]!.worker.options.stickyQueueScheduleToStartTimeoutMs).toBe(defaults.WORKER_STICKY_TIMEOUT_MS);
+  });
 });
