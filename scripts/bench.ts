@@ -744,8 +744,9 @@ async function lifecyclePart(temporalAddress: string, temporal: DevServer | unde
         users: FIRST_ACCESS_USERS,
         concurrency: FIRST_ACCESS_CONCURRENCY,
         // The last POSTs wait for the whole joiner backlog: twice what the throughput run's rate
-        // says it takes, so a slow machine reports its long tail instead of users that never arrived.
-        timeoutMs: Math.max(300_000, Math.ceil((2 * FIRST_ACCESS_USERS * 1000) / Math.max(1, thr.result.joinersPerSec)) + 60_000),
+        // says it takes (at least 5 minutes, at most 30), so a slow machine reports its long tail
+        // instead of users that never arrived, and a stalled worker still ends the run.
+        timeoutMs: Math.min(1_800_000, Math.max(300_000, Math.ceil((2 * FIRST_ACCESS_USERS * 1000) / Math.max(1, thr.result.joinersPerSec)) + 60_000)),
       }),
     extraPids(worker),
   );
