@@ -2,6 +2,7 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
+  patched,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
@@ -11,7 +12,9 @@ import type { LifecycleActivities } from '../activities/lifecycle.js';
 import { databaseLocalActivity } from './activity-options.js';
 import { PARKING_FAILURES, permanentFailure } from './failures.js';
 import {
+  BATCHED_IDENTITY_EVENTS,
   type IdentityStatus,
+  MAX_IDENTITY_BATCH,
   identityStatusQuery,
   type LifecycleState,
   type ParkedEvent,
@@ -41,6 +44,8 @@ const HISTORY_LIMIT = 2_000;
  * last days, so the check is sparse and the workflow continues as new if the history grows.
  */
 const HOLD_RECHECK = '10 minutes';
+/** Version marker: consecutive membership and entitlement events waiting in the stream apply as one step. */
+const BATCH_EVENTS = 'identity-batched-events';
 
 /**
  * The entity workflow of one identity (`identity/<tenantId>/<userId>`). It drains the SCIM change
@@ -49,7 +54,10 @@ const HOLD_RECHECK = '10 minutes';
  * local activity and one transaction (`applyIdentityEvent`: transition, roles, guard, revocations,
  * audit, outbound events, stream position), stored under workflow id + seq + step, so a crash
  * anywhere replays safely; only a held leaver, or one whose service accounts must be handed over,
- * takes further steps. A fresh run learns its stream position from its first event's step.
+ * takes further steps. A fresh run learns its stream position from its first event's step. When
+ * the stream has a backlog (a group push delivers several events per member), a run of membership
+ * and entitlement events waiting together is one step: their roles follow the directory as it is
+ * now, so applying them one by one would only end at the same roles.
  */
 export async function identityLifecycle(input: IdentityLifecycleInput): Promise<void> {
   const { tenantId, userId } = input;
@@ -156,7 +164,10 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
   async function handle(event: StreamEvent, fromStart: boolean): Promise<'applied' | 'repositioned' | 'gone'> {
     const step = { tenantId, userId, workflowId, seq: event.seq };
     const changed = Array.isArray(event.payload.changed) ? (event.payload.changed as unknown[]) : undefined;
-    const out = await db.applyIdentityEvent({ ...step, type: event.type, ...(changed ? { changed } : {}), leaverDone, fromStart });
+    const batched = (e: StreamEvent) => BATCHED_IDENTITY_EVENTS.has(e.type);
+    const following = fromStart || !batched(event) ? [] : stream.following(event.seq, batched, MAX_IDENTITY_BATCH - 1);
+    const then = following.length && patched(BATCH_EVENTS) ? following.map((e) => ({ seq: e.seq, type: e.type })) : undefined;
+    const out = await db.applyIdentityEvent({ ...step, type: event.type, ...(changed ? { changed } : {}), leaverDone, fromStart, ...(then ? { then } : {}) });
     if (out.kind === 'gone') return fromStart ? 'gone' : 'applied';
     if (fromStart) awaitingDeletion = out.deletionPending;
     if (out.kind === 'position') {
@@ -166,6 +177,7 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     }
     if (out.kind === 'skip') return 'applied';
     state = out.state;
+    if (out.through) stream.advanceTo(out.through);
     if (out.becameActive) {
       // Joiner, or reactivation / restore (which brings back roles, never revoked credentials).
       leaverDone = false;

@@ -9,6 +9,15 @@ export interface StreamEvent {
   payload: Record<string, unknown>;
 }
 
+/**
+ * Identity events that only re-derive the user's roles from what the directory holds now: no
+ * payload the step reads, never a state transition. Consecutive ones waiting in a stream (a group
+ * push delivers several per member) are applied as one step (`IdentityEventInput.then`).
+ */
+export const BATCHED_IDENTITY_EVENTS: ReadonlySet<string> = new Set(['membership.added', 'membership.removed', 'entitlements.changed']);
+/** At most this many events in one batched step (bounds the transaction and its audit insert). */
+export const MAX_IDENTITY_BATCH = 64;
+
 export type LifecycleState = 'provisioned' | 'active' | 'suspended' | 'deleted';
 
 export interface IdentityStatus {

@@ -32,6 +32,13 @@ export class OrderedStream {
     return this.pending.get(this.appliedSeq + 1);
   }
 
+  /** The pending events right after `seq`, in order, while each is there and `accept`s (at most `max`). */
+  following(seq: number, accept: (event: StreamEvent) => boolean, max: number): StreamEvent[] {
+    const run: StreamEvent[] = [];
+    for (let next = this.pending.get(seq + 1); next && run.length < max && accept(next); next = this.pending.get(next.seq + 1)) run.push(next);
+    return run;
+  }
+
   markApplied(seq: number): void {
     this.pending.delete(seq);
     this.appliedSeq = Math.max(this.appliedSeq, seq);

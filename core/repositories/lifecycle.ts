@@ -13,6 +13,7 @@ import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
 import { LifecycleState } from './users.js';
+import { BATCHED_IDENTITY_EVENTS, MAX_IDENTITY_BATCH } from '../../workflows/messages.js';
 
 /**
  * Runs `fn` at most once per key: its effects and its (JSON) result commit together, and a retry
@@ -101,6 +102,8 @@ export type IdentityEventOutcome =
       leaver: 'none' | 'proceed' | 'held';
       /** The stream position moved on in this transaction (otherwise `finishIdentityEvent` follows). */
       finished: boolean;
+      /** A batch (`IdentityEventInput.then`): the last seq applied with this event. */
+      through?: number;
       deletionPending: boolean;
       /** Recorded events that a webhook endpoint takes, in emission order, for the delivery workflow. */
       deliver: string[];
@@ -124,12 +127,29 @@ export interface IdentityEventInput {
   leaverDone: boolean;
   /** The first event of a fresh run: the stream position is read here, not assumed. */
   fromStart: boolean;
+  /**
+   * The events that follow this one in the stream, to apply in the same step when they and this
+   * one are all BATCHED_IDENTITY_EVENTS (workflows/messages.ts). Only the consecutive prefix is
+   * taken; the outcome's `through` says how far the stream moved.
+   */
+  then?: readonly { seq: number; type: string }[];
   catalogue: readonly AppRole[];
   /** Milliseconds in a campaign hour (CAMPAIGN_HOUR_MS) for a review a move opens; default one hour. */
   campaignHourMs?: number;
 }
 
 const eventStepKey = (input: { workflowId: string; seq: number }, step: string) => `${input.workflowId}:${input.seq}:${step}`;
+
+/** The events applied with `input` as one step: the consecutive, batchable prefix of `then`. */
+function batchedWith(input: IdentityEventInput): { seq: number; type: string }[] {
+  if (input.fromStart || !BATCHED_IDENTITY_EVENTS.has(input.type)) return [];
+  const batch: { seq: number; type: string }[] = [];
+  for (const next of input.then ?? []) {
+    if (batch.length + 1 >= MAX_IDENTITY_BATCH || next.seq !== input.seq + batch.length + 1 || !BATCHED_IDENTITY_EVENTS.has(next.type)) break;
+    batch.push({ seq: next.seq, type: next.type });
+  }
+  return batch;
+}
 
 /**
  * One stream event, every step that always runs together in one transaction: the state
@@ -138,6 +158,11 @@ const eventStepKey = (input: { workflowId: string; seq: number }, step: string) 
  * effect: the outcome is stored under workflow id + seq + `event` with the effects, and a retry
  * gets it back. Event ids are derived from workflow id + `seq:type[:role]`, as when each was its
  * own step, so receivers deduplicate.
+ *
+ * A run of membership and entitlement events (`then`) applies as one: each keeps its audit row, the
+ * roles are derived once from the directory as it is now (what applying them one by one ends at),
+ * their events carry the first event's seq, and the outcome (stored under the first seq) says
+ * `through` which seq the stream moved.
  *
  * Locks (core/db/locks.ts): this user's row first (identityPosition), then, for a leaver, the
  * guard's advisory tenant lock; no other user or group row.
@@ -168,10 +193,13 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   if (unfinished) return unfinished;
 
   const actor: Actor = { type: 'system', id: input.workflowId };
+  const batch = batchedWith(input);
+  const last = batch.at(-1)?.seq ?? input.seq;
   const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
   const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
   const audit: AuditEventInput[] = [
     { actor, action: activate ? 'lifecycle.active' : `lifecycle.${input.type}`, targetType: 'user', targetId: input.userId, data: { seq: input.seq, event: input.type, state } },
+    ...batch.map((e): AuditEventInput => ({ actor, action: `lifecycle.${e.type}`, targetType: 'user', targetId: input.userId, data: { seq: e.seq, event: e.type, state } })),
   ];
   const events: NewEvent[] = [];
   const emit = (type: EventType, data: Record<string, unknown>, suffix = '') =>
@@ -212,7 +240,17 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   }
 
   const finished = leaver === 'none';
-  const outcome: IdentityEventOutcome = { kind: 'applied', state, becameActive: activate, leaver, finished, deletionPending, deliver: [], ...(startCampaigns.length ? { startCampaigns } : {}) };
+  const outcome: IdentityEventOutcome = {
+    kind: 'applied',
+    state,
+    becameActive: activate,
+    leaver,
+    finished,
+    deletionPending,
+    deliver: [],
+    ...(batch.length ? { through: last } : {}),
+    ...(startCampaigns.length ? { startCampaigns } : {}),
+  };
   // The event's writes in one statement (one round trip instead of five on the hot path): the
   // deferred grants, the transition and stream position, the audit rows, the events (answering
   // which of them a webhook takes) and the stored outcome with that answer. The user's row is
@@ -225,7 +263,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     ? sql.fragment`lifecycle_state = 'active', activated_at = now(), leaver_seq = NULL, `
     : leaver !== 'none' ? sql.fragment`leaver_seq = ${input.seq}, ` : sql.fragment``;
   ctes.push(sql.fragment`moved AS (
-    UPDATE users SET ${transition} applied_seq = ${finished ? input.seq : pos.applied_seq}
+    UPDATE users SET ${transition} applied_seq = ${finished ? last : pos.applied_seq}
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));

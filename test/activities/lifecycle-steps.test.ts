@@ -122,6 +122,63 @@ describe('one transaction per lifecycle event', () => {
     expect((await introspect(stack, t.appKey, token.token)).active).toBe(false);
   });
 
+  it('a run of membership events applies as one step: an audit row each, the roles once, the stream through the last; a retry writes nothing', async () => {
+    const admins = (await stack.scim(t, 'POST', '/Groups', { displayName: 'Steps admins' })).body.id as string;
+    expect((await api(stack, t.appKey, 'PUT', `/api/v1/role-mappings/${admins}`, { roles: ['admin'] })).status).toBe(200);
+    const id = await scimUser('steps.batch@example.com');
+    await apply(step(id, 1, 'user.created', { fromStart: true }));
+    const addTo = async (group: string) =>
+      expect((await stack.scim(t, 'PATCH', `/Groups/${group}`, { schemas: [PATCH], Operations: [{ op: 'add', path: 'members', value: [{ value: id }] }] })).status).toBe(204);
+    await addTo(admins);
+    for (const name of ['Steps one', 'Steps two']) {
+      expect((await stack.scim(t, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
+    }
+    expect((await stack.scim(t, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'Batch' }] })).status).toBe(200);
+    const stream = await stack.owner.any(sql.type(z.object({ seq: z.number(), type: z.string() }))`
+      SELECT seq, event_type AS type FROM outbox WHERE stream_type = 'user' AND stream_id = ${id} ORDER BY seq`);
+    expect(stream.map((e) => e.type)).toEqual(['user.created', 'membership.added', 'membership.added', 'membership.added', 'user.updated']);
+
+    // The user.updated that follows the three memberships is not theirs to apply.
+    const batch = await apply(step(id, 2, 'membership.added', { then: stream.slice(2) }));
+    expect(batch).toMatchObject({ kind: 'applied', state: 'active', leaver: 'none', finished: true, through: 4 });
+    expect(await row(id)).toEqual({ lifecycle_state: 'active', applied_seq: 4 });
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'role.granted']);
+    const trail = await stack.owner.any(sql.type(z.object({ action: z.string(), seq: z.number().nullable() }))`
+      SELECT action, (data->>'seq')::int AS seq FROM audit_events WHERE target_id = ${id} AND actor_type = 'system' ORDER BY id`);
+    expect(trail).toEqual([
+      { action: 'lifecycle.active', seq: 1 },
+      { action: 'role.granted', seq: null },
+      { action: 'lifecycle.membership.added', seq: 2 },
+      { action: 'lifecycle.membership.added', seq: 3 },
+      { action: 'lifecycle.membership.added', seq: 4 },
+      { action: 'role.granted', seq: null },
+    ]);
+
+    // A retry (its completion never reached Temporal) gets the stored outcome, even with more
+    // events behind it now; the events it covered are behind the stream position.
+    expect(await apply(step(id, 2, 'membership.added', { then: stream.slice(2, 4) }))).toEqual(batch);
+    expect(await apply(step(id, 3, 'membership.added'))).toEqual({ kind: 'skip', deletionPending: false });
+    expect(await apply(step(id, 5, 'user.updated', { changed: ['displayName'] }))).toMatchObject({ kind: 'applied', finished: true });
+    expect((await row(id)).applied_seq).toBe(5);
+    expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'role.granted', 'user.updated']);
+    expect(await auditActions(id)).toHaveLength(7);
+  });
+
+  it('a batch never spans a gap, another kind of event, or a fresh run\'s first step', async () => {
+    const id = await scimUser('steps.nobatch@example.com');
+    // A fresh run's first step applies its own event only, whatever follows.
+    expect(await apply(step(id, 1, 'user.created', { fromStart: true, then: [{ seq: 2, type: 'membership.added' }] }))).not.toHaveProperty('through');
+    expect((await row(id)).applied_seq).toBe(1);
+    // Seq 4 does not follow 2: only seq 2 applies.
+    const gap = await apply(step(id, 2, 'membership.added', { then: [{ seq: 4, type: 'membership.added' }] }));
+    expect(gap).toMatchObject({ kind: 'applied', finished: true });
+    expect(gap).not.toHaveProperty('through');
+    expect((await row(id)).applied_seq).toBe(2);
+    // A leaver is never folded into a membership batch.
+    expect(await apply(step(id, 3, 'membership.removed', { then: [{ seq: 4, type: 'user.deactivated' }] }))).not.toHaveProperty('through');
+    expect((await row(id)).applied_seq).toBe(3);
+  });
+
   it('events a webhook takes are reported for delivery, in emission order', async () => {
     const hook = await api(stack, t.appKey, 'POST', '/api/v1/webhooks', { url: 'https://app.example.com/hooks', eventTypes: ['user.provisioned', 'role.granted'] });
     expect(hook.status).toBe(201);

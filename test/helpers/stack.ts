@@ -57,6 +57,8 @@ export interface TestStack {
   databaseUrl: string;
   client?: Client;
   taskQueue: string;
+  /** Starts a deferred worker (`deferWorker`); a no-op otherwise. */
+  runWorker(): void;
   createTenant(options?: { graceSeconds?: number }): Promise<TestTenant>;
   /** fetch against the SCIM API with the tenant's bearer token. */
   scim(tenant: TestTenant | string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ScimResponse>;
@@ -96,6 +98,11 @@ export async function scimFetch(url: string, token: string, method: string, body
  */
 export interface StackOptions {
   worker?: boolean;
+  /**
+   * The worker is created but polls only once `runWorker()` is called (the relay runs from the
+   * start): signals pile up in Temporal as they would behind a backlog.
+   */
+  deferWorker?: boolean;
   env?: Record<string, string>;
   temporalAddress?: string;
   /** Where the app and relay log (default: silent). */
@@ -148,7 +155,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       approvalHourMs: config.APPROVAL_HOUR_MS,
       campaignHourMs: config.CAMPAIGN_HOUR_MS,
     });
-    workerRun = worker.run();
+    if (!options.deferWorker) workerRun = worker.run();
     loops = startBackgroundLoops({
       db: appDb,
       client,
@@ -178,6 +185,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     databaseUrl,
     client,
     taskQueue,
+    runWorker() {
+      if (worker && !workerRun) workerRun = worker.run();
+    },
     async createTenant(opts = {}) {
       const slug = `t-${randomBytes(5).toString('hex')}`;
       const tenant = await createTenant(owner, { slug });
@@ -195,6 +205,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       await http.close();
       await loops?.stop();
       if (worker) {
+        // A deferred worker that never ran still holds the native connection until it has run.
+        workerRun ??= worker.run();
         worker.shutdown();
         await workerRun;
       }

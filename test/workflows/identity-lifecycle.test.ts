@@ -119,6 +119,44 @@ describe('identity lifecycle workflow, through SCIM', () => {
     expect(delivered).toBe(flips + 1);
   });
 
+  it('membership events waiting together in a stream apply as one step, each still audited in order', async () => {
+    // A worker that starts only once the relay has handed Temporal every event: the identity's first
+    // workflow task holds the joiner and three membership events, as behind a group push's backlog.
+    const deferred = await startStack({ worker: true, deferWorker: true });
+    try {
+      const other = await deferred.createTenant();
+      const id: string = (await deferred.scim(other, 'POST', '/Users', { userName: 'batched@example.com' })).body.id;
+      for (const name of ['B1', 'B2', 'B3']) {
+        expect((await deferred.scim(other, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
+      }
+      const undelivered = z.object({ n: z.number() });
+      await eventually(async () => (await deferred.owner.oneFirst(sql.type(undelivered)`
+        SELECT count(*)::int AS n FROM outbox WHERE stream_id = ${id} AND delivered_at IS NULL`)) === 0, 60_000);
+      deferred.runWorker();
+      const handle = deferred.client!.workflow.getHandle(identityWorkflowId(other.id, id));
+      await eventually(async () => (await handle.query(identityStatusQuery)).appliedSeq === 4, 60_000);
+      expect(await handle.query(identityStatusQuery)).toMatchObject({ state: 'active', appliedSeq: 4, pendingSeqs: [] });
+
+      const trail = await deferred.owner.any(sql.type(z.object({ action: z.string(), seq: z.number().nullable() }))`
+        SELECT action, (data->>'seq')::int AS seq FROM audit_events
+         WHERE target_id = ${id} AND actor_type = 'system' AND action LIKE 'lifecycle.%' ORDER BY id`);
+      expect(trail).toEqual([
+        { action: 'lifecycle.active', seq: 1 },
+        { action: 'lifecycle.membership.added', seq: 2 },
+        { action: 'lifecycle.membership.added', seq: 3 },
+        { action: 'lifecycle.membership.added', seq: 4 },
+      ]);
+      // Two local activities: the joiner (a fresh run's first event is applied alone) and the batch.
+      const events = (await handle.fetchHistory()).events ?? [];
+      const markers = events.flatMap((e) => (e.markerRecordedEventAttributes?.markerName ? [e.markerRecordedEventAttributes.markerName] : []));
+      expect(markers.filter((m) => m === 'core_local_activity')).toHaveLength(2);
+      expect(markers).toContain('core_patch');
+      await maybeRecord(identityWorkflowId(other.id, id), 'identity-batched');
+    } finally {
+      await deferred.close();
+    }
+  });
+
   it("a group's member changes reach each member's workflow, and the group has its own", async () => {
     const ids: string[] = [];
     for (const n of ['m1', 'm2', 'm3']) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `${n}@example.com` })).body.id);
