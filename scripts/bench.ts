@@ -34,6 +34,8 @@
  *   BENCH_DATABASE_URL      owner URL of the bench database (dropped and re-created!)
  *                           default postgres://postgres@127.0.0.1:5432/roster_bench
  *   BENCH_TEMPORAL_ADDRESS  use this Temporal instead of starting a dev server
+ *   BENCH_TEMPORAL_NICE     niceness of the dev server the bench starts (default 10: as `npm start`
+ *                           runs its own, at the worker's WORKER_NICE; 0 runs it at the API's)
  *   BENCH_DURATION          seconds per measurement (default 10), after BENCH_WARMUP (default 2)
  *   BENCH_CONNECTIONS       HTTP connections / raw-driver clients (default 50)
  *   BENCH_USERS_SMALL       users in the small tenant (default 1000; also the PATCH targets)
@@ -132,6 +134,8 @@ const ONLY = env.BENCH_ONLY ?? '';
 const PARTS = ['scim', 'lifecycle', 'idp', 'listing', 'portal', 'directory', 'approvals', 'campaigns'];
 if (ONLY !== '' && !PARTS.includes(ONLY)) throw new Error(`BENCH_ONLY must be one of ${PARTS.join(', ')}`);
 const RUN_SCIM = ONLY === '' || ONLY === 'scim';
+/** The dev server's niceness: `npm start` runs its own at the worker's (WORKER_NICE, default 10). */
+const TEMPORAL_NICE = Number(env.BENCH_TEMPORAL_NICE ?? 10);
 const RUN_LIFECYCLE = ONLY === '' || ONLY === 'lifecycle';
 const RUN_IDP = ONLY === '' || ONLY === 'idp';
 const RUN_LISTING = ONLY === '' || ONLY === 'listing';
@@ -945,11 +949,11 @@ async function main() {
   let temporalAddress = env.BENCH_TEMPORAL_ADDRESS;
   let temporal: DevServer | undefined;
   if (!temporalAddress && (RUN_SCIM || RUN_LIFECYCLE || RUN_IDP || RUN_APPROVALS || RUN_CAMPAIGNS)) {
-    temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }) });
+    temporal = await startDevServer({ cli: ensureTemporalCli({ quiet: true }), nice: TEMPORAL_NICE });
     cleanups.push(() => temporal!.stop());
     temporalAddress = temporal.address;
   }
-  say(`[setup] Temporal at ${temporalAddress ?? 'none (the listing part does not need it)'}${temporal ? ` (dev server started for this run, pid ${temporal.process.pid})` : ''}`);
+  say(`[setup] Temporal at ${temporalAddress ?? 'none (the listing part does not need it)'}${temporal ? ` (dev server started for this run, pid ${temporal.process.pid}, nice ${TEMPORAL_NICE})` : ''}`);
 
   const scim = RUN_SCIM ? await scimPart(temporalAddress!) : undefined;
   const lifecycle = RUN_LIFECYCLE ? await lifecyclePart(temporalAddress!, temporal) : undefined;

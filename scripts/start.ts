@@ -78,7 +78,8 @@ try {
     const dbFile = join(dataDir, 'temporal.sqlite');
     const cli = findOrInstallTemporalCli();
     if (cli) {
-      temporal = await startDevServer({ cli, port, uiPort, dbFile });
+      // Like the worker it serves, the bundled server yields the cores to the API (WORKER_NICE).
+      temporal = await startDevServer({ cli, port, uiPort, dbFile, nice: config.WORKER_NICE });
       cleanups.push(() => temporal!.stop());
       address = temporal.address;
     } else {
