@@ -453,34 +453,60 @@ export interface RevokedUserAccess {
   oauthGrants: string[];
 }
 
+const RevokedAccessRow = z.object({
+  credentials: z.array(Revoked),
+  grants: z.array(z.object({ id: z.string().uuid(), client_id: z.string() })),
+  owns_service_accounts: z.boolean(),
+});
+
+/**
+ * Revokes every live session, personal token and OAuth grant of a user in one statement, and reads
+ * with it whether the user still owns service accounts (which a leaver hands over). Writes no
+ * audit: it returns the rows for the caller to write (`revokeAllUserAccess`, or a leaver's closing
+ * statement). A repeated call revokes nothing and returns no audit rows.
+ */
+export async function revokeUserAccessRows(
+  tx: Tx,
+  tenantId: string,
+  userId: string,
+  reason: string,
+  actor: Actor,
+): Promise<{ revoked: RevokedUserAccess; audit: AuditEventInput[]; ownsServiceAccounts: boolean }> {
+  const row = await tx.one(sql.type(RevokedAccessRow)`
+    WITH c AS (
+      UPDATE credentials SET revoked_at = now(), revoked_reason = ${reason}
+       WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND revoked_at IS NULL
+       RETURNING id, kind, user_id, service_account_id
+    ), g AS (
+      UPDATE oauth_grants SET revoked_at = now(), revoked_reason = ${reason}
+       WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND revoked_at IS NULL
+       RETURNING id, client_id
+    )
+    SELECT (SELECT coalesce(jsonb_agg(to_jsonb(c) ORDER BY c.id), '[]') FROM c) AS credentials,
+           (SELECT coalesce(jsonb_agg(to_jsonb(g) ORDER BY g.id), '[]') FROM g) AS grants,
+           EXISTS (SELECT 1 FROM service_accounts s WHERE s.tenant_id = ${tenantId} AND s.owner_user_id = ${userId} AND NOT s.orphaned) AS owns_service_accounts`);
+  return {
+    revoked: {
+      sessions: row.credentials.filter((c) => c.kind === 'session').map((c) => c.id),
+      personalTokens: row.credentials.filter((c) => c.kind === 'personal_token').map((c) => c.id),
+      oauthGrants: row.grants.map((g) => g.id),
+    },
+    audit: [
+      ...revokedAudit(row.credentials, actor, reason),
+      ...row.grants.map((g) => ({ actor, action: 'oauth_grant.revoked', targetType: 'oauth_grant', targetId: g.id, data: { userId, clientId: g.client_id, reason } })),
+    ],
+    ownsServiceAccounts: row.owns_service_accounts,
+  };
+}
+
 /**
  * Revokes every live session, personal token and OAuth grant of a user (the leaver). Returns the
  * ids this call changed; a repeated call returns empty lists and audits nothing.
  */
 export async function revokeAllUserAccess(tx: Tx, tenantId: string, userId: string, reason: string, actor: Actor): Promise<RevokedUserAccess> {
-  const credentials = await tx.any(sql.type(Revoked)`
-    UPDATE credentials SET revoked_at = now(), revoked_reason = ${reason}
-     WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND revoked_at IS NULL
-     RETURNING id, kind, user_id, service_account_id`);
-  const grants = await tx.any(sql.type(z.object({ id: z.string().uuid(), client_id: z.string() }))`
-    UPDATE oauth_grants SET revoked_at = now(), revoked_reason = ${reason}
-     WHERE tenant_id = ${tenantId} AND user_id = ${userId} AND revoked_at IS NULL
-     RETURNING id, client_id`);
-  await appendAudit(tx, tenantId, [
-    ...revokedAudit(credentials, actor, reason),
-    ...grants.map((g) => ({
-      actor,
-      action: 'oauth_grant.revoked',
-      targetType: 'oauth_grant',
-      targetId: g.id,
-      data: { userId, clientId: g.client_id, reason },
-    })),
-  ]);
-  return {
-    sessions: credentials.filter((c) => c.kind === 'session').map((c) => c.id),
-    personalTokens: credentials.filter((c) => c.kind === 'personal_token').map((c) => c.id),
-    oauthGrants: grants.map((g) => g.id),
-  };
+  const { revoked, audit } = await revokeUserAccessRows(tx, tenantId, userId, reason, actor);
+  await appendAudit(tx, tenantId, audit);
+  return revoked;
 }
 
 /** Revokes the user's live credentials that depend on any of `lostRoles` (the mover). */
@@ -753,6 +779,21 @@ export async function recordExposureReport(
   input: { userId: string; runKey: string; report: ExposureReport },
   actor: Actor,
 ): Promise<{ created: boolean; report: ExposureReport }> {
+  const stored = await insertExposureReport(tx, tenantId, input, actor);
+  await appendAudit(tx, tenantId, stored.audit);
+  return { created: stored.created, report: stored.report };
+}
+
+/**
+ * recordExposureReport without its audit row, which it returns for the caller's closing statement
+ * (none when the report was stored before: then that report is returned).
+ */
+export async function insertExposureReport(
+  tx: Tx,
+  tenantId: string,
+  input: { userId: string; runKey: string; report: ExposureReport },
+  actor: Actor,
+): Promise<{ created: boolean; report: ExposureReport; audit: AuditEventInput[] }> {
   const inserted = await tx.maybeOne(sql.type(z.object({ id: z.number() }))`
     INSERT INTO exposure_reports (tenant_id, user_id, workflow_id, report, live_credentials)
     VALUES (${tenantId}, ${input.userId}, ${input.runKey}, ${sql.jsonb(input.report)}, ${input.report.liveCredentials})
@@ -761,18 +802,16 @@ export async function recordExposureReport(
   if (!inserted) {
     const stored = await tx.oneFirst(sql.type(z.object({ report: ExposureReport }))`
       SELECT report FROM exposure_reports WHERE tenant_id = ${tenantId} AND workflow_id = ${input.runKey} AND user_id = ${input.userId}`);
-    return { created: false, report: stored };
+    return { created: false, report: stored, audit: [] };
   }
-  await appendAudit(tx, tenantId, [
-    {
-      actor,
-      action: 'exposure_report.recorded',
-      targetType: 'user',
-      targetId: input.userId,
-      data: { reportId: inserted.id, liveCredentials: input.report.liveCredentials },
-    },
-  ]);
-  return { created: true, report: input.report };
+  const audit: AuditEventInput = {
+    actor,
+    action: 'exposure_report.recorded',
+    targetType: 'user',
+    targetId: input.userId,
+    data: { reportId: inserted.id, liveCredentials: input.report.liveCredentials },
+  };
+  return { created: true, report: input.report, audit: [audit] };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -795,12 +834,6 @@ export async function ownerSuccession(tx: Tx, tenantId: string, userId: string):
              LIMIT 1) AS manager_id
       FROM tenants t JOIN users u ON u.tenant_id = t.id
      WHERE t.id = ${tenantId} AND u.id = ${userId}`);
-}
-
-/** Does the user still own a service account that a leaver must hand over or disable? */
-export async function ownsServiceAccounts(tx: Tx, tenantId: string, userId: string): Promise<boolean> {
-  return tx.exists(sql.unsafe`
-    SELECT 1 FROM service_accounts WHERE tenant_id = ${tenantId} AND owner_user_id = ${userId} AND NOT orphaned`);
 }
 
 /**

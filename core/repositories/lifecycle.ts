@@ -6,9 +6,9 @@ import type { Tx } from '../db/pool.js';
 import type { AppRole } from '../config.js';
 import { DomainError } from '../errors.js';
 import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './audit.js';
-import { buildExposureReport, handOverServiceAccounts, ownsServiceAccounts, recordExposureReport, RevocationReason, revokeAllUserAccess, revokeCredentialsRequiringRoles } from './credentials.js';
+import { buildExposureReport, handOverServiceAccounts, insertExposureReport, RevocationReason, revokeCredentialsRequiringRoles, revokeUserAccessRows } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
-import { eventIdFor, type EventType, type NewEvent, recordEvents, recordEventsCtes, SubscribedIds } from './events.js';
+import { eventIdFor, type EventType, type NewEvent, recordEventsCtes, SubscribedIds } from './events.js';
 import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
@@ -74,8 +74,26 @@ export const IDENTITY_EVENT_TYPES: ReadonlySet<string> = new Set(OutboxEventType
 
 /** The stream position moves on only when every step of the event has completed. */
 export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; userId: string; seq: number }): Promise<void> {
-  await tx.query(sql.unsafe`
-    UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`);
+  await tx.query(sql.unsafe`${finishIdentityEventUpdate(input)}`);
+}
+
+/** finishIdentityEvent's statement, for a caller that folds it into its closing statement. */
+function finishIdentityEventUpdate(input: { tenantId: string; userId: string; seq: number }): FragmentSqlToken {
+  return sql.fragment`
+    UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`;
+}
+
+/**
+ * A step's closing statement: `ctes` (which must define `subscribed`, recordEventsCtes' answer),
+ * then the step's outcome stored with the events to deliver added as `deliver`, in one round trip.
+ * Returns those event ids.
+ */
+async function closeStep(tx: Tx, tenantId: string, key: string, ctes: FragmentSqlToken[], outcome: unknown): Promise<string[]> {
+  const stored = sql.fragment`stored AS (
+    INSERT INTO activity_steps (tenant_id, step_key, result)
+    SELECT ${tenantId}, ${key}, ${JSON.stringify(outcome)}::jsonb || jsonb_build_object('deliver', to_jsonb(s.ids)) FROM subscribed s)`;
+  const deliver = await tx.oneFirst(sql.type(SubscribedIds)`WITH ${sql.join([...ctes, stored], sql.fragment`, `)} SELECT ids FROM subscribed`);
+  return [...deliver];
 }
 
 /** Events that change what a user may do: the mover re-derives roles when the identity is active. */
@@ -267,11 +285,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
-  ctes.push(sql.fragment`stored AS (
-    INSERT INTO activity_steps (tenant_id, step_key, result)
-    SELECT ${input.tenantId}, ${key}, ${JSON.stringify(outcome)}::jsonb || jsonb_build_object('deliver', to_jsonb(s.ids)) FROM subscribed s)`);
-  const deliver = await tx.oneFirst(sql.type(SubscribedIds)`WITH ${sql.join(ctes, sql.fragment`, `)} SELECT ids FROM subscribed`);
-  return { ...outcome, deliver: [...deliver] };
+  return { ...outcome, deliver: await closeStep(tx, input.tenantId, key, ctes, outcome) };
 }
 
 /**
@@ -287,29 +301,37 @@ export async function completeLeaver(
   tx: Tx,
   input: { tenantId: string; userId: string; workflowId: string; seq: number },
 ): Promise<{ finished: boolean; deliver: string[] }> {
-  return runStep(tx, input.tenantId, eventStepKey(input, 'leaver'), async () => {
-    const actor: Actor = { type: 'system', id: input.workflowId };
-    await revokeAllUserAccess(tx, input.tenantId, input.userId, RevocationReason.leaver, actor);
-    const handOver = await ownsServiceAccounts(tx, input.tenantId, input.userId);
-    const accounts = handOver ? await handOverServiceAccounts(tx, input.tenantId, input.userId, actor) : { reassigned: [], disabled: [] };
-    const report = await buildExposureReport(tx, input.tenantId, input.userId);
-    const recorded = await recordExposureReport(tx, input.tenantId, { userId: input.userId, runKey: `${input.workflowId}#${input.seq}`, report }, actor);
-    const deliver = await recordEvents(tx, input.tenantId, [
-      {
-        id: eventIdFor(input.workflowId, `${input.seq}:user.suspended`),
-        type: 'user.suspended',
-        subjectType: 'user',
-        subjectId: input.userId,
-        data: {
-          liveCredentials: recorded.report.liveCredentials,
-          serviceAccountsReassigned: accounts.reassigned.length,
-          serviceAccountsDisabled: accounts.disabled.length,
-        },
-      },
-    ]);
-    if (!handOver) await finishIdentityEvent(tx, input);
-    return { finished: !handOver, deliver };
-  });
+  const key = eventStepKey(input, 'leaver');
+  const done = await storedStep<{ finished: boolean; deliver: string[] }>(tx, input.tenantId, key);
+  if (done !== null) return done;
+  const actor: Actor = { type: 'system', id: input.workflowId };
+  // Revocation and whether service accounts are owned: one statement, its audit rows written last.
+  const revoked = await revokeUserAccessRows(tx, input.tenantId, input.userId, RevocationReason.leaver, actor);
+  const handOver = revoked.ownsServiceAccounts;
+  const accounts = handOver ? await handOverServiceAccounts(tx, input.tenantId, input.userId, actor) : { reassigned: [], disabled: [] };
+  const report = await buildExposureReport(tx, input.tenantId, input.userId);
+  const recorded = await insertExposureReport(tx, input.tenantId, { userId: input.userId, runKey: `${input.workflowId}#${input.seq}`, report }, actor);
+  const suspended: NewEvent = {
+    id: eventIdFor(input.workflowId, `${input.seq}:user.suspended`),
+    type: 'user.suspended',
+    subjectType: 'user',
+    subjectId: input.userId,
+    data: {
+      liveCredentials: recorded.report.liveCredentials,
+      serviceAccountsReassigned: accounts.reassigned.length,
+      serviceAccountsDisabled: accounts.disabled.length,
+    },
+  };
+  // The closing statement: the audit rows (revocations, then the report), user.suspended, the
+  // stream position (unless a hand-over locked the manager's row: then the caller finishes) and
+  // the stored outcome.
+  const audit = [...revoked.audit, ...recorded.audit];
+  const ctes: FragmentSqlToken[] = [];
+  if (audit.length) ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
+  ctes.push(recordEventsCtes(input.tenantId, [suspended]));
+  if (!handOver) ctes.push(sql.fragment`moved AS (${finishIdentityEventUpdate(input)})`);
+  const outcome = { finished: !handOver };
+  return { ...outcome, deliver: await closeStep(tx, input.tenantId, key, ctes, outcome) };
 }
 
 const GuardRow = z.object({

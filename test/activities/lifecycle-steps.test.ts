@@ -113,12 +113,19 @@ describe('one transaction per lifecycle event', () => {
     expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'user.suspended']);
     const reports = () => stack.owner.oneFirst(sql.type(n)`SELECT count(*)::int AS n FROM exposure_reports WHERE user_id = ${id}`);
     expect(await reports()).toBe(1);
+    const trail = await auditActions(id);
+    expect(trail.slice(-2)).toEqual(['lifecycle.user.deactivated', 'exposure_report.recorded']);
+    const revokedAudits = () => stack.owner.oneFirst(sql.type(n)`
+      SELECT count(*)::int AS n FROM audit_events WHERE action = 'credential.revoked' AND target_id = ${token.credential.id} AND data->>'reason' = 'user_left'`);
+    expect(await revokedAudits()).toBe(1);
 
     // Retried (the completion never reached Temporal): the stored result, nothing written twice.
     expect(await leave(id, 2)).toEqual(done);
     expect(await apply(step(id, 2, 'user.deactivated'))).toEqual(decided);
     expect(await events(id)).toEqual(['role.granted', 'user.provisioned', 'user.suspended']);
     expect(await reports()).toBe(1);
+    expect(await auditActions(id)).toEqual(trail);
+    expect(await revokedAudits()).toBe(1);
     expect((await introspect(stack, t.appKey, token.token)).active).toBe(false);
   });
 
