@@ -1026,7 +1026,7 @@ async function main() {
       postgres: pgInfo,
     },
     database: new URL(ownerUrl).pathname.slice(1),
-    temporal: temporal ? 'dev server started by the bench' : temporalAddress,
+    temporal: temporal ? `dev server started by the bench, nice ${TEMPORAL_NICE}` : temporalAddress,
     table: rows,
     ...(scim ? { scim: scim.json } : {}),
     ...(lifecycle ? { lifecycle: lifecycle.json } : {}),
