@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type ClientInterceptors, type Connection } from '@temporalio/client';
-import express, { type Express, type Response } from 'express';
+import type { RequestListener } from 'node:http';
+import express, { type Response } from 'express';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';
 import { type Config, publicUrl, webhookTargets } from '../core/config.js';
@@ -21,10 +22,9 @@ import { methodNotAllowed } from './method-not-allowed.js';
 import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
-import { createScimRouter } from './scim-router.js';
+import { createScimHandler, isScimUrl } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
 import { requestLog } from './request-log.js';
-import { scimMetrics } from './scim-metrics.js';
 import { serverSpans } from './tracing.js';
 import { activeTracer } from '../core/telemetry.js';
 import type { Metrics } from '../core/metrics.js';
@@ -100,8 +100,8 @@ export function portalSessionCache(deps: Pick<AppDeps, 'config' | 'db' | 'logger
   });
 }
 
-/** Builds the HTTP application; never listens (server.ts does). */
-export function createApp(deps: AppDeps): Express {
+/** Builds the HTTP application, SCIM beside express; never listens (http-server.ts does). */
+export function createApp(deps: AppDeps): RequestListener {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -121,14 +121,20 @@ export function createApp(deps: AppDeps): Express {
   const secretKey = loadSecretsKey(deps.config);
   // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
   const tracer = activeTracer();
-  // SCIM first: IdPs send most of the traffic (a lookup before every create), and no other mount
-  // shares its prefix, so its requests skip matching against the routes and mounts below.
-  if (tracer) app.use('/scim/v2', serverSpans(tracer, '/scim/v2'));
-  if (deps.metrics) app.use('/scim/v2', scimMetrics(deps.metrics));
-  app.use(
-    '/scim/v2',
-    createScimRouter({ db: deps.db, tokens: deps.scimTokens ?? scimTokenCache(deps), limits: scimLimits(deps.config), publicUrl: base, paging: createScimPaging(secretKey), activity: deps.scimActivity }),
-  );
+  // SCIM does not run through express (api/scim-router.ts): IdPs send most of the traffic, and
+  // express's per-request machinery cost as much as a lookup itself.
+  const scimHandler = createScimHandler({
+    db: deps.db,
+    tokens: deps.scimTokens ?? scimTokenCache(deps),
+    limits: scimLimits(deps.config),
+    publicUrl: base,
+    paging: createScimPaging(secretKey),
+    activity: deps.scimActivity,
+    logger: deps.logger,
+    metrics: deps.metrics,
+    tracer,
+    draining: deps.draining,
+  });
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -207,5 +213,8 @@ export function createApp(deps: AppDeps): Express {
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });
-  return app;
+  return (req, res) => {
+    if (isScimUrl(req.url ?? '')) scimHandler(req, res);
+    else app(req, res);
+  };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
@@ -18,24 +19,35 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz']);
  * Request ids and one access-log line per request. Replaces pino-http, which cost a child logger,
  * serializers and a finish listener on every request even with logging off: here nothing beyond
  * the id runs per request unless `info` is enabled. Bodies and credentials never reach the logs.
+ * On node's own request and response, so the SCIM service (which does not run through express)
+ * shares it.
  */
-export function requestLog(logger: Logger): RequestHandler {
+export function startRequest(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const accessLog = logger.isLevelEnabled('info');
-  return (req, res, next) => {
+  return (req, res) => {
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && SANE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     req.id = id;
     req.log = logger;
     res.setHeader('X-Request-Id', id);
-    if (accessLog && !QUIET_PATHS.has(req.url)) {
+    const url = req.url ?? '';
+    if (accessLog && !QUIET_PATHS.has(url)) {
       const start = performance.now();
       res.once('finish', () => {
         logger.info(
-          { req: { id, method: req.method, url: req.originalUrl.split('?')[0] }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) },
+          { req: { id, method: req.method, url: url.split('?')[0] }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - start) },
           'request completed',
         );
       });
     }
+  };
+}
+
+/** `startRequest` as express middleware, for every surface but SCIM. */
+export function requestLog(logger: Logger): RequestHandler {
+  const begin = startRequest(logger);
+  return (req, res, next) => {
+    begin(req, res);
     next();
   };
 }

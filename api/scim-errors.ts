@@ -1,4 +1,4 @@
-import type { ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { retryAfterSeconds, sqlState } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { URN } from '../core/scim/schema.js';
@@ -6,14 +6,21 @@ import { domainErrorFromDatabase } from '../core/shared/db-errors.js';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
+/** The error each response carried, read by the connection activity recorder when it finishes. */
+const sentErrors = new WeakMap<ServerResponse, ScimErrorSent>();
+
+export function scimErrorSent(res: ServerResponse): ScimErrorSent | undefined {
+  return sentErrors.get(res);
+}
+
 /** RFC 7644 §3.12 error body; `status` is a string there. */
-export function sendScimError(res: Response, status: number, detail: string, scimType?: string): void {
-  // Read by the connection activity recorder when the response finishes (api/scim-router.ts).
-  res.locals.scimError = { detail, scimType } satisfies ScimErrorSent;
-  res
-    .status(status)
-    .type(SCIM_CONTENT_TYPE)
-    .json({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
+export function sendScimError(res: ServerResponse, status: number, detail: string, scimType?: string): void {
+  sentErrors.set(res, { detail, scimType });
+  const json = JSON.stringify({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
+  res.statusCode = status;
+  res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
 }
 
 /** SQLSTATE of scim_token_tenant: the request's token was revoked or expired after it was authenticated. */
@@ -33,16 +40,22 @@ interface BodyParserError {
 
 /**
  * The one place SCIM errors become responses. Known client errors keep their detail; anything
- * else is logged and becomes a 500 that reveals nothing of the internals.
+ * else is logged and becomes a 500 that reveals nothing of the internals. A failure after the
+ * response started (the client went away mid-answer) can only end the response.
  */
-export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
+export function sendScimFailure(err: unknown, req: IncomingMessage, res: ServerResponse): void {
+  if (res.headersSent) {
+    req.log?.warn({ err, reqId: req.id }, 'SCIM request failed after its response started');
+    if (!res.writableEnded) res.destroy();
+    return;
+  }
   if (err instanceof ScimError) {
     sendScimError(res, err.status, err.detail, err.scimType);
     return;
   }
   if (sqlState(err) === TOKEN_NO_LONGER_CURRENT) {
     // Authenticated from this process's cache, revoked or expired since (scim_token_tenant).
-    res.set('WWW-Authenticate', 'Bearer realm="scim"');
+    res.setHeader('WWW-Authenticate', 'Bearer realm="scim"');
     sendScimError(res, 401, UNAUTHENTICATED);
     return;
   }
@@ -75,10 +88,10 @@ export const scimErrorHandler: ErrorRequestHandler = (err, req, res, _next) => {
     // Contention that outlasted the retries, or a database restarting: nothing was written, and
     // IdPs retry a 503 that says when (RFC 7644 §3.12 lets any HTTP status carry the error schema).
     req.log?.warn({ err }, 'SCIM request failed transiently');
-    res.set('Retry-After', String(retryAfter));
+    res.setHeader('Retry-After', String(retryAfter));
     sendScimError(res, 503, 'the service is busy; retry this request after the Retry-After delay');
     return;
   }
   req.log?.error({ err, reqId: req.id }, 'unhandled SCIM error');
   sendScimError(res, 500, 'internal error');
-};
+}

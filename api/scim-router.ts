@@ -1,16 +1,23 @@
-import express, { type NextFunction, type Request, type Response, Router } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parse as parseQueryString } from 'node:querystring';
+import { context, type Tracer } from '@opentelemetry/api';
+import express from 'express';
+import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
+import type { Metrics } from '../core/metrics.js';
 import { resourceTypeResource, type ScimLimits, schemaById, schemaResource, serviceProviderConfig } from '../core/scim/discovery.js';
 import { isForbiddenName } from '../core/scim/resource.js';
 import { allSchemas, URN } from '../core/scim/schema.js';
 import type { ScimPaging } from '../core/scim/paging.js';
 import * as scim from '../core/scim/service.js';
-import { methodNotAllowed } from './method-not-allowed.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
-import { SCIM_CONTENT_TYPE, type ScimErrorSent, scimErrorHandler, sendScimError, UNAUTHENTICATED } from './scim-errors.js';
+import { startRequest } from './request-log.js';
+import { observeScimRequest } from './scim-metrics.js';
+import { SCIM_CONTENT_TYPE, scimErrorSent, sendScimError, sendScimFailure, UNAUTHENTICATED } from './scim-errors.js';
 import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
+import { startServerSpan } from './tracing.js';
 
 export interface ScimRouterDeps {
   db: Db;
@@ -23,40 +30,73 @@ export interface ScimRouterDeps {
   paging: ScimPaging;
   /** Counts each connection's requests and errors in memory (flushed in batches); none: not recorded. */
   activity?: ScimActivityRecorder | undefined;
+  logger: Logger;
+  /** Prometheus metrics of this process; none recorded when absent. */
+  metrics?: Metrics | undefined;
+  /** A server span per request while tracing is on (api/tracing.ts). */
+  tracer?: Tracer | undefined;
+  /** True once the process is shutting down: responses close their connections. */
+  draining?: (() => boolean) | undefined;
+}
+
+/** The mount point of the SCIM service. */
+export const SCIM_PREFIX = '/scim/v2';
+
+/** True for a request URL under /scim/v2 (case-insensitive, as the routes are). */
+export function isScimUrl(url: string): boolean {
+  if (url.length < SCIM_PREFIX.length || url.slice(0, SCIM_PREFIX.length).toLowerCase() !== SCIM_PREFIX) return false;
+  const next = url.charCodeAt(SCIM_PREFIX.length);
+  return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */;
+}
+
+/** One SCIM request as the operations see it: its path below /scim/v2, query, route parameters and body. */
+interface Exchange {
+  req: IncomingMessage & { body?: unknown };
+  res: ServerResponse;
+  query: string;
+  params: Record<string, string>;
+  ctx: scim.ScimContext;
+}
+
+type Operation = (x: Exchange) => Promise<scim.ScimResult> | scim.ScimResult;
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+interface Route {
+  method: Method;
+  /** Segments below /scim/v2; `:name` takes one segment as a parameter. */
+  segments: readonly string[];
+  literal: boolean;
+  op: Operation;
 }
 
 /** Counts the answer once it is sent: no work before it, no database round trip for it. */
-function recordActivity(activity: ScimActivityRecorder, req: Request, res: Response, principal: { tenantId: string; connectionId: string }): void {
+function recordActivity(activity: ScimActivityRecorder, req: IncomingMessage, res: ServerResponse, path: string, principal: { tenantId: string; connectionId: string }): void {
   res.once('finish', () => {
     const status = res.statusCode;
     if (status < 400) {
-      activity.record({ tenantId: principal.tenantId, connectionId: principal.connectionId, status, method: req.method, path: '' });
+      activity.record({ tenantId: principal.tenantId, connectionId: principal.connectionId, status, method: req.method ?? '', path: '' });
       return;
     }
-    const sent = res.locals.scimError as ScimErrorSent | undefined;
-    const url = req.originalUrl;
-    const q = url.indexOf('?');
+    const sent = scimErrorSent(res);
     activity.record({
       tenantId: principal.tenantId,
       connectionId: principal.connectionId,
       status,
-      method: req.method,
-      path: q < 0 ? url : url.slice(0, q),
+      method: req.method ?? '',
+      path: `${SCIM_PREFIX}${path}`,
       scimType: sent?.scimType,
       detail: sent?.detail,
     });
   });
 }
 
-type Handler = (req: Request, res: Response) => Promise<scim.ScimResult> | scim.ScimResult;
-
 /** Query string and `.search` bodies share one shape (RFC 7644 §3.4.3), validated at the edge. */
-const listParams = (query: unknown): scim.ListParams => parseScimParams(ScimListQuery, query as Record<string, unknown>);
-const projectionParams = (query: unknown): scim.ListParams => parseScimParams(ScimProjectionQuery, query as Record<string, unknown>);
-const searchParams = (req: Request): scim.ListParams => parseScimParams(ScimSearchRequest, searchBody(req));
+const listParams = (x: Exchange): scim.ListParams => parseScimParams(ScimListQuery, parseQueryString(x.query));
+const projectionParams = (x: Exchange): scim.ListParams => parseScimParams(ScimProjectionQuery, parseQueryString(x.query));
+const searchParams = (x: Exchange): scim.ListParams => parseScimParams(ScimSearchRequest, searchBody(x.req));
 
-function preconditions(req: Request): scim.Preconditions {
-  return { ifMatch: req.get('if-match'), ifNoneMatch: req.get('if-none-match') };
+function preconditions(req: IncomingMessage): scim.Preconditions {
+  return { ifMatch: req.headers['if-match'], ifNoneMatch: req.headers['if-none-match'] };
 }
 
 function isJsonish(req: { headers: Record<string, string | string[] | undefined> }): boolean {
@@ -67,140 +107,201 @@ function isJsonish(req: { headers: Record<string, string | string[] | undefined>
   return !type || /^application\/([\w.+-]*\+)?json\b/i.test(type) || /^text\/plain\b/i.test(type);
 }
 
-export function createScimRouter(deps: ScimRouterDeps): Router {
-  const router = Router({ caseSensitive: false });
-  const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}/scim/v2`;
+/** Writes an operation's result straight to node's response. */
+function sendResult(res: ServerResponse, result: scim.ScimResult): void {
+  if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]!);
+  res.statusCode = result.status;
+  if (result.body === undefined) {
+    res.end();
+    return;
+  }
+  const json = JSON.stringify(result.body);
+  res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
+  res.setHeader('Content-Length', Buffer.byteLength(json));
+  res.end(json);
+}
 
-  // Authentication (RFC 7644 §2): a bearer token per SCIM connection. It runs before the body is
-  // read, so an unauthenticated client can make us neither parse nor answer about its body.
-  router.use(async (req: Request, res: Response, next: NextFunction) => {
-    const header = req.get('authorization') ?? '';
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+/**
+ * The SCIM service (RFC 7644) on node's own request and response: IdPs send most of the API's
+ * traffic (a lookup before every create, pushes of thousands of memberships), and express's
+ * per-request machinery (prototype swaps on req and res, a router walk through every middleware
+ * layer, its response helpers) cost as much CPU as the lookup itself (docs/benchmarks.md,
+ * session 22). The surface is a fixed table of routes, so it is matched here directly: paths are
+ * case-insensitive and a trailing slash is ignored, HEAD is answered wherever GET is, a method an
+ * endpoint lacks is 405 with `Allow`, /Me and /Bulk are 501, anything else 404. Per request:
+ * request id and access log, drain check, server span, metrics, then authentication before the
+ * body is read, then the body (for the methods that take one), then the operation; every error
+ * becomes a SCIM error response in one place (sendScimFailure).
+ */
+export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}${SCIM_PREFIX}`;
+  const begin = startRequest(deps.logger);
+  const json = express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true });
+  const routes: Route[] = [];
+  const add = (method: Method, pattern: string, op: Operation) => {
+    const segments = pattern.split('/').filter(Boolean).map((s) => (s.startsWith(':') ? s : s.toLowerCase()));
+    routes.push({ method, segments, literal: !pattern.includes(':'), op });
+  };
+  const body = (x: Exchange): unknown => {
+    // body-parser answers {} for an empty body; a write without a body is a syntax error, not a
+    // resource missing its required attributes.
+    if (x.req.body === undefined || !hasBody(x.req)) throw ScimError.badRequest('invalidSyntax', 'a JSON request body is required');
+    return x.req.body;
+  };
+  const id = (x: Exchange) => x.params.id!;
+
+  add('GET', '/Users', (x) => scim.listUsersOp(x.ctx, listParams(x)));
+  add('POST', '/Users/.search', (x) => scim.listUsersOp(x.ctx, searchParams(x)));
+  add('POST', '/Users', (x) => scim.createUserOp(x.ctx, body(x)));
+  add('GET', '/Users/:id', (x) => scim.getUserOp(x.ctx, id(x), projectionParams(x), preconditions(x.req)));
+  add('PUT', '/Users/:id', (x) => scim.replaceUserOp(x.ctx, id(x), body(x), preconditions(x.req)));
+  add('PATCH', '/Users/:id', (x) => scim.patchUserOp(x.ctx, id(x), body(x), preconditions(x.req), projectionParams(x)));
+  add('DELETE', '/Users/:id', (x) => scim.deleteUserOp(x.ctx, id(x), preconditions(x.req)));
+
+  add('GET', '/Groups', (x) => scim.listGroupsOp(x.ctx, listParams(x)));
+  add('POST', '/Groups/.search', (x) => scim.listGroupsOp(x.ctx, searchParams(x)));
+  add('POST', '/Groups', (x) => scim.createGroupOp(x.ctx, body(x)));
+  add('GET', '/Groups/:id', (x) => scim.getGroupOp(x.ctx, id(x), projectionParams(x), preconditions(x.req)));
+  add('PUT', '/Groups/:id', (x) => scim.replaceGroupOp(x.ctx, id(x), body(x), preconditions(x.req)));
+  add('PATCH', '/Groups/:id', (x) => scim.patchGroupOp(x.ctx, id(x), body(x), preconditions(x.req), projectionParams(x)));
+  add('DELETE', '/Groups/:id', (x) => scim.deleteGroupOp(x.ctx, id(x), preconditions(x.req)));
+
+  // Root-level search (RFC 7644 §3.4.3) over Users then Groups.
+  add('POST', '/.search', (x) => searchAll(x.ctx, searchParams(x)));
+
+  // Discovery (RFC 7644 §4): read-only.
+  add('GET', '/ServiceProviderConfig', () => ({ status: 200, body: serviceProviderConfig(baseUrl, deps.limits) }));
+  add('GET', '/ResourceTypes', () => listOf([resourceTypeResource('User', baseUrl), resourceTypeResource('Group', baseUrl)]));
+  add('GET', '/ResourceTypes/:name', (x) => {
+    const name = ['User', 'Group'].find((n) => n.toLowerCase() === x.params.name!.toLowerCase());
+    if (!name) throw ScimError.notFound(`ResourceType ${x.params.name!} not found`);
+    return { status: 200, body: resourceTypeResource(name as 'User' | 'Group', baseUrl) };
+  });
+  add('GET', '/Schemas', () => listOf(allSchemas.map((s) => schemaResource(s, baseUrl))));
+  add('GET', '/Schemas/:urn', (x) => {
+    const schema = schemaById(x.params.urn!);
+    if (!schema) throw ScimError.notFound(`Schema ${x.params.urn!} not found`);
+    return { status: 200, body: schemaResource(schema, baseUrl) };
+  });
+
+  /** The route answering `method` on `segments` (HEAD as GET), with its decoded parameters. */
+  const find = (method: string, segments: readonly string[]): { route: Route; params: Record<string, string> } | undefined => {
+    const asMethod = method === 'HEAD' ? 'GET' : method;
+    for (const route of routes) {
+      if (route.method !== asMethod) continue;
+      const params = matchSegments(route.segments, segments);
+      if (params) return { route, params };
+    }
+    return undefined;
+  };
+
+  /**
+   * RFC 9110 §15.5.6: the methods the endpoint at `segments` answers (HEAD wherever GET is); a
+   * literal endpoint (`/Users/.search`) is its own resource, not an instance of `/Users/:id`.
+   */
+  const allowed = (segments: readonly string[]): string[] => {
+    const matching = routes.filter((r) => matchSegments(r.segments, segments));
+    const resource = matching.some((r) => r.literal) ? matching.filter((r) => r.literal) : matching;
+    return [...new Set(resource.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])))];
+  };
+
+  const serve = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse, path: string, query: string): Promise<void> => {
+    const segments = splitPath(path);
+    const method = req.method ?? 'GET';
+    // Authentication (RFC 7644 §2): a bearer token per SCIM connection. It runs before the body is
+    // read, so an unauthenticated client can make us neither parse nor answer about its body.
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
     const principal = match ? await deps.tokens.authenticate(match[1]!) : null;
     if (!principal) {
-      res.set('WWW-Authenticate', 'Bearer realm="scim"');
+      res.setHeader('WWW-Authenticate', 'Bearer realm="scim"');
       sendScimError(res, 401, UNAUTHENTICATED);
       return;
     }
-    if (deps.activity) recordActivity(deps.activity, req, res, principal);
-    res.locals.scim = {
+    tenants.set(res, principal.tenantId);
+    if (deps.activity) recordActivity(deps.activity, req, res, path, principal);
+    const found = find(method, segments);
+    if (!found) {
+      const allow = allowed(segments);
+      if (allow.length > 0) {
+        res.setHeader('Allow', allow.join(', '));
+        sendScimError(res, 405, `method not allowed here; allowed: ${allow.join(', ')}`);
+      } else if (segments[0]?.toLowerCase() === 'me') sendScimError(res, 501, '/Me is not supported: tokens belong to connections, not users');
+      else if (segments[0]?.toLowerCase() === 'bulk') sendScimError(res, 501, 'Bulk is not supported (see ServiceProviderConfig)');
+      else sendScimError(res, 404, 'no such SCIM endpoint');
+      return;
+    }
+    // Bodies are read for the methods that take one: a GET, HEAD or DELETE body has no meaning
+    // here (RFC 9110 §9.3) and is discarded unread, so lookups skip body-parser altogether.
+    if (!BODILESS.has(method)) {
+      await new Promise<void>((resolve, reject) => json(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+      if (req.body !== undefined) assertStorableJson(req.body);
+    }
+    const ctx: scim.ScimContext = {
       db: deps.db,
       tenantId: principal.tenantId,
       connectionId: principal.connectionId,
       tokenId: principal.tokenId,
-      requestId: typeof req.id === 'string' || typeof req.id === 'number' ? String(req.id) : '',
+      requestId: req.id,
       baseUrl,
       limits: deps.limits,
       paging: deps.paging,
-    } satisfies scim.ScimContext;
-    next();
-  });
-
-  // Bodies are read for the methods that take one: a GET, HEAD or DELETE body has no meaning here
-  // (RFC 9110 §9.3) and is discarded unread, so the lookups IdPs send before every create skip
-  // body-parser altogether.
-  const json = express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true });
-  router.use((req: Request, res: Response, next: NextFunction) => {
-    if (BODILESS.has(req.method)) {
-      next();
-      return;
-    }
-    json(req, res, (err?: unknown) => {
-      if (err) {
-        next(err);
-        return;
-      }
-      try {
-        if (req.body !== undefined) assertStorableJson(req.body);
-        next();
-      } catch (e) {
-        next(e);
-      }
-    });
-  });
-
-  const ctx = (res: Response) => res.locals.scim as scim.ScimContext;
-  const body = (req: Request): unknown => {
-    // body-parser answers {} for an empty body; a write without a body is a syntax error, not a
-    // resource missing its required attributes.
-    if (req.body === undefined || !hasBody(req)) throw ScimError.badRequest('invalidSyntax', 'a JSON request body is required');
-    return req.body;
-  };
-  const route =
-    (handler: Handler) =>
-    async (req: Request, res: Response, next: NextFunction): Promise<void> => {
-      try {
-        const result = await handler(req, res);
-        if (result.headers) for (const k in result.headers) res.setHeader(k, result.headers[k]!);
-        res.statusCode = result.status;
-        if (result.body === undefined) {
-          res.end();
-          return;
-        }
-        // Straight to node's response: express's send() would re-inspect the content type, copy
-        // the string into a Buffer and run freshness checks we have already answered (If-None-Match).
-        const json = JSON.stringify(result.body);
-        res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
-        res.setHeader('Content-Length', Buffer.byteLength(json));
-        res.end(json);
-      } catch (err) {
-        next(err);
-      }
     };
-  const id = (req: Request) => String(req.params.id);
+    sendResult(res, await found.route.op({ req, res, query, params: found.params, ctx }));
+  };
 
-  router.get('/Users', route((req, res) => scim.listUsersOp(ctx(res), listParams(req.query))));
-  router.post('/Users/.search', route((req, res) => scim.listUsersOp(ctx(res), searchParams(req))));
-  router.post('/Users', route((req, res) => scim.createUserOp(ctx(res), body(req))));
-  router.get('/Users/:id', route((req, res) => scim.getUserOp(ctx(res), id(req), projectionParams(req.query), preconditions(req))));
-  router.put('/Users/:id', route((req, res) => scim.replaceUserOp(ctx(res), id(req), body(req), preconditions(req))));
-  router.patch('/Users/:id', route((req, res) => scim.patchUserOp(ctx(res), id(req), body(req), preconditions(req), projectionParams(req.query))));
-  router.delete('/Users/:id', route((req, res) => scim.deleteUserOp(ctx(res), id(req), preconditions(req))));
+  /** The tenant each response was authenticated for (metrics label); gone with the response. */
+  const tenants = new WeakMap<ServerResponse, string>();
 
-  router.get('/Groups', route((req, res) => scim.listGroupsOp(ctx(res), listParams(req.query))));
-  router.post('/Groups/.search', route((req, res) => scim.listGroupsOp(ctx(res), searchParams(req))));
-  router.post('/Groups', route((req, res) => scim.createGroupOp(ctx(res), body(req))));
-  router.get('/Groups/:id', route((req, res) => scim.getGroupOp(ctx(res), id(req), projectionParams(req.query), preconditions(req))));
-  router.put('/Groups/:id', route((req, res) => scim.replaceGroupOp(ctx(res), id(req), body(req), preconditions(req))));
-  router.patch('/Groups/:id', route((req, res) => scim.patchGroupOp(ctx(res), id(req), body(req), preconditions(req), projectionParams(req.query))));
-  router.delete('/Groups/:id', route((req, res) => scim.deleteGroupOp(ctx(res), id(req), preconditions(req))));
+  return (req, res) => {
+    begin(req, res);
+    if (deps.draining?.()) res.setHeader('Connection', 'close');
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url.slice(SCIM_PREFIX.length) : url.slice(SCIM_PREFIX.length, q);
+    const query = q < 0 ? '' : url.slice(q + 1);
+    if (deps.metrics) observeScimRequest(deps.metrics, req, res, path, () => tenants.get(res));
+    const run = () =>
+      serve(req, res, path, query).catch((err: unknown) => {
+        sendScimFailure(err, req, res);
+      });
+    if (deps.tracer) {
+      const active = startServerSpan(deps.tracer, req, res, { mount: SCIM_PREFIX, path, fullPath: `${SCIM_PREFIX}${path}` });
+      void context.with(active, run);
+    } else void run();
+  };
+}
 
-  // Root-level search (RFC 7644 §3.4.3) over Users then Groups.
-  router.post('/.search', route((req, res) => searchAll(ctx(res), searchParams(req))));
+/** `/Users/abc/` → ['users', 'abc']: the trailing slash ignored, literal segments compared case-insensitively later. */
+function splitPath(path: string): string[] {
+  return path.split('/').filter((s, i, all) => s !== '' || (i > 0 && i < all.length - 1));
+}
 
-  // Discovery (RFC 7644 §4): read-only.
-  router.get('/ServiceProviderConfig', route(() => ({ status: 200, body: serviceProviderConfig(baseUrl, deps.limits) })));
-  router.get('/ResourceTypes', route(() => listOf([resourceTypeResource('User', baseUrl), resourceTypeResource('Group', baseUrl)])));
-  router.get(
-    '/ResourceTypes/:name',
-    route((req) => {
-      const name = ['User', 'Group'].find((n) => n.toLowerCase() === String(req.params.name).toLowerCase());
-      if (!name) throw ScimError.notFound(`ResourceType ${String(req.params.name)} not found`);
-      return { status: 200, body: resourceTypeResource(name as 'User' | 'Group', baseUrl) };
-    }),
-  );
-  router.get('/Schemas', route(() => listOf(allSchemas.map((s) => schemaResource(s, baseUrl)))));
-  router.get(
-    '/Schemas/:urn',
-    route((req) => {
-      const schema = schemaById(String(req.params.urn));
-      if (!schema) throw ScimError.notFound(`Schema ${String(req.params.urn)} not found`);
-      return { status: 200, body: schemaResource(schema, baseUrl) };
-    }),
-  );
-  // Any other method on an endpoint above: 405 with `Allow` read from the routes just registered
-  // (RFC 7644 §3.2 leaves unsupported operations to HTTP; RFC 9110 §15.5.6 wants the Allow header).
-  router.use(methodNotAllowed(() => [router], (res, allow) => sendScimError(res, 405, `method not allowed here; allowed: ${allow.join(', ')}`)));
-  router.all(['/Me', '/Me/*rest'], (_req, res) => sendScimError(res, 501, '/Me is not supported: tokens belong to connections, not users'));
-  router.all(['/Bulk', '/Bulk/*rest'], (_req, res) => sendScimError(res, 501, 'Bulk is not supported (see ServiceProviderConfig)'));
-  router.use((_req, res) => sendScimError(res, 404, 'no such SCIM endpoint'));
-  router.use(scimErrorHandler);
-  return router;
+/** Parameters of `pattern` matched against `segments`, or null; literals compare case-insensitively. */
+function matchSegments(pattern: readonly string[], segments: readonly string[]): Record<string, string> | null {
+  if (pattern.length !== segments.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < pattern.length; i++) {
+    const p = pattern[i]!;
+    const s = segments[i]!;
+    if (p.startsWith(':')) {
+      if (s === '') return null;
+      params[p.slice(1)] = decodeSegment(s);
+    } else if (p !== s.toLowerCase()) return null;
+  }
+  return params;
+}
+
+function decodeSegment(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    throw ScimError.badRequest('invalidValue', `path segment ${JSON.stringify(s)} is not valid percent-encoding`);
+  }
 }
 
 const BODILESS = new Set(['GET', 'HEAD', 'DELETE']);
 
-function hasBody(req: Request): boolean {
+function hasBody(req: IncomingMessage): boolean {
   if (req.headers['transfer-encoding'] !== undefined) return true;
   const length = Number(req.headers['content-length']);
   return Number.isFinite(length) && length > 0;
@@ -238,9 +339,9 @@ function assertStorableJson(root: unknown): void {
   }
 }
 
-function searchBody(req: Request): Record<string, unknown> {
+function searchBody(req: IncomingMessage & { body?: unknown }): Record<string, unknown> {
   if (!hasBody(req)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
-  const b = req.body as unknown;
+  const b = req.body;
   if (!b || typeof b !== 'object' || Array.isArray(b)) throw ScimError.badRequest('invalidSyntax', 'a SearchRequest body is required');
   return b as Record<string, unknown>;
 }

@@ -1,4 +1,5 @@
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Context, context, propagation, SpanKind, SpanStatusCode, trace, type Tracer } from '@opentelemetry/api';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
 /**
@@ -18,35 +19,61 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
  */
 export function serverSpans(tracer: Tracer, mount: string, options: { byRoute?: boolean } = {}): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const parent = propagation.extract(context.active(), req.headers);
-    const firstSegment = /^\/[^/?]*/.exec(req.path)?.[0] ?? '/';
-    const span = tracer.startSpan(
-      `${req.method} ${mount}${firstSegment}`,
-      { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method, 'url.path': req.originalUrl.split('?')[0] ?? '', 'http.route': `${mount}${firstSegment}` } },
-      parent,
-    );
-    const active = trace.setSpan(parent, span);
-    // The body is read in stream events whose async context is the socket's: bind the request and
-    // response emitters so the handlers that run from them stay inside this span.
-    context.bind(active, req);
-    context.bind(active, res);
-    res.once('finish', () => {
+    const active = startServerSpan(tracer, req, res, {
+      mount,
+      path: req.path,
+      fullPath: req.originalUrl.split('?')[0] ?? '',
       // Express leaves `req.route` (and the answering router's `baseUrl`) set once a route answered.
-      const route: unknown = (req.route as { path?: unknown } | undefined)?.path;
-      if (options.byRoute && typeof route === 'string') {
-        span.updateName(`${req.method} ${req.baseUrl}${route}`);
-        span.setAttribute('http.route', `${req.baseUrl}${route}`);
-      }
-      span.setAttribute('http.response.status_code', res.statusCode);
-      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-      span.end();
-    });
-    res.once('close', () => {
-      if (!res.writableFinished) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response finished' });
-        span.end();
-      }
+      ...(options.byRoute ? { route: () => routeOf(req) } : {}),
     });
     context.with(active, next);
   };
+}
+
+function routeOf(req: Request): string | undefined {
+  const route: unknown = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof route === 'string' ? `${req.baseUrl}${route}` : undefined;
+}
+
+/**
+ * Starts the server span of one request (ended when its response finishes or its connection
+ * closes first) and answers the context to run the request in. `path` is below `mount`;
+ * `route()`, read at the end, renames the span to the route that answered.
+ */
+export function startServerSpan(
+  tracer: Tracer,
+  req: IncomingMessage,
+  res: ServerResponse,
+  at: { mount: string; path: string; fullPath: string; route?: () => string | undefined },
+): Context {
+  const parent = propagation.extract(context.active(), req.headers);
+  const firstSegment = /^\/[^/?]*/.exec(at.path)?.[0] ?? '/';
+  const method = req.method ?? '';
+  const span = tracer.startSpan(
+    `${method} ${at.mount}${firstSegment}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': method, 'url.path': at.fullPath, 'http.route': `${at.mount}${firstSegment}` } },
+    parent,
+  );
+  const active = trace.setSpan(parent, span);
+  // The body is read in stream events whose async context is the socket's: bind the request and
+  // response emitters so the handlers that run from them stay inside this span.
+  context.bind(active, req);
+  context.bind(active, res);
+  res.once('finish', () => {
+    const route = at.route?.();
+    if (route) {
+      span.updateName(`${method} ${route}`);
+      span.setAttribute('http.route', route);
+    }
+    span.setAttribute('http.response.status_code', res.statusCode);
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  });
+  res.once('close', () => {
+    if (!res.writableFinished) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response finished' });
+      span.end();
+    }
+  });
+  return active;
 }

@@ -168,6 +168,43 @@ describe('methods and unsupported endpoints', () => {
     expect((await stack.scim(tenant, 'GET', '/users')).status).toBe(200);
     expect((await stack.scim(tenant, 'GET', '/serviceproviderconfig')).status).toBe(200);
     expect((await stack.scim(tenant, 'GET', `/schemas/${USER.toLowerCase()}`)).status).toBe(200);
+    const root = stack.scimUrl.replace(/\/scim\/v2$/, '');
+    expect((await scimFetch(`${root}/SCIM/V2/Users?count=1`, tenant.token, 'GET')).status).toBe(200);
+  });
+
+  it('a trailing slash names the same endpoint', async () => {
+    const res = await stack.scim(tenant, 'GET', '/ServiceProviderConfig/');
+    expect(res.status).toBe(200);
+    expect((res.body as { schemas: string[] }).schemas).toContain('urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig');
+  });
+
+  it('HEAD answers as GET would, without a body', async () => {
+    const get = await fetch(`${stack.scimUrl}/ServiceProviderConfig`, { headers: { authorization: `Bearer ${tenant.token}` } });
+    const head = await fetch(`${stack.scimUrl}/ServiceProviderConfig`, { method: 'HEAD', headers: { authorization: `Bearer ${tenant.token}` } });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+    expect(head.headers.get('content-length')).toBe(String((await get.text()).length));
+    expect(await head.text()).toBe('');
+  });
+
+  it('OPTIONS is 405 with the endpoint’s methods', async () => {
+    const res = await stack.scim(tenant, 'OPTIONS', '/Users');
+    expectScimError(res, 405);
+    expect(res.headers.get('allow')?.split(', ').sort()).toEqual(['GET', 'HEAD', 'POST']);
+  });
+
+  it('a resource id that is not valid percent-encoding is a 400 SCIM error, not a 500', async () => {
+    const res = await stack.scim(tenant, 'GET', '/Users/%E0%A4%A');
+    expectScimError(res, 400);
+    expect((res.body as { scimType?: string }).scimType).toBe('invalidValue');
+  });
+
+  it('only /scim/v2 itself and what lies below it is SCIM', async () => {
+    const root = stack.scimUrl.replace(/\/scim\/v2$/, '');
+    const res = await fetch(`${root}/scim/v2x/Users`, { headers: { authorization: `Bearer ${tenant.token}` } });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: 'not_found' });
+    expectScimError(await stack.scim(tenant, 'GET', ''), 404);
   });
 });
 
