@@ -1,7 +1,9 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorRequestHandler, NextFunction, Request, Response } from 'express';
 import { ZodError, type z } from 'zod';
 import { type Db, retryAfterSeconds, type Tx, withTenant } from '../core/db/pool.js';
 import { toDomainError } from '../core/shared/db-errors.js';
+import { sendJson } from './node-http.js';
 import type { AppPrincipal } from '../core/repositories/app-keys.js';
 import type { Actor } from '../core/repositories/audit.js';
 
@@ -11,39 +13,45 @@ import type { Actor } from '../core/repositories/audit.js';
 /**
  * The one place app-facing errors become responses (`{ error, error_description }`, RFC 6749
  * style): domain errors keep their status, invalid bodies are 400, anything else is a 500 that
- * reveals nothing.
+ * reveals nothing. On node's own response, so the introspection endpoint (served without
+ * express, api/introspect.ts) shares it.
  */
-export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {
-  if (res.headersSent) {
-    next(err);
-    return;
-  }
+export function sendAppApiError(err: unknown, req: IncomingMessage, res: ServerResponse): void {
   const domain = toDomainError(err);
   if (domain) {
-    res.status(domain.status).json({ error: domain.code, error_description: domain.message });
+    sendJson(res, domain.status, { error: domain.code, error_description: domain.message });
     return;
   }
   if (err instanceof ZodError) {
     const first = err.issues[0];
     const where = first?.path.length ? `${first.path.join('.')}: ` : '';
-    res.status(400).json({ error: 'invalid_request', error_description: `${where}${first?.message ?? 'invalid body'}` });
+    sendJson(res, 400, { error: 'invalid_request', error_description: `${where}${first?.message ?? 'invalid body'}` });
     return;
   }
   const status = (err as { status?: unknown; statusCode?: unknown }).status ?? (err as { statusCode?: unknown }).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // body-parser: malformed JSON (400), too large (413), unsupported charset (415).
-    res.status(status).json({ error: 'invalid_request', error_description: status === 413 ? 'request body too large' : 'unreadable request body' });
+    sendJson(res, status, { error: 'invalid_request', error_description: status === 413 ? 'request body too large' : 'unreadable request body' });
     return;
   }
   const retryAfter = retryAfterSeconds(err);
   if (retryAfter !== undefined) {
     req.log?.warn({ err }, 'app API request failed transiently');
-    res.set('Retry-After', String(retryAfter));
-    res.status(503).json({ error: 'temporarily_unavailable', error_description: 'retry after the Retry-After delay' });
+    res.setHeader('Retry-After', String(retryAfter));
+    sendJson(res, 503, { error: 'temporarily_unavailable', error_description: 'retry after the Retry-After delay' });
     return;
   }
   req.log?.error({ err, reqId: req.id }, 'app API request failed');
-  res.status(500).json({ error: 'server_error' });
+  sendJson(res, 500, { error: 'server_error' });
+}
+
+/** `sendAppApiError` as express's error handler. */
+export const appApiErrors: ErrorRequestHandler = (err: unknown, req, res, next) => {
+  if (res.headersSent) {
+    next(err);
+    return;
+  }
+  sendAppApiError(err, req, res);
 };
 
 export type AppHandler = (ctx: { req: Request; tx: Tx; tenantId: string; actor: Actor }) => Promise<{ status: number; body: unknown }>;

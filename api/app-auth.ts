@@ -1,11 +1,25 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NextFunction, Request, Response } from 'express';
 import type { Db } from '../core/db/pool.js';
 import { type AppPrincipal, authenticateAppKey } from '../core/repositories/app-keys.js';
+import { sendJson } from './node-http.js';
 
 declare module 'express-serve-static-core' {
   interface Locals {
     app?: AppPrincipal;
   }
+}
+
+/** The app key an `Authorization: Bearer` header carries, authenticated; null when absent or not valid. */
+export async function authenticateAppRequest(db: Db, req: IncomingMessage): Promise<AppPrincipal | null> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(req.headers.authorization ?? '');
+  return match ? authenticateAppKey(db, match[1]!) : null;
+}
+
+/** RFC 6750's answer to a missing, invalid or revoked app key. */
+export function sendInvalidAppKey(res: ServerResponse): void {
+  res.setHeader('WWW-Authenticate', 'Bearer realm="roster", error="invalid_token"');
+  sendJson(res, 401, { error: 'invalid_token', error_description: 'missing, invalid or revoked app API key' });
 }
 
 /**
@@ -20,11 +34,9 @@ export function requireAppKey(db: Db) {
       return;
     }
     try {
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '');
-      const principal = match ? await authenticateAppKey(db, match[1]!) : null;
+      const principal = await authenticateAppRequest(db, req);
       if (!principal) {
-        res.set('WWW-Authenticate', 'Bearer realm="roster", error="invalid_token"');
-        res.status(401).json({ error: 'invalid_token', error_description: 'missing, invalid or revoked app API key' });
+        sendInvalidAppKey(res);
         return;
       }
       res.locals.app = principal;

@@ -17,7 +17,7 @@ import { createAppApiRouter } from './app-api-router.js';
 import { createSsoRouter } from './sso-router.js';
 import { createConsoleApi } from './console/router.js';
 import { createPortalApi } from './portal/router.js';
-import { createIntrospectionRouter } from './introspect.js';
+import { createIntrospectionHandler, isIntrospectionUrl } from './introspect.js';
 import { methodNotAllowed } from './method-not-allowed.js';
 import { createEventsRouter } from './events-router.js';
 import { buildOpenApiDocument } from './openapi.js';
@@ -198,8 +198,6 @@ export function createApp(deps: AppDeps): RequestListener {
     createCampaignsAppRouter({ db: deps.db, config: deps.config, temporal: temporalClient }),
   ];
   app.use('/api/v1', ...v1, methodNotAllowed(() => v1, sendMethodNotAllowed));
-  const introspection = createIntrospectionRouter({ db: deps.db });
-  app.use(introspection);
 
   // The portal (built by Vite into portal/dist): static assets, and index.html for its routes.
   if (existsSync(join(portalDist, 'index.html'))) {
@@ -209,12 +207,16 @@ export function createApp(deps: AppDeps): RequestListener {
     });
   }
 
-  app.use(methodNotAllowed(() => [app.router, introspection], sendMethodNotAllowed));
+  app.use(methodNotAllowed(() => [app.router], sendMethodNotAllowed));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not_found' });
   });
+  // Token introspection, asked once per request the vendor's product serves: also without express.
+  const introspection = createIntrospectionHandler({ db: deps.db, logger: deps.logger, draining: deps.draining });
   return (req, res) => {
-    if (isScimUrl(req.url ?? '')) scimHandler(req, res);
+    const url = req.url ?? '';
+    if (isScimUrl(url)) scimHandler(req, res);
+    else if (isIntrospectionUrl(url)) introspection(req, res);
     else app(req, res);
   };
 }

@@ -3,6 +3,7 @@ import { retryAfterSeconds, sqlState } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import { URN } from '../core/scim/schema.js';
 import { domainErrorFromDatabase } from '../core/shared/db-errors.js';
+import { sendJson } from './node-http.js';
 
 export const SCIM_CONTENT_TYPE = 'application/scim+json; charset=utf-8';
 
@@ -16,11 +17,7 @@ export function scimErrorSent(res: ServerResponse): ScimErrorSent | undefined {
 /** RFC 7644 §3.12 error body; `status` is a string there. */
 export function sendScimError(res: ServerResponse, status: number, detail: string, scimType?: string): void {
   sentErrors.set(res, { detail, scimType });
-  const json = JSON.stringify({ schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail });
-  res.statusCode = status;
-  res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
+  sendJson(res, status, { schemas: [URN.error], status: String(status), ...(scimType ? { scimType } : {}), detail }, SCIM_CONTENT_TYPE);
 }
 
 /** SQLSTATE of scim_token_tenant: the request's token was revoked or expired after it was authenticated. */

@@ -13,6 +13,7 @@ import type { ScimPaging } from '../core/scim/paging.js';
 import * as scim from '../core/scim/service.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
+import { readBody, sendJson } from './node-http.js';
 import { startRequest } from './request-log.js';
 import { observeScimRequest } from './scim-metrics.js';
 import { SCIM_CONTENT_TYPE, scimErrorSent, sendScimError, sendScimFailure, UNAUTHENTICATED } from './scim-errors.js';
@@ -115,10 +116,7 @@ function sendResult(res: ServerResponse, result: scim.ScimResult): void {
     res.end();
     return;
   }
-  const json = JSON.stringify(result.body);
-  res.setHeader('Content-Type', SCIM_CONTENT_TYPE);
-  res.setHeader('Content-Length', Buffer.byteLength(json));
-  res.end(json);
+  sendJson(res, result.status, result.body, SCIM_CONTENT_TYPE);
 }
 
 /**
@@ -233,7 +231,7 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
     // Bodies are read for the methods that take one: a GET, HEAD or DELETE body has no meaning
     // here (RFC 9110 §9.3) and is discarded unread, so lookups skip body-parser altogether.
     if (!BODILESS.has(method)) {
-      await new Promise<void>((resolve, reject) => json(req, res, (err?: unknown) => (err ? reject(err) : resolve())));
+      await readBody(json, req, res);
       if (req.body !== undefined) assertStorableJson(req.body);
     }
     const ctx: scim.ScimContext = {

@@ -77,6 +77,28 @@ describe('POST /oauth2/introspect (RFC 7662)', () => {
     expect(await introspect(stack, a.appKey, a.appKey)).toEqual({ active: false });
   });
 
+  it('takes JSON as well as a form; the path is case-insensitive; other methods are 405 with Allow: POST; bad bodies are 4xx', async () => {
+    const post = (path: string, body: string, contentType: string) =>
+      fetch(`${stack.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${a.appKey}`, 'content-type': contentType }, body });
+    const asJson = await post('/oauth2/introspect', JSON.stringify({ token: 'roster_pat_not-a-real-token' }), 'application/json');
+    expect(asJson.status).toBe(200);
+    expect(asJson.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await asJson.json()).toEqual({ active: false });
+    expect((await post('/OAuth2/Introspect/', 'token=roster_pat_x', 'application/x-www-form-urlencoded')).status).toBe(200);
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      const res = await fetch(`${stack.url}/oauth2/introspect`, { method, headers: { authorization: `Bearer ${a.appKey}` } });
+      expect(res.status).toBe(405);
+      expect(res.headers.get('allow')).toBe('POST');
+      expect(await res.json()).toMatchObject({ error: 'method_not_allowed' });
+    }
+    const malformed = await post('/oauth2/introspect', '{"token":', 'application/json');
+    expect(malformed.status).toBe(400);
+    expect(await malformed.json()).toMatchObject({ error: 'invalid_request' });
+    const huge = await post('/oauth2/introspect', `token=${'a'.repeat(40_000)}`, 'application/x-www-form-urlencoded');
+    expect(huge.status).toBe(413);
+    expect(huge.headers.get('x-request-id')).toBeTruthy();
+  });
+
   it('requires the app API key as a Bearer credential (401 otherwise, revoked keys included)', async () => {
     const body = new URLSearchParams({ token: 'roster_ses_x' }).toString();
     const headers = { 'content-type': 'application/x-www-form-urlencoded' };
