@@ -203,6 +203,9 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
     return [...new Set(resource.flatMap((r) => (r.method === 'GET' ? ['GET', 'HEAD'] : [r.method])))];
   };
 
+  /** The tenant each response was authenticated for (metrics label); gone with the response. */
+  const tenants = new WeakMap<ServerResponse, string>();
+
   const serve = async (req: IncomingMessage & { body?: unknown }, res: ServerResponse, path: string, query: string): Promise<void> => {
     const segments = splitPath(path);
     const method = req.method ?? 'GET';
@@ -246,9 +249,6 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
     };
     sendResult(res, await found.route.op({ req, res, query, params: found.params, ctx }));
   };
-
-  /** The tenant each response was authenticated for (metrics label); gone with the response. */
-  const tenants = new WeakMap<ServerResponse, string>();
 
   return (req, res) => {
     begin(req, res);
