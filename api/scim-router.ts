@@ -50,10 +50,9 @@ export function isScimUrl(url: string): boolean {
   return Number.isNaN(next) || next === 0x2f /* / */ || next === 0x3f /* ? */;
 }
 
-/** One SCIM request as the operations see it: its path below /scim/v2, query, route parameters and body. */
+/** One SCIM request as the operations see it: the request (headers, parsed body), query string, route parameters and tenant context. */
 interface Exchange {
   req: IncomingMessage & { body?: unknown };
-  res: ServerResponse;
   query: string;
   params: Record<string, string>;
   ctx: scim.ScimContext;
@@ -247,7 +246,7 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
       limits: deps.limits,
       paging: deps.paging,
     };
-    sendResult(res, await found.route.op({ req, res, query, params: found.params, ctx }));
+    sendResult(res, await found.route.op({ req, query, params: found.params, ctx }));
   };
 
   return (req, res) => {
@@ -269,7 +268,7 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
   };
 }
 
-/** `/Users/abc/` → ['users', 'abc']: the trailing slash ignored, literal segments compared case-insensitively later. */
+/** `/Users/abc/` → ['Users', 'abc']: the trailing slash ignored (matchSegments compares literals case-insensitively). */
 function splitPath(path: string): string[] {
   return path.split('/').filter((s, i, all) => s !== '' || (i > 0 && i < all.length - 1));
 }
