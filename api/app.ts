@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client, type ClientInterceptors, type Connection } from '@temporalio/client';
-import type { RequestListener } from 'node:http';
 import express, { type Response } from 'express';
 import type { Logger } from 'pino';
 import { sql } from 'slonik';

@@ -19,8 +19,8 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz']);
  * Request ids and one access-log line per request. Replaces pino-http, which cost a child logger,
  * serializers and a finish listener on every request even with logging off: here nothing beyond
  * the id runs per request unless `info` is enabled. Bodies and credentials never reach the logs.
- * On node's own request and response, so the SCIM service (which does not run through express)
- * shares it.
+ * On node's own request and response, so the surfaces that do not run through express (SCIM,
+ * token introspection) share it.
  */
 export function startRequest(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const accessLog = logger.isLevelEnabled('info');
@@ -43,7 +43,7 @@ export function startRequest(logger: Logger): (req: IncomingMessage, res: Server
   };
 }
 
-/** `startRequest` as express middleware, for every surface but SCIM. */
+/** `startRequest` as express middleware, for the surfaces express serves. */
 export function requestLog(logger: Logger): RequestHandler {
   const begin = startRequest(logger);
   return (req, res, next) => {
