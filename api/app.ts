@@ -24,7 +24,7 @@ import { buildOpenApiDocument } from './openapi.js';
 import { createEntitlementsRouter } from './entitlements-router.js';
 import { createScimHandler, isScimUrl } from './scim-router.js';
 import { createScimPaging } from '../core/scim/paging.js';
-import { requestLog } from './request-log.js';
+import { startRequest } from './request-log.js';
 import { serverSpans } from './tracing.js';
 import { activeTracer } from '../core/telemetry.js';
 import type { Metrics } from '../core/metrics.js';
@@ -108,15 +108,6 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set('trust proxy', false);
   const base = deps.publicUrl ?? publicUrl(deps.config);
 
-  app.use(requestLog(deps.logger));
-  if (deps.draining) {
-    const draining = deps.draining;
-    // While draining, each response closes its connection, so clients reconnect to another replica.
-    app.use((_req, res, next) => {
-      if (draining()) res.set('Connection', 'close');
-      next();
-    });
-  }
 
   const secretKey = loadSecretsKey(deps.config);
   // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
@@ -130,10 +121,8 @@ export function createApp(deps: AppDeps): RequestListener {
     publicUrl: base,
     paging: createScimPaging(secretKey),
     activity: deps.scimActivity,
-    logger: deps.logger,
     metrics: deps.metrics,
     tracer,
-    draining: deps.draining,
   });
 
   app.get('/healthz', (_req, res) => {
@@ -212,8 +201,14 @@ export function createApp(deps: AppDeps): RequestListener {
     res.status(404).json({ error: 'not_found' });
   });
   // Token introspection, asked once per request the vendor's product serves: also without express.
-  const introspection = createIntrospectionHandler({ db: deps.db, logger: deps.logger, draining: deps.draining });
+  const introspection = createIntrospectionHandler({ db: deps.db });
+  // Every surface: a request id and access log line; while draining, each response closes its
+  // connection, so clients reconnect to another replica.
+  const begin = startRequest(deps.logger);
+  const draining = deps.draining;
   return (req, res) => {
+    begin(req, res);
+    if (draining?.()) res.setHeader('Connection', 'close');
     const url = req.url ?? '';
     if (isScimUrl(url)) scimHandler(req, res);
     else if (isIntrospectionUrl(url)) introspection(req, res);

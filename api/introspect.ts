@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import express from 'express';
-import type { Logger } from 'pino';
 import { type Db, withRetry } from '../core/db/pool.js';
 import { DomainError } from '../core/errors.js';
 import { introspect } from '../core/repositories/credentials.js';
@@ -8,7 +7,6 @@ import { authenticateAppRequest, sendInvalidAppKey } from './app-auth.js';
 import { sendAppApiError } from './app-api-support.js';
 import { type BodyParser, readBody, sendJson } from './node-http.js';
 import { IntrospectionRequest } from './app-api-schemas.js';
-import { startRequest } from './request-log.js';
 
 /** The endpoint's path; matched case-insensitively and with or without a trailing slash, as express would. */
 const INTROSPECT_PATH = '/oauth2/introspect';
@@ -30,8 +28,7 @@ export function isIntrospectionUrl(url: string): boolean {
  * without express's per-request machinery: key check, body, one statement, answer. Any other
  * method is 405 with `Allow: POST`.
  */
-export function createIntrospectionHandler(deps: { db: Db; logger: Logger; draining?: (() => boolean) | undefined }): (req: IncomingMessage, res: ServerResponse) => void {
-  const begin = startRequest(deps.logger);
+export function createIntrospectionHandler(deps: { db: Db }): (req: IncomingMessage, res: ServerResponse) => void {
   // RFC 7662 §2.1 says form-encoded; JSON is accepted too, for clients that only speak JSON.
   // Room for the longest token IntrospectionRequest admits, percent-encoded (3 bytes a character):
   // a too-long token is then a 400 from the schema, not a 413 from the parser.
@@ -55,8 +52,6 @@ export function createIntrospectionHandler(deps: { db: Db; logger: Logger; drain
   };
 
   return (req, res) => {
-    begin(req, res);
-    if (deps.draining?.()) res.setHeader('Connection', 'close');
     if (req.method !== 'POST') {
       res.setHeader('Allow', 'POST');
       sendJson(res, 405, { error: 'method_not_allowed', error_description: 'allowed: POST' });

@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RequestHandler } from 'express';
 import type { Logger } from 'pino';
 
 declare module 'node:http' {
@@ -19,8 +18,8 @@ const QUIET_PATHS = new Set(['/healthz', '/readyz']);
  * Request ids and one access-log line per request. Replaces pino-http, which cost a child logger,
  * serializers and a finish listener on every request even with logging off: here nothing beyond
  * the id runs per request unless `info` is enabled. Bodies and credentials never reach the logs.
- * On node's own request and response, so the surfaces that do not run through express (SCIM,
- * token introspection) share it.
+ * On node's own request and response: createApp runs it once for every surface, express's and
+ * the ones served without it (SCIM, token introspection).
  */
 export function startRequest(logger: Logger): (req: IncomingMessage, res: ServerResponse) => void {
   const accessLog = logger.isLevelEnabled('info');
@@ -40,14 +39,5 @@ export function startRequest(logger: Logger): (req: IncomingMessage, res: Server
         );
       });
     }
-  };
-}
-
-/** `startRequest` as express middleware, for the surfaces express serves. */
-export function requestLog(logger: Logger): RequestHandler {
-  const begin = startRequest(logger);
-  return (req, res, next) => {
-    begin(req, res);
-    next();
   };
 }

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parse as parseQueryString } from 'node:querystring';
 import { context, type Tracer } from '@opentelemetry/api';
 import express from 'express';
-import type { Logger } from 'pino';
 import type { Db } from '../core/db/pool.js';
 import { ScimError } from '../core/errors.js';
 import type { Metrics } from '../core/metrics.js';
@@ -14,7 +13,6 @@ import * as scim from '../core/scim/service.js';
 import type { ScimTokenCache } from '../core/scim-token-cache.js';
 import type { ScimActivityRecorder } from '../core/connections/activity.js';
 import { readBody, sendJson } from './node-http.js';
-import { startRequest } from './request-log.js';
 import { observeScimRequest } from './scim-metrics.js';
 import { SCIM_CONTENT_TYPE, scimErrorSent, sendScimError, sendScimFailure, UNAUTHENTICATED } from './scim-errors.js';
 import { parseScimParams, ScimListQuery, ScimProjectionQuery, ScimSearchRequest } from './scim-schemas.js';
@@ -31,13 +29,10 @@ export interface ScimRouterDeps {
   paging: ScimPaging;
   /** Counts each connection's requests and errors in memory (flushed in batches); none: not recorded. */
   activity?: ScimActivityRecorder | undefined;
-  logger: Logger;
   /** Prometheus metrics of this process; none recorded when absent. */
   metrics?: Metrics | undefined;
   /** A server span per request while tracing is on (api/tracing.ts). */
   tracer?: Tracer | undefined;
-  /** True once the process is shutting down: responses close their connections. */
-  draining?: (() => boolean) | undefined;
 }
 
 /** The mount point of the SCIM service. */
@@ -125,14 +120,13 @@ function sendResult(res: ServerResponse, result: scim.ScimResult): void {
  * layer, its response helpers) cost as much CPU as the lookup itself (docs/benchmarks.md,
  * session 22). The surface is a fixed table of routes, so it is matched here directly: paths are
  * case-insensitive and a trailing slash is ignored, HEAD is answered wherever GET is, a method an
- * endpoint lacks is 405 with `Allow`, /Me and /Bulk are 501, anything else 404. Per request:
- * request id and access log, drain check, server span, metrics, then authentication before the
- * body is read, then the body (for the methods that take one), then the operation; every error
+ * endpoint lacks is 405 with `Allow`, /Me and /Bulk are 501, anything else 404. Per request
+ * (after createApp's request id, access log and drain check): server span, metrics, then
+ * authentication before the body is read, then the body (for the methods that take one), then the operation; every error
  * becomes a SCIM error response in one place (sendScimFailure).
  */
 export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}${SCIM_PREFIX}`;
-  const begin = startRequest(deps.logger);
   const json = express.json({ type: isJsonish, limit: deps.limits.maxBodyBytes, strict: true });
   const routes: Route[] = [];
   const add = (method: Method, pattern: string, op: Operation) => {
@@ -250,8 +244,6 @@ export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, 
   };
 
   return (req, res) => {
-    begin(req, res);
-    if (deps.draining?.()) res.setHeader('Connection', 'close');
     const url = req.url ?? '';
     const q = url.indexOf('?');
     const path = q < 0 ? url.slice(SCIM_PREFIX.length) : url.slice(SCIM_PREFIX.length, q);
