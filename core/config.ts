@@ -192,6 +192,12 @@ export const ConfigSchema = z.object({
   RELAY_BATCH_SIZE: z.coerce.number().int().min(1).default(50),
   /** Outbox relay: streams signalled at once within a claimed batch. */
   RELAY_STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(4),
+  /**
+   * Outbox relay: how long a membership or entitlement row waits for its identity's workflow to pull
+   * it (its stream has an earlier event not applied yet) before the relay signals it anyway; 0
+   * signals every row (migration 1764801300000_outbox_pull).
+   */
+  RELAY_DEFER_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** Worker: lifecycle steps (local activities, each one PostgreSQL transaction) running at once. */
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */

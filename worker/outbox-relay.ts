@@ -6,7 +6,7 @@ import type { Metrics } from '../core/metrics.js';
 import { sealAuditChains } from '../core/repositories/audit.js';
 import { purgeExpiredEvents, sealEventFeeds } from '../core/repositories/events.js';
 import { compactCounts, purgePositions } from '../core/repositories/list-page.js';
-import { claimOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
+import { claimOutbox, deferOutbox, markDelivered, markFailed, type OutboxRow } from '../core/repositories/outbox.js';
 import { contextFromTraceparent, inSpan, SpanKind, type SpanOptions, tracingEnabled } from '../core/telemetry.js';
 import { groupWorkflowId, identityWorkflowId } from '../workflows/ids.js';
 import { scimChangeSignal, type StreamEvent } from '../workflows/messages.js';
@@ -23,6 +23,12 @@ export interface RelayDeps {
   batchSize: number;
   /** Streams signalled at once within one claimed batch (core/config.ts RELAY_STREAM_CONCURRENCY). */
   streamConcurrency: number;
+  /**
+   * How long a membership or entitlement row whose identity has an earlier event still unapplied
+   * waits for that workflow's step to pull it before it is signalled (core/config.ts
+   * RELAY_DEFER_MS; 0 or absent: every row is signalled).
+   */
+  deferMs?: number;
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
   metrics?: Metrics;
@@ -89,8 +95,13 @@ async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
  * Delivers one batch: rows are claimed with FOR UPDATE SKIP LOCKED (several relays never take the
  * same row), signalled in order per stream, and marked delivered only after Temporal
  * acknowledged. A failed stream stops at its first failure; its rows wait for the next pass.
+ * Membership and entitlement rows of an identity that is still busy with an earlier event are
+ * deferred by the claim (`deferMs`): that event's step pulls them, so they cost no signal.
  */
 export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number }> {
+  // Its own transaction, so that what it defers is committed (and unlocked for the steps that
+  // pull it) before this batch's signals; it looks a little further ahead than the claim.
+  if (deps.deferMs) await deferOutbox(deps.db, deps.batchSize * 2, deps.deferMs);
   return deps.db.transaction(async (tx) => {
     const rows = await claimOutbox(tx, deps.batchSize);
     if (rows.length === 0) return { delivered: 0, failed: 0 };

@@ -46,6 +46,11 @@ const HISTORY_LIMIT = 2_000;
 const HOLD_RECHECK = '10 minutes';
 /** Version marker: consecutive membership and entitlement events waiting in the stream apply as one step. */
 const BATCH_EVENTS = 'identity-batched-events';
+/**
+ * Version marker: a step pulls the stream's waiting events from the outbox (the relay defers
+ * membership and entitlement rows of a busy identity instead of signalling each).
+ */
+const PULL_EVENTS = 'identity-pulled-events';
 
 /**
  * The entity workflow of one identity (`identity/<tenantId>/<userId>`). It drains the SCIM change
@@ -57,7 +62,10 @@ const BATCH_EVENTS = 'identity-batched-events';
  * takes further steps. A fresh run learns its stream position from its first event's step. When
  * the stream has a backlog (a group push delivers several events per member), a run of membership
  * and entitlement events waiting together is one step: their roles follow the directory as it is
- * now, so applying them one by one would only end at the same roles.
+ * now, so applying them one by one would only end at the same roles. Such events of a busy
+ * identity are not signalled at all: the relay defers them and the step before them pulls them
+ * from the outbox (its outcome's `pulled`), so a group push costs about one workflow task per
+ * member rather than one per membership.
  */
 export async function identityLifecycle(input: IdentityLifecycleInput): Promise<void> {
   const { tenantId, userId } = input;
@@ -167,7 +175,10 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
     const batched = (e: StreamEvent) => BATCHED_IDENTITY_EVENTS.has(e.type);
     const following = fromStart || !batched(event) ? [] : stream.following(event.seq, batched, MAX_IDENTITY_BATCH - 1);
     const then = following.length && patched(BATCH_EVENTS) ? following.map((e) => ({ seq: e.seq, type: e.type })) : undefined;
-    const out = await db.applyIdentityEvent({ ...step, type: event.type, ...(changed ? { changed } : {}), leaverDone, fromStart, ...(then ? { then } : {}) });
+    const pull = patched(PULL_EVENTS);
+    const out = await db.applyIdentityEvent({ ...step, type: event.type, ...(changed ? { changed } : {}), leaverDone, fromStart, ...(then ? { then } : {}), ...(pull ? { pull } : {}) });
+    // Pulled events were marked delivered by the step: no signal brings them.
+    if ((out.kind === 'applied' || out.kind === 'position') && out.pulled) for (const e of out.pulled) stream.accept(e);
     if (out.kind === 'gone') return fromStart ? 'gone' : 'applied';
     if (fromStart) awaitingDeletion = out.deletionPending;
     if (out.kind === 'position') {

@@ -8,7 +8,7 @@ import { DomainError } from '../errors.js';
 import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './audit.js';
 import { buildExposureReport, handOverServiceAccounts, insertExposureReport, RevocationReason, revokeCredentialsRequiringRoles, revokeUserAccessRows } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
-import { eventIdFor, type EventType, type NewEvent, recordEventsCtes, SubscribedIds } from './events.js';
+import { eventIdFor, type EventType, type NewEvent, recordEventsCtes } from './events.js';
 import { OutboxEventType } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
@@ -83,17 +83,52 @@ function finishIdentityEventUpdate(input: { tenantId: string; userId: string; se
     UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`;
 }
 
+/** An identity stream's waiting event, pulled by a step (`IdentityEventInput.pull`); as the relay signals it. */
+export interface PulledEvent {
+  seq: number;
+  outboxId: number;
+  type: string;
+  payload: Record<string, unknown>;
+}
+
+/** At most this many waiting events are pulled by one step (the rest by the next, or signalled). */
+const PULL_LIMIT = 64;
+
+const ClosedStep = z.object({
+  ids: z.array(z.string()),
+  pulled: z.array(z.object({ seq: z.number(), outboxId: z.number(), type: z.string(), payload: z.record(z.unknown()) })).nullable(),
+});
+
 /**
  * A step's closing statement: `ctes` (which must define `subscribed`, recordEventsCtes' answer),
  * then the step's outcome stored with the events to deliver added as `deliver`, in one round trip.
- * Returns those event ids.
+ * With `pull`, the stream's waiting outbox rows after seq `pull.after` are pulled in the same
+ * statement (core/repositories/outbox.ts pullOutbox) and stored with the outcome as `pulled`, so
+ * that a retried step hands them over again. Returns those event ids and the pulled events.
  */
-async function closeStep(tx: Tx, tenantId: string, key: string, ctes: FragmentSqlToken[], outcome: unknown): Promise<string[]> {
+async function closeStep(
+  tx: Tx,
+  tenantId: string,
+  key: string,
+  ctes: FragmentSqlToken[],
+  outcome: unknown,
+  pull?: { userId: string; after: number },
+): Promise<{ deliver: string[]; pulled?: PulledEvent[] }> {
+  const pulledCte = pull
+    ? [
+        sql.fragment`pulled AS (
+          SELECT coalesce(jsonb_agg(jsonb_build_object('seq', p.seq, 'outboxId', p.id, 'type', p.event_type, 'payload', p.payload) ORDER BY p.seq), '[]') AS events
+            FROM outbox_pull(${pull.userId}::uuid, ${pull.after}::int8, ${PULL_LIMIT}::int4) p)`,
+      ]
+    : [];
+  const extra = pull ? sql.fragment`jsonb_build_object('deliver', to_jsonb(s.ids), 'pulled', (SELECT events FROM pulled))` : sql.fragment`jsonb_build_object('deliver', to_jsonb(s.ids))`;
   const stored = sql.fragment`stored AS (
     INSERT INTO activity_steps (tenant_id, step_key, result)
-    SELECT ${tenantId}, ${key}, ${JSON.stringify(outcome)}::jsonb || jsonb_build_object('deliver', to_jsonb(s.ids)) FROM subscribed s)`;
-  const deliver = await tx.oneFirst(sql.type(SubscribedIds)`WITH ${sql.join([...ctes, stored], sql.fragment`, `)} SELECT ids FROM subscribed`);
-  return [...deliver];
+    SELECT ${tenantId}, ${key}, ${JSON.stringify(outcome)}::jsonb || ${extra} FROM subscribed s)`;
+  const closed = await tx.one(sql.type(ClosedStep)`
+    WITH ${sql.join([...ctes, ...pulledCte, stored], sql.fragment`, `)}
+    SELECT ids, ${pull ? sql.fragment`(SELECT events FROM pulled)` : sql.fragment`NULL::jsonb`} AS pulled FROM subscribed`);
+  return { deliver: [...closed.ids], ...(closed.pulled?.length ? { pulled: closed.pulled } : {}) };
 }
 
 /** Events that change what a user may do: the mover re-derives roles when the identity is active. */
@@ -106,7 +141,7 @@ const LEAVER_EVENTS = new Set(['user.deactivated', 'user.deleted']);
  */
 export type IdentityEventOutcome =
   | { kind: 'gone' }
-  | { kind: 'position'; appliedSeq: number; state: LifecycleState; deletionPending: boolean; deliver: string[] }
+  | { kind: 'position'; appliedSeq: number; state: LifecycleState; deletionPending: boolean; deliver: string[]; pulled?: PulledEvent[] }
   | { kind: 'skip'; deletionPending: boolean }
   | {
       kind: 'applied';
@@ -125,6 +160,8 @@ export type IdentityEventOutcome =
       deletionPending: boolean;
       /** Recorded events that a webhook endpoint takes, in emission order, for the delivery workflow. */
       deliver: string[];
+      /** `IdentityEventInput.pull`: the stream's waiting events after this step's, now the workflow's to apply. */
+      pulled?: PulledEvent[];
       /**
        * Campaigns this event opened (a move that changed the manager or department of a person
        * holding privileged roles: core/campaigns/engine.ts reviewOnMove): their workflows start
@@ -151,6 +188,13 @@ export interface IdentityEventInput {
    * taken; the outcome's `through` says how far the stream moved.
    */
   then?: readonly { seq: number; type: string }[];
+  /**
+   * Pull the stream's waiting outbox rows after this step's last seq (the outcome's `pulled`): the
+   * relay defers membership and entitlement rows of a busy identity for its step to pull, instead
+   * of signalling each (migration 1764801300000_outbox_pull). The workflow asks only when its code
+   * takes them (patched).
+   */
+  pull?: boolean;
   catalogue: readonly AppRole[];
   /** Milliseconds in a campaign hour (CAMPAIGN_HOUR_MS) for a review a move opens; default one hour. */
   campaignHourMs?: number;
@@ -198,7 +242,9 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     // Applied already: possibly by this very step, whose retry must still hand its events over.
     const applied = pos.applied_seq >= input.seq ? await storedStep<IdentityEventOutcome>(tx, input.tenantId, key) : null;
     const deliver = applied?.kind === 'applied' ? applied.deliver : [];
-    return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending, deliver };
+    // What that step pulled is the workflow's only way to those events (marked delivered).
+    const pulled = applied?.kind === 'applied' ? applied.pulled : undefined;
+    return { kind: 'position', appliedSeq: pos.applied_seq, state: pos.lifecycle_state, deletionPending, deliver, ...(pulled?.length ? { pulled } : {}) };
   }
   if (pos.applied_seq >= input.seq) return { kind: 'skip', deletionPending };
   // Permanent: the same event would be refused on every attempt, so its stream parks.
@@ -285,7 +331,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
-  return { ...outcome, deliver: await closeStep(tx, input.tenantId, key, ctes, outcome) };
+  return { ...outcome, ...(await closeStep(tx, input.tenantId, key, ctes, outcome, input.pull ? { userId: input.userId, after: last } : undefined)) };
 }
 
 /**
@@ -331,7 +377,7 @@ export async function completeLeaver(
   ctes.push(recordEventsCtes(input.tenantId, [suspended]));
   if (!handOver) ctes.push(sql.fragment`moved AS (${finishIdentityEventUpdate(input)})`);
   const outcome = { finished: !handOver };
-  return { ...outcome, deliver: await closeStep(tx, input.tenantId, key, ctes, outcome) };
+  return { ...outcome, ...(await closeStep(tx, input.tenantId, key, ctes, outcome)) };
 }
 
 const GuardRow = z.object({

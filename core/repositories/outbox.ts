@@ -1,6 +1,6 @@
 import { sql } from 'slonik';
 import { z } from 'zod';
-import type { Tx } from '../db/pool.js';
+import type { Db, Tx } from '../db/pool.js';
 import { currentTraceparent } from '../telemetry.js';
 
 export const StreamType = z.enum(['user', 'group']);
@@ -35,6 +35,8 @@ export const OutboxRow = z.object({
   payload: z.record(z.unknown()),
   created_at: z.string(),
   delivered_at: z.string().nullable(),
+  /** Deferred by the relay until then (a step of its stream may pull it first). */
+  defer_until: z.string().nullable(),
   attempts: z.number(),
   last_error: z.string().nullable(),
   /** The W3C traceparent of the request that wrote the row (null: tracing was off). */
@@ -62,9 +64,31 @@ export async function appendOutbox(tx: Tx, tenantId: string, events: OutboxEvent
       FROM ${sql.unnest(rows, ['uuid', 'text', 'uuid', 'int8', 'text', 'text'])} AS x(t, st, si, s, et, p)`);
 }
 
-/** Claims undelivered rows across tenants, locked until the caller's transaction ends. */
+/** Claims rows to signal across tenants (deferred rows only once their time is up), locked until the caller's transaction ends. */
 export async function claimOutbox(tx: Tx, limit: number): Promise<readonly OutboxRow[]> {
-  return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim(${limit})`);
+  return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim_ready(${limit}::int4)`);
+}
+
+/**
+ * Defers, in its own short transaction, the membership and entitlement rows among the next `limit`
+ * undelivered ones whose identity has an earlier event not applied yet and no step running: the
+ * step applying that event pulls them (`pullOutbox`); after `deferMs` a claim returns them like
+ * any other (migration 1764801300000_outbox_pull). Returns how many it deferred.
+ */
+export async function deferOutbox(db: Db, limit: number, deferMs: number): Promise<number> {
+  return db.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT outbox_defer(${limit}::int4, ${deferMs}::int4) AS n`);
+}
+
+const PulledRow = z.object({ id: z.number(), seq: z.number(), event_type: z.string(), payload: z.record(z.unknown()) });
+
+/**
+ * A step's pull: the undelivered rows of identity stream `userId` after seq `after` (at most
+ * `limit`, in seq order), marked delivered in the caller's transaction, which must hold the user's
+ * row lock and be scoped to its tenant. Rows a relay holds are skipped (it signals them).
+ */
+export async function pullOutbox(tx: Tx, userId: string, after: number, limit: number): Promise<{ seq: number; outboxId: number; type: string; payload: Record<string, unknown> }[]> {
+  const rows = await tx.any(sql.type(PulledRow)`SELECT * FROM outbox_pull(${userId}::uuid, ${after}::int8, ${limit}::int4)`);
+  return rows.map((r) => ({ seq: r.seq, outboxId: r.id, type: r.event_type, payload: r.payload }));
 }
 
 export async function markDelivered(tx: Tx, ids: number[]): Promise<void> {

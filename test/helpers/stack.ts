@@ -164,6 +164,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       pollMs: options.relayPollMs ?? 20,
       batchSize: config.RELAY_BATCH_SIZE,
       streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
+      deferMs: config.RELAY_DEFER_MS,
       listenUrl: appDatabaseUrl(config),
       approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
       campaigns: campaignLoopOptions(config),

@@ -119,9 +119,11 @@ describe('identity lifecycle workflow, through SCIM', () => {
     expect(delivered).toBe(flips + 1);
   });
 
-  it('membership events waiting together in a stream apply as one step, each still audited in order', async () => {
-    // A worker that starts only once the relay has handed Temporal every event: the identity's first
-    // workflow task holds the joiner and three membership events, as behind a group push's backlog.
+  it('membership events behind a busy identity are pulled by its step, not signalled, and apply as one step', async () => {
+    // A worker that starts only once the relay has passed over every event: the identity's first
+    // workflow task holds the joiner, as behind a group push's backlog. The relay signals the
+    // joiner but defers the three membership rows (their stream has an unapplied earlier event);
+    // the joiner's step pulls them and the next step applies them together.
     const deferred = await startStack({ worker: true, deferWorker: true });
     try {
       const other = await deferred.createTenant();
@@ -129,13 +131,22 @@ describe('identity lifecycle workflow, through SCIM', () => {
       for (const name of ['B1', 'B2', 'B3']) {
         expect((await deferred.scim(other, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
       }
-      const undelivered = z.object({ n: z.number() });
-      await eventually(async () => (await deferred.owner.oneFirst(sql.type(undelivered)`
-        SELECT count(*)::int AS n FROM outbox WHERE stream_id = ${id} AND delivered_at IS NULL`)) === 0, 60_000);
+      const Row = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
+      const rows = () =>
+        deferred.owner.any(sql.type(Row)`
+          SELECT seq, delivered_at IS NOT NULL AS delivered, defer_until IS NOT NULL AS deferred FROM outbox WHERE stream_id = ${id} ORDER BY seq`);
+      await eventually(async () => (await rows()).every((r) => r.delivered || r.deferred), 60_000);
+      expect(await rows()).toEqual([
+        { seq: 1, delivered: true, deferred: false },
+        { seq: 2, delivered: false, deferred: true },
+        { seq: 3, delivered: false, deferred: true },
+        { seq: 4, delivered: false, deferred: true },
+      ]);
       deferred.runWorker();
       const handle = deferred.client!.workflow.getHandle(identityWorkflowId(other.id, id));
       await eventually(async () => (await handle.query(identityStatusQuery)).appliedSeq === 4, 60_000);
       expect(await handle.query(identityStatusQuery)).toMatchObject({ state: 'active', appliedSeq: 4, pendingSeqs: [] });
+      expect((await rows()).every((r) => r.delivered)).toBe(true);
 
       const trail = await deferred.owner.any(sql.type(z.object({ action: z.string(), seq: z.number().nullable() }))`
         SELECT action, (data->>'seq')::int AS seq FROM audit_events
@@ -146,8 +157,10 @@ describe('identity lifecycle workflow, through SCIM', () => {
         { action: 'lifecycle.membership.added', seq: 3 },
         { action: 'lifecycle.membership.added', seq: 4 },
       ]);
-      // Two local activities: the joiner (a fresh run's first event is applied alone) and the batch.
+      // One signal (the joiner's), two local activities: the joiner (a fresh run's first event is
+      // applied alone; it pulls the rest) and the batch.
       const events = (await handle.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes)).toHaveLength(1);
       const markers = events.flatMap((e) => (e.markerRecordedEventAttributes?.markerName ? [e.markerRecordedEventAttributes.markerName] : []));
       expect(markers.filter((m) => m === 'core_local_activity')).toHaveLength(2);
       expect(markers).toContain('core_patch');
