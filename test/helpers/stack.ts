@@ -59,6 +59,8 @@ export interface TestStack {
   taskQueue: string;
   /** Starts a deferred worker (`deferWorker`); a no-op otherwise. */
   runWorker(): void;
+  /** Starts a deferred relay (`deferRelay`); a no-op otherwise. */
+  runRelay(): void;
   createTenant(options?: { graceSeconds?: number }): Promise<TestTenant>;
   /** fetch against the SCIM API with the tenant's bearer token. */
   scim(tenant: TestTenant | string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<ScimResponse>;
@@ -103,6 +105,8 @@ export interface StackOptions {
    * start): signals pile up in Temporal as they would behind a backlog.
    */
   deferWorker?: boolean;
+  /** The relay (and the other background loops) start only once `runRelay()` is called. */
+  deferRelay?: boolean;
   env?: Record<string, string>;
   temporalAddress?: string;
   /** Where the app and relay log (default: silent). */
@@ -131,6 +135,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
   let worker: Worker | undefined;
   let workerRun: Promise<void> | undefined;
   let loops: BackgroundLoop | undefined;
+  let startLoops: (() => void) | undefined;
   let nativeConnection: NativeConnection | undefined;
   let connection: Connection | undefined;
   if (options.worker) {
@@ -156,9 +161,10 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       campaignHourMs: config.CAMPAIGN_HOUR_MS,
     });
     if (!options.deferWorker) workerRun = worker.run();
-    loops = startBackgroundLoops({
+    const relayClient = client;
+    startLoops = () => (loops ??= startBackgroundLoops({
       db: appDb,
-      client,
+      client: relayClient,
       taskQueue,
       logger,
       pollMs: options.relayPollMs ?? 20,
@@ -168,7 +174,8 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       listenUrl: appDatabaseUrl(config),
       approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
       campaigns: campaignLoopOptions(config),
-    });
+    }));
+    if (!options.deferRelay) startLoops();
   }
 
   // The app starts approval workflows on the worker's queue (TEMPORAL_TASK_QUEUE).
@@ -188,6 +195,9 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
     taskQueue,
     runWorker() {
       if (worker && !workerRun) workerRun = worker.run();
+    },
+    runRelay() {
+      startLoops?.();
     },
     async createTenant(opts = {}) {
       const slug = `t-${randomBytes(5).toString('hex')}`;

@@ -120,17 +120,19 @@ describe('identity lifecycle workflow, through SCIM', () => {
   });
 
   it('membership events behind a busy identity are pulled by its step, not signalled, and apply as one step', async () => {
-    // A worker that starts only once the relay has passed over every event: the identity's first
-    // workflow task holds the joiner, as behind a group push's backlog. The relay signals the
-    // joiner but defers the three membership rows (their stream has an unapplied earlier event);
-    // the joiner's step pulls them and the next step applies them together.
-    const deferred = await startStack({ worker: true, deferWorker: true });
+    // The relay starts once all four events are written, the worker once the relay has passed over
+    // them: the identity's first workflow task holds the joiner, as behind a group push's backlog.
+    // The relay signals the joiner but defers the three membership rows (their stream has an
+    // unapplied earlier event); the joiner's step pulls them and the next step applies them
+    // together. The deferral outlasts the test, so only the pull can bring them.
+    const deferred = await startStack({ worker: true, deferWorker: true, deferRelay: true, env: { RELAY_DEFER_MS: '600000' } });
     try {
       const other = await deferred.createTenant();
       const id: string = (await deferred.scim(other, 'POST', '/Users', { userName: 'batched@example.com' })).body.id;
       for (const name of ['B1', 'B2', 'B3']) {
         expect((await deferred.scim(other, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
       }
+      deferred.runRelay();
       const Row = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
       const rows = () =>
         deferred.owner.any(sql.type(Row)`
