@@ -194,10 +194,12 @@ export const ConfigSchema = z.object({
   RELAY_STREAM_CONCURRENCY: z.coerce.number().int().min(1).default(4),
   /**
    * Outbox relay: how long a membership or entitlement row waits for its identity's workflow to pull
-   * it (its stream has an earlier event not applied yet) before the relay signals it anyway; 0
-   * signals every row (migration 1764801300000_outbox_pull).
+   * it (its stream has an earlier event not applied yet) before the relay checks again; it is
+   * signalled then unless the stream is still busy with an event its workflow has, and at the
+   * latest after RELAY_DEFER_MAX_MS. 0 signals every row (migration 1764801300000_outbox_pull).
    */
   RELAY_DEFER_MS: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  RELAY_DEFER_MAX_MS: z.coerce.number().int().min(0).max(86_400_000).default(1_800_000),
   /** Worker: lifecycle steps (local activities, each one PostgreSQL transaction) running at once. */
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(4),
   /** Worker: workflow tasks running at once. */

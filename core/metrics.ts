@@ -48,6 +48,11 @@ export function createMetrics(options: { process: 'api' | 'worker' | 'all' }) {
       labelNames: ['workflow_type', 'outcome'] as const,
       registers,
     }),
+    relayDeferred: new Counter({
+      name: 'roster_relay_deferred_total',
+      help: "Outbox rows the relay deferred for their identity's next step to pull instead of signalling them",
+      registers,
+    }),
     activityFailures: new Counter({
       name: 'roster_activity_failures_total',
       help: 'Activity attempts that failed, by activity and failure type (retryable when Temporal will try again)',

@@ -29,6 +29,8 @@ export interface RelayDeps {
    * RELAY_DEFER_MS; 0 or absent: every row is signalled).
    */
   deferMs?: number;
+  /** The longest a row is deferred in all (core/config.ts RELAY_DEFER_MAX_MS; default 30 min). */
+  deferMaxMs?: number;
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
   metrics?: Metrics;
@@ -98,13 +100,15 @@ async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
  * Membership and entitlement rows of an identity that is still busy with an earlier event are
  * deferred by the claim (`deferMs`): that event's step pulls them, so they cost no signal.
  */
-export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number }> {
+export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number; deferred: number }> {
   // Its own transaction, so that what it defers is committed (and unlocked for the steps that
-  // pull it) before this batch's signals; it looks a little further ahead than the claim.
-  if (deps.deferMs) await deferOutbox(deps.db, deps.batchSize * 2, deps.deferMs);
+  // pull it) before this batch's signals. The claim stays within the rows it looked at.
+  const deferral = deps.deferMs ? await deferOutbox(deps.db, deps.batchSize, deps.deferMs, deps.deferMaxMs ?? 1_800_000) : null;
+  const deferred = deferral?.deferred ?? 0;
+  if (deferred) deps.metrics?.relayDeferred.inc(deferred);
   return deps.db.transaction(async (tx) => {
-    const rows = await claimOutbox(tx, deps.batchSize);
-    if (rows.length === 0) return { delivered: 0, failed: 0 };
+    const rows = await claimOutbox(tx, deps.batchSize, deferral ? deferral.windowEnd : null);
+    if (rows.length === 0) return { delivered: 0, failed: 0, deferred };
     deps.metrics?.relayBatches.inc();
     const streams = new Map<string, OutboxRow[]>();
     for (const row of rows) {
@@ -140,7 +144,7 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
     await markDelivered(tx, delivered);
     await markFailed(tx, failed, lastError);
     if (failed.length) deps.logger.warn({ failed: failed.length, error: lastError }, 'outbox delivery failed; will retry');
-    return { delivered: delivered.length, failed: failed.length };
+    return { delivered: delivered.length, failed: failed.length, deferred };
   });
 }
 
@@ -211,7 +215,8 @@ export function startBackgroundLoops(deps: RelayDeps): BackgroundLoop {
   const relay = startLoop('outbox-relay', deps.logger, deps.pollMs, async () => {
     const r = await relayOnce(deps);
     if (r.failed > 0) throw new Error('outbox delivery failed');
-    return r.delivered > 0;
+    // A pass that only deferred rows may have left more behind them: go on at once.
+    return r.delivered + r.deferred > 0;
   });
   const sealer = startLoop('audit-sealer', deps.logger, Math.max(deps.pollMs, 200), async () => (await sealAuditChains(deps.db)) > 0);
   // The events feed: positions in commit order, and retention (tenants.event_retention_days).

@@ -105,6 +105,7 @@ export async function startWorkerRuntime(deps: { config: Config; db: Db; logger:
     batchSize: config.RELAY_BATCH_SIZE,
     streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
     deferMs: config.RELAY_DEFER_MS,
+    deferMaxMs: config.RELAY_DEFER_MAX_MS,
     listenUrl: appDatabaseUrl(config),
     ...(metrics ? { metrics } : {}),
     approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },

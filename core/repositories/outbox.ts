@@ -64,19 +64,29 @@ export async function appendOutbox(tx: Tx, tenantId: string, events: OutboxEvent
       FROM ${sql.unnest(rows, ['uuid', 'text', 'uuid', 'int8', 'text', 'text'])} AS x(t, st, si, s, et, p)`);
 }
 
-/** Claims rows to signal across tenants (deferred rows only once their time is up), locked until the caller's transaction ends. */
-export async function claimOutbox(tx: Tx, limit: number): Promise<readonly OutboxRow[]> {
-  return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim_ready(${limit}::int4)`);
+/**
+ * Claims rows to signal across tenants (deferred rows only once their time is up), locked until
+ * the caller's transaction ends; undelivered rows only up to id `windowEnd` when given (what
+ * `deferOutbox` looked at).
+ */
+export async function claimOutbox(tx: Tx, limit: number, windowEnd: number | null = null): Promise<readonly OutboxRow[]> {
+  return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim_ready(${limit}::int4, ${windowEnd}::int8)`);
 }
+
+const Deferral = z.object({ deferred: z.number(), window_end: z.number().nullable() });
 
 /**
  * Defers, in its own short transaction, the membership and entitlement rows among the next `limit`
  * undelivered ones whose identity has an earlier event not applied yet and no step running: the
- * step applying that event pulls them (`pullOutbox`); after `deferMs` a claim returns them like
- * any other (migration 1764801300000_outbox_pull). Returns how many it deferred.
+ * step applying that event pulls them (`pullOutbox`). After `deferMs` a row is deferred again
+ * while its stream is still busy with an event the workflow has (up to `maxMs` in all), else a
+ * claim returns it like any other (migration 1764801300000_outbox_pull). Returns how many it
+ * deferred and the last id it looked at (0 when nothing waited): the claim that follows stays
+ * within it.
  */
-export async function deferOutbox(db: Db, limit: number, deferMs: number): Promise<number> {
-  return db.oneFirst(sql.type(z.object({ n: z.number() }))`SELECT outbox_defer(${limit}::int4, ${deferMs}::int4) AS n`);
+export async function deferOutbox(db: Db, limit: number, deferMs: number, maxMs: number): Promise<{ deferred: number; windowEnd: number }> {
+  const r = await db.one(sql.type(Deferral)`SELECT * FROM outbox_defer(${limit}::int4, ${deferMs}::int4, ${maxMs}::int4)`);
+  return { deferred: r.deferred, windowEnd: r.window_end ?? 0 };
 }
 
 const PulledRow = z.object({ id: z.number(), seq: z.number(), event_type: z.string(), payload: z.record(z.unknown()) });

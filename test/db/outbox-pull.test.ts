@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../core/db/pool.js';
 import { claimOutbox, deferOutbox, pullOutbox } from '../../core/repositories/outbox.js';
-import { startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
+import { eventually, startStack, type TestStack, type TestTenant } from '../helpers/stack.js';
 import { USER } from '../helpers/scim.js';
 
 /**
@@ -43,9 +43,9 @@ async function userInTwoGroups(t: TestTenant, name: string): Promise<string> {
  * As the relay does: defers (its own transaction; 0: no deferral), then claims in a transaction it
  * commits without marking anything delivered.
  */
-async function claim(deferMs: number) {
-  if (deferMs) await deferOutbox(stack.app, 1000, deferMs);
-  return stack.app.transaction((tx) => claimOutbox(tx, 1000));
+async function claim(deferMs: number, maxMs = 60_000) {
+  const deferral = deferMs ? await deferOutbox(stack.app, 1000, deferMs, maxMs) : null;
+  return stack.app.transaction((tx) => claimOutbox(tx, 1000, deferral ? deferral.windowEnd : null));
 }
 const userSeqs = (rows: readonly { stream_type: string; stream_id: string; seq: number }[], userId: string) =>
   rows.filter((r) => r.stream_type === 'user' && r.stream_id === userId).map((r) => r.seq);
@@ -72,6 +72,33 @@ describe('outbox deferral and pull', () => {
     // With deferral off nothing is deferred.
     const other = await userInTwoGroups(a, 'undeferred');
     expect(userSeqs(await claim(0), other)).toEqual([1, 2, 3]);
+  });
+
+  it('defers again while the stream is busy with an event its workflow has; signals once it is not, or once too old', async () => {
+    const id = await userInTwoGroups(a, 'again');
+    const signalled = (seq: number) => stack.owner.query(sql.unsafe`UPDATE outbox SET delivered_at = now() WHERE stream_id = ${id} AND seq = ${seq}`);
+    await signalled(1); // the joiner reached the workflow, which has not applied it yet
+    expect(userSeqs(await claim(300), id)).toEqual([]);
+    await sleep(400);
+    // Time is up, but the workflow is still busy with seq 1: deferred again, for as long as it waited.
+    expect(userSeqs(await claim(300), id)).toEqual([]);
+    expect((await streamRows(id)).filter((r) => r.deferred).map((r) => r.seq)).toEqual([2, 3]);
+    // The joiner applied without pulling (as a step on older code would): seq 2 is next and
+    // nothing has it, so at its time it is signalled, and so is seq 3 (its head, 2, is not with
+    // the workflow).
+    await stack.owner.query(sql.unsafe`UPDATE users SET applied_seq = 1 WHERE id = ${id}`);
+    const released = await eventually(async () => {
+      const seqs = userSeqs(await claim(300), id);
+      return seqs.length === 2 && seqs;
+    }, 5_000);
+    expect(released).toEqual([2, 3]);
+
+    // Past the longest deferral a row is signalled, busy or not.
+    const old = await userInTwoGroups(a, 'too-old');
+    await stack.owner.query(sql.unsafe`UPDATE outbox SET delivered_at = now() WHERE stream_id = ${old} AND seq = 1`);
+    expect(userSeqs(await claim(300, 500), old)).toEqual([]);
+    await sleep(600);
+    expect(userSeqs(await claim(300, 500), old)).toEqual([2, 3]);
   });
 
   it('does not defer a row whose earlier events are all applied', async () => {
@@ -122,6 +149,20 @@ describe('outbox deferral and pull', () => {
     // Pulled once: a second pull finds nothing, and no claim returns them.
     expect(await withTenant(stack.app, a.id, (tx) => pullOutbox(tx, id, 1, 64))).toEqual([]);
     expect(userSeqs(await claim(0), id)).toEqual([1]);
+  });
+
+  it('the claim after a deferral stays within the rows the deferral looked at', async () => {
+    const id = await userInTwoGroups(b, 'window');
+    const deferral = await deferOutbox(stack.app, 1, 60_000, 60_000); // looks at one row only
+    const Id = z.object({ id: z.number() });
+    const first = await stack.owner.oneFirst(sql.type(Id)`SELECT min(id) AS id FROM outbox WHERE delivered_at IS NULL AND defer_until IS NULL`);
+    expect(deferral.windowEnd).toBeGreaterThan(0);
+    expect(deferral.windowEnd).toBeLessThanOrEqual(first); // the oldest waiting row, and no further
+    const claimed = await stack.app.transaction((tx) => claimOutbox(tx, 1000, deferral.windowEnd));
+    expect(claimed.every((r) => r.id <= deferral.windowEnd || r.defer_until !== null)).toBe(true);
+    expect(userSeqs(claimed, id)).toEqual([]);
+    // Without a window (deferral off) the claim takes them.
+    expect(userSeqs(await stack.app.transaction((tx) => claimOutbox(tx, 1000, null)), id)).toEqual([1, 2, 3]);
   });
 
   it('skips rows a relay holds, and takes at most the limit, in seq order', async () => {

@@ -171,6 +171,7 @@ export async function startStack(options: StackOptions = {}): Promise<TestStack>
       batchSize: config.RELAY_BATCH_SIZE,
       streamConcurrency: config.RELAY_STREAM_CONCURRENCY,
       deferMs: config.RELAY_DEFER_MS,
+      deferMaxMs: config.RELAY_DEFER_MAX_MS,
       listenUrl: appDatabaseUrl(config),
       approvals: { hourMs: config.APPROVAL_HOUR_MS, reconcileAfterSeconds: config.APPROVAL_RECONCILE_AFTER_SECONDS },
       campaigns: campaignLoopOptions(config),

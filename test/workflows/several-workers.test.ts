@@ -65,6 +65,7 @@ async function startExtraWorker(stack: TestStack, options: { maxCachedWorkflows?
     batchSize: 10, // small batches: the relays interleave on the same streams
     streamConcurrency: stack.config.RELAY_STREAM_CONCURRENCY,
     deferMs: stack.config.RELAY_DEFER_MS,
+    deferMaxMs: stack.config.RELAY_DEFER_MAX_MS,
     listenUrl: appDatabaseUrl(stack.config),
   });
   return {

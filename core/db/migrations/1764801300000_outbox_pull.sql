@@ -33,27 +33,49 @@ CREATE INDEX outbox_deferred ON outbox (defer_until) WHERE delivered_at IS NULL 
 -- from its start to its commit, so a row is deferred only while no step of its stream is running;
 -- a step that starts afterwards waits for this statement's commit and then pulls the row. A user
 -- row that is locked (a step or a SCIM write at work) leaves its rows to be signalled.
-CREATE FUNCTION outbox_defer(p_limit integer, p_defer_ms integer)
-RETURNS integer
+--
+-- A deferred row whose time is up is deferred again (for as long again as it has waited, so a
+-- long backlog costs few re-checks) while its stream is still busy, the event at its head has
+-- reached the workflow (signalled or pulled) and the row is younger than p_max_ms: a backlog of
+-- workflow tasks longer than p_defer_ms still ends in a pull. Otherwise it is signalled: a stream
+-- whose next step will not pull (a held leaver's completion, a parked event skipped, a worker on
+-- older code) has what it waits for within p_defer_ms of being able to apply it.
+--
+-- Answers how many rows it deferred and the last fresh id it looked at (null: none waited), up to
+-- which the claim that follows takes undelivered rows, so that it never signals a row this pass
+-- did not consider.
+CREATE FUNCTION outbox_defer(p_limit integer, p_defer_ms integer, p_max_ms integer)
+RETURNS TABLE (deferred integer, window_end bigint)
 LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
   WITH fresh AS (
-    SELECT id, tenant_id, stream_type, stream_id, seq, event_type FROM outbox
+    SELECT id, tenant_id, stream_type, stream_id, seq, event_type, created_at, false AS again FROM outbox
      WHERE delivered_at IS NULL AND defer_until IS NULL ORDER BY id LIMIT p_limit FOR UPDATE SKIP LOCKED),
+  due AS (
+    SELECT id, tenant_id, stream_type, stream_id, seq, event_type, created_at, true AS again FROM outbox
+     WHERE delivered_at IS NULL AND defer_until IS NOT NULL AND defer_until <= now()
+       AND created_at > now() - make_interval(secs => p_max_ms / 1000.0)
+     ORDER BY defer_until LIMIT p_limit FOR UPDATE SKIP LOCKED),
   busy AS (
-    SELECT f.id FROM fresh f JOIN users u ON u.tenant_id = f.tenant_id AND u.id = f.stream_id
-     WHERE f.stream_type = 'user' AND f.event_type IN ('membership.added', 'membership.removed', 'entitlements.changed')
-       AND u.applied_seq < f.seq - 1
+    SELECT c.id, c.created_at FROM (SELECT * FROM fresh UNION ALL SELECT * FROM due) c
+      JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.stream_id
+     WHERE c.stream_type = 'user' AND c.event_type IN ('membership.added', 'membership.removed', 'entitlements.changed')
+       AND u.applied_seq < c.seq - 1
+       AND (NOT c.again OR EXISTS (
+         SELECT 1 FROM outbox h
+          WHERE h.tenant_id = c.tenant_id AND h.stream_type = 'user' AND h.stream_id = c.stream_id
+            AND h.seq = u.applied_seq + 1 AND h.delivered_at IS NOT NULL))
        FOR SHARE OF u SKIP LOCKED),
-  deferred AS (
-    UPDATE outbox o SET defer_until = now() + make_interval(secs => p_defer_ms / 1000.0)
+  d AS (
+    UPDATE outbox o SET defer_until = now() + greatest(make_interval(secs => p_defer_ms / 1000.0), now() - busy.created_at)
       FROM busy WHERE o.id = busy.id
     RETURNING o.id)
-  SELECT count(*)::int FROM deferred
+  SELECT (SELECT count(*)::int FROM d), (SELECT max(id) FROM fresh)
 $$;
 
 -- Claims rows to signal, locked until the caller's transaction ends: deferred rows whose time is
--- up first, then undelivered rows not deferred, in id order. Returned in id order.
-CREATE FUNCTION outbox_claim_ready(p_limit integer)
+-- up first, then undelivered rows not deferred with ids up to p_window_end (null: any), in id
+-- order. Returned in id order.
+CREATE FUNCTION outbox_claim_ready(p_limit integer, p_window_end bigint)
 RETURNS SETOF outbox
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
 DECLARE
@@ -64,7 +86,7 @@ BEGIN
     SELECT id FROM outbox WHERE delivered_at IS NULL AND defer_until IS NOT NULL AND defer_until <= now()
      ORDER BY defer_until LIMIT p_limit FOR UPDATE SKIP LOCKED) d;
   SELECT coalesce(array_agg(id), '{}') INTO fresh FROM (
-    SELECT id FROM outbox WHERE delivered_at IS NULL AND defer_until IS NULL
+    SELECT id FROM outbox WHERE delivered_at IS NULL AND defer_until IS NULL AND (p_window_end IS NULL OR id <= p_window_end)
      ORDER BY id LIMIT greatest(p_limit - cardinality(due), 0) FOR UPDATE SKIP LOCKED) f;
   RETURN QUERY SELECT * FROM outbox WHERE id = ANY (due || fresh) ORDER BY id;
 END
@@ -125,8 +147,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
     (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL)
 $$;
 
-REVOKE ALL ON FUNCTION outbox_defer(integer, integer), outbox_claim_ready(integer), outbox_pull(uuid, bigint, integer) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION outbox_defer(integer, integer), outbox_claim_ready(integer), outbox_pull(uuid, bigint, integer) TO roster_app;
+REVOKE ALL ON FUNCTION outbox_defer(integer, integer, integer), outbox_claim_ready(integer, bigint), outbox_pull(uuid, bigint, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION outbox_defer(integer, integer, integer), outbox_claim_ready(integer, bigint), outbox_pull(uuid, bigint, integer) TO roster_app;
 
 -- Down Migration
 CREATE OR REPLACE FUNCTION console_outbox_health()
@@ -159,8 +181,8 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
     (SELECT count(*) FROM webhook_deliveries WHERE delivered_at IS NULL)
 $$;
 DROP FUNCTION outbox_pull(uuid, bigint, integer);
-DROP FUNCTION outbox_claim_ready(integer);
-DROP FUNCTION outbox_defer(integer, integer);
+DROP FUNCTION outbox_claim_ready(integer, bigint);
+DROP FUNCTION outbox_defer(integer, integer, integer);
 DROP INDEX outbox_deferred;
 DROP INDEX outbox_pending;
 UPDATE outbox SET defer_until = NULL;
