@@ -75,10 +75,10 @@ export function createLifecycleActivities({ db, roles, client, taskQueue, campai
     },
 
     /** The leaver once the guard let it through, in one transaction (`completeLeaver`). */
-    async completeLeaver(input: StepRef): Promise<{ finished: boolean }> {
-      const { finished, deliver: eventIds } = await withTenant(db, input.tenantId, (tx) => lifecycle.completeLeaver(tx, input));
+    async completeLeaver(input: StepRef & { pull?: boolean }): Promise<{ finished: boolean; pulled?: lifecycle.PulledEvent[] }> {
+      const { finished, deliver: eventIds, pulled } = await withTenant(db, input.tenantId, (tx) => lifecycle.completeLeaver(tx, input));
       await deliver(input, eventIds);
-      return { finished };
+      return { finished, ...(pulled?.length ? { pulled } : {}) };
     },
 
     async finishIdentityEvent(input: StepRef): Promise<void> {

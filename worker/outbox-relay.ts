@@ -106,6 +106,8 @@ export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; f
   const deferral = deps.deferMs ? await deferOutbox(deps.db, deps.batchSize, deps.deferMs, deps.deferMaxMs ?? 1_800_000) : null;
   const deferred = deferral?.deferred ?? 0;
   if (deferred) deps.metrics?.relayDeferred.inc(deferred);
+  // Nothing new and nothing due: no claim (an idle relay's poll is this one statement).
+  if (deferral && deferral.windowEnd === 0 && !deferral.due) return { delivered: 0, failed: 0, deferred };
   return deps.db.transaction(async (tx) => {
     const rows = await claimOutbox(tx, deps.batchSize, deferral ? deferral.windowEnd : null);
     if (rows.length === 0) return { delivered: 0, failed: 0, deferred };

@@ -142,7 +142,7 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
    * identity to come back, which abandons it: returns false), then revocation, service-account
    * hand-over, verification and user.suspended run as one step.
    */
-  async function completeLeaver(seq: number, wasHeld: boolean): Promise<boolean> {
+  async function completeLeaver(seq: number, wasHeld: boolean, pull: boolean): Promise<boolean> {
     if (wasHeld) {
       held = true;
       for (;;) {
@@ -162,7 +162,8 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
       }
       held = false;
     }
-    const done = await db.completeLeaver({ tenantId, userId, workflowId, seq });
+    const done = await db.completeLeaver({ tenantId, userId, workflowId, seq, ...(pull ? { pull } : {}) });
+    for (const e of done.pulled ?? []) stream.accept(e);
     if (!done.finished) await db.finishIdentityEvent({ tenantId, userId, workflowId, seq });
     leaverDone = true;
     return true;
@@ -195,7 +196,7 @@ export async function identityLifecycle(input: IdentityLifecycleInput): Promise<
       awaitingDeletion = false;
     }
     // SCIM DELETE suspends at once; the leaver runs unless this suspension's already did.
-    if (out.leaver !== 'none' && !(await completeLeaver(event.seq, out.leaver === 'held'))) await db.finishIdentityEvent(step);
+    if (out.leaver !== 'none' && !(await completeLeaver(event.seq, out.leaver === 'held', pull))) await db.finishIdentityEvent(step);
     if (event.type === 'user.deleted') awaitingDeletion = true;
     return 'applied';
   }

@@ -9,7 +9,7 @@ import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './au
 import { buildExposureReport, handOverServiceAccounts, insertExposureReport, RevocationReason, revokeCredentialsRequiringRoles, revokeUserAccessRows } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
 import { eventIdFor, type EventType, type NewEvent, recordEventsCtes } from './events.js';
-import { OutboxEventType } from './outbox.js';
+import { OutboxEventType, pullOutbox } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
 import { LifecycleState } from './users.js';
@@ -202,13 +202,21 @@ export interface IdentityEventInput {
 
 const eventStepKey = (input: { workflowId: string; seq: number }, step: string) => `${input.workflowId}:${input.seq}:${step}`;
 
-/** The events applied with `input` as one step: the consecutive, batchable prefix of `then`. */
-function batchedWith(input: IdentityEventInput): { seq: number; type: string }[] {
-  if (input.fromStart || !BATCHED_IDENTITY_EVENTS.has(input.type)) return [];
+/** Whether `input` can take the events after it into its step (then, or pulled ones). */
+const batches = (input: IdentityEventInput) => !input.fromStart && BATCHED_IDENTITY_EVENTS.has(input.type);
+
+/**
+ * The events applied with `input` as one step: the consecutive, batchable prefix of what follows
+ * it, from `then` (what the workflow has) and `pulled` (what this step pulled from the outbox).
+ */
+function batchedWith(input: IdentityEventInput, pulled: readonly PulledEvent[]): { seq: number; type: string }[] {
+  if (!batches(input)) return [];
+  const following = new Map<number, string>();
+  for (const e of [...(input.then ?? []), ...pulled]) following.set(e.seq, e.type);
   const batch: { seq: number; type: string }[] = [];
-  for (const next of input.then ?? []) {
-    if (batch.length + 1 >= MAX_IDENTITY_BATCH || next.seq !== input.seq + batch.length + 1 || !BATCHED_IDENTITY_EVENTS.has(next.type)) break;
-    batch.push({ seq: next.seq, type: next.type });
+  for (let seq = input.seq + 1, type = following.get(seq); type !== undefined; type = following.get(++seq)) {
+    if (batch.length + 1 >= MAX_IDENTITY_BATCH || !BATCHED_IDENTITY_EVENTS.has(type)) break;
+    batch.push({ seq, type });
   }
   return batch;
 }
@@ -257,7 +265,12 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   if (unfinished) return unfinished;
 
   const actor: Actor = { type: 'system', id: input.workflowId };
-  const batch = batchedWith(input);
+  // A membership or entitlement event pulls what waits behind it before it plans, so that it can
+  // apply those with itself (a group push's later rows for this member, deferred by the relay);
+  // any other event pulls in its closing statement (it would not batch them anyway). Either way
+  // after this user's lock: core/db/migrations/1764801300000_outbox_pull.sql says why.
+  const pulledFirst = input.pull && batches(input) ? await pullOutbox(tx, input.userId, input.seq, PULL_LIMIT) : null;
+  const batch = batchedWith(input, pulledFirst ?? []);
   const last = batch.at(-1)?.seq ?? input.seq;
   const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
   const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
@@ -314,6 +327,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     deliver: [],
     ...(batch.length ? { through: last } : {}),
     ...(startCampaigns.length ? { startCampaigns } : {}),
+    // Stored with the outcome: a retry of this step hands them over again.
+    ...(pulledFirst?.length ? { pulled: pulledFirst } : {}),
   };
   // The event's writes in one statement (one round trip instead of five on the hot path): the
   // deferred grants, the transition and stream position, the audit rows, the events (answering
@@ -331,7 +346,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
-  return { ...outcome, ...(await closeStep(tx, input.tenantId, key, ctes, outcome, input.pull ? { userId: input.userId, after: last } : undefined)) };
+  const closed = await closeStep(tx, input.tenantId, key, ctes, outcome, input.pull && !pulledFirst ? { userId: input.userId, after: last } : undefined);
+  return { ...outcome, ...closed };
 }
 
 /**
@@ -345,10 +361,10 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
  */
 export async function completeLeaver(
   tx: Tx,
-  input: { tenantId: string; userId: string; workflowId: string; seq: number },
-): Promise<{ finished: boolean; deliver: string[] }> {
+  input: { tenantId: string; userId: string; workflowId: string; seq: number; pull?: boolean },
+): Promise<{ finished: boolean; deliver: string[]; pulled?: PulledEvent[] }> {
   const key = eventStepKey(input, 'leaver');
-  const done = await storedStep<{ finished: boolean; deliver: string[] }>(tx, input.tenantId, key);
+  const done = await storedStep<{ finished: boolean; deliver: string[]; pulled?: PulledEvent[] }>(tx, input.tenantId, key);
   if (done !== null) return done;
   const actor: Actor = { type: 'system', id: input.workflowId };
   // Revocation and whether service accounts are owned: one statement, its audit rows written last.
@@ -377,7 +393,10 @@ export async function completeLeaver(
   ctes.push(recordEventsCtes(input.tenantId, [suspended]));
   if (!handOver) ctes.push(sql.fragment`moved AS (${finishIdentityEventUpdate(input)})`);
   const outcome = { finished: !handOver };
-  return { ...outcome, ...(await closeStep(tx, input.tenantId, key, ctes, outcome)) };
+  // A finished leaver moves the stream: what waits behind it (an IdP removing the leaver from its
+  // groups, say, deferred by the relay) is pulled here, as by applyIdentityEvent.
+  const pull = input.pull && !handOver ? { userId: input.userId, after: input.seq } : undefined;
+  return { ...outcome, ...(await closeStep(tx, input.tenantId, key, ctes, outcome, pull)) };
 }
 
 const GuardRow = z.object({

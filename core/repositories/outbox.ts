@@ -73,7 +73,7 @@ export async function claimOutbox(tx: Tx, limit: number, windowEnd: number | nul
   return tx.any(sql.type(OutboxRow)`SELECT * FROM outbox_claim_ready(${limit}::int4, ${windowEnd}::int8)`);
 }
 
-const Deferral = z.object({ deferred: z.number(), window_end: z.number().nullable() });
+const Deferral = z.object({ deferred: z.number(), window_end: z.number().nullable(), due: z.boolean() });
 
 /**
  * Defers, in its own short transaction, the membership and entitlement rows among the next `limit`
@@ -81,12 +81,12 @@ const Deferral = z.object({ deferred: z.number(), window_end: z.number().nullabl
  * step applying that event pulls them (`pullOutbox`). After `deferMs` a row is deferred again
  * while its stream is still busy with an event the workflow has (up to `maxMs` in all), else a
  * claim returns it like any other (migration 1764801300000_outbox_pull). Returns how many it
- * deferred and the last id it looked at (0 when nothing waited): the claim that follows stays
- * within it.
+ * deferred, the last id it looked at (0 when nothing waited), within which the claim that
+ * follows stays, and whether deferred rows are due for that claim.
  */
-export async function deferOutbox(db: Db, limit: number, deferMs: number, maxMs: number): Promise<{ deferred: number; windowEnd: number }> {
+export async function deferOutbox(db: Db, limit: number, deferMs: number, maxMs: number): Promise<{ deferred: number; windowEnd: number; due: boolean }> {
   const r = await db.one(sql.type(Deferral)`SELECT * FROM outbox_defer(${limit}::int4, ${deferMs}::int4, ${maxMs}::int4)`);
-  return { deferred: r.deferred, windowEnd: r.window_end ?? 0 };
+  return { deferred: r.deferred, windowEnd: r.window_end ?? 0, due: r.due };
 }
 
 const PulledRow = z.object({ id: z.number(), seq: z.number(), event_type: z.string(), payload: z.record(z.unknown()) });

@@ -171,6 +171,82 @@ describe('one transaction per lifecycle event', () => {
     expect(await auditActions(id)).toHaveLength(7);
   });
 
+  it('pulling: a membership step takes the waiting rows behind it into its batch and hands the rest over; a joiner pulls at its close; a retry hands them over again', async () => {
+    const id = await scimUser('steps.pull@example.com');
+    for (const name of ['Pull one', 'Pull two', 'Pull three']) {
+      expect((await stack.scim(t, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
+    }
+    expect((await stack.scim(t, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'displayName', value: 'Pulled' }] })).status).toBe(200);
+    // No relay runs here: every row is undelivered. The joiner pulls what follows it at its close
+    // (it never batches): seq 2..5, marked delivered.
+    const undelivered = () =>
+      stack.owner.anyFirst(sql.type(z.object({ seq: z.number() }))`
+        SELECT seq FROM outbox WHERE stream_type = 'user' AND stream_id = ${id} AND delivered_at IS NULL ORDER BY seq`);
+    const joiner = await apply(step(id, 1, 'user.created', { fromStart: true, pull: true }));
+    expect(joiner.kind === 'applied' && joiner.pulled?.map((e) => [e.seq, e.type])).toEqual([
+      [2, 'membership.added'],
+      [3, 'membership.added'],
+      [4, 'membership.added'],
+      [5, 'user.updated'],
+    ]);
+    expect(await undelivered()).toEqual([1]); // its own row: no relay runs here
+    // The retry of a fresh run's first step (its answer never reached Temporal) hands them over again.
+    const retried = await apply(step(id, 1, 'user.created', { fromStart: true, pull: true }));
+    expect(retried).toMatchObject({ kind: 'position', appliedSeq: 1 });
+    expect(retried.kind === 'position' && retried.pulled?.map((e) => e.seq)).toEqual([2, 3, 4, 5]);
+
+    // Two more memberships wait undelivered behind the user.updated (seq 6, 7); seq 2 without
+    // `then` pulls nothing new before seq 6 (2..5 are delivered), so it batches 3 and 4 from what
+    // the workflow has, and pulls 6 and 7 for later.
+    for (const name of ['Pull four', 'Pull five']) {
+      expect((await stack.scim(t, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
+    }
+    const second = await apply(step(id, 2, 'membership.added', { then: [{ seq: 3, type: 'membership.added' }, { seq: 4, type: 'membership.added' }], pull: true }));
+    expect(second).toMatchObject({ kind: 'applied', through: 4 });
+    expect(second.kind === 'applied' && second.pulled?.map((e) => e.seq)).toEqual([6, 7]);
+    expect(await undelivered()).toEqual([1]);
+    expect(await apply(step(id, 5, 'user.updated', { changed: ['displayName'], pull: true }))).toMatchObject({ kind: 'applied', finished: true });
+    // Seq 6 takes 7, which only the pull of seq 2 brought: as the workflow passes it in `then`.
+    expect(await apply(step(id, 6, 'membership.added', { then: [{ seq: 7, type: 'membership.added' }], pull: true }))).toMatchObject({ kind: 'applied', through: 7 });
+    expect((await row(id)).applied_seq).toBe(7);
+  });
+
+  it('pulling: a finished leaver pulls what waits behind it (the IdP removing the leaver from a group)', async () => {
+    const id = await scimUser('steps.pullleaver@example.com');
+    const group = (await stack.scim(t, 'POST', '/Groups', { displayName: 'Leaver pull', members: [{ value: id }] })).body.id as string;
+    await apply(step(id, 1, 'user.created', { fromStart: true }));
+    await apply(step(id, 2, 'membership.added'));
+    expect((await stack.scim(t, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: [{ op: 'replace', path: 'active', value: false }] })).status).toBe(200);
+    expect(await apply(step(id, 3, 'user.deactivated', { pull: true }))).toMatchObject({ kind: 'applied', leaver: 'proceed', finished: false });
+    const removal = await stack.scim(t, 'PATCH', `/Groups/${group}`, { schemas: [PATCH], Operations: [{ op: 'remove', path: `members[value eq "${id}"]` }] });
+    expect(removal.status).toBe(204);
+    const finish = () => withTenant(stack.app, t.id, (tx) => completeLeaver(tx, { tenantId: t.id, userId: id, workflowId: identityWorkflowId(t.id, id), seq: 3, pull: true }));
+    const done = await finish();
+    expect(done.finished).toBe(true);
+    expect(done.pulled?.map((e) => [e.seq, e.type])).toEqual([[4, 'membership.removed']]);
+    expect((await row(id)).applied_seq).toBe(3);
+    // A retry hands it over again.
+    expect((await finish()).pulled?.map((e) => e.seq)).toEqual([4]);
+  });
+
+  it('pulling first: the waiting memberships behind a membership event apply in its step', async () => {
+    const id = await scimUser('steps.pullfirst@example.com');
+    await apply(step(id, 1, 'user.created', { fromStart: true }));
+    for (const name of ['First one', 'First two', 'First three']) {
+      expect((await stack.scim(t, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
+    }
+    // The workflow has only seq 2 (signalled); 3 and 4 wait in the outbox (deferred by a relay).
+    const first = await apply(step(id, 2, 'membership.added', { pull: true }));
+    expect(first).toMatchObject({ kind: 'applied', finished: true, through: 4 });
+    expect(first.kind === 'applied' && first.pulled?.map((e) => e.seq)).toEqual([3, 4]);
+    expect((await row(id)).applied_seq).toBe(4);
+    const trail = await stack.owner.anyFirst(sql.type(z.object({ seq: z.number() }))`
+      SELECT (data->>'seq')::int AS seq FROM audit_events WHERE target_id = ${id} AND action = 'lifecycle.membership.added' ORDER BY id`);
+    expect(trail).toEqual([2, 3, 4]);
+    // A retry gets the stored outcome, pulled events included.
+    expect(await apply(step(id, 2, 'membership.added', { pull: true }))).toEqual(first);
+  });
+
   it('a batch never spans a gap, another kind of event, or a fresh run\'s first step', async () => {
     const id = await scimUser('steps.nobatch@example.com');
     // A fresh run's first step applies its own event only, whatever follows.

@@ -93,6 +93,15 @@ describe('outbox deferral and pull', () => {
     }, 5_000);
     expect(released).toEqual([2, 3]);
 
+    // Behind a leaver waiting to be completed (held by the guard, say), a row is not deferred
+    // again: a comeback must not wait on it once the hold ends.
+    const leaver = await userInTwoGroups(a, 'held-leaver');
+    await stack.owner.query(sql.unsafe`UPDATE outbox SET delivered_at = now() WHERE stream_id = ${leaver} AND seq = 1`);
+    expect(userSeqs(await claim(300), leaver)).toEqual([]);
+    await stack.owner.query(sql.unsafe`UPDATE users SET leaver_seq = 1 WHERE id = ${leaver}`);
+    await sleep(400);
+    expect(userSeqs(await claim(300), leaver)).toEqual([2, 3]);
+
     // Past the longest deferral a row is signalled, busy or not.
     const old = await userInTwoGroups(a, 'too-old');
     await stack.owner.query(sql.unsafe`UPDATE outbox SET delivered_at = now() WHERE stream_id = ${old} AND seq = 1`);

@@ -172,6 +172,38 @@ describe('identity lifecycle workflow, through SCIM', () => {
     }
   });
 
+  it('a deferred row that no step pulls is signalled by the relay once its stream can apply it', async () => {
+    // The stream moves past the event ahead of the deferred row without pulling (as a worker on
+    // older code would): the relay's next look at the row finds nothing ahead of it and signals it.
+    const deferred = await startStack({ worker: true, deferWorker: true, deferRelay: true, env: { RELAY_DEFER_MS: '300' } });
+    try {
+      const other = await deferred.createTenant();
+      const id: string = (await deferred.scim(other, 'POST', '/Users', { userName: 'unpulled@example.com' })).body.id;
+      expect((await deferred.scim(other, 'POST', '/Groups', { displayName: 'U1', members: [{ value: id }] })).status).toBe(201);
+      deferred.runRelay();
+      const Row = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
+      const rows = () =>
+        deferred.owner.any(sql.type(Row)`
+          SELECT seq, delivered_at IS NOT NULL AS delivered, defer_until IS NOT NULL AS deferred FROM outbox WHERE stream_id = ${id} ORDER BY seq`);
+      await eventually(async () => {
+        const r = await rows();
+        return r.length === 2 && r[0]!.delivered && r[1]!.deferred;
+      });
+      // While seq 1 is with the workflow and unapplied, the row stays deferred past its time.
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      expect((await rows())[1]).toEqual({ seq: 2, delivered: false, deferred: true });
+      await deferred.owner.query(sql.unsafe`UPDATE users SET applied_seq = 1 WHERE id = ${id}`);
+      await eventually(async () => (await rows())[1]!.delivered, 10_000);
+      deferred.runWorker();
+      const handle = deferred.client!.workflow.getHandle(identityWorkflowId(other.id, id));
+      await eventually(async () => (await handle.query(identityStatusQuery)).appliedSeq === 2, 60_000);
+      const events = (await handle.fetchHistory()).events ?? [];
+      expect(events.filter((e) => e.workflowExecutionSignaledEventAttributes)).toHaveLength(2);
+    } finally {
+      await deferred.close();
+    }
+  });
+
   it("a group's member changes reach each member's workflow, and the group has its own", async () => {
     const ids: string[] = [];
     for (const n of ['m1', 'm2', 'm3']) ids.push((await stack.scim(tenant, 'POST', '/Users', { userName: `${n}@example.com` })).body.id);

@@ -34,18 +34,20 @@ CREATE INDEX outbox_deferred ON outbox (defer_until) WHERE delivered_at IS NULL 
 -- a step that starts afterwards waits for this statement's commit and then pulls the row. A user
 -- row that is locked (a step or a SCIM write at work) leaves its rows to be signalled.
 --
--- A deferred row whose time is up is deferred again (for as long again as it has waited, so a
--- long backlog costs few re-checks) while its stream is still busy, the event at its head has
--- reached the workflow (signalled or pulled) and the row is younger than p_max_ms: a backlog of
--- workflow tasks longer than p_defer_ms still ends in a pull. Otherwise it is signalled: a stream
--- whose next step will not pull (a held leaver's completion, a parked event skipped, a worker on
--- older code) has what it waits for within p_defer_ms of being able to apply it.
+-- A deferred row whose time is up is deferred again (for as long again as it has waited, at most
+-- ten times p_defer_ms, so a long backlog costs few re-checks) while its stream is still busy, the
+-- event at its head has reached the workflow (signalled or pulled) and is not a leaver waiting to
+-- be completed, and the row is younger than p_max_ms: a backlog of workflow tasks longer than
+-- p_defer_ms still ends in a pull. Otherwise it is signalled: a stream whose next step will not
+-- pull (a held leaver, a parked event skipped, a worker on older code) has what it waits for soon
+-- after it can apply it.
 --
--- Answers how many rows it deferred and the last fresh id it looked at (null: none waited), up to
+-- Answers how many rows it deferred, the last fresh id it looked at (null: none waited), up to
 -- which the claim that follows takes undelivered rows, so that it never signals a row this pass
--- did not consider.
+-- did not consider, and whether deferred rows are due for that claim (with neither, an idle relay
+-- skips the claim's transaction).
 CREATE FUNCTION outbox_defer(p_limit integer, p_defer_ms integer, p_max_ms integer)
-RETURNS TABLE (deferred integer, window_end bigint)
+RETURNS TABLE (deferred integer, window_end bigint, due boolean)
 LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
   WITH fresh AS (
     SELECT id, tenant_id, stream_type, stream_id, seq, event_type, created_at, false AS again FROM outbox
@@ -60,16 +62,24 @@ LANGUAGE sql SECURITY DEFINER SET search_path = public AS $$
       JOIN users u ON u.tenant_id = c.tenant_id AND u.id = c.stream_id
      WHERE c.stream_type = 'user' AND c.event_type IN ('membership.added', 'membership.removed', 'entitlements.changed')
        AND u.applied_seq < c.seq - 1
-       AND (NOT c.again OR EXISTS (
-         SELECT 1 FROM outbox h
-          WHERE h.tenant_id = c.tenant_id AND h.stream_type = 'user' AND h.stream_id = c.stream_id
-            AND h.seq = u.applied_seq + 1 AND h.delivered_at IS NOT NULL))
+       AND (NOT c.again OR (
+         -- not behind a leaver that waits to be completed (a held one can wait for days, and its
+         -- comeback must not wait on these rows once it is released)
+         u.leaver_seq IS DISTINCT FROM u.applied_seq + 1
+         AND EXISTS (
+           SELECT 1 FROM outbox h
+            WHERE h.tenant_id = c.tenant_id AND h.stream_type = 'user' AND h.stream_id = c.stream_id
+              AND h.seq = u.applied_seq + 1 AND h.delivered_at IS NOT NULL)))
        FOR SHARE OF u SKIP LOCKED),
   d AS (
-    UPDATE outbox o SET defer_until = now() + greatest(make_interval(secs => p_defer_ms / 1000.0), now() - busy.created_at)
+    UPDATE outbox o SET defer_until = now() + least(
+        greatest(make_interval(secs => p_defer_ms / 1000.0), now() - busy.created_at),
+        make_interval(secs => p_defer_ms / 100.0))
       FROM busy WHERE o.id = busy.id
     RETURNING o.id)
-  SELECT (SELECT count(*)::int FROM d), (SELECT max(id) FROM fresh)
+  SELECT (SELECT count(*)::int FROM d), (SELECT max(id) FROM fresh),
+         EXISTS (SELECT 1 FROM outbox x WHERE x.delivered_at IS NULL AND x.defer_until <= now()
+                    AND NOT EXISTS (SELECT 1 FROM d WHERE d.id = x.id))
 $$;
 
 -- Claims rows to signal, locked until the caller's transaction ends: deferred rows whose time is
