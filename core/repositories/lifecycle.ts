@@ -45,6 +45,8 @@ export async function storeStep(tx: Tx, tenantId: string, key: string, result: u
 
 const IdentityPosition = z.object({
   applied_seq: z.number(),
+  /** The stream's last seq assigned (read under the row's lock: exact, since writers need it too). */
+  event_seq: z.number(),
   lifecycle_state: LifecycleState,
   active: z.boolean(),
   scim_deleted: z.boolean(),
@@ -59,7 +61,7 @@ export type IdentityPosition = z.infer<typeof IdentityPosition>;
 export async function identityPosition(tx: Tx, tenantId: string, userId: string, options: { forUpdate?: boolean } = {}): Promise<IdentityPosition | null> {
   if (options.forUpdate) claimLocks(tx, 'users', [userId]);
   return tx.maybeOne(sql.type(IdentityPosition)`
-    SELECT u.applied_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted, u.leaver_seq,
+    SELECT u.applied_seq, u.event_seq, u.lifecycle_state, u.active, u.scim_deleted_at IS NOT NULL AS scim_deleted, u.leaver_seq,
            CASE WHEN u.scim_deleted_at IS NOT NULL AND u.lifecycle_state <> 'deleted' THEN
              greatest(0, ceil(extract(epoch FROM (u.scim_deleted_at + make_interval(secs => t.deletion_grace_seconds) - now())) * 1000))::int8
            END AS deletion_due_in_ms
@@ -269,7 +271,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   // apply those with itself (a group push's later rows for this member, deferred by the relay);
   // any other event pulls in its closing statement (it would not batch them anyway). Either way
   // after this user's lock: core/db/migrations/1764801300000_outbox_pull.sql says why.
-  const pulledFirst = input.pull && batches(input) ? await pullOutbox(tx, input.userId, input.seq, PULL_LIMIT) : null;
+  // Nothing can wait when the stream's last seq is this one (read under the lock a writer needs).
+  const pulledFirst = input.pull && batches(input) ? (pos.event_seq > input.seq ? await pullOutbox(tx, input.userId, input.seq, PULL_LIMIT) : []) : null;
   const batch = batchedWith(input, pulledFirst ?? []);
   const last = batch.at(-1)?.seq ?? input.seq;
   const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
@@ -346,7 +349,8 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
-  const closed = await closeStep(tx, input.tenantId, key, ctes, outcome, input.pull && !pulledFirst ? { userId: input.userId, after: last } : undefined);
+  const pullAtClose = input.pull && !pulledFirst && pos.event_seq > last;
+  const closed = await closeStep(tx, input.tenantId, key, ctes, outcome, pullAtClose ? { userId: input.userId, after: last } : undefined);
   return { ...outcome, ...closed };
 }
 
