@@ -24,8 +24,8 @@ export interface RelayDeps {
   /** Streams signalled at once within one claimed batch (core/config.ts RELAY_STREAM_CONCURRENCY). */
   streamConcurrency: number;
   /**
-   * How long a membership or entitlement row whose identity has an earlier event still unapplied
-   * waits for that workflow's step to pull it before it is signalled (core/config.ts
+   * Membership and entitlement rows whose identity has an earlier event still unapplied are
+   * deferred for that workflow's next step to pull, and looked at again after this long (core/config.ts
    * RELAY_DEFER_MS; 0 or absent: every row is signalled).
    */
   deferMs?: number;
@@ -97,8 +97,9 @@ async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
  * Delivers one batch: rows are claimed with FOR UPDATE SKIP LOCKED (several relays never take the
  * same row), signalled in order per stream, and marked delivered only after Temporal
  * acknowledged. A failed stream stops at its first failure; its rows wait for the next pass.
- * Membership and entitlement rows of an identity that is still busy with an earlier event are
- * deferred by the claim (`deferMs`): that event's step pulls them, so they cost no signal.
+ * Before the claim, membership and entitlement rows of an identity that is still busy with an
+ * earlier event are deferred (`deferMs`, a statement of its own): that event's step pulls them, so
+ * they cost no signal.
  */
 export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number; deferred: number }> {
   // Its own transaction, so that what it defers is committed (and unlocked for the steps that

@@ -9,7 +9,9 @@ import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './au
 import { buildExposureReport, handOverServiceAccounts, insertExposureReport, RevocationReason, revokeCredentialsRequiringRoles, revokeUserAccessRows } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
 import { eventIdFor, type EventType, type NewEvent, recordEventsCtes } from './events.js';
-import { OutboxEventType, pullOutbox } from './outbox.js';
+import { OutboxEventType, type PulledEvent, pullOutbox } from './outbox.js';
+
+export type { PulledEvent };
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
 import { LifecycleState } from './users.js';
@@ -83,14 +85,6 @@ export async function finishIdentityEvent(tx: Tx, input: { tenantId: string; use
 function finishIdentityEventUpdate(input: { tenantId: string; userId: string; seq: number }): FragmentSqlToken {
   return sql.fragment`
     UPDATE users SET applied_seq = ${input.seq} WHERE tenant_id = ${input.tenantId} AND id = ${input.userId} AND applied_seq < ${input.seq}`;
-}
-
-/** An identity stream's waiting event, pulled by a step (`IdentityEventInput.pull`); as the relay signals it. */
-export interface PulledEvent {
-  seq: number;
-  outboxId: number;
-  type: string;
-  payload: Record<string, unknown>;
 }
 
 /** At most this many waiting events are pulled by one step (the rest by the next, or signalled). */

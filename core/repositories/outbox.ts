@@ -91,12 +91,20 @@ export async function deferOutbox(db: Db, limit: number, deferMs: number, maxMs:
 
 const PulledRow = z.object({ id: z.number(), seq: z.number(), event_type: z.string(), payload: z.record(z.unknown()) });
 
+/** An identity stream's waiting event as a step pulls it: what the relay would have signalled. */
+export interface PulledEvent {
+  seq: number;
+  outboxId: number;
+  type: string;
+  payload: Record<string, unknown>;
+}
+
 /**
  * A step's pull: the undelivered rows of identity stream `userId` after seq `after` (at most
  * `limit`, in seq order), marked delivered in the caller's transaction, which must hold the user's
  * row lock and be scoped to its tenant. Rows a relay holds are skipped (it signals them).
  */
-export async function pullOutbox(tx: Tx, userId: string, after: number, limit: number): Promise<{ seq: number; outboxId: number; type: string; payload: Record<string, unknown> }[]> {
+export async function pullOutbox(tx: Tx, userId: string, after: number, limit: number): Promise<PulledEvent[]> {
   const rows = await tx.any(sql.type(PulledRow)`SELECT * FROM outbox_pull(${userId}::uuid, ${after}::int8, ${limit}::int4)`);
   return rows.map((r) => ({ seq: r.seq, outboxId: r.id, type: r.event_type, payload: r.payload }));
 }
