@@ -2,6 +2,7 @@ import type { Client } from '@temporalio/client';
 import type { AppRole } from '../core/config.js';
 import { type Db, withTenant } from '../core/db/pool.js';
 import * as lifecycle from '../core/repositories/lifecycle.js';
+import type { PulledEvent } from '../core/repositories/outbox.js';
 import * as parks from '../core/repositories/stream-parks.js';
 import type { LifecycleState } from '../core/repositories/users.js';
 import { startCampaignWorkflow } from './campaign-client.js';
@@ -75,7 +76,7 @@ export function createLifecycleActivities({ db, roles, client, taskQueue, campai
     },
 
     /** The leaver once the guard let it through, in one transaction (`completeLeaver`). */
-    async completeLeaver(input: StepRef & { pull?: boolean }): Promise<{ finished: boolean; pulled?: lifecycle.PulledEvent[] }> {
+    async completeLeaver(input: StepRef & { pull?: boolean }): Promise<{ finished: boolean; pulled?: PulledEvent[] }> {
       const { finished, deliver: eventIds, pulled } = await withTenant(db, input.tenantId, (tx) => lifecycle.completeLeaver(tx, input));
       await deliver(input, eventIds);
       return { finished, ...(pulled?.length ? { pulled } : {}) };

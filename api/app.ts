@@ -108,7 +108,6 @@ export function createApp(deps: AppDeps): RequestListener {
   app.set('trust proxy', false);
   const base = deps.publicUrl ?? publicUrl(deps.config);
 
-
   const secretKey = loadSecretsKey(deps.config);
   // Traces (core/telemetry.ts): server spans mounted only while tracing is on, so requests pay nothing when off.
   const tracer = activeTracer();

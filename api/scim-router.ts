@@ -122,8 +122,8 @@ function sendResult(res: ServerResponse, result: scim.ScimResult): void {
  * case-insensitive and a trailing slash is ignored, HEAD is answered wherever GET is, a method an
  * endpoint lacks is 405 with `Allow`, /Me and /Bulk are 501, anything else 404. Per request
  * (after createApp's request id, access log and drain check): server span, metrics, then
- * authentication before the body is read, then the body (for the methods that take one), then the operation; every error
- * becomes a SCIM error response in one place (sendScimFailure).
+ * authentication before the body is read, then the body (for the methods that take one), then
+ * the operation; every error becomes a SCIM error response in one place (sendScimFailure).
  */
 export function createScimHandler(deps: ScimRouterDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const baseUrl = `${deps.publicUrl.replace(/\/$/, '')}${SCIM_PREFIX}`;

@@ -25,12 +25,11 @@ export interface RelayDeps {
   streamConcurrency: number;
   /**
    * Membership and entitlement rows whose identity has an earlier event still unapplied are
-   * deferred for that workflow's next step to pull, and looked at again after this long (core/config.ts
-   * RELAY_DEFER_MS; 0 or absent: every row is signalled).
+   * deferred for that workflow's next step to pull, looked at again after `ms` and signalled at
+   * the latest after `maxMs` (core/config.ts RELAY_DEFER_MS, RELAY_DEFER_MAX_MS). Absent or `ms`
+   * 0: every row is signalled.
    */
-  deferMs?: number;
-  /** The longest a row is deferred in all (core/config.ts RELAY_DEFER_MAX_MS; default 30 min). */
-  deferMaxMs?: number;
+  defer?: { ms: number; maxMs: number };
   /** A PostgreSQL URL to LISTEN on for new outbox rows (the app role's). */
   listenUrl?: string;
   metrics?: Metrics;
@@ -98,13 +97,13 @@ async function signalOnce(deps: RelayDeps, row: OutboxRow): Promise<void> {
  * same row), signalled in order per stream, and marked delivered only after Temporal
  * acknowledged. A failed stream stops at its first failure; its rows wait for the next pass.
  * Before the claim, membership and entitlement rows of an identity that is still busy with an
- * earlier event are deferred (`deferMs`, a statement of its own): that event's step pulls them, so
+ * earlier event are deferred (`defer`, a statement of its own): that event's step pulls them, so
  * they cost no signal.
  */
 export async function relayOnce(deps: RelayDeps): Promise<{ delivered: number; failed: number; deferred: number }> {
   // Its own transaction, so that what it defers is committed (and unlocked for the steps that
   // pull it) before this batch's signals. The claim stays within the rows it looked at.
-  const deferral = deps.deferMs ? await deferOutbox(deps.db, deps.batchSize, deps.deferMs, deps.deferMaxMs ?? 1_800_000) : null;
+  const deferral = deps.defer?.ms ? await deferOutbox(deps.db, deps.batchSize, deps.defer.ms, deps.defer.maxMs) : null;
   const deferred = deferral?.deferred ?? 0;
   if (deferred) deps.metrics?.relayDeferred.inc(deferred);
   // Nothing new and nothing due: no claim (an idle relay's poll is this one statement).

@@ -9,9 +9,7 @@ import { type Actor, appendAudit, auditInsert, type AuditEventInput } from './au
 import { buildExposureReport, handOverServiceAccounts, insertExposureReport, RevocationReason, revokeCredentialsRequiringRoles, revokeUserAccessRows } from './credentials.js';
 import { applyEffectiveRoles, grantRolesInsert, planEffectiveRoles, revokeAllRoles } from './entitlements.js';
 import { eventIdFor, type EventType, type NewEvent, recordEventsCtes } from './events.js';
-import { OutboxEventType, type PulledEvent, pullOutbox } from './outbox.js';
-
-export type { PulledEvent };
+import { OutboxEventType, PulledEvent, pullOutbox } from './outbox.js';
 import { erasePersonalData } from './personal-data.js';
 import { reviewOnMove } from '../campaigns/engine.js';
 import { LifecycleState } from './users.js';
@@ -92,7 +90,7 @@ const PULL_LIMIT = 64;
 
 const ClosedStep = z.object({
   ids: z.array(z.string()),
-  pulled: z.array(z.object({ seq: z.number(), outboxId: z.number(), type: z.string(), payload: z.record(z.unknown()) })).nullable(),
+  pulled: z.array(PulledEvent).nullable(),
 });
 
 /**
@@ -266,8 +264,9 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
   // any other event pulls in its closing statement (it would not batch them anyway). Either way
   // after this user's lock: core/db/migrations/1764801300000_outbox_pull.sql says why.
   // Nothing can wait when the stream's last seq is this one (read under the lock a writer needs).
-  const pulledFirst = input.pull && batches(input) ? (pos.event_seq > input.seq ? await pullOutbox(tx, input.userId, input.seq, PULL_LIMIT) : []) : null;
-  const batch = batchedWith(input, pulledFirst ?? []);
+  const pullsFirst = input.pull === true && batches(input);
+  const pulledFirst = pullsFirst && pos.event_seq > input.seq ? await pullOutbox(tx, input.userId, input.seq, PULL_LIMIT) : [];
+  const batch = batchedWith(input, pulledFirst);
   const last = batch.at(-1)?.seq ?? input.seq;
   const activate = ACTIVATING.has(input.type) && pos.active && !pos.scim_deleted && (pos.lifecycle_state === 'provisioned' || pos.lifecycle_state === 'suspended');
   const state: LifecycleState = activate ? 'active' : pos.lifecycle_state;
@@ -325,7 +324,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
     ...(batch.length ? { through: last } : {}),
     ...(startCampaigns.length ? { startCampaigns } : {}),
     // Stored with the outcome: a retry of this step hands them over again.
-    ...(pulledFirst?.length ? { pulled: pulledFirst } : {}),
+    ...(pulledFirst.length ? { pulled: pulledFirst } : {}),
   };
   // The event's writes in one statement (one round trip instead of five on the hot path): the
   // deferred grants, the transition and stream position, the audit rows, the events (answering
@@ -343,7 +342,7 @@ export async function applyIdentityEvent(tx: Tx, input: IdentityEventInput): Pro
      WHERE tenant_id = ${input.tenantId} AND id = ${input.userId})`);
   ctes.push(sql.fragment`audited AS (${auditInsert(input.tenantId, audit)})`);
   ctes.push(recordEventsCtes(input.tenantId, events));
-  const pullAtClose = input.pull && !pulledFirst && pos.event_seq > last;
+  const pullAtClose = input.pull === true && !pullsFirst && pos.event_seq > last;
   const closed = await closeStep(tx, input.tenantId, key, ctes, outcome, pullAtClose ? { userId: input.userId, after: last } : undefined);
   return { ...outcome, ...closed };
 }

@@ -92,12 +92,8 @@ export async function deferOutbox(db: Db, limit: number, deferMs: number, maxMs:
 const PulledRow = z.object({ id: z.number(), seq: z.number(), event_type: z.string(), payload: z.record(z.unknown()) });
 
 /** An identity stream's waiting event as a step pulls it: what the relay would have signalled. */
-export interface PulledEvent {
-  seq: number;
-  outboxId: number;
-  type: string;
-  payload: Record<string, unknown>;
-}
+export const PulledEvent = z.object({ seq: z.number(), outboxId: z.number(), type: z.string(), payload: z.record(z.unknown()) });
+export type PulledEvent = z.infer<typeof PulledEvent>;
 
 /**
  * A step's pull: the undelivered rows of identity stream `userId` after seq `after` (at most

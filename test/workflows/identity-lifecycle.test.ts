@@ -25,6 +25,12 @@ const lifecycleTrail = (userId: string) =>
     SELECT action, (data->>'seq')::int AS seq, data->>'event' AS event FROM audit_events
      WHERE target_id = ${userId} AND actor_type = 'system' AND action LIKE 'lifecycle.%' ORDER BY id`);
 
+const OutboxState = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
+/** A stream's outbox rows: delivered (signalled or pulled), deferred by the relay. */
+const outboxRows = (on: TestStack, streamId: string) =>
+  on.owner.any(sql.type(OutboxState)`
+    SELECT seq, delivered_at IS NOT NULL AS delivered, defer_until IS NOT NULL AS deferred FROM outbox WHERE stream_id = ${streamId} ORDER BY seq`);
+
 const patch = (id: string, ops: unknown[]) => stack.scim(tenant, 'PATCH', `/Users/${id}`, { schemas: [PATCH], Operations: ops });
 
 const maybeRecord = (workflowId: string, name: string) => maybeRecordHistory(stack.client!, workflowId, name);
@@ -133,10 +139,7 @@ describe('identity lifecycle workflow, through SCIM', () => {
         expect((await deferred.scim(other, 'POST', '/Groups', { displayName: name, members: [{ value: id }] })).status).toBe(201);
       }
       deferred.runRelay();
-      const Row = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
-      const rows = () =>
-        deferred.owner.any(sql.type(Row)`
-          SELECT seq, delivered_at IS NOT NULL AS delivered, defer_until IS NOT NULL AS deferred FROM outbox WHERE stream_id = ${id} ORDER BY seq`);
+      const rows = () => outboxRows(deferred, id);
       await eventually(async () => (await rows()).every((r) => r.delivered || r.deferred), 60_000);
       expect(await rows()).toEqual([
         { seq: 1, delivered: true, deferred: false },
@@ -181,10 +184,7 @@ describe('identity lifecycle workflow, through SCIM', () => {
       const id: string = (await deferred.scim(other, 'POST', '/Users', { userName: 'unpulled@example.com' })).body.id;
       expect((await deferred.scim(other, 'POST', '/Groups', { displayName: 'U1', members: [{ value: id }] })).status).toBe(201);
       deferred.runRelay();
-      const Row = z.object({ seq: z.number(), delivered: z.boolean(), deferred: z.boolean() });
-      const rows = () =>
-        deferred.owner.any(sql.type(Row)`
-          SELECT seq, delivered_at IS NOT NULL AS delivered, defer_until IS NOT NULL AS deferred FROM outbox WHERE stream_id = ${id} ORDER BY seq`);
+      const rows = () => outboxRows(deferred, id);
       await eventually(async () => {
         const r = await rows();
         return r.length === 2 && r[0]!.delivered && r[1]!.deferred;

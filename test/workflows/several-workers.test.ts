@@ -64,8 +64,7 @@ async function startExtraWorker(stack: TestStack, options: { maxCachedWorkflows?
     pollMs: 20,
     batchSize: 10, // small batches: the relays interleave on the same streams
     streamConcurrency: stack.config.RELAY_STREAM_CONCURRENCY,
-    deferMs: stack.config.RELAY_DEFER_MS,
-    deferMaxMs: stack.config.RELAY_DEFER_MAX_MS,
+    defer: { ms: stack.config.RELAY_DEFER_MS, maxMs: stack.config.RELAY_DEFER_MAX_MS },
     listenUrl: appDatabaseUrl(stack.config),
   });
   return {
